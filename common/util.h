@@ -1,0 +1,33 @@
+/* util: small helpers every binary needs (time, strict number parsing, text). */
+#ifndef KHEISH_UTIL_H
+#define KHEISH_UTIL_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+int64_t util_now_ms(void);
+int64_t util_monotonic_us(void);
+
+/* Parses a whole decimal integer in [min, max]. Returns 0 on success, -1 on
+ * empty input, trailing bytes, a sign where none is allowed, or overflow. */
+int util_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* Integer from the environment, or def when unset; -1 when set but invalid. */
+int util_env_i64(const char *name, int64_t min, int64_t max, int64_t def, int64_t *out);
+
+/* A JSON string from bytes that may not be UTF-8: invalid bytes become '?'. */
+json_t *util_json_str(const char *s);
+
+/* 1 when s is valid UTF-8 without control characters (except none). */
+int util_utf8_printable(const char *s, size_t len);
+
+/* base64url without padding. encode writes a NUL-terminated string into out
+ * (size >= 4*len/3+2); decode returns the decoded length or -1. */
+void util_b64url_encode(const void *in, size_t len, char *out, size_t outsz);
+int util_b64url_decode(const char *in, void *out, size_t outsz);
+
+/* Lowercase hex SHA-256 of data into out[65]. */
+void util_sha256_hex(const void *data, size_t len, char out[65]);
+
+#endif

@@ -1,0 +1,96 @@
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static const char usage[] =
+    "usage: kheish-fcgi --socket PATH [--workers N] [--database-url URL]\n"
+    "                   [--state-root DIR] [--workspace-root DIR] [--max-body-bytes N]\n"
+    "                   [--drain-ms N] [--pid-file PATH]\n"
+    "environment: KHEISH_FCGI_SOCKET KHEISH_FCGI_WORKERS KHEISH_DATABASE_URL\n"
+    "             KHEISH_STATE_ROOT KHEISH_WORKSPACE_ROOT KHEISH_MAX_BODY_BYTES\n"
+    "             KHEISH_DRAIN_MS KHEISH_QUEUED_RUN_LAG_WARNING_THRESHOLD_MS\n"
+    "             KHEISH_STALE_NON_TERMINAL_RUN_THRESHOLD_MS\n";
+
+struct int_opt {
+    const char *flag;
+    const char *env;
+    int64_t min, max, def;
+    int64_t *dst;
+};
+
+struct str_opt {
+    const char *flag;
+    const char *env;
+    const char *def;
+    const char **dst;
+};
+
+int
+config_load(struct config *cfg, int argc, char **argv)
+{
+    int64_t workers;
+    struct str_opt strs[] = {
+        {"--socket", "KHEISH_FCGI_SOCKET", NULL, &cfg->socket_path},
+        {"--database-url", "KHEISH_DATABASE_URL", "", &cfg->database_url},
+        {"--state-root", "KHEISH_STATE_ROOT", ".kheish", &cfg->state_root},
+        {"--workspace-root", "KHEISH_WORKSPACE_ROOT", NULL, &cfg->workspace_root},
+        {"--pid-file", "KHEISH_FCGI_PID_FILE", NULL, &cfg->pid_file},
+    };
+    struct int_opt ints[] = {
+        {"--workers", "KHEISH_FCGI_WORKERS", 1, CONFIG_MAX_WORKERS, CONFIG_DEFAULT_WORKERS,
+         &workers},
+        {"--max-body-bytes", "KHEISH_MAX_BODY_BYTES", 1024, 64 * 1024 * 1024,
+         CONFIG_DEFAULT_MAX_BODY_BYTES, &cfg->max_body_bytes},
+        {"--drain-ms", "KHEISH_DRAIN_MS", 0, 600000, CONFIG_DEFAULT_DRAIN_MS, &cfg->drain_ms},
+        {NULL, "KHEISH_QUEUED_RUN_LAG_WARNING_THRESHOLD_MS", 1, INT64_MAX / 2,
+         CONFIG_DEFAULT_THRESHOLD_MS, &cfg->queued_run_lag_threshold_ms},
+        {NULL, "KHEISH_STALE_NON_TERMINAL_RUN_THRESHOLD_MS", 1, INT64_MAX / 2,
+         CONFIG_DEFAULT_THRESHOLD_MS, &cfg->stale_non_terminal_run_threshold_ms},
+    };
+    size_t nstr = sizeof strs / sizeof strs[0], nint = sizeof ints / sizeof ints[0];
+    const char *ival[sizeof ints / sizeof ints[0]] = {0};
+
+    for (size_t i = 0; i < nstr; i++) {
+        const char *e = getenv(strs[i].env);
+        *strs[i].dst = e && *e ? e : strs[i].def;
+    }
+    for (size_t i = 0; i < nint; i++)
+        ival[i] = getenv(ints[i].env);
+    for (int a = 1; a < argc; a++) {
+        int matched = 0;
+        if (!strcmp(argv[a], "-h") || !strcmp(argv[a], "--help")) {
+            fputs(usage, stdout);
+            exit(0);
+        }
+        for (size_t i = 0; i < nstr && !matched; i++)
+            if (!strcmp(argv[a], strs[i].flag) && a + 1 < argc)
+                *strs[i].dst = argv[++a], matched = 1;
+        for (size_t i = 0; i < nint && !matched; i++)
+            if (ints[i].flag && !strcmp(argv[a], ints[i].flag) && a + 1 < argc)
+                ival[i] = argv[++a], matched = 1;
+        if (!matched) {
+            fprintf(stderr, "kheish-fcgi: unknown or incomplete option %s\n%s", argv[a], usage);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < nint; i++) {
+        if (ival[i] == NULL || *ival[i] == '\0') {
+            *ints[i].dst = ints[i].def;
+        } else if (util_parse_i64(ival[i], ints[i].min, ints[i].max, ints[i].dst) != 0) {
+            fprintf(stderr, "kheish-fcgi: %s must be an integer in [%lld, %lld]\n",
+                    ints[i].flag ? ints[i].flag : ints[i].env, (long long)ints[i].min,
+                    (long long)ints[i].max);
+            return -1;
+        }
+    }
+    cfg->workers = (int)workers;
+    if (cfg->socket_path == NULL) {
+        fprintf(stderr, "kheish-fcgi: --socket (or KHEISH_FCGI_SOCKET) is required\n%s", usage);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,30 @@
+/* config: kheish-fcgi settings from flags, then environment, then defaults. */
+#ifndef KHEISH_FCGI_CONFIG_H
+#define KHEISH_FCGI_CONFIG_H
+
+#include <stdint.h>
+
+#define CONFIG_DEFAULT_WORKERS        4
+#define CONFIG_MAX_WORKERS            256
+#define CONFIG_DEFAULT_MAX_BODY_BYTES (2 * 1024 * 1024)
+#define CONFIG_DEFAULT_DRAIN_MS       5000
+#define CONFIG_DEFAULT_THRESHOLD_MS   1800000 /* 30 min, queued-lag and stale-run warnings */
+
+struct config {
+    const char *socket_path;
+    const char *database_url;
+    const char *state_root;
+    const char *workspace_root;
+    const char *pid_file;
+    int workers;
+    int64_t max_body_bytes;
+    int64_t drain_ms;
+    int64_t queued_run_lag_threshold_ms;
+    int64_t stale_non_terminal_run_threshold_ms;
+};
+
+/* Fills cfg from argv and the environment. Returns 0, or -1 after printing
+ * the reason to stderr. */
+int config_load(struct config *cfg, int argc, char **argv);
+
+#endif

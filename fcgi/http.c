@@ -1,0 +1,269 @@
+#include "http.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+struct status_name {
+    int status;
+    const char *title;
+    const char *code;
+};
+
+static const struct status_name statuses[] = {
+    {400, "Bad Request", "bad_request"},
+    {401, "Unauthorized", "unauthorized"},
+    {403, "Forbidden", "forbidden"},
+    {404, "Not Found", "not_found"},
+    {405, "Method Not Allowed", "method_not_allowed"},
+    {409, "Conflict", "conflict"},
+    {413, "Payload Too Large", "payload_too_large"},
+    {422, "Unprocessable Entity", "unprocessable_entity"},
+    {429, "Too Many Requests", "rate_limited"},
+    {500, "Internal Server Error", "internal_error"},
+    {503, "Service Unavailable", "service_unavailable"},
+};
+
+static const struct status_name *
+status_name(int status)
+{
+    static const struct status_name other = {0, "Daemon Error", "daemon_error"};
+    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+        if (statuses[i].status == status)
+            return &statuses[i];
+    return &other;
+}
+
+int
+http_problem(struct http_resp *resp, int status, const char *domain, const char *code,
+             const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    const struct status_name *n = status_name(status);
+    if (code == NULL)
+        code = n->code;
+    char type[128];
+    snprintf(type, sizeof type, "urn:kheish:problem:%s", code);
+    json_t *doc = json_pack("{s:s, s:s, s:i, s:o, s:s}", "type", type, "title", n->title, "status",
+                            status, "detail", util_json_str(detail), "code", code);
+    if (domain)
+        json_object_set_new(doc, "domain", json_string(domain));
+    json_decref(resp->json);
+    resp->json = doc;
+    resp->status = status;
+    resp->problem = code;
+    return status;
+}
+
+struct store_problem {
+    int status;
+    const char *domain;
+    const char *code;
+};
+
+static const struct store_problem store_problems[] = {
+    [STORE_OK] = {500, NULL, "internal_error"},
+    [STORE_UNAVAILABLE] = {503, "storage", "database_unavailable"},
+    [STORE_ERROR] = {500, NULL, "internal_error"},
+    [STORE_RETRY] = {503, "storage", "database_contention"},
+    [STORE_SESSION_NOT_FOUND] = {404, "sessions", "session_not_found"},
+    [STORE_RUN_NOT_FOUND] = {404, "runs", "run_not_found"},
+    [STORE_REVISION_NOT_FOUND] = {404, "runtime", "runtime_revision_not_found"},
+    [STORE_SESSION_CONFLICT] = {409, "sessions", "session_conflict"},
+    [STORE_SESSION_ENDED] = {409, "sessions", "session_ended"},
+    [STORE_RUN_STATE_CONFLICT] = {409, "runs", "run_state_conflict"},
+    [STORE_IDEMPOTENCY_CONFLICT] = {409, "idempotency", "idempotency_conflict"},
+    [STORE_REVISION_CONFLICT] = {409, "runtime", "runtime_revision_conflict"},
+    [STORE_MIGRATION_CHANGED] = {500, NULL, "internal_error"},
+};
+
+int
+http_store_problem(struct http_resp *resp, enum store_rc rc)
+{
+    const struct store_problem *p = &store_problems[rc];
+    /* Internal errors say nothing about the database: details go to the log. */
+    return http_problem(resp, p->status, p->domain, p->code, "%s", store_strerror(rc));
+}
+
+int
+http_json(struct http_resp *resp, int status, json_t *doc)
+{
+    json_decref(resp->json);
+    resp->json = doc;
+    resp->status = status;
+    return status;
+}
+
+static int
+hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s[0..len) into a new string; NULL when malformed or not
+ * printable UTF-8. */
+static char *
+pct_decode(const char *s, size_t len)
+{
+    char *out = malloc(len + 1), *o = out;
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '+') {
+            *o++ = ' ';
+        } else if (s[i] == '%') {
+            int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
+            int lo = i + 2 < len ? hexval(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                free(out);
+                return NULL;
+            }
+            *o++ = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            *o++ = s[i];
+        }
+    }
+    *o = '\0';
+    if (!util_utf8_printable(out, (size_t)(o - out))) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+int
+http_parse_query(struct http_req *req, const char *qs, struct http_resp *resp)
+{
+    if (qs == NULL || *qs == '\0')
+        return 0;
+    if (strlen(qs) > HTTP_MAX_QUERY_BYTES) {
+        http_problem(resp, 400, NULL, "bad_request", "query string longer than %d bytes",
+                     HTTP_MAX_QUERY_BYTES);
+        return -1;
+    }
+    const char *p = qs;
+    while (*p) {
+        const char *amp = strchr(p, '&');
+        size_t len = amp ? (size_t)(amp - p) : strlen(p);
+        if (len > 0) {
+            const char *eq = memchr(p, '=', len);
+            size_t nlen = eq ? (size_t)(eq - p) : len;
+            if (req->nquery == HTTP_MAX_QUERY_PARAMS) {
+                http_problem(resp, 400, NULL, "bad_request", "more than %d query parameters",
+                             HTTP_MAX_QUERY_PARAMS);
+                return -1;
+            }
+            char *name = pct_decode(p, nlen);
+            char *value = eq ? pct_decode(eq + 1, len - nlen - 1) : strdup("");
+            if (name == NULL || value == NULL) {
+                free(name);
+                free(value);
+                http_problem(resp, 400, NULL, "bad_request",
+                             "query string is not valid percent-encoded UTF-8");
+                return -1;
+            }
+            for (int i = 0; i < req->nquery; i++) {
+                if (!strcmp(req->query[i].name, name)) {
+                    http_problem(resp, 400, NULL, "bad_request",
+                                 "query parameter '%s' given more than once", name);
+                    free(name);
+                    free(value);
+                    return -1;
+                }
+            }
+            req->query[req->nquery].name = name;
+            req->query[req->nquery].value = value;
+            req->nquery++;
+        }
+        p += len + (amp != NULL);
+    }
+    return 0;
+}
+
+const char *
+http_query(const struct http_req *req, const char *name)
+{
+    for (int i = 0; i < req->nquery; i++)
+        if (!strcmp(req->query[i].name, name))
+            return req->query[i].value;
+    return NULL;
+}
+
+int
+http_body_object(const struct http_req *req, int allow_empty, json_t **out,
+                 struct http_resp *resp)
+{
+    *out = NULL;
+    if (req->body_len == 0 && allow_empty) {
+        *out = json_object();
+        return 0;
+    }
+    json_error_t err;
+    json_t *v = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
+    if (v == NULL) {
+        http_problem(resp, 400, NULL, "bad_request", "malformed JSON body: %s (line %d)",
+                     err.text, err.line);
+        return -1;
+    }
+    if (!json_is_object(v)) {
+        json_decref(v);
+        http_problem(resp, 400, NULL, "bad_request", "the JSON body must be an object");
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int
+http_valid_id(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > HTTP_ID_MAX_BYTES)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && c != '_' && (i == 0 || !strchr(".:@-", c)))
+            return 0;
+    }
+    return 1;
+}
+
+const char *
+http_path_id(const struct http_req *req, int i, const char *what, struct http_resp *resp)
+{
+    const char *id = i < req->nparams ? req->params[i] : "";
+    if (http_valid_id(id))
+        return id;
+    http_problem(resp, 400, NULL, "bad_request",
+                 "invalid %s id: 1..%d characters of [A-Za-z0-9._:@-] starting with a letter, "
+                 "digit or '_'",
+                 what, HTTP_ID_MAX_BYTES);
+    return NULL;
+}
+
+int
+http_query_limit(const struct http_req *req, int def, int max, struct http_resp *resp)
+{
+    const char *v = http_query(req, "limit");
+    int64_t n = def;
+    if (v && util_parse_i64(v, 1, max, &n) != 0)
+        return http_problem(resp, 400, "pagination", "invalid_limit",
+                            "limit must be an integer between 1 and %d", max),
+               -1;
+    return (int)n;
+}

@@ -1,0 +1,85 @@
+/*
+ * http: one request and its response inside a worker, problem+json errors,
+ * query-string and body parsing. Handlers see only these types.
+ */
+#ifndef KHEISH_FCGI_HTTP_H
+#define KHEISH_FCGI_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "store.h"
+
+#define HTTP_MAX_PATH_PARAMS  3
+#define HTTP_MAX_QUERY_PARAMS 16
+#define HTTP_MAX_QUERY_BYTES  4096
+#define HTTP_ID_MAX_BYTES     128
+
+struct http_query_param {
+    char *name;
+    char *value;
+};
+
+struct http_req {
+    const char *method;
+    const char *path;
+    const char *request_id;
+    const char *idempotency_key; /* Idempotency-Key header, or NULL */
+    const char *params[HTTP_MAX_PATH_PARAMS];
+    int nparams;
+    struct http_query_param query[HTTP_MAX_QUERY_PARAMS];
+    int nquery;
+    char *body; /* NUL-terminated, body_len bytes */
+    size_t body_len;
+    struct store *db;
+    const struct config *cfg;
+    int draining;
+};
+
+struct http_resp {
+    int status;
+    json_t *json;         /* response document, or NULL when text is used */
+    const char *text;     /* plain-text body (probes) */
+    const char *problem;  /* problem code, for the access log */
+    char allow[64];       /* Allow header for 405 */
+};
+
+/* A problem+json document: sets resp and returns the status, so handlers can
+ * `return http_problem(...)`. domain may be NULL. */
+int http_problem(struct http_resp *resp, int status, const char *domain, const char *code,
+                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Maps a store error to its problem (one table for every handler). */
+int http_store_problem(struct http_resp *resp, enum store_rc rc);
+
+/* Sets a JSON document (stolen) as the body; returns status. */
+int http_json(struct http_resp *resp, int status, json_t *doc);
+
+/* Query string: parsed once into req->query (percent-decoded, validated as
+ * UTF-8). Returns 0 or -1 with a problem set in resp. */
+int http_parse_query(struct http_req *req, const char *qs, struct http_resp *resp);
+const char *http_query(const struct http_req *req, const char *name);
+
+/* The JSON body as an object. An empty body yields an empty object when
+ * allow_empty; anything else that is not a JSON object is a 400. Duplicate
+ * keys, invalid UTF-8 and NUL escapes are refused. */
+int http_body_object(const struct http_req *req, int allow_empty, json_t **out,
+                     struct http_resp *resp);
+
+/* A path id (session or run): 1..HTTP_ID_MAX_BYTES of [A-Za-z0-9._:@-]
+ * starting with a letter, digit or '_', so "." / ".." and traversal never reach
+ * the store (the sessions table has the same CHECK). */
+int http_valid_id(const char *id);
+
+
+
+/* Path parameter i as an id, or NULL with a 400 problem naming `what`. */
+const char *http_path_id(const struct http_req *req, int i, const char *what,
+                         struct http_resp *resp);
+
+/* Integer query parameter `limit` in 1..max (def when absent), or -1 with a
+ * 400 pagination/invalid_limit problem. */
+int http_query_limit(const struct http_req *req, int def, int max, struct http_resp *resp);
+#endif

@@ -1,0 +1,101 @@
+#include "router.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct route {
+    const char *method;
+    const char *pattern; /* '*' matches one non-empty path segment */
+    handler_fn fn;
+};
+
+static const struct route routes[] = {
+    {"GET", "/healthz", probes_healthz},
+    {"GET", "/readyz", probes_readyz},
+    {"GET", "/v1/status", status_get},
+    {"GET", "/v1/capabilities", status_capabilities},
+    {"POST", "/v1/sessions", sessions_create},
+    {"GET", "/v1/sessions", sessions_list},
+    {"GET", "/v1/sessions/*", sessions_get},
+    {"GET", "/v1/sessions/*/events", sessions_events},
+    {"POST", "/v1/sessions/*/runs", runs_submit},
+    {"POST", "/v1/sessions/*/interrupt", sessions_interrupt},
+    {"POST", "/v1/sessions/*/end", sessions_end},
+    {"GET", "/v1/runs", runs_list},
+    {"GET", "/v1/runs/*", runs_get},
+    {"GET", "/v1/runs/*/events", runs_events},
+    {"POST", "/v1/runs/*/cancel", runs_cancel},
+    {"GET", "/v1/runtime", runtime_get},
+    {"POST", "/v1/runtime/permission-mode", runtime_permission_mode},
+    {"POST", "/v1/runtime/debug-level", runtime_debug_level},
+    {"GET", "/v1/runtime/revisions", runtime_revisions},
+    {"POST", "/v1/runtime/rollback", runtime_rollback},
+};
+
+/* Matches path against pattern, recording '*' segments (pointers into buf,
+ * a writable copy of path). */
+static int
+match(const char *pattern, char *buf, struct http_req *req)
+{
+    const char *p = pattern;
+    char *s = buf;
+    int n = 0;
+    while (*p && *s) {
+        if (*p == '*') {
+            char *end = strchr(s, '/');
+            if (end == s || n == HTTP_MAX_PATH_PARAMS)
+                return 0;
+            req->params[n++] = s;
+            p++;
+            if (end == NULL) {
+                s += strlen(s);
+                break;
+            }
+            *end = '\0'; /* terminate the parameter; the '/' is matched below */
+            s = end;
+            if (*p != '/')
+                return 0;
+            p++, s++;
+            continue;
+        }
+        if (*p != *s)
+            return 0;
+        p++, s++;
+    }
+    req->nparams = n;
+    return *p == '\0' && *s == '\0';
+}
+
+int
+router_dispatch(struct http_req *req, struct http_resp *resp)
+{
+    char allow[64] = "";
+    const char *method = strcmp(req->method, "HEAD") ? req->method : "GET";
+    size_t len = strlen(req->path);
+    char *buf = malloc(len + 1); /* match() cuts it into the path parameters */
+    if (buf == NULL)
+        return http_problem(resp, 500, NULL, "internal_error", "out of memory");
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        memcpy(buf, req->path, len + 1);
+        if (!match(routes[i].pattern, buf, req))
+            continue;
+        if (!strcmp(routes[i].method, method)) {
+            int status = routes[i].fn(req, resp);
+            free(buf);
+            return status;
+        }
+        if (!strstr(allow, routes[i].method))
+            snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",
+                     allow[0] ? ", " : "", routes[i].method);
+    }
+    free(buf);
+    req->nparams = 0;
+    if (allow[0]) {
+        snprintf(resp->allow, sizeof resp->allow, "%s", allow);
+        return http_problem(resp, 405, "api", "method_not_allowed",
+                            "%s is not allowed on this route (allowed: %s)", req->method, allow);
+    }
+    return http_problem(resp, 404, "api", "route_not_found", "no route for %s %s", req->method,
+                        req->path);
+}

@@ -1,0 +1,128 @@
+/* /v1/runs and POST /v1/sessions/{id}/runs. */
+#include <string.h>
+
+#include "page.h"
+#include "router.h"
+#include "util.h"
+#include "validate.h"
+
+#define RUN_EVENTS_DEFAULT_LIMIT 1000
+#define RUN_EVENTS_MAX_LIMIT     1000
+#define FINGERPRINT_VERSION      "v1:"
+
+static const char *const run_statuses[] = {"queued",    "running",
+                                           "waiting_for_approval", "waiting_for_user_question",
+                                           "completed", "failed",
+                                           "interrupted", "cancelled", NULL};
+
+/* "v1:" + SHA-256 of the canonical (sorted, compact) payload. */
+static void
+fingerprint(const json_t *payload, char out[3 + 65])
+{
+    char *canon = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
+    char hex[65] = "";
+    if (canon)
+        util_sha256_hex(canon, strlen(canon), hex);
+    snprintf(out, 3 + 65, FINGERPRINT_VERSION "%s", hex);
+    free(canon);
+}
+
+int
+runs_submit(struct http_req *req, struct http_resp *resp)
+{
+    json_t *body = NULL, *view;
+    char fp[3 + 65];
+    int replayed;
+    const char *session = http_path_id(req, 0, "session", resp);
+    if (session == NULL || validate_body(req, validate_submit_input, &body, resp) != 0)
+        return resp->status;
+    if (validate_submit_rules(body, resp) != 0)
+        goto out;
+    const char *key = json_string_value(json_object_get(body, "idempotency_key"));
+    if (key && req->idempotency_key && strcmp(key, req->idempotency_key)) {
+        http_problem(resp, 400, "idempotency", "invalid_idempotency_key",
+                     "the Idempotency-Key header and the idempotency_key field differ");
+        goto out;
+    }
+    key = req->idempotency_key ? req->idempotency_key : key;
+    json_t *payload = json_deep_copy(body);
+    json_object_del(payload, "idempotency_key");
+    fingerprint(payload, fp);
+    struct store_run_submit s = {session, payload, key, key ? fp : NULL};
+    enum store_rc rc = store_run_submit(req->db, &s, &view, &replayed);
+    json_decref(payload);
+    if (rc == STORE_OK)
+        http_json(resp, 202, view);
+    else
+        http_store_problem(resp, rc);
+out:
+    json_decref(body);
+    return resp->status;
+}
+
+static int
+in_list(const char *s, const char *const *list)
+{
+    for (; *list; list++)
+        if (!strcmp(s, *list))
+            return 1;
+    return 0;
+}
+
+int
+runs_list(struct http_req *req, struct http_resp *resp)
+{
+    struct page_req p;
+    struct store_page_result r = {0};
+    struct store_run_filter f = {http_query(req, "session_id"), http_query(req, "status"), 0};
+    const char *active = http_query(req, "priority_active");
+    if (page_parse(req, 1, &p, resp) != 0)
+        return resp->status;
+    if (f.session_id && !http_valid_id(f.session_id))
+        return http_problem(resp, 400, NULL, "bad_request", "invalid session_id");
+    if (f.status && !in_list(f.status, run_statuses))
+        return http_problem(resp, 400, NULL, "bad_request", "unknown run status");
+    if (active && strcmp(active, "true") && strcmp(active, "false"))
+        return http_problem(resp, 400, NULL, "bad_request",
+                            "priority_active must be true or false");
+    f.active_only = active && !strcmp(active, "true");
+    enum store_rc rc = store_run_list(req->db, &f, &p.page, &r);
+    return rc == STORE_OK ? http_json(resp, 200, page_response(&p, &r))
+                          : http_store_problem(resp, rc);
+}
+
+int
+runs_get(struct http_req *req, struct http_resp *resp)
+{
+    json_t *view;
+    const char *id = http_path_id(req, 0, "run", resp);
+    if (id == NULL)
+        return resp->status;
+    enum store_rc rc = store_run_get(req->db, id, &view);
+    return rc == STORE_OK ? http_json(resp, 200, view) : http_store_problem(resp, rc);
+}
+
+int
+runs_events(struct http_req *req, struct http_resp *resp)
+{
+    json_t *out;
+    const char *id = http_path_id(req, 0, "run", resp);
+    int limit = id ? http_query_limit(req, RUN_EVENTS_DEFAULT_LIMIT, RUN_EVENTS_MAX_LIMIT, resp)
+                   : -1;
+    if (limit < 0)
+        return resp->status;
+    enum store_rc rc = store_run_events(req->db, id, limit, &out);
+    return rc == STORE_OK ? http_json(resp, 200, out) : http_store_problem(resp, rc);
+}
+
+int
+runs_cancel(struct http_req *req, struct http_resp *resp)
+{
+    json_t *body = NULL, *view;
+    const char *id = http_path_id(req, 0, "run", resp);
+    if (id == NULL || validate_body(req, validate_empty, &body, resp) != 0)
+        return resp->status;
+    json_decref(body);
+    enum store_rc rc = store_run_cancel(req->db, id, &view);
+    return rc == STORE_OK ? http_json(resp, 200, view) : http_store_problem(resp, rc);
+}

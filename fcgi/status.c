@@ -1,0 +1,187 @@
+/*
+ * GET /v1/status and GET /v1/capabilities: the operator's snapshot. Blocks
+ * appear here as their features land (see docs/api.md).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "router.h"
+#include "util.h"
+
+#define CONTROL_PLANE_VERSION "0.1.0"
+
+static json_t *
+capabilities(void)
+{
+    static const char *const flags[] = {
+        "approvals",       "sidechains",         "mailboxes",      "session_events",
+        "restart_restore", "live_events",        "session_run_idempotency",
+        "playbooks",       "flows",              "problem_details", "openapi",
+        "cursor_pagination", "paginated_lists",  "domain_errors",  "sse_replay",
+        "typed_sse_heartbeat", "agent_supervisor_audit", "spawn_policies"};
+    json_t *c = json_pack("{s:s, s:i, s:i}", "control_plane_version", CONTROL_PLANE_VERSION,
+                          "api_revision", 3, "route_capability_matrix_version", 2);
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        json_object_set_new(c, flags[i], json_true());
+    return c;
+}
+
+int
+status_capabilities(struct http_req *req, struct http_resp *resp)
+{
+    (void)req;
+    return http_json(resp, 200, capabilities());
+}
+
+static json_t *
+probe(const char *name, const char *path, int ok, int64_t started_us, const char *message,
+      const char *action)
+{
+    json_t *p = json_pack("{s:s, s:o, s:s, s:b, s:f, s:s, s:o}", "name", name, "path",
+                          util_json_str(path), "state", ok ? "ok" : "error", "writable", ok,
+                          "latency_ms", (double)(util_monotonic_us() - started_us) / 1000.0,
+                          "code", ok ? "write_probe_ok" : "write_probe_failed", "message",
+                          util_json_str(message));
+    if (!ok && action)
+        json_object_set_new(p, "action", json_string(action));
+    return p;
+}
+
+/* Creates, writes, fsyncs and removes a uniquely named file in dir. */
+static json_t *
+file_probe(const char *name, const char *dir, const char *flag)
+{
+    static unsigned counter;
+    char path[4096], msg[512], action[128];
+    int64_t t0 = util_monotonic_us();
+    snprintf(path, sizeof path, "%s/.kheish-status-write-check-%d-%lld-%u", dir, getpid(),
+             (long long)util_now_ms(), counter++);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int ok = fd >= 0 && write(fd, "ok\n", 3) == 3 && fsync(fd) == 0;
+    int err = errno;
+    if (fd >= 0) {
+        close(fd);
+        unlink(path);
+    }
+    snprintf(msg, sizeof msg, ok ? "%s is writable" : "%s is not writable: %s", dir,
+             strerror(err));
+    snprintf(action, sizeof action, "make the directory writable or point %s elsewhere", flag);
+    return probe(name, dir, ok, t0, msg, action);
+}
+
+static void
+warn(json_t *warnings, const char *severity, const char *code, const char *message,
+     const json_t *related_id)
+{
+    json_t *w = json_pack("{s:s, s:s, s:s}", "severity", severity, "code", code, "message",
+                          message);
+    if (related_id && !json_is_null(related_id))
+        json_object_set(w, "related_id", (json_t *)related_id);
+    json_array_append_new(warnings, w);
+}
+
+static json_t *
+storage(struct http_req *req, json_t *warnings, int *db_ok)
+{
+    json_t *probes = json_array();
+    int64_t t0 = util_monotonic_us();
+    *db_ok = store_write_probe(req->db, "kheish-fcgi") == STORE_OK;
+    json_array_append_new(probes, probe("database", "postgresql", *db_ok, t0,
+                                        *db_ok ? "the database accepted a write"
+                                               : "the database refused a write or is down",
+                                        "check KHEISH_DATABASE_URL and the PostgreSQL server"));
+    json_array_append_new(probes, file_probe("state_root", req->cfg->state_root, "--state-root"));
+    if (req->cfg->workspace_root)
+        json_array_append_new(probes, file_probe("workspace_root", req->cfg->workspace_root,
+                                                 "--workspace-root"));
+    int errors = 0;
+    size_t i;
+    json_t *p;
+    json_array_foreach(probes, i, p)
+    {
+        if (json_is_true(json_object_get(p, "writable")))
+            continue;
+        errors++;
+        warn(warnings, "error", "storage_write_probe_failed",
+             json_string_value(json_object_get(p, "message")), json_object_get(p, "name"));
+    }
+    return json_pack("{s:I, s:b, s:i, s:o}", "checked_at_ms", (json_int_t)util_now_ms(), "ok",
+                     errors == 0, "write_error_count", errors, "probes", probes);
+}
+
+static void
+run_warnings(const json_t *runs, json_t *warnings)
+{
+    char msg[256];
+    json_int_t failed = json_integer_value(json_object_get(runs, "failed"));
+    json_int_t stale = json_integer_value(json_object_get(runs, "stale_non_terminal_run_count"));
+    const json_t *age = json_object_get(runs, "oldest_queued_run_age_ms");
+    json_int_t lag = json_integer_value(json_object_get(runs, "queued_run_lag_threshold_ms"));
+    if (failed > 0) {
+        snprintf(msg, sizeof msg, "%lld runs have failed", (long long)failed);
+        warn(warnings, "warning", "failed_runs", msg, NULL);
+    }
+    if (json_is_integer(age) && json_integer_value(age) > lag) {
+        snprintf(msg, sizeof msg, "the oldest queued run has waited %lld ms (threshold %lld ms)",
+                 (long long)json_integer_value(age), (long long)lag);
+        warn(warnings, "warning", "queued_run_lag", msg,
+             json_object_get(runs, "oldest_queued_run_id"));
+    }
+    if (stale > 0) {
+        snprintf(msg, sizeof msg, "%lld non-terminal runs have not changed for over %lld ms",
+                 (long long)stale,
+                 (long long)json_integer_value(
+                     json_object_get(runs, "stale_non_terminal_run_threshold_ms")));
+        warn(warnings, "warning", "stale_non_terminal_runs", msg,
+             json_object_get(runs, "oldest_idle_non_terminal_run_id"));
+    }
+}
+
+static int
+health_ok(const json_t *warnings)
+{
+    size_t i;
+    json_t *w;
+    json_array_foreach(warnings, i, w)
+    {
+        if (strcmp(json_string_value(json_object_get(w, "severity")), "info"))
+            return 0;
+    }
+    return 1;
+}
+
+int
+status_get(struct http_req *req, struct http_resp *resp)
+{
+    int64_t t0 = util_monotonic_us();
+    json_t *warnings = json_array(), *runs = NULL, *runtime = NULL;
+    int64_t sessions = 0;
+    int db_ok;
+    struct store_status_thresholds th = {req->cfg->queued_run_lag_threshold_ms,
+                                         req->cfg->stale_non_terminal_run_threshold_ms};
+    if (req->draining)
+        warn(warnings, "error", "daemon_draining", "the control plane is draining", NULL);
+    json_t *store = storage(req, warnings, &db_ok);
+    if (db_ok && store_status_counts(req->db, &th, &runs, &sessions) == STORE_OK)
+        run_warnings(runs, warnings);
+    if (db_ok)
+        store_runtime_get(req->db, &runtime);
+    int ready = !req->draining && db_ok;
+    json_t *doc = json_pack("{s:I, s:i, s:s, s:b, s:o, s:o, s:o, s:o, s:o}", "snapshot_at_ms",
+                            (json_int_t)util_now_ms(), "process_id", (int)getpid(), "status",
+                            req->draining ? "draining" : "ready", "ready", ready, "capabilities",
+                            capabilities(), "runtime", runtime ? runtime : json_null(),
+                            "sessions",
+                            runs ? json_pack("{s:I}", "total", (json_int_t)sessions) : json_null(),
+                            "runs", runs ? runs : json_null(), "storage", store);
+    json_object_set_new(doc, "health",
+                        json_pack("{s:I, s:f, s:b, s:i, s:i, s:o}", "generated_at_ms",
+                                  (json_int_t)util_now_ms(), "snapshot_duration_ms",
+                                  (double)(util_monotonic_us() - t0) / 1000.0, "ok",
+                                  health_ok(warnings), "route_error_count", 0,
+                                  "route_warning_count", 0, "warnings", warnings));
+    return http_json(resp, 200, doc);
+}

@@ -1,0 +1,282 @@
+#include "validate.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "util.h"
+
+#define NAME_MAX_BYTES    256
+#define TEXT_MAX_BYTES    (64 * 1024 * 1024)
+#define LIST_MAX_ITEMS    64
+#define REVISION_MAX      INT64_MAX / 2
+
+static int
+in_values(const char *s, const char *const *values)
+{
+    for (; *values; values++)
+        if (!strcmp(s, *values))
+            return 1;
+    return 0;
+}
+
+static const char *
+type_name(enum field_type t)
+{
+    static const char *const names[] = {"a string", "an id",   "a boolean", "an integer",
+                                        "a number", "an object", "an array", "any value"};
+    return names[t];
+}
+
+static int
+check_value(const json_t *v, const struct field *f, const char *path, struct http_resp *resp);
+
+static int
+check_array(const json_t *v, const struct field *f, const char *path, struct http_resp *resp)
+{
+    if ((int64_t)json_array_size(v) > f->max) {
+        http_problem(resp, 400, NULL, "bad_request", "field '%s' has more than %lld items", path,
+                     (long long)f->max);
+        return -1;
+    }
+    if (f->members == NULL)
+        return 0;
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item)
+    {
+        char sub[160];
+        snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+        if (check_value(item, f->members, sub, resp) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int
+check_value(const json_t *v, const struct field *f, const char *path, struct http_resp *resp)
+{
+    int ok;
+    switch (f->type) {
+    case F_STRING:
+    case F_ID:
+        ok = json_is_string(v);
+        break;
+    case F_BOOL:
+        ok = json_is_boolean(v);
+        break;
+    case F_INT:
+        ok = json_is_integer(v);
+        break;
+    case F_NUMBER:
+        ok = json_is_number(v);
+        break;
+    case F_OBJECT:
+        ok = json_is_object(v);
+        break;
+    case F_ARRAY:
+        ok = json_is_array(v);
+        break;
+    default:
+        ok = 1;
+    }
+    if (!ok) {
+        http_problem(resp, 400, NULL, "bad_request", "field '%s' must be %s", path,
+                     type_name(f->type));
+        return -1;
+    }
+    if (f->type == F_STRING || f->type == F_ID) {
+        const char *s = json_string_value(v);
+        if ((int64_t)json_string_length(v) > f->max)
+            return http_problem(resp, 400, NULL, "bad_request",
+                                "field '%s' is longer than %lld bytes", path, (long long)f->max),
+                   -1;
+        if (f->type == F_ID && !http_valid_id(s))
+            return http_problem(resp, 400, NULL, "bad_request",
+                                "field '%s' must be 1..%d characters of [A-Za-z0-9._:@-] "
+                                "starting with a letter, digit or '_'",
+                                path, HTTP_ID_MAX_BYTES),
+                   -1;
+        if (f->values && !in_values(s, f->values))
+            return http_problem(resp, 400, NULL, "bad_request",
+                                "field '%s' has an unknown value", path),
+                   -1;
+    }
+    if (f->type == F_INT || f->type == F_NUMBER) {
+        double d = json_number_value(v);
+        if (!isfinite(d) || d < (double)f->min || d > (double)f->max ||
+            (f->type == F_INT && (json_integer_value(v) < f->min || json_integer_value(v) > f->max)))
+            return http_problem(resp, 400, NULL, "bad_request",
+                                "field '%s' must be between %lld and %lld", path,
+                                (long long)f->min, (long long)f->max),
+                   -1;
+    }
+    if (f->type == F_OBJECT && f->members)
+        return validate_object(v, f->members, resp);
+    if (f->type == F_ARRAY)
+        return check_array(v, f, path, resp);
+    return 0;
+}
+
+int
+validate_object(const json_t *obj, const struct field *fields, struct http_resp *resp)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        const struct field *f = fields;
+        while (f->name && strcmp(f->name, key))
+            f++;
+        if (f->name == NULL) {
+            json_t *name = util_json_str(key);
+            http_problem(resp, 400, NULL, "bad_request", "unknown field '%.64s'",
+                         json_string_value(name));
+            json_decref(name);
+            return -1;
+        }
+        if (json_is_null(v))
+            continue; /* null means absent, as for an Option in the contract */
+        if (check_value(v, f, key, resp) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int
+validate_body(const struct http_req *req, const struct field *fields, json_t **out,
+              struct http_resp *resp)
+{
+    if (http_body_object(req, 1, out, resp) != 0)
+        return -1;
+    if (validate_object(*out, fields, resp) != 0) {
+        json_decref(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static const char *const tool_choices[] = {"auto", "none", "required", "specific", NULL};
+static const char *const tool_choice_types[] = {"auto", "none", "required", "tool", "function",
+                                                "specific", NULL};
+static const char *const item_types[] = {"text", "asset_reference", "board_reference",
+                                         "inline_asset", NULL};
+static const char *const permission_modes[] = {"default", "acceptEdits", "bypassPermissions",
+                                               "plan", "dontAsk", NULL};
+static const char *const debug_levels[] = {"off", "on", "redacted", "full", NULL};
+
+static const struct field tool_choice_object[] = {
+    {"type", F_STRING, 0, 64, tool_choice_types, NULL},
+    {"name", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL},
+    FIELDS_END,
+};
+
+static const struct field generation[] = {
+    {"model", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL},
+    {"fallback_model", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL},
+    {"temperature", F_NUMBER, 0, 2, NULL, NULL},
+    {"max_output_tokens", F_INT, 1, 10000000, NULL, NULL},
+    {"tool_choice", F_ANY, 0, 0, NULL, NULL},
+    {"allow_parallel_tool_calls", F_BOOL, 0, 0, NULL, NULL},
+    {"response_format", F_ANY, 0, 0, NULL, NULL},
+    {"reasoning", F_OBJECT, 0, 0, NULL, NULL},
+    FIELDS_END,
+};
+
+static const struct field input_item[] = {
+    {"type", F_STRING, 0, 32, item_types, NULL},
+    {"text", F_STRING, 0, TEXT_MAX_BYTES, NULL, NULL},
+    {"asset_id", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL},
+    {"board_id", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL},
+    {"revision_id", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL},
+    {"file_name", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL},
+    {"media_type", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL},
+    {"content_base64", F_STRING, 0, TEXT_MAX_BYTES, NULL, NULL},
+    FIELDS_END,
+};
+static const struct field input_item_value = {NULL, F_OBJECT, 0, 0, NULL, input_item};
+
+static const struct field requirement[] = {
+    {"type", F_STRING, 0, 32, (const char *const[]){"workspace_file", NULL}, NULL},
+    {"path", F_STRING, 0, 4096, NULL, NULL},
+    FIELDS_END,
+};
+static const struct field requirement_value = {NULL, F_OBJECT, 0, 0, NULL, requirement};
+static const struct field binding_key_value = {NULL, F_STRING, 0, NAME_MAX_BYTES, NULL, NULL};
+static const struct field object_value = {NULL, F_OBJECT, 0, 0, NULL, NULL};
+
+const struct field validate_submit_input[] = {
+    {"provider", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL},
+    {"source_plugin", F_STRING, 0, 64, NULL, NULL},
+    {"source_kind", F_STRING, 0, 64, NULL, NULL},
+    {"actor_id", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL},
+    {"content", F_STRING, 0, TEXT_MAX_BYTES, NULL, NULL},
+    {"input_items", F_ARRAY, 0, LIST_MAX_ITEMS, NULL, &input_item_value},
+    {"attachments", F_ARRAY, 0, LIST_MAX_ITEMS, NULL, &object_value},
+    {"generation", F_OBJECT, 0, 0, NULL, generation},
+    {"completion_requirements", F_ARRAY, 0, LIST_MAX_ITEMS, NULL, &requirement_value},
+    {"metadata", F_OBJECT, 0, 0, NULL, NULL},
+    {"binding_keys", F_ARRAY, 0, LIST_MAX_ITEMS, NULL, &binding_key_value},
+    {"reply_targets", F_ARRAY, 0, 16, NULL, &object_value},
+    {"reply_plugin", F_STRING, 0, 64, NULL, NULL},
+    {"reply_address", F_STRING, 0, 2048, NULL, NULL},
+    {"idempotency_key", F_STRING, 1, 255, NULL, NULL},
+    FIELDS_END,
+};
+
+int
+validate_submit_rules(const json_t *obj, struct http_resp *resp)
+{
+    const json_t *items = json_object_get(obj, "input_items");
+    if (json_array_size(items) > 0 &&
+        (json_string_length(json_object_get(obj, "content")) > 0 ||
+         json_array_size(json_object_get(obj, "attachments")) > 0))
+        return http_problem(resp, 400, NULL, "input_contract_violated",
+                            "input_items cannot be combined with content or attachments"),
+               -1;
+    const json_t *tc = json_object_get(json_object_get(obj, "generation"), "tool_choice");
+    if (tc && !json_is_null(tc)) {
+        static const struct field as_string = {"generation.tool_choice", F_STRING, 0, 64,
+                                               tool_choices, NULL};
+        static const struct field as_object = {"generation.tool_choice", F_OBJECT, 0, 0, NULL,
+                                               tool_choice_object};
+        return check_value(tc, json_is_object(tc) ? &as_object : &as_string,
+                           "generation.tool_choice", resp);
+    }
+    return 0;
+}
+
+const struct field validate_session_create[] = {
+    {"session_id", F_ID, 0, HTTP_ID_MAX_BYTES, NULL, NULL},
+    {"thread_id", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL},
+    {"persona_id", F_ID, 0, HTTP_ID_MAX_BYTES, NULL, NULL},
+    {"capability_scope", F_OBJECT, 0, 0, NULL, NULL},
+    {"credential_scope", F_OBJECT, 0, 0, NULL, NULL},
+    FIELDS_END,
+};
+
+const struct field validate_session_end[] = {
+    {"reason", F_STRING, 0, 1024, NULL, NULL},
+    FIELDS_END,
+};
+
+const struct field validate_empty[] = {FIELDS_END};
+
+const struct field validate_permission_mode[] = {
+    {"mode", F_STRING, 0, 32, permission_modes, NULL},
+    {"expected_revision", F_INT, 1, REVISION_MAX, NULL, NULL},
+    FIELDS_END,
+};
+
+const struct field validate_debug_level[] = {
+    {"level", F_STRING, 0, 32, debug_levels, NULL},
+    {"expected_revision", F_INT, 1, REVISION_MAX, NULL, NULL},
+    FIELDS_END,
+};
+
+const struct field validate_rollback[] = {
+    {"target_revision", F_INT, 1, REVISION_MAX, NULL, NULL},
+    {"expected_revision", F_INT, 1, REVISION_MAX, NULL, NULL},
+    {"skip_hooks", F_BOOL, 0, 0, NULL, NULL},
+    FIELDS_END,
+};

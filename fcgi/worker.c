@@ -1,0 +1,185 @@
+/*
+ * A prefork worker: accepts FastCGI requests on the shared socket one at a
+ * time, turns each into an http_req, dispatches it, writes the response and one
+ * access-log line. Holds one database connection for its whole life.
+ */
+#include "worker.h"
+
+#include <fcgiapp.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "router.h"
+#include "util.h"
+
+#define WORKER_READ_CHUNK 65536
+#define WORKER_HEADER_MAX 255 /* bytes of a client header value we keep (Idempotency-Key) */
+
+static void
+on_term(int sig)
+{
+    (void)sig;
+    FCGX_ShutdownPending();
+}
+
+/* Reads CONTENT_LENGTH bytes of body. Returns 0, or an HTTP status (413 over
+ * the limit, 400 when the body is shorter than announced) with resp set. */
+static int
+read_body(FCGX_Request *r, struct http_req *req, struct http_resp *resp)
+{
+    const char *cl = FCGX_GetParam("CONTENT_LENGTH", r->envp);
+    int64_t len = 0;
+    if (cl && *cl && util_parse_i64(cl, 0, INT64_MAX, &len) != 0)
+        return http_problem(resp, 400, NULL, "bad_request", "invalid Content-Length");
+    if (len > req->cfg->max_body_bytes)
+        return http_problem(resp, 413, NULL, "payload_too_large",
+                            "request body of %lld bytes exceeds the limit of %lld bytes",
+                            (long long)len, (long long)req->cfg->max_body_bytes);
+    req->body = malloc((size_t)len + 1);
+    if (req->body == NULL)
+        return http_problem(resp, 500, NULL, "internal_error", "out of memory");
+    size_t got = 0;
+    while (got < (size_t)len) {
+        size_t want = (size_t)len - got;
+        int n = FCGX_GetStr(req->body + got, want > WORKER_READ_CHUNK ? WORKER_READ_CHUNK
+                                                                       : (int)want,
+                            r->in);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    req->body[got] = '\0';
+    req->body_len = got;
+    if (got != (size_t)len)
+        return http_problem(resp, 400, NULL, "bad_request", "request body shorter than declared");
+    return 0;
+}
+
+/* A header value we pass to handlers: printable ASCII, bounded. */
+static int
+header_ok(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > WORKER_HEADER_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] < 0x21 || v[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+static void
+write_response(FCGX_Request *r, const struct http_req *req, const struct http_resp *resp)
+{
+    char *body = NULL;
+    const char *type = "text/plain; charset=utf-8";
+    size_t len = 0;
+    if (resp->json) {
+        body = json_dumps(resp->json, JSON_COMPACT);
+        type = resp->problem ? "application/problem+json" : "application/json";
+        len = body ? strlen(body) : 0;
+    } else if (resp->text) {
+        len = strlen(resp->text);
+    }
+    char head[512];
+    int n = snprintf(head, sizeof head,
+                     "Status: %d\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "Cache-Control: no-store\r\nX-Request-Id: %s\r\n%s%s%s\r\n",
+                     resp->status, type, len, req->request_id, resp->allow[0] ? "Allow: " : "",
+                     resp->allow, resp->allow[0] ? "\r\n" : "");
+    FCGX_PutStr(head, n, r->out);
+    if (len && strcmp(req->method, "HEAD") != 0)
+        FCGX_PutStr(body ? body : resp->text, (int)len, r->out);
+    free(body);
+}
+
+static void
+log_request(const struct http_req *req, const struct http_resp *resp, int64_t started_us)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "event", json_string("request"));
+    json_object_set_new(o, "request_id", util_json_str(req->request_id));
+    json_object_set_new(o, "method", util_json_str(req->method));
+    json_object_set_new(o, "path", util_json_str(req->path));
+    json_object_set_new(o, "status", json_integer(resp->status));
+    json_object_set_new(o, "duration_ms",
+                        json_real((double)(util_monotonic_us() - started_us) / 1000.0));
+    if (resp->problem)
+        json_object_set_new(o, "problem", json_string(resp->problem));
+    log_fields(resp->status >= 500 ? "error" : "info", o);
+}
+
+static void
+handle(FCGX_Request *r, struct worker_ctx *w)
+{
+    int64_t started = util_monotonic_us();
+    struct http_req req = {0};
+    struct http_resp resp = {0};
+    char rid[33];
+    const char *v;
+
+    req.method = FCGX_GetParam("REQUEST_METHOD", r->envp);
+    req.path = FCGX_GetParam("DOCUMENT_URI", r->envp);
+    req.db = w->db;
+    req.cfg = w->cfg;
+    req.draining = __atomic_load_n(&w->shared->draining, __ATOMIC_RELAXED);
+    v = FCGX_GetParam("REQUEST_ID", r->envp);
+    if (v && header_ok(v) && strlen(v) < sizeof rid) {
+        req.request_id = v;
+    } else {
+        unsigned char raw[16];
+        randombytes_buf(raw, sizeof raw);
+        sodium_bin2hex(rid, sizeof rid, raw, sizeof raw);
+        req.request_id = rid;
+    }
+    if (req.method == NULL)
+        req.method = "GET";
+    if (req.path == NULL)
+        req.path = "/";
+    v = FCGX_GetParam("HTTP_IDEMPOTENCY_KEY", r->envp);
+    if (v && !header_ok(v))
+        http_problem(&resp, 400, "idempotency", "invalid_idempotency_key",
+                     "Idempotency-Key must be 1..%d printable ASCII characters",
+                     WORKER_HEADER_MAX);
+    else if (v)
+        req.idempotency_key = v;
+    if (resp.status == 0 &&
+        http_parse_query(&req, FCGX_GetParam("QUERY_STRING", r->envp), &resp) == 0 &&
+        read_body(r, &req, &resp) == 0)
+        router_dispatch(&req, &resp);
+    write_response(r, &req, &resp);
+    log_request(&req, &resp, started);
+    for (int i = 0; i < req.nquery; i++) {
+        free(req.query[i].name);
+        free(req.query[i].value);
+    }
+    free(req.body);
+    json_decref(resp.json);
+}
+
+void
+worker_run(int listen_fd, struct worker_ctx *w)
+{
+    struct sigaction sa = {0};
+    sa.sa_handler = on_term; /* no SA_RESTART: accept() must return on SIGTERM */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGCHLD, &sa, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+
+    FCGX_Request r;
+    FCGX_InitRequest(&r, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+    while (FCGX_Accept_r(&r) >= 0) {
+        handle(&r, w);
+        FCGX_Finish_r(&r);
+    }
+    store_close(w->db);
+}

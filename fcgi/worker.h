@@ -1,0 +1,22 @@
+/* worker: the request loop of one prefork process. */
+#ifndef KHEISH_FCGI_WORKER_H
+#define KHEISH_FCGI_WORKER_H
+
+#include "config.h"
+#include "store.h"
+
+/* State the master shares with every worker (one MAP_SHARED page). */
+struct shared_state {
+    int draining; /* set by the master on SIGTERM; /readyz answers 503 */
+};
+
+struct worker_ctx {
+    const struct config *cfg;
+    struct store *db;
+    struct shared_state *shared;
+};
+
+/* Serves requests until SIGTERM; returns when the current request is done. */
+void worker_run(int listen_fd, struct worker_ctx *w);
+
+#endif

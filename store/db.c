@@ -1,0 +1,246 @@
+/*
+ * Connection handling, statement execution and the transaction helper.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+#include "log.h"
+#include "util.h"
+
+static const char *const store_errors[] = {
+    [STORE_OK] = "ok",
+    [STORE_UNAVAILABLE] = "database unavailable",
+    [STORE_ERROR] = "database error",
+    [STORE_RETRY] = "transaction conflict, retry",
+    [STORE_SESSION_NOT_FOUND] = "session not found",
+    [STORE_RUN_NOT_FOUND] = "run not found",
+    [STORE_REVISION_NOT_FOUND] = "runtime revision not found",
+    [STORE_SESSION_CONFLICT] = "session exists with different settings",
+    [STORE_SESSION_ENDED] = "session has ended",
+    [STORE_RUN_STATE_CONFLICT] = "run state transition not allowed",
+    [STORE_IDEMPOTENCY_CONFLICT] = "idempotency key reused with a different payload",
+    [STORE_REVISION_CONFLICT] = "runtime revision changed since expected_revision",
+    [STORE_MIGRATION_CHANGED] = "an applied migration was changed",
+};
+
+const char *
+store_strerror(enum store_rc rc)
+{
+    if ((size_t)rc >= sizeof store_errors / sizeof store_errors[0] || !store_errors[rc])
+        return "unknown store error";
+    return store_errors[rc];
+}
+
+const char *
+store_last_error(const struct store *s)
+{
+    return s->err;
+}
+
+int64_t
+db_now_ms(void)
+{
+    return util_now_ms();
+}
+
+struct store *
+store_open(const char *conninfo, const struct store_host *host)
+{
+    struct store *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->conninfo = strdup(conninfo ? conninfo : "");
+    s->state_root = strdup(host && host->state_root ? host->state_root : "");
+    s->workspace_root = strdup(host && host->workspace_root ? host->workspace_root : "");
+    s->connect_budget_ms = STORE_CONNECT_BUDGET_MS;
+    if (!s->conninfo || !s->state_root || !s->workspace_root) {
+        store_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+void
+store_close(struct store *s)
+{
+    if (s == NULL)
+        return;
+    if (s->conn)
+        PQfinish(s->conn);
+    free(s->conninfo);
+    free(s->state_root);
+    free(s->workspace_root);
+    free(s);
+}
+
+void
+store_set_connect_budget(struct store *s, int ms)
+{
+    s->connect_budget_ms = ms;
+}
+
+static void
+sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Connects (or reconnects) with exponential backoff, 25 ms doubling to 500 ms,
+ * until the connect budget is spent. */
+static enum store_rc
+db_connect(struct store *s)
+{
+    if (s->conn && PQstatus(s->conn) == CONNECTION_OK)
+        return STORE_OK;
+    int64_t deadline = util_monotonic_us() + (int64_t)s->connect_budget_ms * 1000;
+    int backoff = 25;
+    for (;;) {
+        if (s->conn == NULL)
+            s->conn = PQconnectdb(s->conninfo);
+        else
+            PQreset(s->conn);
+        if (s->conn && PQstatus(s->conn) == CONNECTION_OK) {
+            PQsetNoticeProcessor(s->conn, NULL, NULL);
+            return STORE_OK;
+        }
+        snprintf(s->err, sizeof s->err, "%s",
+                 s->conn ? PQerrorMessage(s->conn) : "out of memory");
+        if (util_monotonic_us() + backoff * 1000 > deadline)
+            return STORE_UNAVAILABLE;
+        sleep_ms(backoff);
+        backoff = backoff * 2 > 500 ? 500 : backoff * 2;
+    }
+}
+
+enum store_rc
+store_ping(struct store *s)
+{
+    enum store_rc rc;
+    PGresult *r = db_exec(s, &rc, "SELECT 1", 0, NULL);
+    PQclear(r);
+    return r ? STORE_OK : rc;
+}
+
+/* Maps a failed result to a store_rc by SQLSTATE. */
+static enum store_rc
+classify(struct store *s, PGresult *r)
+{
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(s->err, sizeof s->err, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(s->conn));
+    if (PQstatus(s->conn) != CONNECTION_OK || state == NULL)
+        return STORE_UNAVAILABLE;
+    if (!strcmp(state, "40001") || !strcmp(state, "40P01"))
+        return STORE_RETRY;
+    if (!strcmp(state, "KH409"))
+        return STORE_RUN_STATE_CONFLICT;
+    if (!strncmp(state, "08", 2) || !strcmp(state, "57P01") || !strcmp(state, "57P02") ||
+        !strcmp(state, "57P03"))
+        return STORE_UNAVAILABLE;
+    return STORE_ERROR;
+}
+
+PGresult *
+db_exec(struct store *s, enum store_rc *rc, const char *sql, int nparams,
+        const char *const *params)
+{
+    for (int attempt = 0;; attempt++) {
+        *rc = db_connect(s);
+        if (*rc != STORE_OK)
+            return NULL;
+        PGresult *r = PQexecParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+            *rc = STORE_OK;
+            return r;
+        }
+        *rc = classify(s, r);
+        PQclear(r);
+        /* A connection that died between requests: reconnect and retry an
+         * idempotent read once. Inside a transaction the caller decides. */
+        if (*rc == STORE_UNAVAILABLE && !s->in_tx && attempt == 0) {
+            PQreset(s->conn);
+            continue;
+        }
+        if (*rc == STORE_ERROR)
+            log_msg("error", "store_error", "%s", s->err);
+        return NULL;
+    }
+}
+
+enum store_rc
+db_json(struct store *s, json_t **out, const char *sql, int nparams, const char *const *params)
+{
+    enum store_rc rc;
+    *out = NULL;
+    PGresult *r = db_exec(s, &rc, sql, nparams, params);
+    if (r == NULL)
+        return rc;
+    if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+        *out = json_loads(PQgetvalue(r, 0, 0), JSON_DECODE_ANY, NULL);
+    PQclear(r);
+    return STORE_OK;
+}
+
+enum store_rc
+db_json_rows(struct store *s, json_t **out, const char *sql, int nparams,
+             const char *const *params)
+{
+    enum store_rc rc;
+    *out = NULL;
+    PGresult *r = db_exec(s, &rc, sql, nparams, params);
+    if (r == NULL)
+        return rc;
+    json_t *arr = json_array();
+    for (int i = 0; i < PQntuples(r); i++)
+        json_array_append_new(arr, json_loads(PQgetvalue(r, i, 0), JSON_DECODE_ANY, NULL));
+    PQclear(r);
+    *out = arr;
+    return STORE_OK;
+}
+
+char *
+db_json_param(const json_t *v)
+{
+    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+static enum store_rc
+tx_command(struct store *s, const char *sql)
+{
+    enum store_rc rc;
+    PGresult *r = db_exec(s, &rc, sql, 0, NULL);
+    PQclear(r);
+    return r ? STORE_OK : rc;
+}
+
+enum store_rc
+store_tx(struct store *s, store_tx_fn fn, void *ctx)
+{
+    enum store_rc rc = STORE_ERROR;
+    for (int attempt = 0; attempt < STORE_TX_MAX_ATTEMPTS; attempt++) {
+        if (attempt > 0)
+            sleep_ms(attempt * 5 + (int)(util_monotonic_us() % 10));
+        rc = tx_command(s, "BEGIN");
+        if (rc != STORE_OK)
+            return rc;
+        s->in_tx = 1;
+        s->appended = 0;
+        rc = fn(s, ctx);
+        int committing = rc == STORE_OK;
+        if (committing)
+            rc = tx_command(s, "COMMIT");
+        else if (PQstatus(s->conn) == CONNECTION_OK)
+            tx_command(s, "ROLLBACK");
+        s->in_tx = 0;
+        /* A connection lost before COMMIT was sent rolled the work back on the
+         * server: safe to run again. Lost during COMMIT, the outcome is unknown. */
+        if (rc == STORE_UNAVAILABLE && !committing && attempt == 0)
+            continue;
+        if (rc != STORE_RETRY)
+            return rc;
+    }
+    return rc;
+}

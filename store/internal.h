@@ -1,0 +1,78 @@
+/* Helpers shared by the files of store/; not part of its interface. */
+#ifndef KHEISH_STORE_INTERNAL_H
+#define KHEISH_STORE_INTERNAL_H
+
+#include <libpq-fe.h>
+
+#include "store.h"
+
+#define STORE_TX_MAX_ATTEMPTS   5
+#define STORE_CONNECT_BUDGET_MS 2000
+
+struct store {
+    PGconn *conn;
+    char *conninfo;
+    char *state_root;
+    char *workspace_root;
+    int connect_budget_ms;
+    int in_tx;
+    int appended;   /* store_events_append already ran in this transaction */
+    char err[512];
+};
+
+/* Runs one parameterised statement. On success returns the result (caller
+ * PQclear()s it); on failure returns NULL and sets *rc. Outside a transaction a
+ * lost connection is reset and the statement retried once: callers use it
+ * outside transactions only for idempotent reads. */
+PGresult *db_exec(struct store *s, enum store_rc *rc, const char *sql, int nparams,
+                  const char *const *params);
+
+/* db_exec for a statement returning one json/jsonb column in one row:
+ * *out receives the parsed value; STORE_OK with *out NULL when no row. */
+enum store_rc db_json(struct store *s, json_t **out, const char *sql, int nparams,
+                      const char *const *params);
+
+/* Same, collecting column 0 of every row into a JSON array. */
+enum store_rc db_json_rows(struct store *s, json_t **out, const char *sql, int nparams,
+                           const char *const *params);
+
+/* Serialises a jansson value for a jsonb parameter (caller frees). */
+char *db_json_param(const json_t *v);
+
+int64_t db_now_ms(void);
+
+#endif
+
+/* The events one transaction appends, collected as it goes and written by
+ * db_events_commit (which calls store_events_append) as its last statement. */
+struct db_events {
+    json_t *stream;
+    json_t *run;
+};
+void db_events_init(struct db_events *e);
+void db_events_free(struct db_events *e);
+/* data is stolen; its "type" is set to name. */
+void db_events_stream(struct db_events *e, const char *name, const char *session_id,
+                      const char *run_id, json_t *data);
+/* A persisted run event for the run described by view; event is stolen. */
+void db_events_run(struct db_events *e, const json_t *view, json_t *event);
+/* session_state_changed for the session, read inside the transaction. */
+enum store_rc db_events_session_state(struct store *s, struct db_events *e,
+                                      const char *session_id);
+enum store_rc db_events_commit(struct store *s, struct db_events *e);
+
+/* Keyset pagination: sql returns (item jsonb, key_ms bigint, key_id text) rows,
+ * already ordered and limited to page->limit + 1. */
+enum store_rc db_page_fetch(struct store *s, const char *sql, int nparams,
+                            const char *const *params, int limit,
+                            struct store_page_result *out);
+/* Splits a decoded cursor "<ms>:<id>" into its two parameters (ms must fit in
+ * buf). Returns -1 when malformed. */
+int db_cursor_split(const char *cursor, char *ms, size_t mssz, const char **id);
+
+/* Moves a run (already locked by the caller or not) to status `to` through the
+ * state machine, records the run event and run_updated (and
+ * session_state_changed when the session's active run changes) in ev.
+ * *view (optional) receives the new RunView. */
+enum store_rc db_run_set_status(struct store *s, const char *run_id, const char *to,
+                                const char *error, struct db_events *ev, json_t **view);

@@ -1,0 +1,289 @@
+/*
+ * Runs: submission (with idempotency), reads, and state changes through the
+ * run state machine. The machine itself is the run_transitions table and its
+ * trigger (sql/001_foundation.sql), so no writer can bypass it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const char *const RUN_VIEW_SQL = "SELECT run_view(r) FROM runs r WHERE run_id = $1";
+
+static int
+is_active(const char *status)
+{
+    return !strcmp(status, "running") || !strncmp(status, "waiting_for_", 12);
+}
+
+static int
+is_terminal(const char *status)
+{
+    return !strcmp(status, "completed") || !strcmp(status, "failed") ||
+           !strcmp(status, "interrupted") || !strcmp(status, "cancelled");
+}
+
+/* The persisted RunEventEntry payload for entering `to`. */
+static json_t *
+run_event_for(const char *to, const json_t *view, const char *error)
+{
+    if (!strcmp(to, "running"))
+        return json_pack("{s:s}", "type", "started");
+    if (!strcmp(to, "queued"))
+        return json_pack("{s:s, s:O}", "type", "queued", "position",
+                         json_object_get(view, "queued_position"));
+    if (!strcmp(to, "failed"))
+        return json_pack("{s:s, s:s?}", "type", "failed", "error", error);
+    return json_pack("{s:s}", "type", to);
+}
+
+enum store_rc
+db_run_set_status(struct store *s, const char *run_id, const char *to, const char *error,
+                  struct db_events *ev, json_t **view_out)
+{
+    char now[24];
+    enum store_rc rc;
+    snprintf(now, sizeof now, "%lld", (long long)db_now_ms());
+    PGresult *r = db_exec(
+        s, &rc,
+        "UPDATE runs r SET status = $2, updated_at_ms = $3::bigint, "
+        "started_at_ms = CASE WHEN $2 = 'running' THEN coalesce(r.started_at_ms, $3::bigint) "
+        "ELSE r.started_at_ms END, "
+        "finished_at_ms = CASE WHEN $2 IN ('completed', 'failed', 'interrupted', 'cancelled') "
+        "THEN $3::bigint END, "
+        "error = coalesce($4, r.error), "
+        "lease_owner = CASE WHEN $2 = 'running' THEN r.lease_owner END, "
+        "lease_expires_at_ms = CASE WHEN $2 = 'running' THEN r.lease_expires_at_ms END "
+        "FROM (SELECT run_id, status FROM runs WHERE run_id = $1 FOR UPDATE) o "
+        "WHERE r.run_id = o.run_id RETURNING o.status",
+        4, (const char *const[]){run_id, to, now, error});
+    if (r == NULL)
+        return rc;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return STORE_RUN_NOT_FOUND;
+    }
+    int active_changed = is_active(PQgetvalue(r, 0, 0)) || is_active(to);
+    PQclear(r);
+    json_t *view;
+    rc = db_json(s, &view, RUN_VIEW_SQL, 1, (const char *const[]){run_id});
+    if (rc != STORE_OK)
+        return rc;
+    const char *session_id = json_string_value(json_object_get(view, "session_id"));
+    db_events_run(ev, view, run_event_for(to, view, error));
+    db_events_stream(ev, "run_updated", session_id, run_id, json_pack("{s:O}", "run", view));
+    if (active_changed)
+        rc = db_events_session_state(s, ev, session_id);
+    if (view_out)
+        *view_out = view;
+    else
+        json_decref(view);
+    return rc;
+}
+
+struct submit_ctx {
+    const struct store_run_submit *req;
+    json_t **view;
+    int *replayed;
+};
+
+/* An existing run with the same idempotency key: the same payload replays it,
+ * a different one is a conflict. */
+static enum store_rc
+submit_replay(struct store *s, struct submit_ctx *c)
+{
+    json_t *row;
+    const struct store_run_submit *q = c->req;
+    enum store_rc rc =
+        db_json(s, &row,
+                "SELECT jsonb_build_array(idempotency_fingerprint = $3, run_view(r)) FROM runs r "
+                "WHERE session_id = $1 AND idempotency_key = $2",
+                3, (const char *const[]){q->session_id, q->idempotency_key, q->fingerprint});
+    if (rc != STORE_OK)
+        return rc;
+    if (row == NULL)
+        return STORE_RETRY;
+    if (json_is_true(json_array_get(row, 0))) {
+        *c->view = json_incref(json_array_get(row, 1));
+        *c->replayed = 1;
+    } else {
+        rc = STORE_IDEMPOTENCY_CONFLICT;
+    }
+    json_decref(row);
+    return rc;
+}
+
+static enum store_rc
+submit_tx(struct store *s, void *arg)
+{
+    struct submit_ctx *c = arg;
+    const struct store_run_submit *q = c->req;
+    enum store_rc rc;
+    PGresult *r = db_exec(s, &rc,
+                          "SELECT ended_at_ms IS NOT NULL, agent_id FROM sessions "
+                          "WHERE session_id = $1 FOR SHARE",
+                          1, (const char *const[]){q->session_id});
+    if (r == NULL)
+        return rc;
+    if (PQntuples(r) == 0 || PQgetvalue(r, 0, 0)[0] == 't') {
+        rc = PQntuples(r) == 0 ? STORE_SESSION_NOT_FOUND : STORE_SESSION_ENDED;
+        PQclear(r);
+        return rc;
+    }
+    char agent_id[256], now[24];
+    snprintf(agent_id, sizeof agent_id, "%s", PQgetvalue(r, 0, 1));
+    PQclear(r);
+    snprintf(now, sizeof now, "%lld", (long long)db_now_ms());
+    char *payload = db_json_param(q->payload);
+    json_t *id = NULL;
+    rc = db_json(
+        s, &id,
+        "INSERT INTO runs (run_id, run_no, session_id, agent_id, kind, status, submitted_at_ms, "
+        "updated_at_ms, request, payload, input_metadata, idempotency_key, "
+        "idempotency_fingerprint) "
+        "SELECT 'run-' || n, n, $1, $2, 'input', 'queued', $3::bigint, $3::bigint, "
+        "jsonb_build_object('source_plugin', coalesce(p->>'source_plugin', 'api'), "
+        "'source_kind', coalesce(p->>'source_kind', 'api'), 'actor_id', p->'actor_id', "
+        "'text_preview', nullif(left(coalesce(p->>'content', ''), 200), ''), "
+        "'provider', p->'provider', 'model', p#>'{generation,model}'), "
+        "p, p->'metadata', $5, $6 "
+        "FROM (SELECT nextval('runs_run_no_seq') AS n, $4::jsonb AS p) v "
+        "ON CONFLICT (session_id, idempotency_key) WHERE idempotency_key IS NOT NULL "
+        "DO NOTHING RETURNING to_jsonb(run_id)",
+        6,
+        (const char *const[]){q->session_id, agent_id, now, payload, q->idempotency_key,
+                              q->fingerprint});
+    free(payload);
+    if (rc != STORE_OK)
+        return rc;
+    if (id == NULL)
+        return submit_replay(s, c);
+    rc = db_json(s, c->view, RUN_VIEW_SQL, 1, (const char *const[]){json_string_value(id)});
+    if (rc == STORE_OK) {
+        struct db_events ev;
+        db_events_init(&ev);
+        db_events_run(&ev, *c->view, json_pack("{s:s}", "type", "accepted"));
+        db_events_run(&ev, *c->view, run_event_for("queued", *c->view, NULL));
+        db_events_stream(&ev, "run_updated", q->session_id, json_string_value(id),
+                         json_pack("{s:O}", "run", *c->view));
+        rc = db_events_commit(s, &ev);
+        db_events_free(&ev);
+    }
+    json_decref(id);
+    return rc;
+}
+
+enum store_rc
+store_run_submit(struct store *s, const struct store_run_submit *req, json_t **view,
+                 int *replayed)
+{
+    struct submit_ctx c = {req, view, replayed};
+    *view = NULL;
+    *replayed = 0;
+    return store_tx(s, submit_tx, &c);
+}
+
+enum store_rc
+store_run_get(struct store *s, const char *id, json_t **view)
+{
+    enum store_rc rc = db_json(s, view, RUN_VIEW_SQL, 1, (const char *const[]){id});
+    return rc == STORE_OK && *view == NULL ? STORE_RUN_NOT_FOUND : rc;
+}
+
+enum store_rc
+store_run_list(struct store *s, const struct store_run_filter *f, const struct store_page *page,
+               struct store_page_result *out)
+{
+    char ms[24] = "", lim[16];
+    const char *id = NULL;
+    if (page->cursor && db_cursor_split(page->cursor, ms, sizeof ms, &id) != 0)
+        return STORE_ERROR;
+    snprintf(lim, sizeof lim, "%d", page->limit + 1);
+    const char *active = f->active_only ? "t" : "f";
+    const char *params[] = {f->session_id, f->status, active, id ? ms : NULL, id, lim};
+#define RUN_FILTER                                                                                 \
+    "($1::text IS NULL OR session_id = $1) AND ($2::text IS NULL OR status = $2) AND "             \
+    "(NOT $3::bool OR status IN ('queued', 'running', 'waiting_for_approval', "                    \
+    "'waiting_for_user_question'))"
+    static const char *const sql[2] = {
+        "SELECT run_view(r), submitted_at_ms, run_id FROM runs r WHERE " RUN_FILTER
+        " AND ($4::bigint IS NULL OR (submitted_at_ms, run_id) > ($4::bigint, $5::text)) "
+        "ORDER BY submitted_at_ms, run_id LIMIT $6::int",
+        "SELECT run_view(r), submitted_at_ms, run_id FROM runs r WHERE " RUN_FILTER
+        " AND ($4::bigint IS NULL OR (submitted_at_ms, run_id) < ($4::bigint, $5::text)) "
+        "ORDER BY submitted_at_ms DESC, run_id DESC LIMIT $6::int",
+    };
+    enum store_rc rc = db_page_fetch(s, sql[page->descending != 0], 6, params, page->limit, out);
+    if (rc != STORE_OK)
+        return rc;
+    json_t *total = NULL;
+    rc = db_json(s, &total, "SELECT count(*) FROM runs WHERE " RUN_FILTER, 3, params);
+#undef RUN_FILTER
+    out->total_count = json_integer_value(total);
+    json_decref(total);
+    return rc;
+}
+
+enum store_rc
+store_run_events(struct store *s, const char *id, int limit, json_t **out)
+{
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", limit);
+    enum store_rc rc = db_json(
+        s, out,
+        "SELECT coalesce((SELECT jsonb_agg(e ORDER BY id) FROM (SELECT id, "
+        "jsonb_build_object('timestamp_ms', timestamp_ms, 'run_id', run_id, 'session_id', "
+        "session_id, 'agent_id', agent_id, 'event', event) AS e FROM run_events "
+        "WHERE run_id = r.run_id ORDER BY id LIMIT $2::int) t), '[]'::jsonb) "
+        "FROM runs r WHERE r.run_id = $1",
+        2, (const char *const[]){id, lim});
+    return rc == STORE_OK && *out == NULL ? STORE_RUN_NOT_FOUND : rc;
+}
+
+struct change_ctx {
+    const char *id;
+    const char *to; /* NULL: cancel, which is idempotent on terminal runs */
+    json_t **view;
+};
+
+static enum store_rc
+change_tx(struct store *s, void *arg)
+{
+    struct change_ctx *c = arg;
+    enum store_rc rc;
+    PGresult *r = db_exec(s, &rc, "SELECT status FROM runs WHERE run_id = $1 FOR UPDATE", 1,
+                          (const char *const[]){c->id});
+    if (r == NULL)
+        return rc;
+    int found = PQntuples(r) > 0;
+    int terminal = found && is_terminal(PQgetvalue(r, 0, 0));
+    int same = found && c->to && !strcmp(PQgetvalue(r, 0, 0), c->to);
+    PQclear(r);
+    if (!found)
+        return STORE_RUN_NOT_FOUND;
+    if ((c->to == NULL && terminal) || same)
+        return store_run_get(s, c->id, c->view);
+    struct db_events ev;
+    db_events_init(&ev);
+    rc = db_run_set_status(s, c->id, c->to ? c->to : "cancelled", NULL, &ev, c->view);
+    if (rc == STORE_OK)
+        rc = db_events_commit(s, &ev);
+    db_events_free(&ev);
+    return rc;
+}
+
+enum store_rc
+store_run_cancel(struct store *s, const char *id, json_t **view)
+{
+    struct change_ctx c = {id, NULL, view};
+    *view = NULL;
+    return store_tx(s, change_tx, &c);
+}
+
+enum store_rc
+store_run_transition(struct store *s, const char *id, const char *to, json_t **view)
+{
+    struct change_ctx c = {id, to, view};
+    *view = NULL;
+    return store_tx(s, change_tx, &c);
+}

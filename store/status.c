@@ -1,0 +1,79 @@
+/* The database side of GET /v1/status: run counts, lag, staleness, write probe. */
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define STALE_RUN_IDS_MAX "20"
+
+enum store_rc
+store_status_counts(struct store *s, const struct store_status_thresholds *t, json_t **runs,
+                    int64_t *session_total)
+{
+    char now[24], lag[24], stale[24];
+    snprintf(now, sizeof now, "%lld", (long long)db_now_ms());
+    snprintf(lag, sizeof lag, "%" PRId64, t->queued_run_lag_ms);
+    snprintf(stale, sizeof stale, "%" PRId64, t->stale_non_terminal_ms);
+    json_t *row;
+    enum store_rc rc = db_json(
+        s, &row,
+        "WITH c AS (SELECT status, count(*) AS n FROM runs GROUP BY status), "
+        "live AS (SELECT run_id, session_id, status, submitted_at_ms, updated_at_ms FROM runs "
+        "  WHERE status IN ('queued', 'running', 'waiting_for_approval', "
+        "  'waiting_for_user_question')), "
+        "oq AS (SELECT run_id, submitted_at_ms FROM live WHERE status = 'queued' "
+        "  ORDER BY submitted_at_ms, run_id LIMIT 1), "
+        "onl AS (SELECT run_id, submitted_at_ms FROM live ORDER BY submitted_at_ms, run_id "
+        "  LIMIT 1), "
+        "idle AS (SELECT run_id, updated_at_ms FROM live ORDER BY updated_at_ms, run_id LIMIT 1), "
+        "st AS (SELECT run_id, updated_at_ms FROM live WHERE $1::bigint - updated_at_ms > "
+        "  $3::bigint) "
+        "SELECT jsonb_build_array(jsonb_build_object("
+        "'total', (SELECT coalesce(sum(n), 0) FROM c), "
+        "'queued', coalesce((SELECT n FROM c WHERE status = 'queued'), 0), "
+        "'running', coalesce((SELECT n FROM c WHERE status = 'running'), 0), "
+        "'waiting_for_approval', coalesce((SELECT n FROM c WHERE status = "
+        "  'waiting_for_approval'), 0), "
+        "'waiting_for_user_question', coalesce((SELECT n FROM c WHERE status = "
+        "  'waiting_for_user_question'), 0), "
+        "'completed', coalesce((SELECT n FROM c WHERE status = 'completed'), 0), "
+        "'failed', coalesce((SELECT n FROM c WHERE status = 'failed'), 0), "
+        "'interrupted', coalesce((SELECT n FROM c WHERE status = 'interrupted'), 0), "
+        "'cancelled', coalesce((SELECT n FROM c WHERE status = 'cancelled'), 0), "
+        "'pending_approval_count', 0, 'pending_question_count', 0, "
+        "'max_session_queue_depth', coalesce((SELECT max(k) FROM (SELECT count(*) AS k FROM live "
+        "  WHERE status = 'queued' GROUP BY session_id) q), 0), "
+        "'oldest_queued_run_id', (SELECT run_id FROM oq), "
+        "'oldest_queued_run_age_ms', (SELECT $1::bigint - submitted_at_ms FROM oq), "
+        "'queued_run_lag_threshold_ms', $2::bigint, "
+        "'oldest_non_terminal_run_id', (SELECT run_id FROM onl), "
+        "'oldest_non_terminal_run_age_ms', (SELECT $1::bigint - submitted_at_ms FROM onl), "
+        "'oldest_idle_non_terminal_run_id', (SELECT run_id FROM idle), "
+        "'oldest_non_terminal_run_idle_ms', (SELECT $1::bigint - updated_at_ms FROM idle), "
+        "'stale_non_terminal_run_threshold_ms', $3::bigint, "
+        "'stale_non_terminal_run_count', (SELECT count(*) FROM st), "
+        "'stale_non_terminal_run_ids', coalesce((SELECT jsonb_agg(run_id) FROM (SELECT run_id "
+        "  FROM st ORDER BY updated_at_ms, run_id LIMIT " STALE_RUN_IDS_MAX ") x), '[]'::jsonb)), "
+        "(SELECT count(*) FROM sessions))",
+        3, (const char *const[]){now, lag, stale});
+    if (rc != STORE_OK)
+        return rc;
+    *runs = json_incref(json_array_get(row, 0));
+    *session_total = json_integer_value(json_array_get(row, 1));
+    json_decref(row);
+    return STORE_OK;
+}
+
+enum store_rc
+store_write_probe(struct store *s, const char *who)
+{
+    char now[24];
+    enum store_rc rc;
+    snprintf(now, sizeof now, "%lld", (long long)db_now_ms());
+    PGresult *r = db_exec(s, &rc,
+                          "UPDATE storage_probe SET checked_at_ms = $1::bigint, checked_by = $2 "
+                          "WHERE id = 1",
+                          2, (const char *const[]){now, who});
+    PQclear(r);
+    return r ? STORE_OK : rc;
+}

@@ -1,0 +1,146 @@
+/*
+ * store: the only module that speaks SQL.
+ *
+ * Every durable fact lives in PostgreSQL. Callers get typed results (jansson
+ * objects built by the database's view functions) and an enum store_rc that
+ * says what went wrong; they turn it into a problem+json or an exit code in one
+ * place. Every statement is parameterised.
+ */
+#ifndef KHEISH_STORE_H
+#define KHEISH_STORE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+struct store;
+
+enum store_rc {
+    STORE_OK = 0,
+    STORE_UNAVAILABLE,          /* the database cannot be reached */
+    STORE_ERROR,                /* unexpected database error (logged) */
+    STORE_RETRY,                /* serialization failure or deadlock: retry the transaction */
+    STORE_SESSION_NOT_FOUND,
+    STORE_RUN_NOT_FOUND,
+    STORE_REVISION_NOT_FOUND,
+    STORE_SESSION_CONFLICT,     /* create with a persona/scope differing from the stored one */
+    STORE_SESSION_ENDED,        /* new work for an ended session */
+    STORE_RUN_STATE_CONFLICT,   /* a transition the run state machine refuses */
+    STORE_IDEMPOTENCY_CONFLICT, /* same Idempotency-Key, different payload */
+    STORE_REVISION_CONFLICT,    /* stale expected_revision */
+    STORE_MIGRATION_CHANGED,    /* an applied migration's file changed */
+};
+
+const char *store_strerror(enum store_rc rc);
+
+/* Per-host facts the runtime view reports next to the database's settings. */
+struct store_host {
+    const char *state_root;
+    const char *workspace_root;
+};
+
+/* Connection. store_open never fails on an unreachable database: the first
+ * query connects (with retry and backoff up to connect_budget_ms). */
+struct store *store_open(const char *conninfo, const struct store_host *host);
+void store_close(struct store *s);
+void store_set_connect_budget(struct store *s, int ms);
+enum store_rc store_ping(struct store *s);
+const char *store_last_error(const struct store *s);
+
+/* Transactions. fn runs between BEGIN and COMMIT; a STORE_RETRY from any
+ * statement (serialization failure, deadlock) rolls back and runs fn again,
+ * up to STORE_TX_MAX_ATTEMPTS times. Any other non-OK return rolls back. */
+typedef enum store_rc (*store_tx_fn)(struct store *s, void *ctx);
+enum store_rc store_tx(struct store *s, store_tx_fn fn, void *ctx);
+
+/* Events. Appends stream events (array of {name, session_id?, run_id?, data})
+ * and persisted run events (array of {run_id, session_id, agent_id, event}) as
+ * the last statement of the current transaction; at most once per transaction.
+ * *newest receives the newest stream event id (0 when none). */
+enum store_rc store_events_append(struct store *s, json_t *stream, json_t *run_events,
+                                  int64_t *newest);
+
+/* Tail of the stream events after cursor, in id order (used by readers and tests). */
+enum store_rc store_events_after(struct store *s, int64_t cursor, int limit, json_t **items);
+
+/* Pagination shared by list endpoints. cursor is the decoded sort key. */
+struct store_page {
+    int limit;            /* 1..100 */
+    int descending;       /* order=desc */
+    const char *cursor;   /* decoded sort key "<20-digit ms>:<id>", or NULL */
+};
+struct store_page_result {
+    json_t *items;        /* array */
+    int64_t total_count;
+    int has_more;
+    char next_key[192];   /* sort key of the last item when has_more */
+};
+
+/* Sessions */
+struct store_session_create {
+    const char *session_id; /* NULL: generated */
+    const char *thread_id;
+    const char *persona_id;
+    json_t *capability_scope;
+    json_t *credential_scope;
+};
+enum store_rc store_session_create(struct store *s, const struct store_session_create *req,
+                                   json_t **view, int *created);
+enum store_rc store_session_get(struct store *s, const char *id, json_t **view);
+enum store_rc store_session_list(struct store *s, const char *persona_id,
+                                 const struct store_page *page, struct store_page_result *out);
+enum store_rc store_session_events(struct store *s, const char *id, int limit, json_t **out);
+enum store_rc store_session_interrupt(struct store *s, const char *id, json_t **out);
+enum store_rc store_session_end(struct store *s, const char *id, const char *reason,
+                                json_t **view);
+
+/* Runs */
+struct store_run_submit {
+    const char *session_id;
+    json_t *payload;            /* the validated SubmitInputRequest */
+    const char *idempotency_key; /* NULL when absent */
+    const char *fingerprint;    /* versioned digest of payload, when a key is given */
+};
+enum store_rc store_run_submit(struct store *s, const struct store_run_submit *req,
+                               json_t **view, int *replayed);
+enum store_rc store_run_get(struct store *s, const char *id, json_t **view);
+struct store_run_filter {
+    const char *session_id;
+    const char *status;
+    int active_only;
+};
+enum store_rc store_run_list(struct store *s, const struct store_run_filter *f,
+                             const struct store_page *page, struct store_page_result *out);
+enum store_rc store_run_events(struct store *s, const char *id, int limit, json_t **out);
+enum store_rc store_run_cancel(struct store *s, const char *id, json_t **view);
+/* Moves a run to `to` through the state machine (used by the runner and by
+ * tests of the table); STORE_RUN_STATE_CONFLICT when it is refused. */
+enum store_rc store_run_transition(struct store *s, const char *id, const char *to,
+                                   json_t **view);
+
+/* Runtime settings */
+struct store_runtime_change {
+    const char *setting;       /* "permission_mode", "debug_level", "rollback" */
+    const char *value;         /* new value for the setting, NULL for rollback */
+    int64_t expected_revision; /* -1: unchecked */
+    int64_t target_revision;   /* rollback only; -1: the previous revision */
+};
+enum store_rc store_runtime_get(struct store *s, json_t **view);
+enum store_rc store_runtime_change(struct store *s, const struct store_runtime_change *c,
+                                   json_t **view);
+enum store_rc store_runtime_revisions(struct store *s, int limit, json_t **out);
+
+/* Status */
+struct store_status_thresholds {
+    int64_t queued_run_lag_ms;
+    int64_t stale_non_terminal_ms;
+};
+enum store_rc store_status_counts(struct store *s, const struct store_status_thresholds *t,
+                                  json_t **runs, int64_t *session_total);
+enum store_rc store_write_probe(struct store *s, const char *who);
+
+/* Migrations (owner connection). Applies every embedded migration not yet
+ * recorded, in one transaction under an advisory lock. *applied receives how
+ * many were applied now. */
+enum store_rc store_migrate(struct store *s, int *applied, int *total);
+
+#endif
