@@ -141,6 +141,8 @@ handle(FCGX_Request *r, struct worker_ctx *w)
     if (req.path == NULL)
         req.path = "/";
     v = FCGX_GetParam("HTTP_IDEMPOTENCY_KEY", r->envp);
+    if (v && *v == '\0')
+        v = NULL; /* an empty header is no key */
     if (v && !header_ok(v))
         http_problem(&resp, 400, "idempotency", "invalid_idempotency_key",
                      "Idempotency-Key must be 1..%d printable ASCII characters",
