@@ -81,6 +81,14 @@ store_set_connect_budget(struct store *s, int ms)
     s->connect_budget_ms = ms;
 }
 
+/* Server notices (e.g. "relation already exists, skipping") are not errors. */
+static void
+ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 static void
 sleep_ms(int ms)
 {
@@ -103,7 +111,7 @@ db_connect(struct store *s)
         else
             PQreset(s->conn);
         if (s->conn && PQstatus(s->conn) == CONNECTION_OK) {
-            PQsetNoticeProcessor(s->conn, NULL, NULL);
+            PQsetNoticeProcessor(s->conn, ignore_notice, NULL);
             return STORE_OK;
         }
         snprintf(s->err, sizeof s->err, "%s",
@@ -134,7 +142,10 @@ classify(struct store *s, PGresult *r)
         return STORE_UNAVAILABLE;
     if (!strcmp(state, "40001") || !strcmp(state, "40P01"))
         return STORE_RETRY;
-    if (!strcmp(state, "KH409"))
+    const char *constraint = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
+    if (!strcmp(state, "KH409") ||
+        (!strcmp(state, "23505") && constraint &&
+         !strcmp(constraint, "runs_one_active_per_session")))
         return STORE_RUN_STATE_CONFLICT;
     if (!strncmp(state, "08", 2) || !strcmp(state, "57P01") || !strcmp(state, "57P02") ||
         !strcmp(state, "57P03"))

@@ -1,0 +1,130 @@
+/*
+ * The event-id rule (ARCHITECTURE.md): 8 writer processes each commit 500
+ * transactions appending events through store_events_append while a reader
+ * tails with `id > cursor`. Every event must be seen exactly once, in
+ * increasing id order, and each writer's events in the order it wrote them.
+ */
+#include <sodium.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "store.h"
+#include "util.h"
+
+#define WRITERS           8
+#define TX_PER_WRITER     500
+#define EVENTS_PER_TX     2
+#define TAIL_PAGE         1000
+#define TAIL_TIMEOUT_MS   120000
+
+struct writer_tx {
+    int writer;
+    int seq;
+};
+
+static enum store_rc
+append_tx(struct store *s, void *arg)
+{
+    struct writer_tx *w = arg;
+    json_t *stream = json_array();
+    for (int k = 0; k < EVENTS_PER_TX; k++)
+        json_array_append_new(stream,
+                              json_pack("{s:s, s:{s:i, s:i}}", "name", "test_event", "data",
+                                        "writer", w->writer, "seq", w->seq * EVENTS_PER_TX + k));
+    json_t *run = json_array();
+    int64_t newest;
+    enum store_rc rc = store_events_append(s, stream, run, &newest);
+    json_decref(stream);
+    json_decref(run);
+    return rc;
+}
+
+static int
+writer(const char *url, int id)
+{
+    struct store *s = store_open(url, NULL);
+    for (int i = 0; i < TX_PER_WRITER; i++) {
+        struct writer_tx w = {id, i};
+        if (store_tx(s, append_tx, &w) != STORE_OK) {
+            fprintf(stderr, "writer %d: %s\n", id, store_last_error(s));
+            return 1;
+        }
+    }
+    store_close(s);
+    return 0;
+}
+
+int
+main(void)
+{
+    const char *url = check_database_url();
+    int applied, total;
+    if (sodium_init() < 0)
+        return 1;
+    struct store *s = store_open(url, NULL);
+    CHECK(store_migrate(s, &applied, &total) == STORE_OK);
+
+    /* Start after whatever the database already holds. */
+    json_t *items;
+    int64_t cursor = 0;
+    for (;;) {
+        CHECK(store_events_after(s, cursor, TAIL_PAGE, &items) == STORE_OK);
+        size_t n = json_array_size(items);
+        if (n)
+            util_parse_i64(json_string_value(json_object_get(json_array_get(items, n - 1), "id")),
+                           0, INT64_MAX, &cursor);
+        json_decref(items);
+        if (n < TAIL_PAGE)
+            break;
+    }
+
+    pid_t pids[WRITERS];
+    for (int w = 0; w < WRITERS; w++)
+        if ((pids[w] = fork()) == 0)
+            _exit(writer(url, w));
+
+    static int seen[WRITERS][TX_PER_WRITER * EVENTS_PER_TX];
+    int next_seq[WRITERS] = {0};
+    int expected = WRITERS * TX_PER_WRITER * EVENTS_PER_TX, got = 0;
+    int order_ok = 1, dup_ok = 1, seq_ok = 1;
+    int64_t deadline = util_now_ms() + TAIL_TIMEOUT_MS;
+    while (got < expected && util_now_ms() < deadline) {
+        CHECK(store_events_after(s, cursor, TAIL_PAGE, &items) == STORE_OK);
+        size_t i;
+        json_t *e;
+        json_array_foreach(items, i, e)
+        {
+            int64_t id;
+            util_parse_i64(json_string_value(json_object_get(e, "id")), 0, INT64_MAX, &id);
+            order_ok &= id > cursor;
+            cursor = id;
+            json_t *d = json_object_get(e, "data");
+            int w = (int)json_integer_value(json_object_get(d, "writer"));
+            int q = (int)json_integer_value(json_object_get(d, "seq"));
+            if (w < 0 || w >= WRITERS || q < 0 || q >= TX_PER_WRITER * EVENTS_PER_TX) {
+                dup_ok = 0;
+                continue;
+            }
+            dup_ok &= seen[w][q]++ == 0;
+            seq_ok &= q == next_seq[w];
+            next_seq[w] = q + 1;
+            got++;
+        }
+        json_decref(items);
+    }
+    int writers_ok = 1;
+    for (int w = 0; w < WRITERS; w++) {
+        int status;
+        waitpid(pids[w], &status, 0);
+        writers_ok &= WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    }
+    CHECK(writers_ok);
+    CHECK(got == expected);
+    CHECK(order_ok);
+    CHECK(dup_ok);
+    CHECK(seq_ok);
+    printf("store_event_order: %d of %d events seen by the tailing reader\n", got, expected);
+    store_close(s);
+    return check_report("store_event_order");
+}
