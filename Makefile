@@ -73,7 +73,7 @@ down:
 	$(BIN)/kheish down
 
 test: all
-	BIN_DIR=$(abspath $(BIN)) tests/run.sh
+	BIN_DIR=$(abspath $(BIN)) KHEISH_NGINX_TEMPLATE_DIR=$(CURDIR)/nginx tests/run.sh
 
 asan:
 	$(MAKE) O=build/asan CC=clang \
@@ -86,8 +86,12 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(FORMAT_SRC)
 
-bench: all
-	bench/run.sh
+$(BIN)/bench-select1: bench/select1.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) $(call PKG_LIBS,fcgi libpq)
+
+bench: all $(BIN)/bench-select1
+	BIN_DIR=$(abspath $(BIN)) bench/run.sh
 
 clean:
 	rm -rf $(O)/bin $(O)/build

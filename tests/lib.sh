@@ -1,0 +1,71 @@
+# Helpers for the black-box tests in tests/integration/. Sourced by tests/run.sh
+# into each test file's own shell. The stack is already up:
+#   KHEISH_DAEMON_URL  base URL through nginx      STATE_ROOT  its state root
+#   BIN_DIR            the binaries                PSQL        psql as the owner
+# A test calls the helpers below; any failed expectation marks the file failed.
+
+FAILED=0
+RESP_DIR=$(mktemp -d)
+trap 'rm -rf "$RESP_DIR"' EXIT
+
+fail() {
+    echo "  FAIL ${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}: $*" >&2
+    FAILED=1
+}
+
+# api METHOD PATH [BODY] [curl args...]: sets STATUS, and BODY_FILE/HEADER_FILE.
+api() {
+    local method=$1 path=$2 body=${3-}
+    shift 3 2>/dev/null || shift $#
+    BODY_FILE=$RESP_DIR/body HEADER_FILE=$RESP_DIR/headers
+    local args=(-sS -X "$method" -o "$BODY_FILE" -D "$HEADER_FILE" -w '%{http_code}')
+    [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
+    STATUS=$(curl "${args[@]}" "$@" "$KHEISH_DAEMON_URL$path") || STATUS=000
+}
+
+body() { cat "$BODY_FILE"; }
+header() { grep -i "^$1:" "$HEADER_FILE" | head -1 | cut -d' ' -f2- | tr -d '\r'; }
+
+expect_status() {
+    [ "$STATUS" = "$1" ] || fail "expected HTTP $1, got $STATUS: $(head -c 400 "$BODY_FILE")"
+}
+
+# expect_json JQ_EXPR: the response body satisfies the jq boolean expression.
+expect_json() {
+    jq -e "$1" "$BODY_FILE" >/dev/null 2>&1 || fail "jq '$1' is false on: $(head -c 600 "$BODY_FILE")"
+}
+
+# expect_problem STATUS CODE [DOMAIN]: a problem+json document with that code.
+expect_problem() {
+    expect_status "$1"
+    case "$(header Content-Type)" in
+    application/problem+json*) ;;
+    *) fail "expected application/problem+json, got '$(header Content-Type)'" ;;
+    esac
+    expect_json ".status == $1 and .code == \"$2\" and .type == \"urn:kheish:problem:$2\" and (.title | type) == \"string\" and (.detail | type) == \"string\""
+    [ -z "${3-}" ] || expect_json ".domain == \"$3\""
+}
+
+jqr() { jq -r "$1" "$BODY_FILE"; }
+
+# Row counts of every table the API writes, as one line (for "changes nothing").
+row_counts() {
+    $PSQL -Atc "SELECT (SELECT count(*) FROM sessions) || ' ' || (SELECT count(*) FROM runs) || ' ' ||
+                       (SELECT count(*) FROM run_events) || ' ' || (SELECT count(*) FROM events) || ' ' ||
+                       (SELECT count(*) FROM runtime_revisions)"
+}
+
+# A unique id for this test's objects.
+uid() { echo "t$$-$RANDOM$RANDOM"; }
+
+kheish() { "$BIN_DIR/kheish" "$@"; }
+
+# wait_until SECONDS CMD...: retries CMD every 0.1 s.
+wait_until() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.1
+    done
+}

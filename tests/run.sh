@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs every test: the unit and store programs (bin/test-*), then the
+# black-box files of tests/integration/ against a real stack started with
+# `kheish up` in a temporary state root (embedded PostgreSQL, nginx, the
+# FastCGI pool), stopped again at the end.
+#
+#   tests/run.sh [NAME-PATTERN]     e.g. tests/run.sh sessions
+set -u
+cd "$(dirname "$0")/.."
+export BIN_DIR=${BIN_DIR:-$PWD/bin}
+PATTERN=${1:-}
+T=$(mktemp -d /tmp/kheish-test.XXXXXX)
+chmod 755 "$T"
+export STATE_ROOT=$T/state
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+PORT=${KHEISH_TEST_PORT:-}
+while [ -z "$PORT" ]; do
+    p=$((20000 + RANDOM % 20000))
+    port_free "$p" && port_free $((p + 1000)) && PORT=$p
+done
+
+stop() {
+    "$BIN_DIR/kheish" down --state-root "$STATE_ROOT" >/dev/null 2>&1
+    rm -rf "$T"
+}
+trap stop EXIT
+
+echo "== starting the stack on 127.0.0.1:$PORT (state root $STATE_ROOT)"
+if ! "$BIN_DIR/kheish" up --state-root "$STATE_ROOT" --port "$PORT" >"$T/up.log" 2>&1; then
+    cat "$T/up.log"
+    tail -n 50 "$STATE_ROOT"/logs/*.log 2>/dev/null
+    exit 1
+fi
+export KHEISH_DAEMON_URL=http://127.0.0.1:$PORT
+# shellcheck disable=SC1091
+. "$STATE_ROOT/stack.env"
+export PSQL="psql -X -q -v ON_ERROR_STOP=1 -h $STATE_ROOT/pg -p $KHEISH_PG_PORT -U postgres -d kheish"
+export PSQL_ADMIN="psql -X -q -v ON_ERROR_STOP=1 -h $STATE_ROOT/pg -p $KHEISH_PG_PORT -U postgres -d postgres"
+$PSQL_ADMIN -c 'CREATE DATABASE kheish_unit' >/dev/null
+export KHEISH_TEST_DATABASE_URL="host=$STATE_ROOT/pg port=$KHEISH_PG_PORT dbname=kheish_unit user=postgres"
+
+failed=()
+passed=0
+run() { # NAME CMD...
+    local name=$1 start=$SECONDS
+    shift
+    if "$@" >"$T/out" 2>&1; then
+        passed=$((passed + 1))
+        echo "ok   $name ($((SECONDS - start)) s)"
+    else
+        failed+=("$name")
+        echo "FAIL $name"
+        sed 's/^/     /' "$T/out"
+    fi
+}
+
+for t in "$BIN_DIR"/test-*; do
+    [ -x "$t" ] || continue
+    case "${t##*/}" in *"$PATTERN"*) run "${t##*/}" "$t" ;; esac
+done
+for f in tests/integration/*.sh; do
+    case "${f##*/}" in
+    *"$PATTERN"*) run "${f##*/}" bash -c '. tests/lib.sh; . "$1"; exit $FAILED' _ "$f" ;;
+    esac
+done
+
+echo "== $passed passed, ${#failed[@]} failed ${failed[*]}"
+[ ${#failed[@]} -eq 0 ]
