@@ -26,10 +26,12 @@ serve(int fd, const char *conninfo)
         PGresult *res = PQexecParams(pg, "SELECT 1", 0, NULL, NULL, NULL, NULL, 0);
         int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
         char body[64], head[160];
-        int blen = snprintf(body, sizeof body, "{\"select\":%s}", ok ? PQgetvalue(res, 0, 0) : "null");
-        int hlen = snprintf(head, sizeof head,
-                            "Status: %d\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
-                            ok ? 200 : 503, blen);
+        int blen =
+            snprintf(body, sizeof body, "{\"select\":%s}", ok ? PQgetvalue(res, 0, 0) : "null");
+        int hlen =
+            snprintf(head, sizeof head,
+                     "Status: %d\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+                     ok ? 200 : 503, blen);
         PQclear(res);
         FCGX_PutStr(head, hlen, r.out);
         FCGX_PutStr(body, blen, r.out);

@@ -204,8 +204,7 @@ http_query(const struct http_req *req, const char *name)
 }
 
 int
-http_body_object(const struct http_req *req, int allow_empty, json_t **out,
-                 struct http_resp *resp)
+http_body_object(const struct http_req *req, int allow_empty, json_t **out, struct http_resp *resp)
 {
     *out = NULL;
     if (req->body_len == 0 && allow_empty) {
@@ -215,8 +214,8 @@ http_body_object(const struct http_req *req, int allow_empty, json_t **out,
     json_error_t err;
     json_t *v = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
     if (v == NULL) {
-        http_problem(resp, 400, NULL, "bad_request", "malformed JSON body: %s (line %d)",
-                     err.text, err.line);
+        http_problem(resp, 400, NULL, "bad_request", "malformed JSON body: %s (line %d)", err.text,
+                     err.line);
         return -1;
     }
     if (!json_is_object(v)) {

@@ -40,10 +40,10 @@ struct http_req {
 
 struct http_resp {
     int status;
-    json_t *json;         /* response document, or NULL when text is used */
-    const char *text;     /* plain-text body (probes) */
-    const char *problem;  /* problem code, for the access log */
-    char allow[64];       /* Allow header for 405 */
+    json_t *json;        /* response document, or NULL when text is used */
+    const char *text;    /* plain-text body (probes) */
+    const char *problem; /* problem code, for the access log */
+    char allow[64];      /* Allow header for 405 */
 };
 
 /* A problem+json document: sets resp and returns the status, so handlers can
@@ -72,8 +72,6 @@ int http_body_object(const struct http_req *req, int allow_empty, json_t **out,
  * starting with a letter, digit or '_', so "." / ".." and traversal never reach
  * the store (the sessions table has the same CHECK). */
 int http_valid_id(const char *id);
-
-
 
 /* Path parameter i as an id, or NULL with a 400 problem naming `what`. */
 const char *http_path_id(const struct http_req *req, int i, const char *what,

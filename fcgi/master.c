@@ -199,8 +199,7 @@ master_run(const struct config *cfg)
     sigprocmask(SIG_BLOCK, &set, NULL);
 
     if (socket_in_use(cfg->socket_path)) {
-        fprintf(stderr, "kheish-fcgi: %s is already served by another process\n",
-                cfg->socket_path);
+        fprintf(stderr, "kheish-fcgi: %s is already served by another process\n", cfg->socket_path);
         return 1;
     }
     if (FCGX_Init() != 0) {
@@ -215,8 +214,8 @@ master_run(const struct config *cfg)
     }
     fcntl(lfd, F_SETFD, fcntl(lfd, F_GETFD) & ~FD_CLOEXEC);
     struct pool p = {cfg, lfd, NULL, calloc((size_t)cfg->workers, sizeof(struct slot))};
-    p.shared = mmap(NULL, sizeof *p.shared, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                    -1, 0);
+    p.shared =
+        mmap(NULL, sizeof *p.shared, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p.slots == NULL || p.shared == MAP_FAILED) {
         fprintf(stderr, "kheish-fcgi: out of memory\n");
         return 1;
@@ -225,8 +224,7 @@ master_run(const struct config *cfg)
         write_pid_file(cfg->pid_file);
     for (int i = 0; i < cfg->workers; i++)
         fill_slot(&p, i);
-    log_msg("info", "started", "listening on %s with %d workers", cfg->socket_path,
-            cfg->workers);
+    log_msg("info", "started", "listening on %s with %d workers", cfg->socket_path, cfg->workers);
     for (;;) {
         int sig = wait_signal(&set, 1000);
         if (sig == SIGTERM || sig == SIGINT)

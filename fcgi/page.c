@@ -17,8 +17,7 @@ valid_key(const char *key)
 }
 
 int
-page_parse(const struct http_req *req, int allow_order, struct page_req *p,
-           struct http_resp *resp)
+page_parse(const struct http_req *req, int allow_order, struct page_req *p, struct http_resp *resp)
 {
     const char *limit = http_query(req, "limit");
     const char *page = http_query(req, "page");
@@ -35,18 +34,15 @@ page_parse(const struct http_req *req, int allow_order, struct page_req *p,
                -1;
     p->page.limit = n > PAGE_MAX_LIMIT ? PAGE_MAX_LIMIT : (int)n;
     if (page && strcmp(page, "true") && strcmp(page, "false"))
-        return http_problem(resp, 400, "pagination", "invalid_page",
-                            "page must be true or false"),
+        return http_problem(resp, 400, "pagination", "invalid_page", "page must be true or false"),
                -1;
     if (order && strcmp(order, "asc") && strcmp(order, "desc"))
-        return http_problem(resp, 400, "pagination", "invalid_order",
-                            "order must be asc or desc"),
+        return http_problem(resp, 400, "pagination", "invalid_order", "order must be asc or desc"),
                -1;
     p->page.descending = order && !strcmp(order, "desc");
     p->envelope = (page && !strcmp(page, "true")) || cursor != NULL;
     if (cursor) {
-        int len = strlen(cursor) < 256 ? util_b64url_decode(cursor, p->key, sizeof p->key - 1)
-                                       : -1;
+        int len = strlen(cursor) < 256 ? util_b64url_decode(cursor, p->key, sizeof p->key - 1) : -1;
         if (len > 0)
             p->key[len] = '\0';
         if (len <= 0 || (size_t)len != strlen(p->key) || !valid_key(p->key))
@@ -69,8 +65,8 @@ page_response(const struct page_req *p, struct store_page_result *r)
         util_b64url_encode(r->next_key, strlen(r->next_key), enc, sizeof enc);
         next = json_string(enc);
     }
-    return json_pack("{s:o, s:{s:i, s:I, s:b, s:o, s:s}}", "items", r->items, "pagination",
-                     "limit", p->page.limit, "total_count", (json_int_t)r->total_count,
-                     "has_more", r->has_more, "next_cursor", next, "order",
+    return json_pack("{s:o, s:{s:i, s:I, s:b, s:o, s:s}}", "items", r->items, "pagination", "limit",
+                     p->page.limit, "total_count", (json_int_t)r->total_count, "has_more",
+                     r->has_more, "next_cursor", next, "order",
                      p->page.descending ? "desc" : "asc");
 }

@@ -10,8 +10,8 @@
 
 struct page_req {
     struct store_page page;
-    int envelope;   /* page=true or cursor=...: answer {items, pagination} */
-    char key[192];  /* decoded cursor */
+    int envelope;  /* page=true or cursor=...: answer {items, pagination} */
+    char key[192]; /* decoded cursor */
 };
 
 /* Reads limit, page, cursor and (when allow_order) order from the query.

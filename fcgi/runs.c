@@ -10,10 +10,10 @@
 #define RUN_EVENTS_MAX_LIMIT     1000
 #define FINGERPRINT_VERSION      "v1:"
 
-static const char *const run_statuses[] = {"queued",    "running",
-                                           "waiting_for_approval", "waiting_for_user_question",
-                                           "completed", "failed",
-                                           "interrupted", "cancelled", NULL};
+static const char *const run_statuses[] = {
+    "queued",    "running", "waiting_for_approval", "waiting_for_user_question",
+    "completed", "failed",  "interrupted",          "cancelled",
+    NULL};
 
 /* "v1:" + SHA-256 of the canonical (sorted, compact) payload. */
 static void
@@ -107,8 +107,8 @@ runs_events(struct http_req *req, struct http_resp *resp)
 {
     json_t *out;
     const char *id = http_path_id(req, 0, "run", resp);
-    int limit = id ? http_query_limit(req, RUN_EVENTS_DEFAULT_LIMIT, RUN_EVENTS_MAX_LIMIT, resp)
-                   : -1;
+    int limit =
+        id ? http_query_limit(req, RUN_EVENTS_DEFAULT_LIMIT, RUN_EVENTS_MAX_LIMIT, resp) : -1;
     if (limit < 0)
         return resp->status;
     enum store_rc rc = store_run_events(req->db, id, limit, &out);

@@ -65,9 +65,9 @@ sessions_events(struct http_req *req, struct http_resp *resp)
 {
     json_t *out;
     const char *id = http_path_id(req, 0, "session", resp);
-    int limit = id ? http_query_limit(req, SESSION_EVENTS_DEFAULT_LIMIT,
-                                          SESSION_EVENTS_MAX_LIMIT, resp)
-                   : -1;
+    int limit =
+        id ? http_query_limit(req, SESSION_EVENTS_DEFAULT_LIMIT, SESSION_EVENTS_MAX_LIMIT, resp)
+           : -1;
     if (limit < 0)
         return resp->status;
     enum store_rc rc = store_session_events(req->db, id, limit, &out);

@@ -16,12 +16,24 @@
 static json_t *
 capabilities(void)
 {
-    static const char *const flags[] = {
-        "approvals",       "sidechains",         "mailboxes",      "session_events",
-        "restart_restore", "live_events",        "session_run_idempotency",
-        "playbooks",       "flows",              "problem_details", "openapi",
-        "cursor_pagination", "paginated_lists",  "domain_errors",  "sse_replay",
-        "typed_sse_heartbeat", "agent_supervisor_audit", "spawn_policies"};
+    static const char *const flags[] = {"approvals",
+                                        "sidechains",
+                                        "mailboxes",
+                                        "session_events",
+                                        "restart_restore",
+                                        "live_events",
+                                        "session_run_idempotency",
+                                        "playbooks",
+                                        "flows",
+                                        "problem_details",
+                                        "openapi",
+                                        "cursor_pagination",
+                                        "paginated_lists",
+                                        "domain_errors",
+                                        "sse_replay",
+                                        "typed_sse_heartbeat",
+                                        "agent_supervisor_audit",
+                                        "spawn_policies"};
     json_t *c = json_pack("{s:s, s:i, s:i}", "control_plane_version", CONTROL_PLANE_VERSION,
                           "api_revision", 3, "route_capability_matrix_version", 2);
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
@@ -40,11 +52,11 @@ static json_t *
 probe(const char *name, const char *path, int ok, int64_t started_us, const char *message,
       const char *action)
 {
-    json_t *p = json_pack("{s:s, s:o, s:s, s:b, s:f, s:s, s:o}", "name", name, "path",
-                          util_json_str(path), "state", ok ? "ok" : "error", "writable", ok,
-                          "latency_ms", (double)(util_monotonic_us() - started_us) / 1000.0,
-                          "code", ok ? "write_probe_ok" : "write_probe_failed", "message",
-                          util_json_str(message));
+    json_t *p =
+        json_pack("{s:s, s:o, s:s, s:b, s:f, s:s, s:o}", "name", name, "path", util_json_str(path),
+                  "state", ok ? "ok" : "error", "writable", ok, "latency_ms",
+                  (double)(util_monotonic_us() - started_us) / 1000.0, "code",
+                  ok ? "write_probe_ok" : "write_probe_failed", "message", util_json_str(message));
     if (!ok && action)
         json_object_set_new(p, "action", json_string(action));
     return p;
@@ -66,8 +78,7 @@ file_probe(const char *name, const char *dir, const char *flag)
         close(fd);
         unlink(path);
     }
-    snprintf(msg, sizeof msg, ok ? "%s is writable" : "%s is not writable: %s", dir,
-             strerror(err));
+    snprintf(msg, sizeof msg, ok ? "%s is writable" : "%s is not writable: %s", dir, strerror(err));
     snprintf(action, sizeof action, "make the directory writable or point %s elsewhere", flag);
     return probe(name, dir, ok, t0, msg, action);
 }
@@ -76,8 +87,8 @@ static void
 warn(json_t *warnings, const char *severity, const char *code, const char *message,
      const json_t *related_id)
 {
-    json_t *w = json_pack("{s:s, s:s, s:s}", "severity", severity, "code", code, "message",
-                          message);
+    json_t *w =
+        json_pack("{s:s, s:s, s:s}", "severity", severity, "code", code, "message", message);
     if (related_id && !json_is_null(related_id))
         json_object_set(w, "related_id", (json_t *)related_id);
     json_array_append_new(warnings, w);
@@ -95,8 +106,8 @@ storage(struct http_req *req, json_t *warnings, int *db_ok)
                                         "check KHEISH_DATABASE_URL and the PostgreSQL server"));
     json_array_append_new(probes, file_probe("state_root", req->cfg->state_root, "--state-root"));
     if (req->cfg->workspace_root)
-        json_array_append_new(probes, file_probe("workspace_root", req->cfg->workspace_root,
-                                                 "--workspace-root"));
+        json_array_append_new(
+            probes, file_probe("workspace_root", req->cfg->workspace_root, "--workspace-root"));
     int errors = 0;
     size_t i;
     json_t *p;
@@ -173,8 +184,7 @@ status_get(struct http_req *req, struct http_resp *resp)
     json_t *doc = json_pack("{s:I, s:i, s:s, s:b, s:o, s:o, s:o, s:o, s:o}", "snapshot_at_ms",
                             (json_int_t)util_now_ms(), "process_id", (int)getpid(), "status",
                             req->draining ? "draining" : "ready", "ready", ready, "capabilities",
-                            capabilities(), "runtime", runtime ? runtime : json_null(),
-                            "sessions",
+                            capabilities(), "runtime", runtime ? runtime : json_null(), "sessions",
                             runs ? json_pack("{s:I}", "total", (json_int_t)sessions) : json_null(),
                             "runs", runs ? runs : json_null(), "storage", store);
     json_object_set_new(doc, "health",

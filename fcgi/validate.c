@@ -5,10 +5,10 @@
 
 #include "util.h"
 
-#define NAME_MAX_BYTES    256
-#define TEXT_MAX_BYTES    (64 * 1024 * 1024)
-#define LIST_MAX_ITEMS    64
-#define REVISION_MAX      INT64_MAX / 2
+#define NAME_MAX_BYTES 256
+#define TEXT_MAX_BYTES (64 * 1024 * 1024)
+#define LIST_MAX_ITEMS 64
+#define REVISION_MAX   INT64_MAX / 2
 
 static int
 in_values(const char *s, const char *const *values)
@@ -22,13 +22,13 @@ in_values(const char *s, const char *const *values)
 static const char *
 type_name(enum field_type t)
 {
-    static const char *const names[] = {"a string", "an id",   "a boolean", "an integer",
-                                        "a number", "an object", "an array", "any value"};
+    static const char *const names[] = {"a string", "an id",     "a boolean", "an integer",
+                                        "a number", "an object", "an array",  "any value"};
     return names[t];
 }
 
-static int
-check_value(const json_t *v, const struct field *f, const char *path, struct http_resp *resp);
+static int check_value(const json_t *v, const struct field *f, const char *path,
+                       struct http_resp *resp);
 
 static int
 check_array(const json_t *v, const struct field *f, const char *path, struct http_resp *resp)
@@ -97,17 +97,18 @@ check_value(const json_t *v, const struct field *f, const char *path, struct htt
                                 path, HTTP_ID_MAX_BYTES),
                    -1;
         if (f->values && !in_values(s, f->values))
-            return http_problem(resp, 400, NULL, "bad_request",
-                                "field '%s' has an unknown value", path),
+            return http_problem(resp, 400, NULL, "bad_request", "field '%s' has an unknown value",
+                                path),
                    -1;
     }
     if (f->type == F_INT || f->type == F_NUMBER) {
         double d = json_number_value(v);
         if (!isfinite(d) || d < (double)f->min || d > (double)f->max ||
-            (f->type == F_INT && (json_integer_value(v) < f->min || json_integer_value(v) > f->max)))
+            (f->type == F_INT &&
+             (json_integer_value(v) < f->min || json_integer_value(v) > f->max)))
             return http_problem(resp, 400, NULL, "bad_request",
-                                "field '%s' must be between %lld and %lld", path,
-                                (long long)f->min, (long long)f->max),
+                                "field '%s' must be between %lld and %lld", path, (long long)f->min,
+                                (long long)f->max),
                    -1;
     }
     if (f->type == F_OBJECT && f->members)
@@ -157,12 +158,12 @@ validate_body(const struct http_req *req, const struct field *fields, json_t **o
 }
 
 static const char *const tool_choices[] = {"auto", "none", "required", "specific", NULL};
-static const char *const tool_choice_types[] = {"auto", "none", "required", "tool", "function",
-                                                "specific", NULL};
+static const char *const tool_choice_types[] = {"auto",     "none",     "required", "tool",
+                                                "function", "specific", NULL};
 static const char *const item_types[] = {"text", "asset_reference", "board_reference",
                                          "inline_asset", NULL};
 static const char *const permission_modes[] = {"default", "acceptEdits", "bypassPermissions",
-                                               "plan", "dontAsk", NULL};
+                                               "plan",    "dontAsk",     NULL};
 static const char *const debug_levels[] = {"off", "on", "redacted", "full", NULL};
 
 static const struct field tool_choice_object[] = {
@@ -228,16 +229,15 @@ int
 validate_submit_rules(const json_t *obj, struct http_resp *resp)
 {
     const json_t *items = json_object_get(obj, "input_items");
-    if (json_array_size(items) > 0 &&
-        (json_string_length(json_object_get(obj, "content")) > 0 ||
-         json_array_size(json_object_get(obj, "attachments")) > 0))
+    if (json_array_size(items) > 0 && (json_string_length(json_object_get(obj, "content")) > 0 ||
+                                       json_array_size(json_object_get(obj, "attachments")) > 0))
         return http_problem(resp, 400, NULL, "input_contract_violated",
                             "input_items cannot be combined with content or attachments"),
                -1;
     const json_t *tc = json_object_get(json_object_get(obj, "generation"), "tool_choice");
     if (tc && !json_is_null(tc)) {
-        static const struct field as_string = {"generation.tool_choice", F_STRING, 0, 64,
-                                               tool_choices, NULL};
+        static const struct field as_string = {
+            "generation.tool_choice", F_STRING, 0, 64, tool_choices, NULL};
         static const struct field as_object = {"generation.tool_choice", F_OBJECT, 0, 0, NULL,
                                                tool_choice_object};
         return check_value(tc, json_is_object(tc) ? &as_object : &as_string,

@@ -21,7 +21,10 @@ struct field {
     const struct field *members; /* F_OBJECT: its fields; F_ARRAY: each item's */
 };
 
-#define FIELDS_END {NULL, 0, 0, 0, NULL, NULL}
+#define FIELDS_END                                                                                 \
+    {                                                                                              \
+        NULL, 0, 0, 0, NULL, NULL                                                                  \
+    }
 
 /* Checks obj against fields (terminated by FIELDS_END). Returns 0, or -1 with
  * a 400 problem in resp. */

@@ -45,9 +45,8 @@ read_body(FCGX_Request *r, struct http_req *req, struct http_resp *resp)
     size_t got = 0;
     while (got < (size_t)len) {
         size_t want = (size_t)len - got;
-        int n = FCGX_GetStr(req->body + got, want > WORKER_READ_CHUNK ? WORKER_READ_CHUNK
-                                                                       : (int)want,
-                            r->in);
+        int n = FCGX_GetStr(req->body + got,
+                            want > WORKER_READ_CHUNK ? WORKER_READ_CHUNK : (int)want, r->in);
         if (n <= 0)
             break;
         got += (size_t)n;
@@ -145,8 +144,7 @@ handle(FCGX_Request *r, struct worker_ctx *w)
         v = NULL; /* an empty header is no key */
     if (v && !header_ok(v))
         http_problem(&resp, 400, "idempotency", "invalid_idempotency_key",
-                     "Idempotency-Key must be 1..%d printable ASCII characters",
-                     WORKER_HEADER_MAX);
+                     "Idempotency-Key must be 1..%d printable ASCII characters", WORKER_HEADER_MAX);
     else if (v)
         req.idempotency_key = v;
     if (resp.status == 0 &&

@@ -114,8 +114,7 @@ db_connect(struct store *s)
             PQsetNoticeProcessor(s->conn, ignore_notice, NULL);
             return STORE_OK;
         }
-        snprintf(s->err, sizeof s->err, "%s",
-                 s->conn ? PQerrorMessage(s->conn) : "out of memory");
+        snprintf(s->err, sizeof s->err, "%s", s->conn ? PQerrorMessage(s->conn) : "out of memory");
         if (util_monotonic_us() + backoff * 1000 > deadline)
             return STORE_UNAVAILABLE;
         sleep_ms(backoff);
@@ -143,9 +142,8 @@ classify(struct store *s, PGresult *r)
     if (!strcmp(state, "40001") || !strcmp(state, "40P01"))
         return STORE_RETRY;
     const char *constraint = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
-    if (!strcmp(state, "KH409") ||
-        (!strcmp(state, "23505") && constraint &&
-         !strcmp(constraint, "runs_one_active_per_session")))
+    if (!strcmp(state, "KH409") || (!strcmp(state, "23505") && constraint &&
+                                    !strcmp(constraint, "runs_one_active_per_session")))
         return STORE_RUN_STATE_CONFLICT;
     if (!strncmp(state, "08", 2) || !strcmp(state, "57P01") || !strcmp(state, "57P02") ||
         !strcmp(state, "57P03"))
@@ -154,8 +152,7 @@ classify(struct store *s, PGresult *r)
 }
 
 PGresult *
-db_exec(struct store *s, enum store_rc *rc, const char *sql, int nparams,
-        const char *const *params)
+db_exec(struct store *s, enum store_rc *rc, const char *sql, int nparams, const char *const *params)
 {
     for (int attempt = 0;; attempt++) {
         *rc = db_connect(s);
@@ -196,8 +193,7 @@ db_json(struct store *s, json_t **out, const char *sql, int nparams, const char 
 }
 
 enum store_rc
-db_json_rows(struct store *s, json_t **out, const char *sql, int nparams,
-             const char *const *params)
+db_json_rows(struct store *s, json_t **out, const char *sql, int nparams, const char *const *params)
 {
     enum store_rc rc;
     *out = NULL;

@@ -64,13 +64,12 @@ db_events_free(struct db_events *e)
 }
 
 void
-db_events_stream(struct db_events *e, const char *name, const char *session_id,
-                 const char *run_id, json_t *data)
+db_events_stream(struct db_events *e, const char *name, const char *session_id, const char *run_id,
+                 json_t *data)
 {
     json_object_set_new(data, "type", json_string(name));
-    json_array_append_new(e->stream, json_pack("{s:s, s:s?, s:s?, s:o}", "name", name,
-                                               "session_id", session_id, "run_id", run_id,
-                                               "data", data));
+    json_array_append_new(e->stream, json_pack("{s:s, s:s?, s:s?, s:o}", "name", name, "session_id",
+                                               session_id, "run_id", run_id, "data", data));
 }
 
 void
@@ -87,12 +86,12 @@ db_events_session_state(struct store *s, struct db_events *e, const char *sessio
 {
     json_t *state;
     const char *params[] = {session_id};
-    enum store_rc rc = db_json(
-        s, &state,
-        "SELECT jsonb_build_object('session_id', session_id, 'agent_id', agent_id, "
-        "'status', session_status(session_id), 'pending_approvals', 0, "
-        "'pending_questions', 0) FROM sessions WHERE session_id = $1",
-        1, params);
+    enum store_rc rc =
+        db_json(s, &state,
+                "SELECT jsonb_build_object('session_id', session_id, 'agent_id', agent_id, "
+                "'status', session_status(session_id), 'pending_approvals', 0, "
+                "'pending_questions', 0) FROM sessions WHERE session_id = $1",
+                1, params);
     if (rc != STORE_OK)
         return rc;
     if (state == NULL)

@@ -16,7 +16,7 @@ struct store {
     char *workspace_root;
     int connect_budget_ms;
     int in_tx;
-    int appended;   /* store_events_append already ran in this transaction */
+    int appended; /* store_events_append already ran in this transaction */
     char err[512];
 };
 
@@ -57,15 +57,13 @@ void db_events_stream(struct db_events *e, const char *name, const char *session
 /* A persisted run event for the run described by view; event is stolen. */
 void db_events_run(struct db_events *e, const json_t *view, json_t *event);
 /* session_state_changed for the session, read inside the transaction. */
-enum store_rc db_events_session_state(struct store *s, struct db_events *e,
-                                      const char *session_id);
+enum store_rc db_events_session_state(struct store *s, struct db_events *e, const char *session_id);
 enum store_rc db_events_commit(struct store *s, struct db_events *e);
 
 /* Keyset pagination: sql returns (item jsonb, key_ms bigint, key_id text) rows,
  * already ordered and limited to page->limit + 1. */
 enum store_rc db_page_fetch(struct store *s, const char *sql, int nparams,
-                            const char *const *params, int limit,
-                            struct store_page_result *out);
+                            const char *const *params, int limit, struct store_page_result *out);
 /* Splits a decoded cursor "<ms>:<id>" into its two parameters (ms must fit in
  * buf). Returns -1 when malformed. */
 int db_cursor_split(const char *cursor, char *ms, size_t mssz, const char **id);

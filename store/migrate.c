@@ -46,8 +46,7 @@ migrate_tx(struct store *s, void *arg)
 {
     struct migrate_ctx *c = arg;
     enum store_rc rc;
-    PGresult *r = db_exec(s, &rc,
-                          "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ")", 0, NULL);
+    PGresult *r = db_exec(s, &rc, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ")", 0, NULL);
     PQclear(r);
     if (r)
         r = db_exec(s, &rc,

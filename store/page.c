@@ -21,8 +21,8 @@ db_cursor_split(const char *cursor, char *ms, size_t mssz, const char **id)
 }
 
 enum store_rc
-db_page_fetch(struct store *s, const char *sql, int nparams, const char *const *params,
-              int limit, struct store_page_result *out)
+db_page_fetch(struct store *s, const char *sql, int nparams, const char *const *params, int limit,
+              struct store_page_result *out)
 {
     enum store_rc rc;
     PGresult *r = db_exec(s, &rc, sql, nparams, params);

@@ -174,8 +174,7 @@ submit_tx(struct store *s, void *arg)
 }
 
 enum store_rc
-store_run_submit(struct store *s, const struct store_run_submit *req, json_t **view,
-                 int *replayed)
+store_run_submit(struct store *s, const struct store_run_submit *req, json_t **view, int *replayed)
 {
     struct submit_ctx c = {req, view, replayed};
     *view = NULL;
@@ -229,14 +228,14 @@ store_run_events(struct store *s, const char *id, int limit, json_t **out)
 {
     char lim[16];
     snprintf(lim, sizeof lim, "%d", limit);
-    enum store_rc rc = db_json(
-        s, out,
-        "SELECT coalesce((SELECT jsonb_agg(e ORDER BY id) FROM (SELECT id, "
-        "jsonb_build_object('timestamp_ms', timestamp_ms, 'run_id', run_id, 'session_id', "
-        "session_id, 'agent_id', agent_id, 'event', event) AS e FROM run_events "
-        "WHERE run_id = r.run_id ORDER BY id LIMIT $2::int) t), '[]'::jsonb) "
-        "FROM runs r WHERE r.run_id = $1",
-        2, (const char *const[]){id, lim});
+    enum store_rc rc =
+        db_json(s, out,
+                "SELECT coalesce((SELECT jsonb_agg(e ORDER BY id) FROM (SELECT id, "
+                "jsonb_build_object('timestamp_ms', timestamp_ms, 'run_id', run_id, 'session_id', "
+                "session_id, 'agent_id', agent_id, 'event', event) AS e FROM run_events "
+                "WHERE run_id = r.run_id ORDER BY id LIMIT $2::int) t), '[]'::jsonb) "
+                "FROM runs r WHERE r.run_id = $1",
+                2, (const char *const[]){id, lim});
     return rc == STORE_OK && *out == NULL ? STORE_RUN_NOT_FOUND : rc;
 }
 

@@ -8,10 +8,10 @@
 
 #include "internal.h"
 
-#define RUNTIME_LOCK           "7739075311862628354"
-#define RUNTIME_HISTORY_LIMIT  100
-#define STR(x)                 #x
-#define XSTR(x)                STR(x)
+#define RUNTIME_LOCK          "7739075311862628354"
+#define RUNTIME_HISTORY_LIMIT 100
+#define STR(x)                #x
+#define XSTR(x)               STR(x)
 
 static const char *const RUNTIME_VIEW_SQL =
     "SELECT jsonb_build_object("
@@ -32,8 +32,9 @@ static const char *const RUNTIME_VIEW_SQL =
     "'config', jsonb_build_object('revision', revision, 'updated_at_ms', updated_at_ms, "
     "'persisted', true, 'history_len', (SELECT count(*) FROM runtime_revisions), "
     "'history_limit', " XSTR(RUNTIME_HISTORY_LIMIT) ", 'store_path', NULL)) "
-    "FROM (SELECT revision, updated_at_ms, settings AS st FROM runtime_revisions "
-    "ORDER BY revision DESC LIMIT 1) cur";
+                                                    "FROM (SELECT revision, updated_at_ms, "
+                                                    "settings AS st FROM runtime_revisions "
+                                                    "ORDER BY revision DESC LIMIT 1) cur";
 
 enum store_rc
 store_runtime_get(struct store *s, json_t **view)
@@ -93,8 +94,7 @@ change_tx(struct store *s, void *arg)
         return rc;
     struct db_events ev;
     db_events_init(&ev);
-    db_events_stream(&ev, "runtime_updated", NULL, NULL,
-                     json_pack("{s:O}", "runtime", *x->view));
+    db_events_stream(&ev, "runtime_updated", NULL, NULL, json_pack("{s:O}", "runtime", *x->view));
     rc = db_events_commit(s, &ev);
     db_events_free(&ev);
     return rc;

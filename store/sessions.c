@@ -88,8 +88,8 @@ enum store_rc
 store_session_get(struct store *s, const char *id, json_t **view)
 {
     const char *params[] = {id};
-    enum store_rc rc = db_json(
-        s, view, "SELECT session_view(s) FROM sessions s WHERE session_id = $1", 1, params);
+    enum store_rc rc =
+        db_json(s, view, "SELECT session_view(s) FROM sessions s WHERE session_id = $1", 1, params);
     return rc == STORE_OK && *view == NULL ? STORE_SESSION_NOT_FOUND : rc;
 }
 

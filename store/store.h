@@ -16,9 +16,9 @@ struct store;
 
 enum store_rc {
     STORE_OK = 0,
-    STORE_UNAVAILABLE,          /* the database cannot be reached */
-    STORE_ERROR,                /* unexpected database error (logged) */
-    STORE_RETRY,                /* serialization failure or deadlock: retry the transaction */
+    STORE_UNAVAILABLE, /* the database cannot be reached */
+    STORE_ERROR,       /* unexpected database error (logged) */
+    STORE_RETRY,       /* serialization failure or deadlock: retry the transaction */
     STORE_SESSION_NOT_FOUND,
     STORE_RUN_NOT_FOUND,
     STORE_REVISION_NOT_FOUND,
@@ -64,15 +64,15 @@ enum store_rc store_events_after(struct store *s, int64_t cursor, int limit, jso
 
 /* Pagination shared by list endpoints. cursor is the decoded sort key. */
 struct store_page {
-    int limit;            /* 1..100 */
-    int descending;       /* order=desc */
-    const char *cursor;   /* decoded sort key "<20-digit ms>:<id>", or NULL */
+    int limit;          /* 1..100 */
+    int descending;     /* order=desc */
+    const char *cursor; /* decoded sort key "<20-digit ms>:<id>", or NULL */
 };
 struct store_page_result {
-    json_t *items;        /* array */
+    json_t *items; /* array */
     int64_t total_count;
     int has_more;
-    char next_key[192];   /* sort key of the last item when has_more */
+    char next_key[192]; /* sort key of the last item when has_more */
 };
 
 /* Sessions */
@@ -90,18 +90,17 @@ enum store_rc store_session_list(struct store *s, const char *persona_id,
                                  const struct store_page *page, struct store_page_result *out);
 enum store_rc store_session_events(struct store *s, const char *id, int limit, json_t **out);
 enum store_rc store_session_interrupt(struct store *s, const char *id, json_t **out);
-enum store_rc store_session_end(struct store *s, const char *id, const char *reason,
-                                json_t **view);
+enum store_rc store_session_end(struct store *s, const char *id, const char *reason, json_t **view);
 
 /* Runs */
 struct store_run_submit {
     const char *session_id;
-    json_t *payload;            /* the validated SubmitInputRequest */
+    json_t *payload;             /* the validated SubmitInputRequest */
     const char *idempotency_key; /* NULL when absent */
-    const char *fingerprint;    /* versioned digest of payload, when a key is given */
+    const char *fingerprint;     /* versioned digest of payload, when a key is given */
 };
-enum store_rc store_run_submit(struct store *s, const struct store_run_submit *req,
-                               json_t **view, int *replayed);
+enum store_rc store_run_submit(struct store *s, const struct store_run_submit *req, json_t **view,
+                               int *replayed);
 enum store_rc store_run_get(struct store *s, const char *id, json_t **view);
 struct store_run_filter {
     const char *session_id;
@@ -114,8 +113,7 @@ enum store_rc store_run_events(struct store *s, const char *id, int limit, json_
 enum store_rc store_run_cancel(struct store *s, const char *id, json_t **view);
 /* Moves a run to `to` through the state machine (used by the runner and by
  * tests of the table); STORE_RUN_STATE_CONFLICT when it is refused. */
-enum store_rc store_run_transition(struct store *s, const char *id, const char *to,
-                                   json_t **view);
+enum store_rc store_run_transition(struct store *s, const char *id, const char *to, json_t **view);
 
 /* Runtime settings */
 struct store_runtime_change {

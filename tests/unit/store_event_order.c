@@ -12,11 +12,11 @@
 #include "store.h"
 #include "util.h"
 
-#define WRITERS           8
-#define TX_PER_WRITER     500
-#define EVENTS_PER_TX     2
-#define TAIL_PAGE         1000
-#define TAIL_TIMEOUT_MS   120000
+#define WRITERS         8
+#define TX_PER_WRITER   500
+#define EVENTS_PER_TX   2
+#define TAIL_PAGE       1000
+#define TAIL_TIMEOUT_MS 120000
 
 struct writer_tx {
     int writer;

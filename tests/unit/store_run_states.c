@@ -12,18 +12,23 @@
 
 enum { QUEUED, RUNNING, W_APPROVAL, W_QUESTION, COMPLETED, FAILED, INTERRUPTED, CANCELLED, N };
 
-static const char *const names[N] = {"queued",    "running", "waiting_for_approval",
-                                     "waiting_for_user_question", "completed", "failed",
-                                     "interrupted", "cancelled"};
+static const char *const names[N] = {
+    "queued",    "running", "waiting_for_approval", "waiting_for_user_question",
+    "completed", "failed",  "interrupted",          "cancelled"};
 
 /* allowed[from][to], written from the contract, independently of the SQL. */
 static const int allowed[N][N] = {
     [QUEUED] = {[RUNNING] = 1, [FAILED] = 1, [CANCELLED] = 1},
-    [RUNNING] = {[QUEUED] = 1, [W_APPROVAL] = 1, [W_QUESTION] = 1, [COMPLETED] = 1, [FAILED] = 1,
-                 [INTERRUPTED] = 1, [CANCELLED] = 1},
+    [RUNNING] = {[QUEUED] = 1,
+                 [W_APPROVAL] = 1,
+                 [W_QUESTION] = 1,
+                 [COMPLETED] = 1,
+                 [FAILED] = 1,
+                 [INTERRUPTED] = 1,
+                 [CANCELLED] = 1},
     [W_APPROVAL] = {[RUNNING] = 1, [FAILED] = 1, [INTERRUPTED] = 1, [CANCELLED] = 1},
-    [W_QUESTION] = {[RUNNING] = 1, [COMPLETED] = 1, [FAILED] = 1, [INTERRUPTED] = 1,
-                    [CANCELLED] = 1},
+    [W_QUESTION] =
+        {[RUNNING] = 1, [COMPLETED] = 1, [FAILED] = 1, [INTERRUPTED] = 1, [CANCELLED] = 1},
 };
 
 /* How to reach each status from queued. */
@@ -65,8 +70,8 @@ move(const char *run, int to, const char **status)
     json_t *view = NULL;
     enum store_rc rc = store_run_transition(db, run, names[to], &view);
     static char last[64];
-    snprintf(last, sizeof last, "%s", view ? json_string_value(json_object_get(view, "status"))
-                                           : "");
+    snprintf(last, sizeof last, "%s",
+             view ? json_string_value(json_object_get(view, "status")) : "");
     *status = last;
     json_decref(view);
     return rc;
@@ -96,8 +101,7 @@ table(void)
                 json_decref(view);
             }
             if ((rc == STORE_OK) != allowed[from][to])
-                fprintf(stderr, "  %s -> %s: got %s\n", names[from], names[to],
-                        store_strerror(rc));
+                fprintf(stderr, "  %s -> %s: got %s\n", names[from], names[to], store_strerror(rc));
         }
     }
 }
