@@ -1,0 +1,61 @@
+/*
+ * cmd: the online verbs. Each takes the words after its verb and returns an
+ * exit code, or ARGS_USAGE when its arguments are wrong (the dispatcher then
+ * prints the verb's usage line). The verbs are grouped one file per command
+ * group (cmd_status.c, cmd_runtime.c, cmd_sessions.c, cmd_runs.c); cmd.c
+ * holds what they share.
+ */
+#ifndef KHEISH_CLI_CMD_H
+#define KHEISH_CLI_CMD_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "args.h"
+#include "cli.h"
+#include "client.h"
+#include "output.h"
+
+typedef int (*cmd_fn)(const struct cli *c, int argc, char **argv);
+
+int cmd_status(const struct cli *c, int argc, char **argv);
+
+int cmd_runtime_get(const struct cli *c, int argc, char **argv);
+int cmd_runtime_set_permission_mode(const struct cli *c, int argc, char **argv);
+int cmd_runtime_set_debug_level(const struct cli *c, int argc, char **argv);
+int cmd_runtime_revisions(const struct cli *c, int argc, char **argv);
+int cmd_runtime_rollback(const struct cli *c, int argc, char **argv);
+
+int cmd_sessions_create(const struct cli *c, int argc, char **argv);
+int cmd_sessions_list(const struct cli *c, int argc, char **argv);
+int cmd_sessions_get(const struct cli *c, int argc, char **argv);
+int cmd_sessions_events(const struct cli *c, int argc, char **argv);
+int cmd_sessions_submit(const struct cli *c, int argc, char **argv);
+int cmd_sessions_interrupt(const struct cli *c, int argc, char **argv);
+int cmd_sessions_end(const struct cli *c, int argc, char **argv);
+
+int cmd_runs_list(const struct cli *c, int argc, char **argv);
+int cmd_runs_get(const struct cli *c, int argc, char **argv);
+int cmd_runs_events(const struct cli *c, int argc, char **argv);
+int cmd_runs_cancel(const struct cli *c, int argc, char **argv);
+int cmd_runs_wait(const struct cli *c, int argc, char **argv);
+
+/* Sends req and, on success, prints the answer through view. */
+int cmd_show(const struct cli *c, const struct client_req *req, const struct output_view *view);
+
+/* A verb of the form `<verb> <id>` without flags: method on path_fmt with
+ * the id as its one "%s" segment, printed through view. */
+int cmd_id_verb(const struct cli *c, int argc, char **argv, const char *method,
+                const char *path_fmt, const struct output_view *view);
+
+/* Sets body[key] to the string value when value is not NULL. Returns 0, or
+ * ARGS_USAGE after saying that the value is not UTF-8. */
+int cmd_body_str(json_t *body, const char *key, const char *value);
+
+/* Sets body[key] to n unless n is ARGS_UNSET. */
+void cmd_body_int(json_t *body, const char *key, int64_t n);
+
+/* Adds the pagination query of a list: page=true, limit, cursor. */
+void cmd_page_query(struct client_url *u, int page, int64_t limit, const char *cursor);
+
+#endif

@@ -1,0 +1,173 @@
+/* `kheish sessions ...` (alias `session`). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cmd.h"
+#include "views.h"
+
+#define SCOPE_FILE_MAX_BYTES (1024 * 1024)
+#define CONTENT_MAX_BYTES    (2 * 1024 * 1024) /* the control plane's default body limit */
+
+/* A scope object given inline (--X-json) or as a file (--X-file), at most
+ * one of the two. Leaves *out NULL when neither is given. */
+static int
+load_scope(const char *name, const char *json, const char *file, json_t **out)
+{
+    char *text = NULL;
+    size_t len;
+    json_error_t err;
+    *out = NULL;
+    if (json && file) {
+        fprintf(stderr, "kheish: --%s-json and --%s-file cannot be used together\n", name, name);
+        return ARGS_USAGE;
+    }
+    if (file && args_read_file(file, SCOPE_FILE_MAX_BYTES, &text, &len) != 0)
+        return EXIT_BAD_REQUEST;
+    if (json || file)
+        *out = json_loads(json ? json : text, JSON_REJECT_DUPLICATES, &err);
+    free(text);
+    if ((json || file) && !json_is_object(*out)) {
+        fprintf(stderr, "kheish: --%s-%s is not a JSON object%s%s\n", name, json ? "json" : "file",
+                *out ? "" : ": ", *out ? "" : err.text);
+        json_decref(*out);
+        *out = NULL;
+        return ARGS_USAGE;
+    }
+    return 0;
+}
+
+int
+cmd_sessions_create(const struct cli *c, int argc, char **argv)
+{
+    const char *id = NULL, *thread = NULL, *persona = NULL;
+    const char *cap_json = NULL, *cap_file = NULL, *cred_json = NULL, *cred_file = NULL;
+    json_t *cap = NULL, *cred = NULL, *body = NULL;
+    struct client_url url;
+    const struct args_opt opts[] = {
+        {.name = "thread-id", .str = &thread},
+        {.name = "persona-id", .str = &persona},
+        {.name = "capability-scope-json", .str = &cap_json},
+        {.name = "capability-scope-file", .str = &cap_file},
+        {.name = "credential-scope-json", .str = &cred_json},
+        {.name = "credential-scope-file", .str = &cred_file},
+        {0},
+    };
+    int rc = args_parse(argc, argv, opts, &id, 0, 1);
+    if (rc == 0)
+        rc = load_scope("capability-scope", cap_json, cap_file, &cap);
+    if (rc == 0)
+        rc = load_scope("credential-scope", cred_json, cred_file, &cred);
+    if (rc != 0)
+        goto done;
+    body = json_object();
+    if ((rc = cmd_body_str(body, "session_id", id)) != 0 ||
+        (rc = cmd_body_str(body, "thread_id", thread)) != 0 ||
+        (rc = cmd_body_str(body, "persona_id", persona)) != 0)
+        goto done;
+    if (cap)
+        json_object_set(body, "capability_scope", cap);
+    if (cred)
+        json_object_set(body, "credential_scope", cred);
+    client_url_path(&url, "/v1/sessions");
+    rc = cmd_show(c, &(struct client_req){"POST", &url, body, NULL}, &view_session);
+done:
+    json_decref(body);
+    json_decref(cred);
+    json_decref(cap);
+    return rc;
+}
+
+int
+cmd_sessions_list(const struct cli *c, int argc, char **argv)
+{
+    const char *cursor = NULL;
+    int64_t limit = ARGS_UNSET;
+    int page = 0;
+    struct client_url url;
+    const struct args_opt opts[] = {
+        {.name = "page", .flag = &page},
+        {.name = "limit", .num = &limit, .min = 1, .max = INT32_MAX},
+        {.name = "cursor", .str = &cursor},
+        {0},
+    };
+    if (args_parse(argc, argv, opts, NULL, 0, 0) != 0)
+        return ARGS_USAGE;
+    client_url_path(&url, "/v1/sessions");
+    cmd_page_query(&url, page, limit, cursor);
+    return cmd_show(c, &(struct client_req){"GET", &url, NULL, NULL}, &view_session_list);
+}
+
+int
+cmd_sessions_get(const struct cli *c, int argc, char **argv)
+{
+    return cmd_id_verb(c, argc, argv, "GET", "/v1/sessions/%s", &view_session);
+}
+
+int
+cmd_sessions_events(const struct cli *c, int argc, char **argv)
+{
+    return cmd_id_verb(c, argc, argv, "GET", "/v1/sessions/%s/events", &view_session_events);
+}
+
+int
+cmd_sessions_interrupt(const struct cli *c, int argc, char **argv)
+{
+    return cmd_id_verb(c, argc, argv, "POST", "/v1/sessions/%s/interrupt", &view_interrupt);
+}
+
+int
+cmd_sessions_end(const struct cli *c, int argc, char **argv)
+{
+    const char *id, *reason = NULL;
+    struct client_url url;
+    const struct args_opt opts[] = {{.name = "reason", .str = &reason}, {0}};
+    if (args_parse(argc, argv, opts, &id, 1, 1) != 0)
+        return ARGS_USAGE;
+    json_t *body = json_object();
+    int rc = cmd_body_str(body, "reason", reason);
+    client_url_path(&url, "/v1/sessions/%s/end", id);
+    if (rc == 0)
+        rc = cmd_show(c, &(struct client_req){"POST", &url, body, NULL}, &view_session);
+    json_decref(body);
+    return rc;
+}
+
+/* Queues a detached run (POST /v1/sessions/{id}/runs) and prints the 202
+ * RunView. The content comes from the argument or, with --stdin, verbatim
+ * from standard input. */
+int
+cmd_sessions_submit(const struct cli *c, int argc, char **argv)
+{
+    const char *pos[2] = {NULL, NULL}, *key = NULL;
+    int from_stdin = 0, rc;
+    char *text = NULL;
+    size_t len = 0;
+    json_t *body = NULL, *content;
+    struct client_url url;
+    const struct args_opt opts[] = {
+        {.name = "stdin", .flag = &from_stdin},
+        {.name = "idempotency-key", .str = &key},
+        {0},
+    };
+    if (args_parse(argc, argv, opts, pos, 1, 2) != 0)
+        return ARGS_USAGE;
+    if ((pos[1] != NULL) == from_stdin) {
+        fprintf(stderr, "kheish: give the content as an argument or with --stdin (not both)\n");
+        return ARGS_USAGE;
+    }
+    if (from_stdin && args_read_file("-", CONTENT_MAX_BYTES, &text, &len) != 0)
+        return EXIT_BAD_REQUEST;
+    content = from_stdin ? json_stringn(text, len) : json_string(pos[1]);
+    if (content == NULL) {
+        fprintf(stderr, "kheish: the content is not valid UTF-8\n");
+        rc = ARGS_USAGE;
+        goto done;
+    }
+    body = json_pack("{s:o}", "content", content);
+    client_url_path(&url, "/v1/sessions/%s/runs", pos[0]);
+    rc = cmd_show(c, &(struct client_req){"POST", &url, body, key}, &view_run);
+done:
+    json_decref(body);
+    free(text);
+    return rc;
+}

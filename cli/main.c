@@ -1,0 +1,145 @@
+/*
+ * kheish: the operator CLI. Takes the global flags out of argv, finds the
+ * command in the table below and runs it; the verbs live in cmd_*.c (online)
+ * and stack.c / migrate.c (offline).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "args.h"
+#include "cli.h"
+#include "client.h"
+#include "cmd.h"
+
+struct command {
+    const char *group;
+    const char *verb;  /* NULL: the group alone is the command */
+    const char *usage; /* what follows the command */
+    cmd_fn fn;
+};
+
+static const struct command commands[] = {
+    {"status", NULL, "", cmd_status},
+    {"runtime", "get", "", cmd_runtime_get},
+    {"runtime", "set-permission-mode",
+     "default|accept-edits|bypass-permissions|plan|dont-ask [--expected-revision N]",
+     cmd_runtime_set_permission_mode},
+    {"runtime", "set-debug-level", "off|on|redacted|full [--expected-revision N]",
+     cmd_runtime_set_debug_level},
+    {"runtime", "revisions", "", cmd_runtime_revisions},
+    {"runtime", "rollback", "[--target-revision N] [--expected-revision N] [--skip-hooks]",
+     cmd_runtime_rollback},
+    {"sessions", "create",
+     "[<id>] [--thread-id T] [--persona-id P] [--capability-scope-json J | "
+     "--capability-scope-file F] [--credential-scope-json J | --credential-scope-file F]",
+     cmd_sessions_create},
+    {"sessions", "list", "[--page] [--limit N] [--cursor C]", cmd_sessions_list},
+    {"sessions", "get", "<id>", cmd_sessions_get},
+    {"sessions", "events", "<id>", cmd_sessions_events},
+    {"sessions", "submit", "<id> (<content> | --stdin) [--idempotency-key K]", cmd_sessions_submit},
+    {"sessions", "interrupt", "<id>", cmd_sessions_interrupt},
+    {"sessions", "end", "<id> [--reason R]", cmd_sessions_end},
+    {"runs", "list",
+     "[--session-id S] [--status ST] [--page] [--limit N] [--cursor C] [--order asc|desc]",
+     cmd_runs_list},
+    {"runs", "get", "<id>", cmd_runs_get},
+    {"runs", "events", "<id>", cmd_runs_events},
+    {"runs", "cancel", "<id>", cmd_runs_cancel},
+    {"runs", "wait", "<id> [--poll-interval-ms N] [--timeout-ms N]", cmd_runs_wait},
+    {"migrate", NULL, "[flags]", cmd_migrate},
+    {"up", NULL, "[flags]", cmd_up},
+    {"down", NULL, "[flags]", cmd_down},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static const char *const aliases[][2] = {{"session", "sessions"}, {"run", "runs"}};
+
+static void
+print_command(FILE *f, const char *prefix, const struct command *cmd)
+{
+    fprintf(f, "%skheish %s%s%s%s%s\n", prefix, cmd->group, cmd->verb ? " " : "",
+            cmd->verb ? cmd->verb : "", cmd->usage[0] ? " " : "", cmd->usage);
+}
+
+/* The global synopsis and every command of group (all when group is NULL). */
+static void
+print_usage(FILE *f, const char *group)
+{
+    fputs("usage: kheish [--base-url URL] [--token T | --token-file P] [--output pretty|json] "
+          "<command> [args]\n\ncommands:\n",
+          f);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (group == NULL || !strcmp(group, commands[i].group))
+            print_command(f, "  ", &commands[i]);
+}
+
+static const char *
+canonical_group(const char *group)
+{
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+        if (!strcmp(group, aliases[i][0]))
+            return aliases[i][1];
+    return group;
+}
+
+/* The command named by argv[1] (and argv[2]); *group is set when argv[1]
+ * names a group, even if the verb is unknown. */
+static const struct command *
+find_command(int argc, char **argv, const char **group)
+{
+    *group = NULL;
+    for (size_t i = 0; argc > 1 && i < NCOMMANDS; i++) {
+        if (strcmp(canonical_group(argv[1]), commands[i].group))
+            continue;
+        *group = commands[i].group;
+        if (commands[i].verb == NULL || (argc > 2 && !strcmp(argv[2], commands[i].verb)))
+            return &commands[i];
+    }
+    return NULL;
+}
+
+/* Help, a usage error or the command's own exit code. */
+static int
+dispatch(const struct args_global *g, int argc, char **argv)
+{
+    const char *group;
+    const struct command *cmd = find_command(argc, argv, &group);
+    if (g->help && cmd && cmd->verb) {
+        print_command(stdout, "usage: ", cmd);
+        return EXIT_OK;
+    }
+    if (g->help) {
+        print_usage(stdout, group);
+        return EXIT_OK;
+    }
+    if (cmd == NULL) {
+        if (argc > 1)
+            fprintf(stderr, "kheish: unknown command '%s%s%s'\n", argv[1],
+                    group && argc > 2 ? " " : "", group && argc > 2 ? argv[2] : "");
+        print_usage(stderr, group);
+        return EXIT_BAD_REQUEST;
+    }
+    if (client_init() != 0) {
+        fprintf(stderr, "kheish: cannot initialise libcurl\n");
+        return EXIT_GENERIC;
+    }
+    int skip = cmd->verb ? 3 : 2;
+    int rc = cmd->fn(&g->cli, argc - skip, argv + skip);
+    client_cleanup();
+    if (rc == ARGS_USAGE) {
+        print_command(stderr, "usage: ", cmd);
+        rc = EXIT_BAD_REQUEST;
+    }
+    return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct args_global g;
+    int rc = args_global_parse(&argc, argv, &g);
+    if (rc == EXIT_OK)
+        rc = dispatch(&g, argc, argv);
+    args_global_free(&g);
+    return rc;
+}
