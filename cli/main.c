@@ -16,39 +16,48 @@ struct command {
     const char *verb;  /* NULL: the group alone is the command */
     const char *usage; /* what follows the command */
     cmd_fn fn;
+    int own_help; /* answers -h / --help itself */
 };
 
+/* Online verbs print their usage from this table; offline ones (stack.c,
+ * migrate.c) answer -h / --help themselves. */
+/* clang-format off */
+#define ONLINE(group, verb, usage, fn) {group, verb, usage, fn, 0}
+#define OFFLINE(group, usage, fn)      {group, NULL, usage, fn, 1}
+/* clang-format on */
+
 static const struct command commands[] = {
-    {"status", NULL, "", cmd_status},
-    {"runtime", "get", "", cmd_runtime_get},
-    {"runtime", "set-permission-mode",
-     "default|accept-edits|bypass-permissions|plan|dont-ask [--expected-revision N]",
-     cmd_runtime_set_permission_mode},
-    {"runtime", "set-debug-level", "off|on|redacted|full [--expected-revision N]",
-     cmd_runtime_set_debug_level},
-    {"runtime", "revisions", "", cmd_runtime_revisions},
-    {"runtime", "rollback", "[--target-revision N] [--expected-revision N] [--skip-hooks]",
-     cmd_runtime_rollback},
-    {"sessions", "create",
-     "[<id>] [--thread-id T] [--persona-id P] [--capability-scope-json J | "
-     "--capability-scope-file F] [--credential-scope-json J | --credential-scope-file F]",
-     cmd_sessions_create},
-    {"sessions", "list", "[--page] [--limit N] [--cursor C]", cmd_sessions_list},
-    {"sessions", "get", "<id>", cmd_sessions_get},
-    {"sessions", "events", "<id>", cmd_sessions_events},
-    {"sessions", "submit", "<id> (<content> | --stdin) [--idempotency-key K]", cmd_sessions_submit},
-    {"sessions", "interrupt", "<id>", cmd_sessions_interrupt},
-    {"sessions", "end", "<id> [--reason R]", cmd_sessions_end},
-    {"runs", "list",
-     "[--session-id S] [--status ST] [--page] [--limit N] [--cursor C] [--order asc|desc]",
-     cmd_runs_list},
-    {"runs", "get", "<id>", cmd_runs_get},
-    {"runs", "events", "<id>", cmd_runs_events},
-    {"runs", "cancel", "<id>", cmd_runs_cancel},
-    {"runs", "wait", "<id> [--poll-interval-ms N] [--timeout-ms N]", cmd_runs_wait},
-    {"migrate", NULL, "[flags]", cmd_migrate},
-    {"up", NULL, "[flags]", cmd_up},
-    {"down", NULL, "[flags]", cmd_down},
+    ONLINE("status", NULL, "", cmd_status),
+    ONLINE("runtime", "get", "", cmd_runtime_get),
+    ONLINE("runtime", "set-permission-mode",
+           "default|accept-edits|bypass-permissions|plan|dont-ask [--expected-revision N]",
+           cmd_runtime_set_permission_mode),
+    ONLINE("runtime", "set-debug-level", "off|on|redacted|full [--expected-revision N]",
+           cmd_runtime_set_debug_level),
+    ONLINE("runtime", "revisions", "", cmd_runtime_revisions),
+    ONLINE("runtime", "rollback", "[--target-revision N] [--expected-revision N] [--skip-hooks]",
+           cmd_runtime_rollback),
+    ONLINE("sessions", "create",
+           "[<id>] [--thread-id T] [--persona-id P] [--capability-scope-json J | "
+           "--capability-scope-file F] [--credential-scope-json J | --credential-scope-file F]",
+           cmd_sessions_create),
+    ONLINE("sessions", "list", "[--page] [--limit N] [--cursor C]", cmd_sessions_list),
+    ONLINE("sessions", "get", "<id>", cmd_sessions_get),
+    ONLINE("sessions", "events", "<id>", cmd_sessions_events),
+    ONLINE("sessions", "submit", "<id> (<content> | --stdin) [--idempotency-key K]",
+           cmd_sessions_submit),
+    ONLINE("sessions", "interrupt", "<id>", cmd_sessions_interrupt),
+    ONLINE("sessions", "end", "<id> [--reason R]", cmd_sessions_end),
+    ONLINE("runs", "list",
+           "[--session-id S] [--status ST] [--page] [--limit N] [--cursor C] [--order asc|desc]",
+           cmd_runs_list),
+    ONLINE("runs", "get", "<id>", cmd_runs_get),
+    ONLINE("runs", "events", "<id>", cmd_runs_events),
+    ONLINE("runs", "cancel", "<id>", cmd_runs_cancel),
+    ONLINE("runs", "wait", "<id> [--poll-interval-ms N] [--timeout-ms N]", cmd_runs_wait),
+    OFFLINE("migrate", "[--database-url URL] [--state-root DIR]", cmd_migrate),
+    OFFLINE("up", "[--state-root DIR] [--port PORT] [--workers N]", cmd_up),
+    OFFLINE("down", "[--state-root DIR]", cmd_down),
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -104,6 +113,10 @@ dispatch(const struct args_global *g, int argc, char **argv)
 {
     const char *group;
     const struct command *cmd = find_command(argc, argv, &group);
+    if (g->help && cmd && cmd->own_help) {
+        char help[] = "--help", *help_argv[] = {help, NULL};
+        return cmd->fn(&g->cli, 1, help_argv);
+    }
     if (g->help && cmd && cmd->verb) {
         print_command(stdout, "usage: ", cmd);
         return EXIT_OK;
