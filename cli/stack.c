@@ -1,0 +1,337 @@
+/*
+ * kheish up / kheish down: the whole stack on one host, in one state root.
+ *
+ * up creates what is missing and starts what is not running, so running it
+ * twice is safe and fast; down stops only what up started (found through the
+ * pid files and the cluster in the state root) and removes nothing.
+ */
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "config.h"
+#include "stack.h"
+#include "util.h"
+
+#define READY_POLL_MS    200
+#define READY_REQUEST_MS 2000 /* one /readyz request */
+#define LOG_TAIL_LINES   20
+
+static const char up_usage[] =
+    "usage: kheish up [--state-root DIR] [--port PORT] [--workers N]\n"
+    "Creates the state root (--state-root, KHEISH_STATE_ROOT, default " STACK_DEFAULT_ROOT "),\n"
+    "an embedded PostgreSQL cluster (unless KHEISH_DATABASE_URL is set), applies migrations,\n"
+    "starts kheish-fcgi and nginx on 127.0.0.1:PORT (default 4000, or the port of the\n"
+    "previous up) and waits for /readyz.\n";
+
+static const char down_usage[] =
+    "usage: kheish down [--state-root DIR]\n"
+    "Stops the nginx, kheish-fcgi and embedded PostgreSQL that `kheish up` started in the\n"
+    "state root. Removes nothing.\n";
+
+/* up's flags and environment, checked before anything is created. */
+struct up_flags {
+    int64_t port;    /* 0: not given */
+    int64_t workers; /* 0: not given */
+    int64_t drain_ms;
+    const char *database_url; /* NULL: embedded cluster */
+};
+
+/* Returns 0 or -1 after printing why. */
+static int
+up_flags_parse(const struct stack_opts *o, struct up_flags *f)
+{
+    const char *url = getenv("KHEISH_DATABASE_URL");
+    *f = (struct up_flags){0};
+    if (o->port && util_parse_i64(o->port, 1, STACK_MAX_PORT, &f->port) != 0) {
+        fprintf(stderr, "kheish up: --port must be an integer in [1, %d]\n", STACK_MAX_PORT);
+        return -1;
+    }
+    if (o->workers && util_parse_i64(o->workers, 1, CONFIG_MAX_WORKERS, &f->workers) != 0) {
+        fprintf(stderr, "kheish up: --workers must be an integer in [1, %d]\n", CONFIG_MAX_WORKERS);
+        return -1;
+    }
+    if (util_env_i64("KHEISH_DRAIN_MS", 0, 600000, STACK_EMBEDDED_DRAIN_MS, &f->drain_ms) != 0) {
+        fprintf(stderr, "kheish up: KHEISH_DRAIN_MS must be an integer in [0, 600000]\n");
+        return -1;
+    }
+    if (url == NULL || *url == '\0')
+        return 0;
+    /* stack.env is line-based: a URL with a newline could forge settings. */
+    if (strlen(url) >= STACK_URL_MAX || !util_utf8_printable(url, strlen(url))) {
+        fprintf(stderr,
+                "kheish up: KHEISH_DATABASE_URL must be printable and shorter than %d "
+                "bytes\n",
+                STACK_URL_MAX);
+        return -1;
+    }
+    f->database_url = url;
+    return 0;
+}
+
+/* Settings for up: flags, then what the previous up recorded, then
+ * defaults. The database is external when KHEISH_DATABASE_URL is set. */
+static void
+up_settings(const struct up_flags *f, struct stack *st)
+{
+    st->port = f->port ? (int)f->port : st->loaded ? st->port : STACK_DEFAULT_PORT;
+    st->workers = f->workers ? (int)f->workers : st->loaded ? st->workers : STACK_DEFAULT_WORKERS;
+    st->pg_port = st->port + STACK_PG_PORT_OFFSET;
+    st->drain_ms = (int)f->drain_ms;
+    st->embedded_pg = f->database_url == NULL;
+    if (st->embedded_pg)
+        stack_pg_url(st, STACK_APP_ROLE, st->database_url, sizeof st->database_url);
+    else
+        snprintf(st->database_url, sizeof st->database_url, "%s", f->database_url);
+}
+
+/* The processes of the stack, in the order down stops them: nginx first so
+ * no request reaches a pool that is going away, the database last. */
+static const struct component {
+    const char *name;
+    int (*running)(const struct stack *);
+    int (*stop)(const struct stack *);
+} components[] = {
+    {"nginx", stack_nginx_running, stack_nginx_stop},
+    {"kheish-fcgi", stack_fcgi_running, stack_fcgi_stop},
+    {"postgresql", stack_pg_running, stack_pg_stop},
+};
+#define NCOMPONENTS (sizeof components / sizeof components[0])
+
+/* A running stack keeps its port: nginx would go on listening on the old
+ * one and PostgreSQL on the old socket name. */
+static int
+check_port_change(const struct stack *st, int old_port)
+{
+    if (!st->loaded || old_port == st->port)
+        return 0;
+    for (size_t i = 0; i < NCOMPONENTS; i++) {
+        if (!components[i].running(st))
+            continue;
+        fprintf(stderr,
+                "kheish up: the stack in %s is running on port %d (%s is up); run `kheish down "
+                "--state-root %s` first to move it to port %d\n",
+                st->root, old_port, components[i].name, st->root, st->port);
+        return -1;
+    }
+    return 0;
+}
+
+static size_t
+discard(char *p, size_t size, size_t n, void *u)
+{
+    (void)p, (void)u;
+    return size * n;
+}
+
+/* Polls GET /readyz through nginx until it answers 200. Returns 0 when
+ * ready, EXIT_UNAVAILABLE after STACK_READY_MS, EXIT_GENERIC when the
+ * kheish-fcgi we just started (fcgi_pid > 0) died. */
+static int
+wait_ready(const struct stack *st, pid_t fcgi_pid)
+{
+    char url[64], last[CURL_ERROR_SIZE] = "no answer";
+    long code = 0;
+    int status, rc = EXIT_UNAVAILABLE;
+    CURL *h = curl_easy_init();
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/readyz", st->port);
+    if (h == NULL || curl_easy_setopt(h, CURLOPT_URL, url) != CURLE_OK ||
+        /* an http_proxy from the environment must not see loopback traffic */
+        curl_easy_setopt(h, CURLOPT_NOPROXY, "*") != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)READY_REQUEST_MS) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard) != CURLE_OK ||
+        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, last) != CURLE_OK) {
+        fprintf(stderr, "kheish up: libcurl failed to initialise\n");
+        curl_easy_cleanup(h);
+        return EXIT_GENERIC;
+    }
+    int64_t deadline = util_monotonic_us() + (int64_t)STACK_READY_MS * 1000;
+    while (util_monotonic_us() < deadline) {
+        if (curl_easy_perform(h) == CURLE_OK &&
+            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code == 200) {
+            rc = EXIT_OK;
+            break;
+        }
+        if (code != 0)
+            snprintf(last, sizeof last, "HTTP %ld", code);
+        if (fcgi_pid > 0 && waitpid(fcgi_pid, &status, WNOHANG) == fcgi_pid) {
+            fprintf(stderr, "kheish up: kheish-fcgi exited (%s %d) before it was ready\n",
+                    WIFEXITED(status) ? "status" : "signal",
+                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+            rc = EXIT_GENERIC;
+            break;
+        }
+        nanosleep(&(struct timespec){0, READY_POLL_MS * 1000000L}, NULL);
+    }
+    if (rc == EXIT_UNAVAILABLE)
+        fprintf(stderr, "kheish up: %s did not answer 200 within %d s (last: %s)\n", url,
+                STACK_READY_MS / 1000, last);
+    curl_easy_cleanup(h);
+    return rc;
+}
+
+static void
+print_failure_logs(const struct stack *st)
+{
+    char path[PATH_MAX];
+    stack_path(st, "logs/fcgi.log", path);
+    stack_tail(path, LOG_TAIL_LINES);
+    stack_path(st, "nginx/logs/error.log", path);
+    stack_tail(path, 5);
+}
+
+/* How the user would type this binary: relative when it lies under the
+ * current directory (bin/kheish), absolute otherwise. */
+static void
+program_name(const char *bindir, char out[PATH_MAX])
+{
+    char cwd[PATH_MAX];
+    size_t n;
+    if (snprintf(out, PATH_MAX, "%s/kheish", bindir) >= PATH_MAX)
+        return;
+    if (getcwd(cwd, sizeof cwd) && (n = strlen(cwd)) > 1 && !strncmp(out, cwd, n) && out[n] == '/')
+        memmove(out, out + n + 1, strlen(out + n + 1) + 1);
+}
+
+static int
+print_summary(const struct cli *c, const struct stack *st, const struct stack_opts *o,
+              const char *bindir)
+{
+    char url[64], admin[PATH_MAX], readonly[PATH_MAX], prog[PATH_MAX], down[PATH_MAX + 32];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", st->port);
+    stack_path(st, "tokens/admin-token", admin);
+    stack_path(st, "tokens/readonly-token", readonly);
+    if (c->json) {
+        json_t *j = json_pack("{s:s,s:s,s:s,s:s}", "url", url, "state_root", st->root,
+                              "admin_token_file", admin, "readonly_token_file", readonly);
+        char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        if (s == NULL)
+            return EXIT_GENERIC;
+        puts(s);
+        free(s);
+        return EXIT_OK;
+    }
+    program_name(bindir, prog);
+    snprintf(down, sizeof down, "%s%s", o->state_root ? " --state-root " : "",
+             o->state_root ? st->root : "");
+    printf("kheish is up at %s\n"
+           "  admin token      %s\n"
+           "  read-only token  %s\n"
+           "  logs             %s/logs, %s/nginx/logs\n\n"
+           "Next:\n",
+           url, admin, readonly, st->root, st->root);
+    if (st->port != STACK_DEFAULT_PORT)
+        printf("  export KHEISH_DAEMON_URL=%s\n", url);
+    printf("  export KHEISH_DAEMON_TOKEN_FILE=%s\n"
+           "  %s status\n"
+           "  %s sessions create demo\n"
+           "  %s down%s\n",
+           admin, prog, prog, prog, down);
+    return EXIT_OK;
+}
+
+/* Everything up does before waiting for readiness. Returns 0, or an exit
+ * code after printing why; *fcgi_pid receives the pid of a kheish-fcgi
+ * started now (0 when one was already running). */
+static int
+up_start(struct stack *st, const char *bindir, pid_t *fcgi_pid)
+{
+    char owner[STACK_URL_MAX], err[1024];
+    int applied, total;
+    if (stack_layout_create(st) != 0 || stack_env_save(st) != 0)
+        return EXIT_GENERIC;
+    if (st->embedded_pg && stack_pg_ensure(st) != 0)
+        return EXIT_GENERIC;
+    stack_owner_url(st, owner, sizeof owner);
+    if (stack_migrate(owner, &applied, &total, err, sizeof err) != STORE_OK) {
+        fprintf(stderr, "kheish up: migration failed: %s\n", err);
+        return EXIT_GENERIC;
+    }
+    fprintf(stderr, "kheish up: applied %d of %d migrations\n", applied, total);
+    if (stack_nginx_write_conf(st) != 0)
+        return EXIT_GENERIC;
+    *fcgi_pid = stack_fcgi_start(st, bindir);
+    if (*fcgi_pid < 0 || stack_nginx_start(st) != 0)
+        return EXIT_GENERIC;
+    return EXIT_OK;
+}
+
+int
+cmd_up(const struct cli *c, int argc, char **argv)
+{
+    static const char *const allowed[] = {"--state-root", "--port", "--workers", NULL};
+    struct stack_opts o = {0};
+    struct up_flags f;
+    struct stack st = {0};
+    char bindir[PATH_MAX];
+    pid_t fcgi_pid = 0;
+    int rc = stack_opts_parse(argc, argv, allowed, up_usage, &o);
+    if (rc != 0)
+        return rc > 0 ? EXIT_OK : EXIT_BAD_REQUEST;
+    if (up_flags_parse(&o, &f) != 0)
+        return EXIT_BAD_REQUEST;
+    if (stack_self_dir(bindir) != 0 || stack_root_resolve(o.state_root, 1, &st) != 0 ||
+        stack_env_load(&st) != 0)
+        return EXIT_GENERIC;
+    int old_port = st.port;
+    up_settings(&f, &st);
+    if (check_port_change(&st, old_port) != 0)
+        return EXIT_GENERIC;
+    rc = up_start(&st, bindir, &fcgi_pid);
+    if (rc == EXIT_OK && (rc = wait_ready(&st, fcgi_pid)) != EXIT_OK)
+        print_failure_logs(&st);
+    if (rc == EXIT_OK)
+        return print_summary(c, &st, &o, bindir);
+    fprintf(stderr, "kheish up: failed; `kheish down --state-root %s` stops what was started\n",
+            st.root);
+    return rc;
+}
+
+int
+cmd_down(const struct cli *c, int argc, char **argv)
+{
+    static const char *const allowed[] = {"--state-root", NULL};
+    struct stack_opts o = {0};
+    struct stack st = {.drain_ms = CONFIG_DEFAULT_DRAIN_MS}; /* stack.env may lower it */
+    int rc = stack_opts_parse(argc, argv, allowed, down_usage, &o);
+    if (rc != 0)
+        return rc > 0 ? EXIT_OK : EXIT_BAD_REQUEST;
+    rc = stack_root_resolve(o.state_root, 0, &st);
+    if (rc == 0)
+        rc = stack_env_load(&st);
+    if (rc < 0)
+        return EXIT_GENERIC;
+    json_t *stopped = json_array();
+    int failed = 0;
+    for (size_t i = 0; rc == 0 && i < NCOMPONENTS; i++) {
+        int r = components[i].stop(&st);
+        if (r > 0)
+            json_array_append_new(stopped, json_string(components[i].name));
+        if (r < 0)
+            fprintf(stderr, "kheish down: could not stop %s; see %s/logs\n", components[i].name,
+                    st.root);
+        failed |= r < 0;
+        if (r > 0 && !c->json)
+            printf("stopped %s\n", components[i].name);
+    }
+    if (c->json) {
+        json_t *j = json_pack("{s:s,s:o}", "state_root", st.root, "stopped", stopped);
+        char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        if (s)
+            puts(s);
+        free(s);
+        json_decref(j);
+    } else {
+        if (json_array_size(stopped) == 0)
+            printf("nothing was running in %s\n", st.root);
+        json_decref(stopped);
+    }
+    return failed ? EXIT_GENERIC : EXIT_OK;
+}

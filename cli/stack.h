@@ -1,0 +1,124 @@
+/*
+ * stack: the single-host deployment behind `kheish up`, `kheish down` and
+ * `kheish migrate` (ARCHITECTURE.md, "One host, and many").
+ *
+ * State root layout (every path below is relative to the absolute root):
+ *
+ *   ./                 0711  nginx workers (nobody) and postgres traverse it
+ *   stack.env          0600  settings chosen by `up`, read by `down`/`migrate`
+ *   tokens/            0700  admin-token, readonly-token (0600, created once)
+ *   workspace/         0700  the agents' workspace root
+ *   run/               0755  api.sock (0666, kheish-fcgi) and fcgi.pid
+ *   logs/              0755  fcgi.log; pg.log (initdb, pg_ctl, createdb output)
+ *   nginx/             0755  nginx prefix: nginx.conf, nginx.pid, logs/, tmp/
+ *   pg/                0700  embedded PostgreSQL (owner postgres when run as
+ *                            root): data/, server.log and the unix socket
+ *
+ * Files: stack.c (the verbs), stack_files.c (layout, tokens, stack.env,
+ * options), stack_proc.c (running and stopping processes), stack_pg.c,
+ * stack_fcgi.c, stack_nginx.c, migrate.c.
+ */
+#ifndef KHEISH_CLI_STACK_H
+#define KHEISH_CLI_STACK_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "store.h"
+
+#define STACK_DEFAULT_ROOT    ".kheish"
+#define STACK_DEFAULT_PORT    4000
+#define STACK_DEFAULT_WORKERS 4
+#define STACK_MAX_PORT        64535 /* the PostgreSQL port is port + 1000 */
+/* The embedded cluster listens only on a unix socket, so its "port" only names
+ * the socket file (.s.PGSQL.<port>) inside <root>/pg: it cannot clash with
+ * anything outside the state root. Derived, not chosen, so `down` and
+ * `migrate` find it again (it is also written to stack.env). */
+#define STACK_PG_PORT_OFFSET 1000
+/* Unix socket paths are limited to 107 bytes; the longest one we create is
+ * <root>/pg/.s.PGSQL.NNNNN (root + 18). */
+#define STACK_ROOT_MAX      88
+#define STACK_URL_MAX       1024
+#define STACK_READY_MS      30000 /* up waits this long for /readyz */
+#define STACK_STOP_EXTRA_MS 30000 /* down waits drain + this for kheish-fcgi */
+#define STACK_NGINX_STOP_MS 10000 /* graceful nginx quit, then SIGTERM */
+/* Nothing balances load in front of the embedded stack, so draining (readyz
+ * 503 while still serving) would only delay `down`; KHEISH_DRAIN_MS overrides. */
+#define STACK_EMBEDDED_DRAIN_MS 0
+
+#define STACK_PG_USER    "postgres" /* owner role and, as root, the system user */
+#define STACK_PG_DB      "kheish"
+#define STACK_APP_ROLE   "kheish_app"
+#define STACK_NGINX_USER "nobody" /* nginx's compiled-in worker user */
+
+/* Settings of one state root. */
+struct stack {
+    char root[STACK_ROOT_MAX + 1]; /* absolute, validated by stack_root_resolve */
+    int port;                      /* nginx on 127.0.0.1 */
+    int pg_port;                   /* embedded cluster, port + STACK_PG_PORT_OFFSET */
+    int workers;
+    int embedded_pg; /* 1: cluster under pg/; 0: external KHEISH_DATABASE_URL */
+    int drain_ms;
+    char database_url[STACK_URL_MAX]; /* what kheish-fcgi connects with */
+    int loaded;                       /* stack.env existed */
+};
+
+/* Command-line flags of the offline verbs (raw; validated by the verb). */
+struct stack_opts {
+    const char *state_root;
+    const char *database_url;
+    const char *port;
+    const char *workers;
+};
+
+/* stack_files.c */
+int stack_opts_parse(int argc, char **argv, const char *const *allowed, const char *usage,
+                     struct stack_opts *o);
+int stack_root_resolve(const char *arg, int create, struct stack *st);
+void stack_path(const struct stack *st, const char *rel, char out[PATH_MAX]);
+int stack_env_load(struct stack *st);
+int stack_env_save(const struct stack *st);
+int stack_layout_create(const struct stack *st);
+void stack_tail(const char *path, int lines);
+
+/* stack_proc.c */
+struct stack_cmd {
+    const char *const *argv; /* argv[0] is looked up in PATH unless it has a '/' */
+    const char *user;        /* as root, run as this user; NULL: as we are */
+    const char *log_path;    /* append stdout and stderr here; NULL: inherit */
+    const char *const *env;  /* extra NAME=VALUE entries; NULL-terminated or NULL */
+    int detach;              /* new session, stdin from /dev/null; do not wait */
+};
+int stack_cmd_run(const struct stack_cmd *c);
+pid_t stack_cmd_spawn(const struct stack_cmd *c);
+int stack_cmd_capture(const char *const *argv, char *out, size_t outsz);
+int stack_user_can_access(const char *user, const char *path, int mode);
+int stack_pid_alive(const char *pid_file, const char *comm, pid_t *pid);
+int stack_pid_stop(const char *pid_file, const char *comm, int sig, int64_t timeout_ms, pid_t *pid);
+int stack_self_dir(char out[PATH_MAX]);
+
+/* stack_pg.c */
+void stack_pg_url(const struct stack *st, const char *user, char *out, size_t outsz);
+int stack_pg_ensure(const struct stack *st);
+int stack_pg_stop(const struct stack *st);
+int stack_pg_running(const struct stack *st);
+
+/* stack_fcgi.c */
+pid_t stack_fcgi_start(const struct stack *st, const char *bindir);
+int stack_fcgi_stop(const struct stack *st);
+int stack_fcgi_running(const struct stack *st);
+
+/* stack_nginx.c */
+int stack_nginx_write_conf(const struct stack *st);
+int stack_nginx_start(const struct stack *st);
+int stack_nginx_stop(const struct stack *st);
+int stack_nginx_running(const struct stack *st);
+
+/* migrate.c */
+void stack_owner_url(const struct stack *st, char *out, size_t outsz);
+enum store_rc stack_migrate(const char *conninfo, int *applied, int *total, char *err,
+                            size_t errsz);
+
+#endif

@@ -1,0 +1,350 @@
+/*
+ * The state root on disk: its path, its directories and modes, the token
+ * files, stack.env, and the flags of the offline verbs.
+ */
+#include "stack.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define TOKEN_RAW_BYTES  32
+#define ENV_LINE_MAX     (STACK_URL_MAX + 64)
+#define ENV_INTS         5    /* integer settings in stack.env */
+#define TAIL_WINDOW_SIZE 8192 /* stack_tail reads at most this much */
+
+/* Parses `--flag value` and `--flag=value` for the flags in allowed.
+ * Returns 0, 1 after printing usage for --help, or -1 after printing why
+ * the arguments were refused. */
+int
+stack_opts_parse(int argc, char **argv, const char *const *allowed, const char *usage,
+                 struct stack_opts *o)
+{
+    struct {
+        const char *flag;
+        const char **dst;
+    } map[] = {
+        {"--state-root", &o->state_root},
+        {"--database-url", &o->database_url},
+        {"--port", &o->port},
+        {"--workers", &o->workers},
+    };
+    for (int a = 0; a < argc; a++) {
+        if (!strcmp(argv[a], "-h") || !strcmp(argv[a], "--help")) {
+            fputs(usage, stdout);
+            return 1;
+        }
+        const char **dst = NULL;
+        size_t flen = strcspn(argv[a], "=");
+        for (const char *const *f = allowed; *f && !dst; f++)
+            if (strlen(*f) == flen && !strncmp(argv[a], *f, flen))
+                for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+                    if (!strcmp(map[i].flag, *f))
+                        dst = map[i].dst;
+        if (dst && argv[a][flen] == '=')
+            *dst = argv[a] + flen + 1;
+        else if (dst && a + 1 < argc)
+            *dst = argv[++a];
+        else {
+            fprintf(stderr, "kheish: unknown or incomplete option %s\n%s", argv[a], usage);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* mkdir -p with mode 0755 for each missing component. */
+static int
+mkdir_parents(const char *path)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return errno = ENAMETOOLONG, -1;
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return -1;
+        if (c == '\0')
+            return 0;
+        *p = c;
+    }
+}
+
+/* The state root's path ends up in nginx.conf, libpq conninfo strings and
+ * stack.env, none of which we want to quote: accept a conservative charset. */
+static int
+root_path_ok(const char *p)
+{
+    return strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._/+@,~-") ==
+           strlen(p);
+}
+
+/* Resolves the state root (arg, else KHEISH_STATE_ROOT, else .kheish) to an
+ * absolute path in st->root, creating it when create is set. Returns 0, 1
+ * when it does not exist (create unset), or -1 after printing why. */
+int
+stack_root_resolve(const char *arg, int create, struct stack *st)
+{
+    const char *env = getenv("KHEISH_STATE_ROOT");
+    const char *root = arg ? arg : env && *env ? env : STACK_DEFAULT_ROOT;
+    if (create && mkdir_parents(root) != 0) {
+        fprintf(stderr, "kheish: cannot create state root %s: %s\n", root, strerror(errno));
+        return -1;
+    }
+    char abs[PATH_MAX];
+    if (realpath(root, abs) == NULL) {
+        if (errno == ENOENT && !create) {
+            snprintf(st->root, sizeof st->root, "%.*s", STACK_ROOT_MAX, root);
+            return 1;
+        }
+        fprintf(stderr, "kheish: cannot resolve state root %s: %s\n", root, strerror(errno));
+        return -1;
+    }
+    if (strlen(abs) > STACK_ROOT_MAX) {
+        fprintf(stderr,
+                "kheish: state root %s is longer than %d bytes, too long for the unix sockets "
+                "inside it; choose a shorter --state-root\n",
+                abs, STACK_ROOT_MAX);
+        return -1;
+    }
+    if (!root_path_ok(abs)) {
+        fprintf(stderr,
+                "kheish: state root %s may contain only letters, digits and ._/+@,~- "
+                "(it is written into nginx and PostgreSQL settings); choose another "
+                "--state-root\n",
+                abs);
+        return -1;
+    }
+    memcpy(st->root, abs, strlen(abs) + 1);
+    return 0;
+}
+
+/* out = <root>/<rel>. Roots are at most STACK_ROOT_MAX bytes and rel is one
+ * of our short constants, so this never truncates. */
+void
+stack_path(const struct stack *st, const char *rel, char out[PATH_MAX])
+{
+    snprintf(out, PATH_MAX, "%s/%s", st->root, rel);
+}
+
+struct env_int {
+    const char *key;
+    int *dst;
+    int min, max;
+};
+
+/* The integer settings of stack.env, shared by load and save. */
+static void
+env_ints(struct stack *st, struct env_int out[ENV_INTS])
+{
+    struct env_int v[ENV_INTS] = {
+        {"KHEISH_PORT", &st->port, 1, STACK_MAX_PORT},
+        {"KHEISH_PG_PORT", &st->pg_port, 1, 65535},
+        {"KHEISH_WORKERS", &st->workers, 1, 65535},
+        {"KHEISH_EMBEDDED_PG", &st->embedded_pg, 0, 1},
+        {"KHEISH_DRAIN_MS", &st->drain_ms, 0, 600000},
+    };
+    memcpy(out, v, sizeof v);
+}
+
+static int
+env_line(struct stack *st, char *line)
+{
+    struct env_int ints[ENV_INTS];
+    char *eq = strchr(line, '=');
+    int64_t v;
+    if (line[0] == '#' || line[0] == '\0' || eq == NULL)
+        return 0;
+    *eq = '\0';
+    if (!strcmp(line, "KHEISH_DATABASE_URL")) {
+        snprintf(st->database_url, sizeof st->database_url, "%s", eq + 1);
+        return 0;
+    }
+    env_ints(st, ints);
+    for (size_t i = 0; i < ENV_INTS; i++) {
+        if (strcmp(line, ints[i].key))
+            continue;
+        if (util_parse_i64(eq + 1, ints[i].min, ints[i].max, &v) != 0)
+            return -1;
+        *ints[i].dst = (int)v;
+    }
+    return 0; /* keys of later versions are ignored */
+}
+
+/* Reads <root>/stack.env (KEY=VALUE lines, the value runs to the end of the
+ * line, as systemd's EnvironmentFile reads it). A missing file is not an
+ * error: st->loaded stays 0. Returns 0 or -1 after printing why. */
+int
+stack_env_load(struct stack *st)
+{
+    char path[PATH_MAX], line[ENV_LINE_MAX];
+    int rc = 0, lineno = 0;
+    stack_path(st, "stack.env", path);
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        if (errno == ENOENT)
+            return 0;
+        fprintf(stderr, "kheish: cannot read %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len > 0 && line[len - 1] == '\n')
+            line[--len] = '\0';
+        else if (!feof(f))
+            rc = -1; /* longer than any line we write */
+        if (rc == 0)
+            rc = env_line(st, line);
+        if (rc != 0)
+            fprintf(stderr, "kheish: %s:%d is not a valid setting; fix or remove the file\n", path,
+                    lineno);
+    }
+    fclose(f);
+    st->loaded = rc == 0;
+    return rc;
+}
+
+/* Writes <root>/stack.env (0600: it may hold a database password) through a
+ * temporary file and rename, so a reader never sees half of it. */
+int
+stack_env_save(const struct stack *st)
+{
+    char path[PATH_MAX], tmp[PATH_MAX];
+    struct env_int ints[ENV_INTS];
+    env_ints((struct stack *)st, ints);
+    stack_path(st, "stack.env", path);
+    stack_path(st, "stack.env.tmp", tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int ok = fd >= 0 && fchmod(fd, 0600) == 0;
+    if (ok)
+        ok = dprintf(fd,
+                     "# Written by `kheish up`; read by `kheish down` and `kheish migrate`.\n") > 0;
+    for (size_t i = 0; ok && i < ENV_INTS; i++)
+        ok = dprintf(fd, "%s=%d\n", ints[i].key, *ints[i].dst) > 0;
+    if (ok)
+        ok = dprintf(fd, "KHEISH_DATABASE_URL=%s\n", st->database_url) > 0;
+    ok = ok && fsync(fd) == 0;
+    if (fd >= 0 && close(fd) != 0)
+        ok = 0;
+    if (ok && rename(tmp, path) == 0)
+        return 0;
+    fprintf(stderr, "kheish: cannot write %s: %s\n", path, strerror(errno));
+    unlink(tmp);
+    return -1;
+}
+
+/* Creates dir if missing and sets its mode (also when it existed: a mode
+ * loosened by hand is tightened again). Refuses symlinks and non-dirs. */
+static int
+ensure_dir(const char *path, mode_t mode)
+{
+    struct stat sb;
+    if (mkdir(path, mode) != 0 && errno != EEXIST)
+        goto fail;
+    if (lstat(path, &sb) != 0)
+        goto fail;
+    if (!S_ISDIR(sb.st_mode)) {
+        errno = ENOTDIR;
+        goto fail;
+    }
+    if (chmod(path, mode) != 0)
+        goto fail;
+    return 0;
+fail:
+    fprintf(stderr, "kheish: cannot create directory %s: %s\n", path, strerror(errno));
+    return -1;
+}
+
+/* Creates a token file (base64url of TOKEN_RAW_BYTES random bytes, 0600)
+ * unless it exists: tokens survive every later `up`. */
+static int
+token_ensure(const char *path)
+{
+    unsigned char raw[TOKEN_RAW_BYTES];
+    char tok[sodium_base64_ENCODED_LEN(TOKEN_RAW_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST)
+        return 0;
+    if (fd < 0) {
+        fprintf(stderr, "kheish: cannot create %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    randombytes_buf(raw, sizeof raw);
+    util_b64url_encode(raw, sizeof raw, tok, sizeof tok);
+    sodium_memzero(raw, sizeof raw);
+    int ok = dprintf(fd, "%s\n", tok) > 0 && fsync(fd) == 0;
+    sodium_memzero(tok, sizeof tok);
+    if (close(fd) != 0)
+        ok = 0;
+    if (ok)
+        return 0;
+    fprintf(stderr, "kheish: cannot write %s: %s\n", path, strerror(errno));
+    unlink(path);
+    return -1;
+}
+
+/* Creates the state root's directories (see stack.h for the layout) and the
+ * two token files. The pg/ directory belongs to stack_pg.c. */
+int
+stack_layout_create(const struct stack *st)
+{
+    static const struct {
+        const char *rel;
+        mode_t mode;
+    } dirs[] = {
+        {"", 0711},     {"tokens", 0700}, {"workspace", 0700},  {"run", 0755},
+        {"logs", 0755}, {"nginx", 0755},  {"nginx/logs", 0755}, {"nginx/tmp", 0755},
+    };
+    char path[PATH_MAX];
+    if (sodium_init() < 0) {
+        fprintf(stderr, "kheish: libsodium failed to initialise\n");
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        stack_path(st, dirs[i].rel, path);
+        if (ensure_dir(path, dirs[i].mode) != 0)
+            return -1;
+    }
+    stack_path(st, "tokens/admin-token", path);
+    if (token_ensure(path) != 0)
+        return -1;
+    stack_path(st, "tokens/readonly-token", path);
+    return token_ensure(path);
+}
+
+/* Prints the last lines of a log file to stderr, for failures whose reason
+ * is in a log rather than in our hands. */
+void
+stack_tail(const char *path, int lines)
+{
+    char buf[TAIL_WINDOW_SIZE + 1];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    off_t end = lseek(fd, 0, SEEK_END);
+    ssize_t n = end < 0 ? -1
+                        : pread(fd, buf, TAIL_WINDOW_SIZE,
+                                end > TAIL_WINDOW_SIZE ? end - TAIL_WINDOW_SIZE : 0);
+    close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    char *p = buf + n;
+    if (p > buf && p[-1] == '\n')
+        p--;
+    for (int seen = 0; p > buf; p--)
+        if (p[-1] == '\n' && ++seen == lines)
+            break;
+    fprintf(stderr, "--- last lines of %s ---\n%s%s", path, p, buf[n - 1] == '\n' ? "" : "\n");
+}
