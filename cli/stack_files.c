@@ -17,8 +17,9 @@
 
 #define TOKEN_RAW_BYTES  32
 #define ENV_LINE_MAX     (STACK_URL_MAX + 64)
-#define ENV_INTS         5    /* integer settings in stack.env */
-#define TAIL_WINDOW_SIZE 8192 /* stack_tail reads at most this much */
+#define ENV_INTS         5                       /* integer settings in stack.env */
+#define TAIL_WINDOW_SIZE 8192                    /* stack_tail reads at most this much */
+#define SH_QUOTED_MAX    (4 * STACK_URL_MAX + 3) /* every byte a quote, plus the outer pair */
 
 /* Parses `--flag value` and `--flag=value` for the flags in allowed.
  * Returns 0, 1 after printing usage for --help, or -1 after printing why
@@ -157,6 +158,46 @@ env_ints(struct stack *st, struct env_int out[ENV_INTS])
     memcpy(out, v, sizeof v);
 }
 
+/* value as one shell word: 'a'\''b' for a'b. out holds SH_QUOTED_MAX. */
+static void
+sh_quote(const char *value, char out[SH_QUOTED_MAX])
+{
+    *out++ = '\'';
+    for (; *value; value++) {
+        if (*value == '\'') {
+            memcpy(out, "'\\''", 4);
+            out += 4;
+        } else {
+            *out++ = *value;
+        }
+    }
+    *out++ = '\'';
+    *out = '\0';
+}
+
+/* Inverse of sh_quote, in place. Returns 0, or -1 for anything sh_quote
+ * would not have written. */
+static int
+sh_unquote(char *s)
+{
+    char *out = s;
+    while (*s) {
+        if (s[0] == '\\' && s[1] == '\'') {
+            *out++ = '\'';
+            s += 2;
+            continue;
+        }
+        char *end = s[0] == '\'' ? strchr(s + 1, '\'') : NULL;
+        if (end == NULL)
+            return -1;
+        memmove(out, s + 1, (size_t)(end - s - 1));
+        out += end - s - 1;
+        s = end + 1;
+    }
+    *out = '\0';
+    return 0;
+}
+
 static int
 env_line(struct stack *st, char *line)
 {
@@ -167,6 +208,8 @@ env_line(struct stack *st, char *line)
         return 0;
     *eq = '\0';
     if (!strcmp(line, "KHEISH_DATABASE_URL")) {
+        if (sh_unquote(eq + 1) != 0)
+            return -1;
         snprintf(st->database_url, sizeof st->database_url, "%s", eq + 1);
         return 0;
     }
@@ -181,9 +224,9 @@ env_line(struct stack *st, char *line)
     return 0; /* keys of later versions are ignored */
 }
 
-/* Reads <root>/stack.env (KEY=VALUE lines, the value runs to the end of the
- * line, as systemd's EnvironmentFile reads it). A missing file is not an
- * error: st->loaded stays 0. Returns 0 or -1 after printing why. */
+/* Reads <root>/stack.env: KEY=VALUE lines that sh can source (tests do),
+ * numbers bare and the URL single-quoted. A missing file is not an error:
+ * st->loaded stays 0. Returns 0 or -1 after printing why. */
 int
 stack_env_load(struct stack *st)
 {
@@ -220,7 +263,7 @@ stack_env_load(struct stack *st)
 int
 stack_env_save(const struct stack *st)
 {
-    char path[PATH_MAX], tmp[PATH_MAX];
+    char path[PATH_MAX], tmp[PATH_MAX], quoted[SH_QUOTED_MAX];
     struct env_int ints[ENV_INTS];
     env_ints((struct stack *)st, ints);
     stack_path(st, "stack.env", path);
@@ -232,8 +275,9 @@ stack_env_save(const struct stack *st)
                      "# Written by `kheish up`; read by `kheish down` and `kheish migrate`.\n") > 0;
     for (size_t i = 0; ok && i < ENV_INTS; i++)
         ok = dprintf(fd, "%s=%d\n", ints[i].key, *ints[i].dst) > 0;
+    sh_quote(st->database_url, quoted);
     if (ok)
-        ok = dprintf(fd, "KHEISH_DATABASE_URL=%s\n", st->database_url) > 0;
+        ok = dprintf(fd, "KHEISH_DATABASE_URL=%s\n", quoted) > 0;
     ok = ok && fsync(fd) == 0;
     if (fd >= 0 && close(fd) != 0)
         ok = 0;

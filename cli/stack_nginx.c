@@ -13,7 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NGINX_TEMPLATE      "embedded.conf.in"
 #define NGINX_TEMPLATE_MAX  (64 * 1024) /* a template larger than this is refused */
 #define NGINX_NAME_MAX      32          /* longest @PLACEHOLDER@ name */
 #define NGINX_TERM_AFTER_MS 5000        /* SIGTERM wait when QUIT timed out */
@@ -23,23 +22,18 @@ struct subst {
     const char *value;
 };
 
-/* Template directory: KHEISH_NGINX_TEMPLATE_DIR, else ../nginx next to the
- * binary (bin/kheish -> nginx/ in the source tree). */
+/* Path of template `name`: in KHEISH_NGINX_TEMPLATE_DIR, else in ../nginx
+ * next to the binary (bin/kheish -> nginx/ in the source tree). */
 static int
-template_path(char out[PATH_MAX])
+template_path(const char *name, char out[PATH_MAX])
 {
     char dir[PATH_MAX];
     const char *env = getenv("KHEISH_NGINX_TEMPLATE_DIR");
-    if (env && *env) {
-        if (snprintf(out, PATH_MAX, "%s/%s", env, NGINX_TEMPLATE) >= PATH_MAX)
-            return -1;
-        return 0;
-    }
+    if (env && *env)
+        return snprintf(out, PATH_MAX, "%s/%s", env, name) < PATH_MAX ? 0 : -1;
     if (stack_self_dir(dir) != 0)
         return -1;
-    if (snprintf(out, PATH_MAX, "%s/../nginx/%s", dir, NGINX_TEMPLATE) >= PATH_MAX)
-        return -1;
-    return 0;
+    return snprintf(out, PATH_MAX, "%s/../nginx/%s", dir, name) < PATH_MAX ? 0 : -1;
 }
 
 /* Reads the whole template (at most NGINX_TEMPLATE_MAX bytes) into buf. */
@@ -97,33 +91,31 @@ render(const char *tmpl, size_t len, const struct subst *vars, size_t nvars, FIL
     return 0;
 }
 
-/* Renders <root>/nginx/nginx.conf (through a temporary file and rename).
- * Returns 0 or -1 after printing why. */
-int
-stack_nginx_write_conf(const struct stack *st)
+/* Renders template `name` into <root>/<out_rel> through a temporary file
+ * and rename. Returns 0 or -1 after printing why. */
+static int
+render_file(const struct stack *st, const char *name, const char *out_rel, const struct subst *vars,
+            size_t nvars)
 {
-    char tpath[PATH_MAX], out[PATH_MAX], tmp[PATH_MAX], sock[PATH_MAX], port[16];
+    char tpath[PATH_MAX], out[PATH_MAX], tmp[PATH_MAX];
     char *tmpl = malloc(NGINX_TEMPLATE_MAX);
     FILE *f = NULL;
     int rc = -1;
-    if (tmpl == NULL || template_path(tpath) != 0) {
-        fprintf(stderr, "kheish: cannot locate the nginx template\n");
+    stack_path(st, out_rel, out);
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", out) >= (int)sizeof tmp || tmpl == NULL ||
+        template_path(name, tpath) != 0) {
+        fprintf(stderr, "kheish: cannot locate the nginx template %s\n", name);
         goto done;
     }
     long len = read_template(tpath, tmpl, NGINX_TEMPLATE_MAX);
     if (len < 0)
         goto done;
-    stack_path(st, "run/api.sock", sock);
-    snprintf(port, sizeof port, "%d", st->port);
-    const struct subst vars[] = {{"PORT", port}, {"FCGI_SOCKET", sock}};
-    stack_path(st, "nginx/nginx.conf", out);
-    stack_path(st, "nginx/nginx.conf.tmp", tmp);
     f = fopen(tmp, "we");
     if (f == NULL) {
         fprintf(stderr, "kheish: cannot create %s: %s\n", tmp, strerror(errno));
         goto done;
     }
-    if (render(tmpl, (size_t)len, vars, sizeof vars / sizeof vars[0], f) != 0)
+    if (render(tmpl, (size_t)len, vars, nvars, f) != 0)
         goto done;
     int failed = ferror(f);
     failed |= fclose(f) != 0;
@@ -140,6 +132,21 @@ done:
         unlink(tmp);
     free(tmpl);
     return rc;
+}
+
+/* Writes <root>/nginx/nginx.conf from embedded.conf.in and the
+ * problems.conf it includes. Returns 0 or -1 after printing why. */
+int
+stack_nginx_write_conf(const struct stack *st)
+{
+    char sock[PATH_MAX], port[16];
+    stack_path(st, "run/api.sock", sock);
+    snprintf(port, sizeof port, "%d", st->port);
+    const struct subst vars[] = {{"PORT", port}, {"FCGI_SOCKET", sock}};
+    if (render_file(st, "problems.conf", "nginx/problems.conf", NULL, 0) != 0)
+        return -1;
+    return render_file(st, "embedded.conf.in", "nginx/nginx.conf", vars,
+                       sizeof vars / sizeof vars[0]);
 }
 
 /* KHEISH_NGINX, else Debian's /usr/sbin/nginx (not in a non-root PATH),
