@@ -86,9 +86,11 @@ check_value(const json_t *v, const struct field *f, const char *path, struct htt
     }
     if (f->type == F_STRING || f->type == F_ID) {
         const char *s = json_string_value(v);
-        if ((int64_t)json_string_length(v) > f->max)
+        int64_t len = (int64_t)json_string_length(v);
+        if (len < f->min || len > f->max)
             return http_problem(resp, 400, NULL, "bad_request",
-                                "field '%s' is longer than %lld bytes", path, (long long)f->max),
+                                "field '%s' must be %lld to %lld bytes long", path,
+                                (long long)f->min, (long long)f->max),
                    -1;
         if (f->type == F_ID && !http_valid_id(s))
             return http_problem(resp, 400, NULL, "bad_request",

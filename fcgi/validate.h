@@ -16,7 +16,7 @@ enum field_type { F_STRING, F_ID, F_BOOL, F_INT, F_NUMBER, F_OBJECT, F_ARRAY, F_
 struct field {
     const char *name;
     enum field_type type;
-    int64_t min, max;            /* F_INT/F_NUMBER range; F_STRING/F_ARRAY max length */
+    int64_t min, max;            /* F_INT/F_NUMBER range; F_STRING length; F_ARRAY max items */
     const char *const *values;   /* F_STRING: allowed values, NULL-terminated */
     const struct field *members; /* F_OBJECT: its fields; F_ARRAY: each item's */
 };

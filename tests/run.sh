@@ -34,7 +34,9 @@ if ! "$BIN_DIR/kheish" up --state-root "$STATE_ROOT" --port "$PORT" >"$T/up.log"
 fi
 export KHEISH_DAEMON_URL=http://127.0.0.1:$PORT
 # shellcheck disable=SC1091
+set -a
 . "$STATE_ROOT/stack.env"
+set +a
 export PSQL="psql -X -q -v ON_ERROR_STOP=1 -h $STATE_ROOT/pg -p $KHEISH_PG_PORT -U postgres -d kheish"
 export PSQL_ADMIN="psql -X -q -v ON_ERROR_STOP=1 -h $STATE_ROOT/pg -p $KHEISH_PG_PORT -U postgres -d postgres"
 $PSQL_ADMIN -c 'CREATE DATABASE kheish_unit' >/dev/null

@@ -16,7 +16,7 @@ bad 404 GET /v1/nope ''
 expect_json '.code == "route_not_found" and .domain == "api"'
 bad 404 GET /v1/sessions/$s/nope ''
 bad 405 DELETE /v1/sessions ''
-[ "$(header Allow)" = "GET, POST" ] || fail "405 Allow header: $(header Allow)"
+case "$(header Allow)" in "GET, POST" | "POST, GET") ;; *) fail "405 Allow header: $(header Allow)" ;; esac
 bad 405 PUT /v1/runs/$run ''
 
 # Malformed JSON, wrong shapes and types, unknown fields and enum values.
