@@ -6,13 +6,14 @@ O       ?= .
 BIN     := $(O)/bin
 OBJ     := $(O)/build/obj
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Icommon -Istore -Ifcgi -MMD -MP
 PKG_CFLAGS = $(shell pkg-config --cflags $(1))
 PKG_LIBS   = $(shell pkg-config --libs $(1))
+# The project's own flags stay even when CFLAGS is given on the command line.
+KH_CFLAGS := $(CFLAGS) -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Icommon -Istore \
+             -Ifcgi -MMD -MP $(call PKG_CFLAGS,libpq libcurl)
 
 FCGI_PKGS  := fcgi jansson libpq libsodium
 CLI_PKGS   := libcurl jansson libpq libsodium
-CFLAGS     += $(call PKG_CFLAGS,libpq libcurl)
 
 COMMON_SRC := $(wildcard common/*.c)
 STORE_SRC  := $(wildcard store/*.c)
@@ -32,28 +33,28 @@ all: $(BIN)/kheish-fcgi $(BIN)/kheish $(TEST_BINS)
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(KH_CFLAGS) -c -o $@ $<
 
 $(OBJ)/store/migrations.c: store/embed-sql.sh $(MIGRATIONS)
 	@mkdir -p $(dir $@)
 	sh store/embed-sql.sh $(MIGRATIONS) > $@
 
 $(OBJ)/store/migrations.o: $(OBJ)/store/migrations.c
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(KH_CFLAGS) -c -o $@ $<
 
 $(BIN)/kheish-fcgi: $(FCGI_OBJ) $(STORE_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(call PKG_LIBS,$(FCGI_PKGS))
+	$(CC) $(KH_CFLAGS) -o $@ $^ $(LDFLAGS) $(call PKG_LIBS,$(FCGI_PKGS))
 
 $(BIN)/kheish: $(CLI_OBJ) $(STORE_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(call PKG_LIBS,$(CLI_PKGS))
+	$(CC) $(KH_CFLAGS) -o $@ $^ $(LDFLAGS) $(call PKG_LIBS,$(CLI_PKGS))
 
 # Unit and store tests: each tests/unit/NAME.c is a program linked with the
 # modules it exercises (fcgi's request parsing included, never its main).
 $(BIN)/test-%: $(OBJ)/tests/unit/%.o $(filter-out $(OBJ)/fcgi/main.o,$(FCGI_OBJ)) $(STORE_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(call PKG_LIBS,$(FCGI_PKGS))
+	$(CC) $(KH_CFLAGS) -o $@ $^ $(LDFLAGS) $(call PKG_LIBS,$(FCGI_PKGS))
 
 # Installs the Debian packages the project builds, runs and tests with.
 # Idempotent: a second run only checks that they are present.
@@ -88,7 +89,7 @@ format-check:
 
 $(BIN)/bench-select1: bench/select1.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) $(call PKG_LIBS,fcgi libpq)
+	$(CC) $(KH_CFLAGS) -o $@ $< $(LDFLAGS) $(call PKG_LIBS,fcgi libpq)
 
 bench: all $(BIN)/bench-select1
 	BIN_DIR=$(abspath $(BIN)) bench/run.sh

@@ -67,5 +67,10 @@ for f in tests/integration/*.sh; do
     esac
 done
 
+# A sanitizer report from a server process fails the run even if no test noticed.
+if grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$STATE_ROOT"/logs/*.log 2>/dev/null; then
+    grep -h -A20 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$STATE_ROOT"/logs/*.log | head -60
+    failed+=("sanitizer-report")
+fi
 echo "== $passed passed, ${#failed[@]} failed ${failed[*]}"
 [ ${#failed[@]} -eq 0 ]
