@@ -190,15 +190,6 @@ args_global_free(struct args_global *g)
     g->token_buf = NULL;
 }
 
-static int
-in_choices(const char *s, const char *const *choices)
-{
-    for (; *choices; choices++)
-        if (!strcmp(s, *choices))
-            return 1;
-    return 0;
-}
-
 /* Stores the value of one flag that takes a value. */
 static int
 set_value(const struct args_opt *o, const char *value)
@@ -209,7 +200,7 @@ set_value(const struct args_opt *o, const char *value)
                                (long long)o->min, (long long)o->max);
         return 0;
     }
-    if (o->choices && !in_choices(value, o->choices)) {
+    if (o->choices && !util_in_list(value, o->choices)) {
         char list[256] = "";
         for (const char *const *c = o->choices; *c; c++)
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",

@@ -125,12 +125,7 @@ open_log(const char *path)
 int
 stack_cmd_run(const struct stack_cmd *c)
 {
-    int fd = open_log(c->log_path);
-    if (c->log_path && fd < 0)
-        return -1;
-    pid_t pid = fork_exec(c, fd, fd);
-    if (fd >= 0)
-        close(fd);
+    pid_t pid = stack_cmd_spawn(c);
     return pid < 0 ? -1 : wait_exit(pid, c->argv[0]);
 }
 

@@ -144,3 +144,12 @@ util_sha256_hex(const void *data, size_t len, char out[65])
     crypto_hash_sha256(h, data, len);
     sodium_bin2hex(out, 65, h, sizeof h);
 }
+
+int
+util_in_list(const char *s, const char *const *list)
+{
+    for (; *list; list++)
+        if (!strcmp(s, *list))
+            return 1;
+    return 0;
+}

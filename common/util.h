@@ -27,6 +27,9 @@ int util_utf8_printable(const char *s, size_t len);
 void util_b64url_encode(const void *in, size_t len, char *out, size_t outsz);
 int util_b64url_decode(const char *in, void *out, size_t outsz);
 
+/* 1 when s equals one of the strings of list (NULL-terminated). */
+int util_in_list(const char *s, const char *const *list);
+
 /* Lowercase hex SHA-256 of data into out[65]. */
 void util_sha256_hex(const void *data, size_t len, char out[65]);
 

@@ -60,15 +60,6 @@ out:
     return resp->status;
 }
 
-static int
-in_list(const char *s, const char *const *list)
-{
-    for (; *list; list++)
-        if (!strcmp(s, *list))
-            return 1;
-    return 0;
-}
-
 int
 runs_list(struct http_req *req, struct http_resp *resp)
 {
@@ -80,7 +71,7 @@ runs_list(struct http_req *req, struct http_resp *resp)
         return resp->status;
     if (f.session_id && !http_valid_id(f.session_id))
         return http_problem(resp, 400, NULL, "bad_request", "invalid session_id");
-    if (f.status && !in_list(f.status, run_statuses))
+    if (f.status && !util_in_list(f.status, run_statuses))
         return http_problem(resp, 400, NULL, "bad_request", "unknown run status");
     if (active && strcmp(active, "true") && strcmp(active, "false"))
         return http_problem(resp, 400, NULL, "bad_request",

@@ -10,15 +10,6 @@
 #define LIST_MAX_ITEMS 64
 #define REVISION_MAX   INT64_MAX / 2
 
-static int
-in_values(const char *s, const char *const *values)
-{
-    for (; *values; values++)
-        if (!strcmp(s, *values))
-            return 1;
-    return 0;
-}
-
 static const char *
 type_name(enum field_type t)
 {
@@ -98,7 +89,7 @@ check_value(const json_t *v, const struct field *f, const char *path, struct htt
                                 "starting with a letter, digit or '_'",
                                 path, HTTP_ID_MAX_BYTES),
                    -1;
-        if (f->values && !in_values(s, f->values))
+        if (f->values && !util_in_list(s, f->values))
             return http_problem(resp, 400, NULL, "bad_request", "field '%s' has an unknown value",
                                 path),
                    -1;
