@@ -2,6 +2,8 @@
 # Benchmarks of issue 2, side by side in one run on one machine:
 #   reads    GET /v1/runs/{id} through nginx  vs  a FastCGI no-op route doing SELECT 1
 #   submits  POST /v1/sessions/{id}/runs      vs  pgbench running the same SQL transaction
+#            (pgbench with as many clients as the pool has workers: the same
+#            database concurrency the API can reach)
 # Each pair alternates ROUNDS times; medians and ratios go to stdout as a
 # Markdown table (paste into docs/performance.md).
 #
@@ -66,7 +68,7 @@ to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v
 pgbench_run() {
     rm -f "$T"/pgbench_log.*
     local out
-    out=$(cd "$T" && pgbench -n -h "$T/state/pg" -p "$KHEISH_PG_PORT" -U postgres -c "$CONNECTIONS" -j 2 \
+    out=$(cd "$T" && pgbench -n -h "$T/state/pg" -p "$KHEISH_PG_PORT" -U postgres -c "$WORKERS" -j 2 \
         -T "$DURATION" -f "$OLDPWD/bench/submit.sql" -l --log-prefix=pgbench_log kheish 2>&1)
     local tps
     tps=$(awk '/^tps/ {print $3; exit}' <<<"$out")

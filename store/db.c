@@ -110,6 +110,7 @@ db_connect(struct store *s)
             s->conn = PQconnectdb(s->conninfo);
         else
             PQreset(s->conn);
+        s->nprepared = 0;
         if (s->conn && PQstatus(s->conn) == CONNECTION_OK) {
             PQsetNoticeProcessor(s->conn, ignore_notice, NULL);
             return STORE_OK;
@@ -151,6 +152,28 @@ classify(struct store *s, PGresult *r)
     return STORE_ERROR;
 }
 
+/* Executes sql as a prepared statement, preparing it on first use on this
+ * connection: the server then plans it once instead of at every call. */
+static PGresult *
+exec_prepared(struct store *s, const char *sql, int nparams, const char *const *params)
+{
+    char name[16];
+    int i = 0;
+    while (i < s->nprepared && s->prepared[i] != sql)
+        i++;
+    if (i == STORE_MAX_PREPARED)
+        return PQexecParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    snprintf(name, sizeof name, "kh%d", i);
+    if (i == s->nprepared) {
+        PGresult *r = PQprepare(s->conn, name, sql, nparams, NULL);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            return r;
+        PQclear(r);
+        s->prepared[s->nprepared++] = sql;
+    }
+    return PQexecPrepared(s->conn, name, nparams, params, NULL, NULL, 0);
+}
+
 PGresult *
 db_exec(struct store *s, enum store_rc *rc, const char *sql, int nparams, const char *const *params)
 {
@@ -158,7 +181,7 @@ db_exec(struct store *s, enum store_rc *rc, const char *sql, int nparams, const 
         *rc = db_connect(s);
         if (*rc != STORE_OK)
             return NULL;
-        PGresult *r = PQexecParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+        PGresult *r = exec_prepared(s, sql, nparams, params);
         ExecStatusType st = PQresultStatus(r);
         if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
             *rc = STORE_OK;

@@ -8,6 +8,7 @@
 
 #define STORE_TX_MAX_ATTEMPTS   5
 #define STORE_CONNECT_BUDGET_MS 2000
+#define STORE_MAX_PREPARED      96 /* statements prepared per connection */
 
 struct store {
     PGconn *conn;
@@ -17,6 +18,10 @@ struct store {
     int connect_budget_ms;
     int in_tx;
     int appended; /* store_events_append already ran in this transaction */
+    /* Statements prepared on this connection, by the address of their text
+     * (every statement is a string constant); forgotten on reconnect. */
+    const char *prepared[STORE_MAX_PREPARED];
+    int nprepared;
     char err[512];
 };
 

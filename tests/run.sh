@@ -37,6 +37,7 @@ export KHEISH_DAEMON_URL=http://127.0.0.1:$PORT
 set -a
 . "$STATE_ROOT/stack.env"
 set +a
+export -n KHEISH_DATABASE_URL # the app's URL: `kheish up` in a test must see the embedded default
 export PSQL="psql -X -q -v ON_ERROR_STOP=1 -h $STATE_ROOT/pg -p $KHEISH_PG_PORT -U postgres -d kheish"
 export PSQL_ADMIN="psql -X -q -v ON_ERROR_STOP=1 -h $STATE_ROOT/pg -p $KHEISH_PG_PORT -U postgres -d postgres"
 $PSQL_ADMIN -c 'CREATE DATABASE kheish_unit' >/dev/null
