@@ -69,7 +69,7 @@ pgbench_run() {
     rm -f "$T"/pgbench_log.*
     local out
     out=$(cd "$T" && pgbench -n -h "$T/state/pg" -p "$KHEISH_PG_PORT" -U postgres -c "$WORKERS" -j 2 \
-        -T "$DURATION" -f "$OLDPWD/bench/submit.sql" -l --log-prefix=pgbench_log kheish 2>&1)
+        -T "$DURATION" -M prepared -f "$OLDPWD/bench/submit.sql" -l --log-prefix=pgbench_log kheish 2>&1)
     local tps
     tps=$(awk '/^tps/ {print $3; exit}' <<<"$out")
     cat "$T"/pgbench_log.* | awk '{print $3 / 1000}' | sort -n >"$T/lat"
