@@ -194,20 +194,29 @@ stack_user_can_access(const char *user, const char *path, int mode)
     return wait_exit(pid, "access check") == 0;
 }
 
+/* Reads at most size-1 bytes of a small file into buf, NUL-terminated.
+ * Returns the byte count, or -1 when it cannot be read. */
+static ssize_t
+read_small(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, size - 1);
+    close(fd);
+    if (n >= 0)
+        buf[n] = '\0';
+    return n;
+}
+
 /* 0 when missing or not a positive number. */
 static pid_t
 read_pid(const char *path)
 {
     char buf[32];
     int64_t v;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (read_small(path, buf, sizeof buf) <= 0)
         return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
     buf[strcspn(buf, "\r\n ")] = '\0';
     return util_parse_i64(buf, 1, INT32_MAX, &v) == 0 ? (pid_t)v : 0;
 }
@@ -220,14 +229,8 @@ proc_is(pid_t pid, const char *comm)
 {
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (read_small(path, buf, sizeof buf) <= 0)
         return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
     char *open_paren = strchr(buf, '('), *close_paren = strrchr(buf, ')');
     if (open_paren == NULL || close_paren == NULL || close_paren[1] != ' ')
         return 0;
