@@ -90,6 +90,10 @@ col() { grep -v '^$' <<<"${R[$1]}" | awk -v c="$2" '{print $c}' | median; }
 echo "| case | req/s (median of $ROUNDS) | p50 ms | p99 ms |"
 echo "|---|---|---|---|"
 for k in select1 read pgbench submit; do echo "| $k | $(col $k 1) | $(col $k 2) | $(col $k 3) |"; done
+# Per-round ratios too: the pairs ran back to back, so they share the machine's mood.
+paste <(grep -v '^$' <<<"${R[read]}") <(grep -v '^$' <<<"${R[select1]}") \
+    <(grep -v '^$' <<<"${R[submit]}") <(grep -v '^$' <<<"${R[pgbench]}") |
+    awk '{printf "round %d: reads/SELECT 1 %.2f, submits/pgbench %.2f\n", NR, $1 / $4, $7 / $10}'
 awk -v r="$(col read 1)" -v b="$(col select1 1)" -v s="$(col submit 1)" -v p="$(col pgbench 1)" \
     'BEGIN { printf "\nreads / SELECT 1 route = %.2f (goal >= 0.8)\nsubmits / pgbench = %.2f (goal >= 0.7)\n", r / b, s / p }'
 echo "(connections $CONNECTIONS, $DURATION s each, workers $WORKERS, $(nproc) cores, $(date -u +%F))"

@@ -1,5 +1,6 @@
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,11 +9,20 @@
 #include "util.h"
 
 static const char *log_component = "kheish";
+static pid_t log_pid; /* cached: getpid() is a system call on every line otherwise */
+
+static void
+log_forked(void)
+{
+    log_pid = getpid();
+}
 
 void
 log_init(const char *component)
 {
     log_component = component;
+    log_pid = getpid();
+    pthread_atfork(NULL, NULL, log_forked);
 }
 
 void
@@ -21,7 +31,7 @@ log_fields(const char *level, json_t *fields)
     json_object_set_new(fields, "ts_ms", json_integer(util_now_ms()));
     json_object_set_new(fields, "level", json_string(level));
     json_object_set_new(fields, "component", json_string(log_component));
-    json_object_set_new(fields, "pid", json_integer(getpid()));
+    json_object_set_new(fields, "pid", json_integer(log_pid ? log_pid : getpid()));
     char *line = json_dumps(fields, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(fields);
     if (line == NULL)

@@ -55,11 +55,8 @@ http_problem(struct http_resp *resp, int status, const char *domain, const char 
                             status, "detail", util_json_str(detail), "code", code);
     if (domain)
         json_object_set_new(doc, "domain", json_string(domain));
-    json_decref(resp->json);
-    resp->json = doc;
-    resp->status = status;
     resp->problem = code;
-    return status;
+    return http_json(resp, status, doc);
 }
 
 struct store_problem {
@@ -97,6 +94,15 @@ http_json(struct http_resp *resp, int status, json_t *doc)
 {
     json_decref(resp->json);
     resp->json = doc;
+    resp->status = status;
+    return status;
+}
+
+int
+http_json_text(struct http_resp *resp, int status, char *text)
+{
+    free(resp->json_text);
+    resp->json_text = text;
     resp->status = status;
     return status;
 }

@@ -41,6 +41,7 @@ struct http_req {
 struct http_resp {
     int status;
     json_t *json;        /* response document, or NULL when text is used */
+    char *json_text;     /* or the document as JSON text, owned (views read as text) */
     const char *text;    /* plain-text body (probes) */
     const char *problem; /* problem code, for the access log */
     char allow[64];      /* Allow header for 405 */
@@ -56,6 +57,10 @@ int http_store_problem(struct http_resp *resp, enum store_rc rc);
 
 /* Sets a JSON document (stolen) as the body; returns status. */
 int http_json(struct http_resp *resp, int status, json_t *doc);
+
+/* Sets JSON text (stolen, malloc'd) as the body, skipping a parse and dump
+ * round trip for views the database already rendered; returns status. */
+int http_json_text(struct http_resp *resp, int status, char *text);
 
 /* Query string: parsed once into req->query (percent-decoded, validated as
  * UTF-8). Returns 0 or -1 with a problem set in resp. */

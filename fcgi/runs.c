@@ -85,12 +85,12 @@ runs_list(struct http_req *req, struct http_resp *resp)
 int
 runs_get(struct http_req *req, struct http_resp *resp)
 {
-    json_t *view;
+    char *view;
     const char *id = http_path_id(req, 0, "run", resp);
     if (id == NULL)
         return resp->status;
     enum store_rc rc = store_run_get(req->db, id, &view);
-    return rc == STORE_OK ? http_json(resp, 200, view) : http_store_problem(resp, rc);
+    return rc == STORE_OK ? http_json_text(resp, 200, view) : http_store_problem(resp, rc);
 }
 
 int

@@ -74,16 +74,16 @@ header_ok(const char *v)
 static void
 write_response(FCGX_Request *r, const struct http_req *req, const struct http_resp *resp)
 {
-    char *body = NULL;
-    const char *type = "text/plain; charset=utf-8";
-    size_t len = 0;
+    char *dumped = NULL;
+    const char *body = resp->text, *type = "text/plain; charset=utf-8";
     if (resp->json) {
-        body = json_dumps(resp->json, JSON_COMPACT);
+        body = dumped = json_dumps(resp->json, JSON_COMPACT);
         type = resp->problem ? "application/problem+json" : "application/json";
-        len = body ? strlen(body) : 0;
-    } else if (resp->text) {
-        len = strlen(resp->text);
+    } else if (resp->json_text) {
+        body = resp->json_text;
+        type = "application/json";
     }
+    size_t len = body ? strlen(body) : 0;
     char head[512];
     int n = snprintf(head, sizeof head,
                      "Status: %d\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
@@ -92,8 +92,8 @@ write_response(FCGX_Request *r, const struct http_req *req, const struct http_re
                      resp->allow, resp->allow[0] ? "\r\n" : "");
     FCGX_PutStr(head, n, r->out);
     if (len && strcmp(req->method, "HEAD") != 0)
-        FCGX_PutStr(body ? body : resp->text, (int)len, r->out);
-    free(body);
+        FCGX_PutStr(body, (int)len, r->out);
+    free(dumped);
 }
 
 static void
@@ -159,6 +159,7 @@ handle(FCGX_Request *r, struct worker_ctx *w)
     }
     free(req.body);
     json_decref(resp.json);
+    free(resp.json_text);
 }
 
 void

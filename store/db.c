@@ -62,6 +62,14 @@ store_open(const char *conninfo, const struct store_host *host)
     return s;
 }
 
+static void
+forget_append(struct store *s)
+{
+    free(s->append[0]);
+    free(s->append[1]);
+    s->append[0] = s->append[1] = NULL;
+}
+
 void
 store_close(struct store *s)
 {
@@ -69,6 +77,7 @@ store_close(struct store *s)
         return;
     if (s->conn)
         PQfinish(s->conn);
+    forget_append(s);
     free(s->conninfo);
     free(s->state_root);
     free(s->workspace_root);
@@ -152,26 +161,44 @@ classify(struct store *s, PGresult *r)
     return STORE_ERROR;
 }
 
-/* Executes sql as a prepared statement, preparing it on first use on this
- * connection: the server then plans it once instead of at every call. */
-static PGresult *
-exec_prepared(struct store *s, const char *sql, int nparams, const char *const *params)
+/* The name of sql's prepared statement on this connection ("kh<i>"),
+ * preparing it on first use so the server plans it once instead of at every
+ * call. Returns 1 when named, 0 when the cache is full (run it unnamed), -1
+ * with *err holding the failed PQprepare result. */
+static int
+prepared_name(struct store *s, const char *sql, int nparams, char name[16], PGresult **err)
 {
-    char name[16];
     int i = 0;
     while (i < s->nprepared && s->prepared[i] != sql)
         i++;
     if (i == STORE_MAX_PREPARED)
-        return PQexecParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0);
-    snprintf(name, sizeof name, "kh%d", i);
+        return 0;
+    snprintf(name, 16, "kh%d", i);
     if (i == s->nprepared) {
         PGresult *r = PQprepare(s->conn, name, sql, nparams, NULL);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            return r;
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            *err = r;
+            return -1;
+        }
         PQclear(r);
         s->prepared[s->nprepared++] = sql;
     }
-    return PQexecPrepared(s->conn, name, nparams, params, NULL, NULL, 0);
+    return 1;
+}
+
+static PGresult *
+exec_prepared(struct store *s, const char *sql, int nparams, const char *const *params)
+{
+    char name[16];
+    PGresult *err;
+    switch (prepared_name(s, sql, nparams, name, &err)) {
+    case -1:
+        return err;
+    case 0:
+        return PQexecParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    default:
+        return PQexecPrepared(s->conn, name, nparams, params, NULL, NULL, 0);
+    }
 }
 
 PGresult *
@@ -216,6 +243,20 @@ db_json(struct store *s, json_t **out, const char *sql, int nparams, const char 
 }
 
 enum store_rc
+db_text(struct store *s, char **out, const char *sql, int nparams, const char *const *params)
+{
+    enum store_rc rc;
+    *out = NULL;
+    PGresult *r = db_exec(s, &rc, sql, nparams, params);
+    if (r == NULL)
+        return rc;
+    if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) && (*out = strdup(PQgetvalue(r, 0, 0))) == NULL)
+        rc = STORE_ERROR;
+    PQclear(r);
+    return rc;
+}
+
+enum store_rc
 db_json_rows(struct store *s, json_t **out, const char *sql, int nparams, const char *const *params)
 {
     enum store_rc rc;
@@ -246,6 +287,62 @@ tx_command(struct store *s, const char *sql)
     return r ? STORE_OK : rc;
 }
 
+/* After a pipeline went wrong the connection's state is unknown: drop it, and
+ * the next statement reconnects. */
+static enum store_rc
+drop_connection(struct store *s, enum store_rc rc)
+{
+    if (rc == STORE_OK)
+        snprintf(s->err, sizeof s->err, "%s", PQerrorMessage(s->conn));
+    PQfinish(s->conn);
+    s->conn = NULL;
+    return rc == STORE_OK ? STORE_UNAVAILABLE : rc;
+}
+
+/*
+ * Pipelined so that whatever sql locks is held for the server's work and the
+ * commit flush only, not for a round trip back to a client process that may
+ * not be scheduled: the event append takes the advisory lock that serialises
+ * every event-writing transaction of the system until COMMIT.
+ */
+enum store_rc
+db_exec_commit(struct store *s, const char *sql, int nparams, const char *const *params)
+{
+    char name[16];
+    PGresult *r = NULL;
+    int named = prepared_name(s, sql, nparams, name, &r);
+    if (named < 0) {
+        enum store_rc rc = classify(s, r);
+        PQclear(r);
+        return rc;
+    }
+    PGconn *c = s->conn;
+    if (!PQenterPipelineMode(c) ||
+        !(named ? PQsendQueryPrepared(c, name, nparams, params, NULL, NULL, 0)
+                : PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0)) ||
+        !PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) || !PQpipelineSync(c))
+        return drop_connection(s, STORE_OK);
+    /* Each statement's results end with a NULL; then comes the sync point.
+     * The first failure decides: the statements after it are aborted. */
+    enum store_rc rc = STORE_OK;
+    for (int stmt = 0; stmt < 2; stmt++) {
+        while ((r = PQgetResult(c)) != NULL) {
+            ExecStatusType st = PQresultStatus(r);
+            if (rc == STORE_OK && st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+                rc = classify(s, r);
+            PQclear(r);
+        }
+    }
+    r = PQgetResult(c);
+    int synced = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+    PQclear(r);
+    if (!synced || !PQexitPipelineMode(c))
+        return drop_connection(s, rc);
+    if (rc == STORE_ERROR)
+        log_msg("error", "store_error", "%s", s->err);
+    return rc;
+}
+
 enum store_rc
 store_tx(struct store *s, store_tx_fn fn, void *ctx)
 {
@@ -257,14 +354,14 @@ store_tx(struct store *s, store_tx_fn fn, void *ctx)
         if (rc != STORE_OK)
             return rc;
         s->in_tx = 1;
-        s->appended = 0;
         rc = fn(s, ctx);
         int committing = rc == STORE_OK;
         if (committing)
-            rc = tx_command(s, "COMMIT");
+            rc = s->append[0] ? db_append_and_commit(s) : tx_command(s, "COMMIT");
         else if (PQstatus(s->conn) == CONNECTION_OK)
             tx_command(s, "ROLLBACK");
         s->in_tx = 0;
+        forget_append(s);
         /* A connection lost before COMMIT was sent rolled the work back on the
          * server: safe to run again. Lost during COMMIT, the outcome is unknown. */
         if (rc == STORE_UNAVAILABLE && !committing && attempt == 0)

@@ -1,37 +1,30 @@
 /*
  * The one event-append function (ARCHITECTURE.md, "Event ids") and the tail
  * reader. The rule itself lives in the database function kheish_append_events
- * (sql/001_foundation.sql) so that it runs in a single round trip.
+ * (sql/001_foundation.sql). A transaction records its append here; store_tx
+ * sends it with the COMMIT, so it is always the transaction's last statement.
  */
 #include <inttypes.h>
-#include <stdlib.h>
 
 #include "internal.h"
 
 enum store_rc
-store_events_append(struct store *s, json_t *stream, json_t *run_events, int64_t *newest)
+store_events_append(struct store *s, json_t *stream, json_t *run_events)
 {
-    enum store_rc rc;
-    *newest = 0;
-    if (!s->in_tx || s->appended)
-        return STORE_ERROR; /* must be the last statement of a transaction, once */
-    char *p_stream = db_json_param(stream);
-    char *p_run = db_json_param(run_events);
-    const char *params[] = {p_stream, p_run};
-    PGresult *r = NULL;
-    if (p_stream && p_run)
-        r = db_exec(s, &rc, "SELECT kheish_append_events($1::jsonb, $2::jsonb)", 2, params);
-    else
-        rc = STORE_ERROR;
-    if (r) {
-        if (!PQgetisnull(r, 0, 0))
-            *newest = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-        s->appended = 1;
-        PQclear(r);
-    }
-    free(p_stream);
-    free(p_run);
-    return rc;
+    if (!s->in_tx || s->append[0])
+        return STORE_ERROR; /* once per transaction */
+    s->append[0] = db_json_param(stream);
+    s->append[1] = db_json_param(run_events);
+    return s->append[0] && s->append[1] ? STORE_OK : STORE_ERROR;
+}
+
+/* Commits the transaction with its recorded append in one round trip (see
+ * db_exec_commit for why). */
+enum store_rc
+db_append_and_commit(struct store *s)
+{
+    return db_exec_commit(s, "SELECT kheish_append_events($1::jsonb, $2::jsonb)", 2,
+                          (const char *const *)s->append);
 }
 
 enum store_rc
@@ -101,10 +94,9 @@ db_events_session_state(struct store *s, struct db_events *e, const char *sessio
 }
 
 enum store_rc
-db_events_commit(struct store *s, struct db_events *e)
+db_events_append(struct store *s, struct db_events *e)
 {
-    int64_t newest;
-    enum store_rc rc = store_events_append(s, e->stream, e->run, &newest);
+    enum store_rc rc = store_events_append(s, e->stream, e->run);
     db_events_free(e);
     return rc;
 }

@@ -17,13 +17,23 @@ struct store {
     char *workspace_root;
     int connect_budget_ms;
     int in_tx;
-    int appended; /* store_events_append already ran in this transaction */
+    /* The transaction's event append (its two jsonb parameters), sent with
+     * its COMMIT; NULL until store_events_append runs. */
+    char *append[2];
     /* Statements prepared on this connection, by the address of their text
      * (every statement is a string constant); forgotten on reconnect. */
     const char *prepared[STORE_MAX_PREPARED];
     int nprepared;
     char err[512];
 };
+
+/* Runs sql and then COMMIT in one pipeline (one round trip); an error in sql
+ * aborts the transaction instead of committing it. */
+enum store_rc db_exec_commit(struct store *s, const char *sql, int nparams,
+                             const char *const *params);
+
+/* Commits the transaction together with the event append it recorded. */
+enum store_rc db_append_and_commit(struct store *s);
 
 /* Runs one parameterised statement. On success returns the result (caller
  * PQclear()s it); on failure returns NULL and sets *rc. Outside a transaction a
@@ -37,7 +47,12 @@ PGresult *db_exec(struct store *s, enum store_rc *rc, const char *sql, int npara
 enum store_rc db_json(struct store *s, json_t **out, const char *sql, int nparams,
                       const char *const *params);
 
-/* Same, collecting column 0 of every row into a JSON array. */
+/* db_exec for one text column in one row: *out receives a malloc'd copy
+ * (caller frees); STORE_OK with *out NULL when no row. */
+enum store_rc db_text(struct store *s, char **out, const char *sql, int nparams,
+                      const char *const *params);
+
+/* Same as db_json, collecting column 0 of every row into a JSON array. */
 enum store_rc db_json_rows(struct store *s, json_t **out, const char *sql, int nparams,
                            const char *const *params);
 
@@ -46,10 +61,8 @@ char *db_json_param(const json_t *v);
 
 int64_t db_now_ms(void);
 
-#endif
-
-/* The events one transaction appends, collected as it goes and written by
- * db_events_commit (which calls store_events_append) as its last statement. */
+/* The events one transaction appends, collected as it goes and handed to
+ * store_events_append by db_events_append. */
 struct db_events {
     json_t *stream;
     json_t *run;
@@ -63,7 +76,7 @@ void db_events_stream(struct db_events *e, const char *name, const char *session
 void db_events_run(struct db_events *e, const json_t *view, json_t *event);
 /* session_state_changed for the session, read inside the transaction. */
 enum store_rc db_events_session_state(struct store *s, struct db_events *e, const char *session_id);
-enum store_rc db_events_commit(struct store *s, struct db_events *e);
+enum store_rc db_events_append(struct store *s, struct db_events *e);
 
 /* Keyset pagination: sql returns (item jsonb, key_ms bigint, key_id text) rows,
  * already ordered and limited to page->limit + 1. */
@@ -79,3 +92,5 @@ int db_cursor_split(const char *cursor, char *ms, size_t mssz, const char **id);
  * *view (optional) receives the new RunView. */
 enum store_rc db_run_set_status(struct store *s, const char *run_id, const char *to,
                                 const char *error, struct db_events *ev, json_t **view);
+
+#endif

@@ -166,7 +166,7 @@ submit_tx(struct store *s, void *arg)
         db_events_run(&ev, *c->view, run_event_for("queued", *c->view, NULL));
         db_events_stream(&ev, "run_updated", q->session_id, json_string_value(id),
                          json_pack("{s:O}", "run", *c->view));
-        rc = db_events_commit(s, &ev);
+        rc = db_events_append(s, &ev);
         db_events_free(&ev);
     }
     json_decref(id);
@@ -183,9 +183,9 @@ store_run_submit(struct store *s, const struct store_run_submit *req, json_t **v
 }
 
 enum store_rc
-store_run_get(struct store *s, const char *id, json_t **view)
+store_run_get(struct store *s, const char *id, char **view)
 {
-    enum store_rc rc = db_json(s, view, RUN_VIEW_SQL, 1, (const char *const[]){id});
+    enum store_rc rc = db_text(s, view, RUN_VIEW_SQL, 1, (const char *const[]){id});
     return rc == STORE_OK && *view == NULL ? STORE_RUN_NOT_FOUND : rc;
 }
 
@@ -261,12 +261,12 @@ change_tx(struct store *s, void *arg)
     if (!found)
         return STORE_RUN_NOT_FOUND;
     if ((c->to == NULL && terminal) || same)
-        return store_run_get(s, c->id, c->view);
+        return db_json(s, c->view, RUN_VIEW_SQL, 1, (const char *const[]){c->id});
     struct db_events ev;
     db_events_init(&ev);
     rc = db_run_set_status(s, c->id, c->to ? c->to : "cancelled", NULL, &ev, c->view);
     if (rc == STORE_OK)
-        rc = db_events_commit(s, &ev);
+        rc = db_events_append(s, &ev);
     db_events_free(&ev);
     return rc;
 }

@@ -95,7 +95,7 @@ change_tx(struct store *s, void *arg)
     struct db_events ev;
     db_events_init(&ev);
     db_events_stream(&ev, "runtime_updated", NULL, NULL, json_pack("{s:O}", "runtime", *x->view));
-    rc = db_events_commit(s, &ev);
+    rc = db_events_append(s, &ev);
     db_events_free(&ev);
     return rc;
 }

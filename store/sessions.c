@@ -40,7 +40,7 @@ create_tx(struct store *s, void *arg)
         db_events_init(&ev);
         rc = db_events_session_state(s, &ev, c->id);
         if (rc == STORE_OK)
-            rc = db_events_commit(s, &ev);
+            rc = db_events_append(s, &ev);
         db_events_free(&ev);
     } else if (rc == STORE_OK) {
         /* Reuse: the caller's persona and scopes, when given, must match. */
@@ -220,7 +220,7 @@ interrupt_tx(struct store *s, void *arg)
     if (rc == STORE_OK)
         rc = store_session_get(s, c->id, &view);
     if (rc == STORE_OK && count > 0)
-        rc = db_events_commit(s, &ev);
+        rc = db_events_append(s, &ev);
     db_events_free(&ev);
     if (rc == STORE_OK)
         *c->out = json_pack("{s:b, s:O}", "interrupted", count > 0, "snapshot",
@@ -264,7 +264,7 @@ end_tx(struct store *s, void *arg)
     if (rc == STORE_OK)
         rc = store_session_get(s, c->id, c->out);
     if (rc == STORE_OK)
-        rc = db_events_commit(s, &ev);
+        rc = db_events_append(s, &ev);
     db_events_free(&ev);
     return rc;
 }

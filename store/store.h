@@ -53,11 +53,10 @@ typedef enum store_rc (*store_tx_fn)(struct store *s, void *ctx);
 enum store_rc store_tx(struct store *s, store_tx_fn fn, void *ctx);
 
 /* Events. Appends stream events (array of {name, session_id?, run_id?, data})
- * and persisted run events (array of {run_id, session_id, agent_id, event}) as
- * the last statement of the current transaction; at most once per transaction.
- * *newest receives the newest stream event id (0 when none). */
-enum store_rc store_events_append(struct store *s, json_t *stream, json_t *run_events,
-                                  int64_t *newest);
+ * and persisted run events (array of {run_id, session_id, agent_id, event}) to
+ * the current transaction, at most once per transaction: they are written by
+ * the transaction's last statement, sent together with its COMMIT. */
+enum store_rc store_events_append(struct store *s, json_t *stream, json_t *run_events);
 
 /* Tail of the stream events after cursor, in id order (used by readers and tests). */
 enum store_rc store_events_after(struct store *s, int64_t cursor, int limit, json_t **items);
@@ -101,7 +100,8 @@ struct store_run_submit {
 };
 enum store_rc store_run_submit(struct store *s, const struct store_run_submit *req, json_t **view,
                                int *replayed);
-enum store_rc store_run_get(struct store *s, const char *id, json_t **view);
+/* The RunView as JSON text (caller frees): reads skip a parse and dump. */
+enum store_rc store_run_get(struct store *s, const char *id, char **view);
 struct store_run_filter {
     const char *session_id;
     const char *status;

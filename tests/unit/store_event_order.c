@@ -33,8 +33,7 @@ append_tx(struct store *s, void *arg)
                               json_pack("{s:s, s:{s:i, s:i}}", "name", "test_event", "data",
                                         "writer", w->writer, "seq", w->seq * EVENTS_PER_TX + k));
     json_t *run = json_array();
-    int64_t newest;
-    enum store_rc rc = store_events_append(s, stream, run, &newest);
+    enum store_rc rc = store_events_append(s, stream, run);
     json_decref(stream);
     json_decref(run);
     return rc;

@@ -77,6 +77,17 @@ move(const char *run, int to, const char **status)
     return rc;
 }
 
+/* The stored RunView of a run, parsed (NULL when the read fails). */
+static json_t *
+run_view(const char *run)
+{
+    char *text = NULL;
+    CHECK(store_run_get(db, run, &text) == STORE_OK);
+    json_t *view = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    return view;
+}
+
 static void
 table(void)
 {
@@ -95,8 +106,7 @@ table(void)
                 CHECK_STR(status, names[to]);
             } else {
                 CHECK(rc == STORE_RUN_STATE_CONFLICT);
-                json_t *view;
-                CHECK(store_run_get(db, run, &view) == STORE_OK);
+                json_t *view = run_view(run);
                 CHECK_STR(json_string_value(json_object_get(view, "status")), names[from]);
                 json_decref(view);
             }
@@ -125,7 +135,7 @@ queue_order(void)
     CHECK(move(first, RUNNING, &status) == STORE_OK);
     /* ...nor run beside it: one active run per session. */
     CHECK(move(second, RUNNING, &status) == STORE_RUN_STATE_CONFLICT);
-    CHECK(store_run_get(db, second, &view) == STORE_OK);
+    view = run_view(second);
     CHECK(json_integer_value(json_object_get(view, "queued_position")) == 1);
     json_decref(view);
     CHECK(move(first, COMPLETED, &status) == STORE_OK);
