@@ -50,12 +50,13 @@ nginx -p "$T/ngx" -c nginx.conf
 sleep 0.5
 
 for i in $(seq 1 100); do echo "INSERT INTO sessions (session_id, agent_id, created_at_ms, updated_at_ms) VALUES ('bench-$i', 'agent-bench-$i', 0, 0);"; done | $PSQL
-RUN=$(curl -sf -X POST -H 'Content-Type: application/json' -d '{"content":"read me"}' "http://127.0.0.1:$PORT/v1/sessions/bench-1/runs" | jq -r .run_id)
+AUTH="Authorization: Bearer $(cat "$T/state/tokens/admin-token")"
+RUN=$(curl -sf -X POST -H "$AUTH" -H 'Content-Type: application/json' -d '{"content":"read me"}' "http://127.0.0.1:$PORT/v1/sessions/bench-1/runs" | jq -r .run_id)
 
 # wrk prints Requests/sec and a latency distribution; keep req/s, p50, p99 (ms).
-wrk_run() { # URL [script]
+wrk_run() { # URL [script]  (the admin token goes along: the baseline ignores it)
     local out
-    out=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency ${2:+-s "$2"} "$1")
+    out=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "$AUTH" ${2:+-s "$2"} "$1")
     local rps p50 p99
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     p50=$(awk '$1 == "50%" {print $2}' <<<"$out")

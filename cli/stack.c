@@ -140,7 +140,7 @@ wait_ready(const struct stack *st, pid_t fcgi_pid)
     long code = 0;
     int status, rc = EXIT_UNAVAILABLE;
     CURL *h = curl_easy_init();
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/readyz", st->port);
+    snprintf(url, sizeof url, "http://" STACK_HOST ":%d/readyz", st->port);
     if (h == NULL || curl_easy_setopt(h, CURLOPT_URL, url) != CURLE_OK ||
         /* an http_proxy from the environment must not see loopback traffic */
         curl_easy_setopt(h, CURLOPT_NOPROXY, "*") != CURLE_OK ||
@@ -204,7 +204,7 @@ print_summary(const struct cli *c, const struct stack *st, const struct stack_op
               const char *bindir)
 {
     char url[64], admin[PATH_MAX], readonly[PATH_MAX], prog[PATH_MAX], down[PATH_MAX + 32];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", st->port);
+    snprintf(url, sizeof url, "http://" STACK_HOST ":%d", st->port);
     stack_path(st, "tokens/admin-token", admin);
     stack_path(st, "tokens/readonly-token", readonly);
     if (c->json) {

@@ -48,10 +48,12 @@
  * 503 while still serving) would only delay `down`; KHEISH_DRAIN_MS overrides. */
 #define STACK_EMBEDDED_DRAIN_MS 0
 
-#define STACK_PG_USER    "postgres" /* owner role and, as root, the system user */
-#define STACK_PG_DB      "kheish"
-#define STACK_APP_ROLE   "kheish_app"
-#define STACK_NGINX_USER "nobody" /* nginx's compiled-in worker user */
+#define STACK_PG_USER     "postgres" /* owner role and, as root, the system user */
+#define STACK_PG_DB       "kheish"
+#define STACK_APP_ROLE    "kheish_app"
+#define STACK_NGINX_USER  "nobody"    /* nginx's workers when started by root */
+#define STACK_NGINX_GROUP "nogroup"   /* their group: the only one given the API socket */
+#define STACK_HOST        "127.0.0.1" /* the embedded stack listens on loopback only */
 
 /* Settings of one state root. */
 struct stack {
@@ -78,6 +80,8 @@ int stack_opts_parse(int argc, char **argv, const char *const *allowed, const ch
                      struct stack_opts *o);
 int stack_root_resolve(const char *arg, int create, struct stack *st);
 void stack_path(const struct stack *st, const char *rel, char out[PATH_MAX]);
+/* "127.0.0.1:<port>": what nginx listens on and kheish-fcgi's --bind. */
+void stack_bind(const struct stack *st, char *out, size_t size);
 int stack_env_load(struct stack *st);
 int stack_env_save(const struct stack *st);
 int stack_layout_create(const struct stack *st);

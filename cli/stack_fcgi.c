@@ -49,7 +49,7 @@ pid_t
 stack_fcgi_start(const struct stack *st, const char *bindir)
 {
     char bin[PATH_MAX], sock[PATH_MAX], pid_file[PATH_MAX], ws[PATH_MAX], log[PATH_MAX];
-    char workers[16], drain[16], tok_a[PATH_MAX], tok_r[PATH_MAX];
+    char workers[16], drain[16], tok_a[PATH_MAX], tok_r[PATH_MAX], bind[64];
     char env_db[ENV_ENTRY_MAX], env_a[ENV_ENTRY_MAX], env_r[ENV_ENTRY_MAX];
     pid_t pid;
     fcgi_pid_file(st, pid_file);
@@ -70,6 +70,7 @@ stack_fcgi_start(const struct stack *st, const char *bindir)
     stack_path(st, "tokens/readonly-token", tok_r);
     snprintf(workers, sizeof workers, "%d", st->workers);
     snprintf(drain, sizeof drain, "%d", st->drain_ms);
+    stack_bind(st, bind, sizeof bind);
     snprintf(env_db, sizeof env_db, "KHEISH_DATABASE_URL=%s", st->database_url);
     snprintf(env_a, sizeof env_a, "KHEISH_DAEMON_ADMIN_TOKEN_FILE=%s", tok_a);
     snprintf(env_r, sizeof env_r, "KHEISH_DAEMON_READONLY_TOKEN_FILE=%s", tok_r);
@@ -77,7 +78,11 @@ stack_fcgi_start(const struct stack *st, const char *bindir)
     struct stack_cmd c = {
         .argv = (const char *const[]){bin, "--socket", sock, "--pid-file", pid_file, "--state-root",
                                       st->root, "--workspace-root", ws, "--workers", workers,
-                                      "--drain-ms", drain, NULL},
+                                      "--drain-ms", drain, "--bind", bind,
+                                      /* as root, nginx workers are nobody:nogroup; else the
+                                       * list ends here */
+                                      geteuid() == 0 ? "--socket-group" : NULL, STACK_NGINX_GROUP,
+                                      NULL},
         .log_path = log,
         .env = (const char *const[]){env_db, env_a, env_r, NULL},
         .detach = 1,

@@ -138,6 +138,13 @@ stack_path(const struct stack *st, const char *rel, char out[PATH_MAX])
     snprintf(out, PATH_MAX, "%s/%s", st->root, rel);
 }
 
+/* host:port of the public listener: nginx's `listen`, kheish-fcgi's --bind. */
+void
+stack_bind(const struct stack *st, char *out, size_t size)
+{
+    snprintf(out, size, STACK_HOST ":%d", st->port);
+}
+
 struct env_int {
     const char *key;
     int *dst;

@@ -139,10 +139,13 @@ done:
 int
 stack_nginx_write_conf(const struct stack *st)
 {
-    char sock[PATH_MAX], port[16];
+    char sock[PATH_MAX], bind[64];
     stack_path(st, "run/api.sock", sock);
-    snprintf(port, sizeof port, "%d", st->port);
-    const struct subst vars[] = {{"PORT", port}, {"FCGI_SOCKET", sock}};
+    stack_bind(st, bind, sizeof bind);
+    /* Started by root, nginx switches its workers to this user and group;
+     * otherwise they run as whoever started it and the directive is left out. */
+    const char *user = geteuid() == 0 ? "user " STACK_NGINX_USER " " STACK_NGINX_GROUP ";" : "";
+    const struct subst vars[] = {{"BIND", bind}, {"FCGI_SOCKET", sock}, {"USER", user}};
     if (render_file(st, "problems.conf", "nginx/problems.conf", NULL, 0) != 0)
         return -1;
     return render_file(st, "embedded.conf.in", "nginx/nginx.conf", vars,
@@ -186,7 +189,7 @@ stack_nginx_start(const struct stack *st)
                 STACK_NGINX_USER, run_dir);
         return -1;
     }
-    fprintf(stderr, "kheish up: starting nginx on 127.0.0.1:%d\n", st->port);
+    fprintf(stderr, "kheish up: starting nginx on " STACK_HOST ":%d\n", st->port);
     struct stack_cmd c = {
         .argv = (const char *const[]){nginx_bin(), "-p", prefix, "-c", "nginx.conf", NULL}};
     int rc = stack_cmd_run(&c);

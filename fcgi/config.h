@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "gate.h"
+
 #define CONFIG_DEFAULT_WORKERS        4
 #define CONFIG_MAX_WORKERS            256
 #define CONFIG_DEFAULT_MAX_BODY_BYTES (2 * 1024 * 1024)
@@ -21,6 +23,8 @@ struct config {
     int64_t drain_ms;
     int64_t queued_run_lag_threshold_ms;
     int64_t stale_non_terminal_run_threshold_ms;
+    const char *socket_group; /* group given rw on the socket (nginx's workers) */
+    struct gate_settings gate;
 };
 
 /* Fills cfg from argv and the environment. Returns 0, or -1 after printing

@@ -99,6 +99,21 @@ http_json(struct http_resp *resp, int status, json_t *doc)
 }
 
 int
+http_add_headers(struct http_resp *resp, const char *fmt, ...)
+{
+    size_t used = strlen(resp->headers);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(resp->headers + used, sizeof resp->headers - used, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof resp->headers - used) {
+        resp->headers[used] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+int
 http_json_text(struct http_resp *resp, int status, char *text)
 {
     free(resp->json_text);

@@ -10,12 +10,14 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "gate.h"
 #include "store.h"
 
 #define HTTP_MAX_PATH_PARAMS  3
 #define HTTP_MAX_QUERY_PARAMS 16
 #define HTTP_MAX_QUERY_BYTES  4096
 #define HTTP_ID_MAX_BYTES     128
+#define HTTP_HEADERS_MAX      1024
 
 struct http_query_param {
     char *name;
@@ -35,16 +37,17 @@ struct http_req {
     size_t body_len;
     struct store *db;
     const struct config *cfg;
+    struct gate *gate;
     int draining;
 };
 
 struct http_resp {
     int status;
-    json_t *json;        /* response document, or NULL when text is used */
-    char *json_text;     /* or the document as JSON text, owned (views read as text) */
-    const char *text;    /* plain-text body (probes) */
-    const char *problem; /* problem code, for the access log */
-    char allow[64];      /* Allow header for 405 */
+    json_t *json;                   /* response document, or NULL when text is used */
+    char *json_text;                /* or the document as JSON text, owned (views read as text) */
+    const char *text;               /* plain-text body (probes) */
+    const char *problem;            /* problem code, for the access log */
+    char headers[HTTP_HEADERS_MAX]; /* extra header lines, each "Name: value\r\n" */
 };
 
 /* A problem+json document: sets resp and returns the status, so handlers can
@@ -54,6 +57,12 @@ int http_problem(struct http_resp *resp, int status, const char *domain, const c
 
 /* Maps a store error to its problem (one table for every handler). */
 int http_store_problem(struct http_resp *resp, enum store_rc rc);
+
+/* Appends header lines ("Name: value\r\n", printf-style) to the response.
+ * Values must be ours or validated: nothing here escapes CR or LF. Returns
+ * 0, or -1 (and adds nothing) when they do not fit. */
+int http_add_headers(struct http_resp *resp, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Sets a JSON document (stolen) as the body; returns status. */
 int http_json(struct http_resp *resp, int status, json_t *doc);

@@ -9,7 +9,7 @@
 int
 main(int argc, char **argv)
 {
-    struct config cfg;
+    struct config cfg = {0};
     log_init("kheish-fcgi");
     if (sodium_init() < 0) {
         fprintf(stderr, "kheish-fcgi: libsodium failed to initialise\n");

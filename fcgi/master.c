@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcgiapp.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,8 @@ struct pool {
     int listen_fd;
     struct shared_state *shared;
     struct slot *slots;
+    struct gate *gate;
+    const char *recorded_by;
 };
 
 static pid_t
@@ -57,7 +60,13 @@ spawn(struct pool *p)
     if (getppid() == 1)
         _exit(0);
     struct store_host host = {p->cfg->state_root, p->cfg->workspace_root};
-    struct worker_ctx w = {p->cfg, store_open(p->cfg->database_url, &host), p->shared};
+    struct worker_ctx w = {p->cfg, store_open(p->cfg->database_url, &host), p->shared, p->gate,
+                           p->recorded_by};
+    char err[256];
+    if (gate_attach(p->gate, err, sizeof err) != 0) {
+        log_msg("error", "worker_start_failed", "%s", err);
+        _exit(1);
+    }
     if (w.db == NULL)
         _exit(1);
     worker_run(p->listen_fd, &w);
@@ -177,6 +186,25 @@ socket_in_use(const char *path)
     return used;
 }
 
+/* The socket is the only way past nginx: only its owner and group (nginx's
+ * workers) may connect, or a local user could claim any client address and
+ * dodge the auth rate limit. */
+static int
+restrict_socket(const char *path, const char *group)
+{
+    gid_t gid = (gid_t)-1;
+    if (group) {
+        struct group *g = getgrnam(group);
+        if (g == NULL) {
+            errno = ENOENT;
+            fprintf(stderr, "kheish-fcgi: unknown --socket-group %s\n", group);
+            return -1;
+        }
+        gid = g->gr_gid;
+    }
+    return chown(path, (uid_t)-1, gid) == 0 && chmod(path, 0660) == 0 ? 0 : -1;
+}
+
 static void
 write_pid_file(const char *path)
 {
@@ -206,14 +234,27 @@ master_run(const struct config *cfg)
         fprintf(stderr, "kheish-fcgi: FCGX_Init failed\n");
         return 1;
     }
+    struct gate gate;
+    char err[512], host[256] = "", recorded_by[300];
+    if (gate_init(&gate, &cfg->gate, err, sizeof err) != 0) {
+        fprintf(stderr, "kheish-fcgi: %s\n", err);
+        return 2;
+    }
+    if (!gate.auth.enabled)
+        log_msg("warn", "control_plane_auth_disabled",
+                "no admin token: the control plane is open to anyone who reaches %s",
+                gate.auth.bind);
+    gethostname(host, sizeof host - 1);
+    snprintf(recorded_by, sizeof recorded_by, "kheish-fcgi@%s", host);
     int lfd = FCGX_OpenSocket(cfg->socket_path, 1024);
-    if (lfd < 0 || chmod(cfg->socket_path, 0666) != 0) {
+    if (lfd < 0 || restrict_socket(cfg->socket_path, cfg->socket_group) != 0) {
         fprintf(stderr, "kheish-fcgi: cannot listen on %s: %s\n", cfg->socket_path,
                 strerror(errno));
         return 1;
     }
     fcntl(lfd, F_SETFD, fcntl(lfd, F_GETFD) & ~FD_CLOEXEC);
-    struct pool p = {cfg, lfd, NULL, calloc((size_t)cfg->workers, sizeof(struct slot))};
+    struct pool p = {cfg,   lfd,        NULL, calloc((size_t)cfg->workers, sizeof(struct slot)),
+                     &gate, recorded_by};
     p.shared =
         mmap(NULL, sizeof *p.shared, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p.slots == NULL || p.shared == MAP_FAILED) {

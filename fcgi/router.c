@@ -92,7 +92,7 @@ router_dispatch(struct http_req *req, struct http_resp *resp)
     free(buf);
     req->nparams = 0;
     if (allow[0]) {
-        snprintf(resp->allow, sizeof resp->allow, "%s", allow);
+        http_add_headers(resp, "Allow: %s\r\n", allow);
         return http_problem(resp, 405, "api", "method_not_allowed",
                             "%s is not allowed on this route (allowed: %s)", req->method, allow);
     }

@@ -152,6 +152,41 @@ run_warnings(const json_t *runs, json_t *warnings)
 }
 
 static int
+is_true(const json_t *o, const char *name)
+{
+    return json_is_true(json_object_get(o, name));
+}
+
+/* The auth health warnings of contract §1.2, from the control_plane block. */
+static void
+control_plane_warnings(const json_t *cp, json_t *warnings)
+{
+    char msg[512];
+    if (!is_true(cp, "auth_enabled") && !is_true(cp, "bind_is_loopback"))
+        warn(warnings, "error", "control_plane_auth_disabled_off_loopback",
+             "auth is disabled and the public bind is not loopback", NULL);
+    if (is_true(cp, "auth_enabled") && !is_true(cp, "auth_effective_admin_token_available"))
+        warn(warnings, "error", "control_plane_admin_auth_unavailable",
+             "no admin token is in force: every admin request is refused", NULL);
+    if (is_true(cp, "auth_duplicate_token"))
+        warn(warnings, "error", "control_plane_auth_duplicate_token",
+             "the admin and read-only tokens are identical: every bearer token is refused", NULL);
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(cp, "auth_token_files"), i, f)
+    {
+        if (json_is_true(json_object_get(f, "token_loaded")))
+            continue;
+        snprintf(msg, sizeof msg, "the %s token file %s gives no token: %s",
+                 json_string_value(json_object_get(f, "role")),
+                 json_string_value(json_object_get(f, "path")),
+                 json_string_value(json_object_get(f, "error")));
+        warn(warnings, "warning", "control_plane_auth_token_file_unavailable", msg,
+             json_object_get(f, "path"));
+    }
+}
+
+static int
 health_ok(const json_t *warnings)
 {
     size_t i;
@@ -175,6 +210,8 @@ status_get(struct http_req *req, struct http_resp *resp)
                                          req->cfg->stale_non_terminal_run_threshold_ms};
     if (req->draining)
         warn(warnings, "error", "daemon_draining", "the control plane is draining", NULL);
+    json_t *control_plane = gate_status(req->gate);
+    control_plane_warnings(control_plane, warnings);
     json_t *store = storage(req, warnings, &db_ok);
     if (db_ok && store_status_counts(req->db, &th, &runs, &sessions) == STORE_OK)
         run_warnings(runs, warnings);
@@ -187,6 +224,7 @@ status_get(struct http_req *req, struct http_resp *resp)
                             capabilities(), "runtime", runtime ? runtime : json_null(), "sessions",
                             runs ? json_pack("{s:I}", "total", (json_int_t)sessions) : json_null(),
                             "runs", runs ? runs : json_null(), "storage", store);
+    json_object_set_new(doc, "control_plane", control_plane);
     json_object_set_new(doc, "health",
                         json_pack("{s:I, s:f, s:b, s:i, s:i, s:o}", "generated_at_ms",
                                   (json_int_t)util_now_ms(), "snapshot_duration_ms",

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gate.h"
 #include "log.h"
 #include "router.h"
 #include "util.h"
@@ -85,12 +86,16 @@ write_response(FCGX_Request *r, const struct http_req *req, const struct http_re
     }
     size_t len = body ? strlen(body) : 0;
     char head[512];
-    int n = snprintf(head, sizeof head,
-                     "Status: %d\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                     "Cache-Control: no-store\r\nX-Request-Id: %s\r\n%s%s%s\r\n",
-                     resp->status, type, len, req->request_id, resp->allow[0] ? "Allow: " : "",
-                     resp->allow, resp->allow[0] ? "\r\n" : "");
+    int n =
+        resp->status == 204
+            ? snprintf(head, sizeof head, "Status: 204\r\nX-Request-Id: %s\r\n", req->request_id)
+            : snprintf(head, sizeof head,
+                       "Status: %d\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                       "Cache-Control: no-store\r\nX-Request-Id: %s\r\n",
+                       resp->status, type, len, req->request_id);
     FCGX_PutStr(head, n, r->out);
+    FCGX_PutS(resp->headers, r->out);
+    FCGX_PutS("\r\n", r->out);
     if (len && strcmp(req->method, "HEAD") != 0)
         FCGX_PutStr(body, (int)len, r->out);
     free(dumped);
@@ -112,6 +117,67 @@ log_request(const struct http_req *req, const struct http_resp *resp, int64_t st
     log_fields(resp->status >= 500 ? "error" : "info", o);
 }
 
+/* The Idempotency-Key header: absent or empty is no key. Returns 0, or -1
+ * with a problem set. */
+static int
+idempotency_key(FCGX_Request *r, struct http_req *req, struct http_resp *resp)
+{
+    const char *v = FCGX_GetParam("HTTP_IDEMPOTENCY_KEY", r->envp);
+    if (v == NULL || *v == '\0')
+        return 0;
+    if (!header_ok(v)) {
+        http_problem(resp, 400, "idempotency", "invalid_idempotency_key",
+                     "Idempotency-Key must be 1..%d printable ASCII characters", WORKER_HEADER_MAX);
+        return -1;
+    }
+    req->idempotency_key = v;
+    return 0;
+}
+
+/*
+ * The gate of common/gate.h for /v1 requests (probes stay open): answers
+ * preflights and refusals itself, stores each audit record in the database
+ * too, and adds the CORS headers of an allowed origin to whatever follows.
+ * Returns 1 when the request may go on to its handler.
+ */
+static int
+gate(FCGX_Request *r, struct worker_ctx *w, struct http_req *req, struct http_resp *resp)
+{
+    if (strncmp(req->path, "/v1/", 4) != 0)
+        return 1;
+    struct gate_request rq = {
+        req->method,
+        req->path,
+        FCGX_GetParam("HTTP_AUTHORIZATION", r->envp),
+        FCGX_GetParam("HTTP_ORIGIN", r->envp),
+        FCGX_GetParam("REMOTE_ADDR", r->envp),
+        FCGX_GetParam("REMOTE_PORT", r->envp),
+    };
+    struct gate_verdict v;
+    gate_check(w->gate, &rq, &v);
+    if (v.audit) {
+        enum store_rc rc = store_auth_audit_append(w->db, v.audit, w->recorded_by);
+        if (rc != STORE_OK)
+            log_msg("error", "audit_store_failed", "auth audit record not stored: %s",
+                    store_strerror(rc));
+        json_decref(v.audit);
+    }
+    char cors[512];
+    if (v.cors_origin && cors_headers(v.cors_origin, cors, sizeof cors) > 0)
+        http_add_headers(resp, "%s", cors);
+    if (v.status == 0)
+        return 1;
+    if (v.status == 204)
+        resp->status = 204;
+    else
+        http_problem(resp, v.status, v.domain, v.code, "%s", v.detail);
+    if (v.challenge)
+        http_add_headers(resp, "WWW-Authenticate: Bearer realm=\"" AUTH_REALM "\"\r\n");
+    if (v.retry_after)
+        http_add_headers(resp, "Retry-After: %d\r\n", v.retry_after);
+    return 0;
+}
+
 static void
 handle(FCGX_Request *r, struct worker_ctx *w)
 {
@@ -125,6 +191,7 @@ handle(FCGX_Request *r, struct worker_ctx *w)
     req.path = FCGX_GetParam("DOCUMENT_URI", r->envp);
     req.db = w->db;
     req.cfg = w->cfg;
+    req.gate = w->gate;
     req.draining = __atomic_load_n(&w->shared->draining, __ATOMIC_RELAXED);
     v = FCGX_GetParam("REQUEST_ID", r->envp);
     if (v && header_ok(v) && strlen(v) < sizeof rid) {
@@ -139,15 +206,7 @@ handle(FCGX_Request *r, struct worker_ctx *w)
         req.method = "GET";
     if (req.path == NULL)
         req.path = "/";
-    v = FCGX_GetParam("HTTP_IDEMPOTENCY_KEY", r->envp);
-    if (v && *v == '\0')
-        v = NULL; /* an empty header is no key */
-    if (v && !header_ok(v))
-        http_problem(&resp, 400, "idempotency", "invalid_idempotency_key",
-                     "Idempotency-Key must be 1..%d printable ASCII characters", WORKER_HEADER_MAX);
-    else if (v)
-        req.idempotency_key = v;
-    if (resp.status == 0 &&
+    if (gate(r, w, &req, &resp) && idempotency_key(r, &req, &resp) == 0 &&
         http_parse_query(&req, FCGX_GetParam("QUERY_STRING", r->envp), &resp) == 0 &&
         read_body(r, &req, &resp) == 0)
         router_dispatch(&req, &resp);

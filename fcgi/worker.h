@@ -3,6 +3,7 @@
 #define KHEISH_FCGI_WORKER_H
 
 #include "config.h"
+#include "gate.h"
 #include "store.h"
 
 /* State the master shares with every worker (one MAP_SHARED page). */
@@ -14,6 +15,8 @@ struct worker_ctx {
     const struct config *cfg;
     struct store *db;
     struct shared_state *shared;
+    struct gate *gate;       /* attached to the shared rate-limit table */
+    const char *recorded_by; /* "kheish-fcgi@<host>", for audit rows */
 };
 
 /* Serves requests until SIGTERM; returns when the current request is done. */

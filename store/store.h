@@ -136,6 +136,11 @@ enum store_rc store_status_counts(struct store *s, const struct store_status_thr
                                   json_t **runs, int64_t *session_total);
 enum store_rc store_write_probe(struct store *s, const char *who);
 
+/* Appends one control-plane auth audit record (common/audit.h's JSON
+ * object) to the append-only ledger. recorded_by: "component@host". */
+enum store_rc store_auth_audit_append(struct store *s, const json_t *record,
+                                      const char *recorded_by);
+
 /* Migrations (owner connection). Applies every embedded migration not yet
  * recorded, in one transaction under an advisory lock. *applied receives how
  * many were applied now. */

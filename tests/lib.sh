@@ -14,11 +14,15 @@ fail() {
 }
 
 # api METHOD PATH [BODY] [curl args...]: sets STATUS, and BODY_FILE/HEADER_FILE.
+# Sends `Authorization: Bearer $TOKEN` (the admin token unless TOKEN is set;
+# TOKEN= sends none).
 api() {
     local method=$1 path=$2 body=${3-}
     shift 3 2>/dev/null || shift $#
     BODY_FILE=$RESP_DIR/body HEADER_FILE=$RESP_DIR/headers
     local args=(-sS -X "$method" -o "$BODY_FILE" -D "$HEADER_FILE" -w '%{http_code}')
+    local token=${TOKEN-$ADMIN_TOKEN}
+    [ -n "$token" ] && args+=(-H "Authorization: Bearer $token")
     [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
     STATUS=$(curl "${args[@]}" "$@" "$KHEISH_DAEMON_URL$path") || STATUS=000
 }

@@ -38,6 +38,10 @@ set -a
 . "$STATE_ROOT/stack.env"
 set +a
 export -n KHEISH_DATABASE_URL # the app's URL: `kheish up` in a test must see the embedded default
+# The CLI and tests/lib.sh's api() use the admin token unless a test says otherwise.
+export KHEISH_DAEMON_TOKEN_FILE=$STATE_ROOT/tokens/admin-token
+ADMIN_TOKEN=$(cat "$STATE_ROOT/tokens/admin-token") READONLY_TOKEN=$(cat "$STATE_ROOT/tokens/readonly-token")
+export ADMIN_TOKEN READONLY_TOKEN
 export PSQL="psql -X -q -v ON_ERROR_STOP=1 -h $STATE_ROOT/pg -p $KHEISH_PG_PORT -U postgres -d kheish"
 export PSQL_ADMIN="psql -X -q -v ON_ERROR_STOP=1 -h $STATE_ROOT/pg -p $KHEISH_PG_PORT -U postgres -d postgres"
 $PSQL_ADMIN -c 'CREATE DATABASE kheish_unit' >/dev/null

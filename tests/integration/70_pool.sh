@@ -9,7 +9,7 @@ n=$(workers | wc -l)
 load() { # OUT-FILE SECONDS: GET /v1/status in a loop, one status code per line
     local end=$((SECONDS + $2))
     while [ $SECONDS -lt $end ]; do
-        curl -s -o /dev/null -w '%{http_code}\n' "$KHEISH_DAEMON_URL/v1/status"
+        curl -s -o /dev/null -w '%{http_code}\n' -H "Authorization: Bearer $ADMIN_TOKEN" "$KHEISH_DAEMON_URL/v1/status"
     done >"$1"
 }
 for i in 1 2 3; do load "$RESP_DIR/load$i" 4 & done
@@ -44,6 +44,7 @@ grep -qv '^200$' "$RESP_DIR/hup" && fail "a request failed during SIGHUP"
 sock=$RESP_DIR/drain.sock
 KHEISH_DATABASE_URL="host=$STATE_ROOT/pg port=$KHEISH_PG_PORT dbname=kheish user=kheish_app" \
     "$BIN_DIR/kheish-fcgi" --socket "$sock" --workers 2 --state-root "$STATE_ROOT" --drain-ms 1500 \
+    --bind 127.0.0.1:9 --http-auth-mode none \
     2>"$RESP_DIR/drain.log" &
 pool=$!
 fcgi() { env -i REQUEST_METHOD=GET DOCUMENT_URI="$1" cgi-fcgi -bind -connect "$sock"; }

@@ -1,0 +1,118 @@
+#include "gate.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "audit.h"
+#include "log.h"
+#include "util.h"
+
+#define GATE_RATE_LIMIT_FILE "rate-limit"
+
+int
+gate_init(struct gate *g, const struct gate_settings *s, char *err, size_t errsz)
+{
+    memset(g, 0, sizeof *g);
+    if (auth_init(&g->auth, &s->auth, err, errsz) != 0 ||
+        cors_init(&g->cors, s->cors_origins, err, errsz) != 0)
+        return -1;
+    if (snprintf(g->dir, sizeof g->dir, "%s/" AUDIT_DIR, s->state_root) >= (int)sizeof g->dir) {
+        snprintf(err, errsz, "state root path too long");
+        return -1;
+    }
+    if (mkdir(g->dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errsz, "cannot create %s: %s", g->dir, strerror(errno));
+        return -1;
+    }
+    if (gate_attach(g, err, errsz) != 0)
+        return -1;
+    ratelimit_close(g->limits); /* each process attaches its own */
+    g->limits = NULL;
+    return 0;
+}
+
+int
+gate_attach(struct gate *g, char *err, size_t errsz)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/" GATE_RATE_LIMIT_FILE, g->dir);
+    g->limits = ratelimit_open(path, err, errsz);
+    return g->limits ? 0 : -1;
+}
+
+/* Counts the failure in its (reason, address) bucket; writes the audit line
+ * unless the bucket is already limited; says whether it is limited. */
+static int
+note_failure(struct gate *g, const struct gate_request *rq, struct gate_verdict *v,
+             const char *bucket, const char *event, const char *limited_event, const char *reason,
+             const char *required)
+{
+    char key[RATELIMIT_KEY_MAX + 1], addr[160];
+    snprintf(key, sizeof key, "%s:%s", bucket, rq->remote_addr ? rq->remote_addr : "unknown");
+    enum ratelimit_verdict rv =
+        g->limits ? ratelimit_note(g->limits, key, util_monotonic_us() / 1000) : RATELIMIT_ALLOWED;
+    if (rv == RATELIMIT_LIMITED)
+        return 1;
+    if (rq->remote_addr)
+        snprintf(addr, sizeof addr, strchr(rq->remote_addr, ':') ? "[%s]:%s" : "%s:%s",
+                 rq->remote_addr, rq->remote_port ? rq->remote_port : "0");
+    v->audit = audit_record(rv == RATELIMIT_ALLOWED ? event : limited_event, rq->method, rq->path,
+                            reason, rq->origin, rq->remote_addr ? addr : NULL, required);
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/" AUDIT_FILE, g->dir);
+    if (audit_append_file(path, v->audit) != 0)
+        log_msg("error", "audit_write_failed", "%s: %s", path, strerror(errno));
+    return rv != RATELIMIT_ALLOWED;
+}
+
+static void
+reject(struct gate_verdict *v, int status, const char *domain, const char *code, const char *detail)
+{
+    v->status = status;
+    v->domain = domain;
+    v->code = code;
+    v->detail = detail;
+}
+
+void
+gate_check(struct gate *g, const struct gate_request *rq, struct gate_verdict *v)
+{
+    memset(v, 0, sizeof *v);
+    if (rq->origin && !cors_allowed(&g->cors, rq->origin)) {
+        note_failure(g, rq, v, "cors_origin_rejected", "cors_origin_rejected",
+                     "cors_origin_rate_limited", "origin_not_allowed", NULL);
+        reject(v, 403, "cors", "origin_not_allowed", "control-plane CORS origin is not allowed");
+        return;
+    }
+    v->cors_origin = rq->origin;
+    enum auth_access need = auth_required_access(rq->method, rq->path);
+    if (need == AUTH_ACCESS_NONE) {
+        v->status = 204; /* preflight: no token needed */
+        return;
+    }
+    enum auth_result r = auth_check(&g->auth, rq->authorization, need);
+    if (r == AUTH_OK)
+        return;
+    const char *code = auth_result_code(r);
+    if (note_failure(g, rq, v, code, "auth_failure", "auth_rate_limited", code,
+                     auth_access_name(need))) {
+        reject(v, 429, "auth", "rate_limited", "too many failed daemon auth attempts");
+        v->retry_after = RATELIMIT_RETRY_AFTER;
+    } else if (r == AUTH_INSUFFICIENT_ACCESS) {
+        reject(v, 403, "auth", code, "daemon token does not allow this operation");
+    } else {
+        reject(v, 401, "auth", code, "missing or invalid daemon bearer token");
+        v->challenge = 1;
+    }
+}
+
+json_t *
+gate_status(struct gate *g)
+{
+    json_t *block = json_object();
+    auth_status(&g->auth, block);
+    cors_status(&g->cors, block);
+    return block;
+}

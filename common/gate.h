@@ -1,0 +1,66 @@
+/*
+ * gate: what every client-facing process (kheish-fcgi, kheish-sse-relay)
+ * does before a /v1 request reaches a handler, in the contract's order:
+ * CORS origin check, preflight, bearer auth against the path's required
+ * access, failure rate limiting and audit (contract §4).
+ */
+#ifndef KHEISH_GATE_H
+#define KHEISH_GATE_H
+
+#include <jansson.h>
+#include <limits.h>
+
+#include "auth.h"
+#include "cors.h"
+#include "ratelimit.h"
+
+struct gate_settings {
+    struct auth_settings auth;
+    const char *cors_origins; /* comma list, NULL for the loopback policy */
+    const char *state_root;   /* holds control-plane-auth/ (audit, rate limits) */
+};
+
+struct gate {
+    struct auth auth;
+    struct cors cors;
+    struct ratelimit *limits; /* per process: gate_attach after fork */
+    char dir[PATH_MAX];       /* <state_root>/control-plane-auth */
+};
+
+/* One request as the front end (nginx) saw it. */
+struct gate_request {
+    const char *method;
+    const char *path;
+    const char *authorization; /* header values, NULL when absent */
+    const char *origin;
+    const char *remote_addr; /* the peer nginx saw, NULL when unknown */
+    const char *remote_port;
+};
+
+struct gate_verdict {
+    int status;              /* 0: go on to the handler; 204: answered preflight; else a problem */
+    const char *domain;      /* of the problem */
+    const char *code;        /* of the problem */
+    const char *detail;      /* of the problem */
+    int challenge;           /* send WWW-Authenticate */
+    int retry_after;         /* seconds for Retry-After, 0 for none */
+    const char *cors_origin; /* an allowed Origin to answer CORS headers for, or NULL */
+    json_t *audit;           /* the audit record written to the JSONL file, for the
+                              * caller to store in the database too; caller frees */
+};
+
+/* Validates the settings (startup errors of contract §4), creates the
+ * control-plane-auth directory (0700) and the shared rate-limit table.
+ * Returns 0, or -1 with a message in err. */
+int gate_init(struct gate *g, const struct gate_settings *s, char *err, size_t errsz);
+
+/* Opens this process's handle on the shared rate-limit table (call in each
+ * process, after fork). Returns 0 or -1 with err set. */
+int gate_attach(struct gate *g, char *err, size_t errsz);
+
+void gate_check(struct gate *g, const struct gate_request *rq, struct gate_verdict *v);
+
+/* The control_plane block of /v1/status (auth and CORS fields). */
+json_t *gate_status(struct gate *g);
+
+#endif
