@@ -4,8 +4,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "stack.h"
 #include "util.h"
 
 #define DEFAULT_BASE_URL "http://127.0.0.1:4000"
@@ -93,7 +96,8 @@ read_token_file(const char *path, struct args_global *g)
     return 0;
 }
 
-/* Resolves the token: flags first, then the environment, never both kinds. */
+/* Resolves the token: flags first, then the environment, never both kinds,
+ * then the local stack's admin token file. */
 static int
 resolve_token(const char *token, const char *token_file, struct args_global *g)
 {
@@ -105,6 +109,15 @@ resolve_token(const char *token, const char *token_file, struct args_global *g)
     }
     if (token && token_file)
         return usage_error("%s cannot be used together", what);
+    /* None given: the admin token `kheish up` wrote for the local stack, when
+     * this user can read it (as after `make up`). */
+    char local[PATH_MAX];
+    if (token == NULL && token_file == NULL &&
+        snprintf(local, sizeof local, "%s/tokens/admin-token",
+                 env("KHEISH_STATE_ROOT") ? env("KHEISH_STATE_ROOT") : STACK_DEFAULT_ROOT) <
+            (int)sizeof local &&
+        access(local, R_OK) == 0)
+        token_file = local;
     g->cli.token = token;
     if (token_file && read_token_file(token_file, g) != 0)
         return ARGS_USAGE;

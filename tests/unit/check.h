@@ -30,7 +30,7 @@ static int check_count;
         }                                                                                          \
     } while (0)
 
-static int
+static inline int
 check_report(const char *name)
 {
     printf("%s: %d checks, %d failed\n", name, check_count, check_failures);
@@ -38,7 +38,7 @@ check_report(const char *name)
 }
 
 /* The owner connection string of a scratch database, from the test harness. */
-static const char *
+static inline const char *
 check_database_url(void)
 {
     const char *url = getenv("KHEISH_TEST_DATABASE_URL");
