@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util.h"
 
@@ -134,16 +135,16 @@ hexval(char c)
     return -1;
 }
 
-/* Percent-decodes s[0..len) into a new string; NULL when malformed or not
- * printable UTF-8. */
+/* Percent-decodes s[0..len) into a new string ('+' is a space in a query,
+ * itself in a path); NULL when malformed or not printable UTF-8. */
 static char *
-pct_decode(const char *s, size_t len)
+pct_decode(const char *s, size_t len, int plus_is_space)
 {
     char *out = malloc(len + 1), *o = out;
     if (out == NULL)
         return NULL;
     for (size_t i = 0; i < len; i++) {
-        if (s[i] == '+') {
+        if (s[i] == '+' && plus_is_space) {
             *o++ = ' ';
         } else if (s[i] == '%') {
             int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
@@ -163,6 +164,35 @@ pct_decode(const char *s, size_t len)
         free(out);
         return NULL;
     }
+    return out;
+}
+
+char *
+http_decode_path(const char *uri)
+{
+    if (uri == NULL || *uri != '/')
+        return NULL;
+    size_t len = strcspn(uri, "?");
+    char *out = malloc(len + 1);
+    if (out == NULL)
+        return NULL;
+    size_t used = 0;
+    for (const char *seg = uri + 1; seg <= uri + len;) {
+        size_t n = strcspn(seg, "/?");
+        char *dec = pct_decode(seg, n, 0);
+        if (dec == NULL || strchr(dec, '/')) {
+            free(dec);
+            free(out);
+            return NULL;
+        }
+        size_t dn = strlen(dec); /* never longer than the segment */
+        out[used++] = '/';
+        memcpy(out + used, dec, dn);
+        used += dn;
+        free(dec);
+        seg += n + 1;
+    }
+    out[used] = '\0';
     return out;
 }
 
@@ -188,8 +218,8 @@ http_parse_query(struct http_req *req, const char *qs, struct http_resp *resp)
                              HTTP_MAX_QUERY_PARAMS);
                 return -1;
             }
-            char *name = pct_decode(p, nlen);
-            char *value = eq ? pct_decode(eq + 1, len - nlen - 1) : strdup("");
+            char *name = pct_decode(p, nlen, 1);
+            char *value = eq ? pct_decode(eq + 1, len - nlen - 1, 1) : strdup("");
             if (name == NULL || value == NULL) {
                 free(name);
                 free(value);
@@ -231,6 +261,15 @@ http_body_object(const struct http_req *req, int allow_empty, json_t **out, stru
     if (req->body_len == 0 && allow_empty) {
         *out = json_object();
         return 0;
+    }
+    const char *ct = req->content_type ? req->content_type : "";
+    size_t ctlen = strcspn(ct, "; \t");
+    if (req->body_len > 0 && (ctlen != 16 || strncasecmp(ct, "application/json", 16) != 0 ||
+                              (req->content_encoding && strcasecmp(req->content_encoding,
+                                                                   "identity") != 0))) {
+        http_problem(resp, 415, NULL, "unsupported_media_type",
+                     "the body must be JSON sent as Content-Type: application/json, not encoded");
+        return -1;
     }
     json_error_t err;
     json_t *v = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);

@@ -33,7 +33,9 @@ struct http_req {
     int nparams;
     struct http_query_param query[HTTP_MAX_QUERY_PARAMS];
     int nquery;
-    char *body; /* NUL-terminated, body_len bytes */
+    const char *content_type;     /* of the body, or NULL */
+    const char *content_encoding; /* or NULL */
+    char *body;                   /* NUL-terminated, body_len bytes */
     size_t body_len;
     struct store *db;
     const struct config *cfg;
@@ -71,14 +73,21 @@ int http_json(struct http_resp *resp, int status, json_t *doc);
  * round trip for views the database already rendered; returns status. */
 int http_json_text(struct http_resp *resp, int status, char *text);
 
+/* The path of a request URI (up to '?'), each segment percent-decoded on
+ * its own: an encoded '/' is refused rather than decoded, so "%2F..%2F" can
+ * never move a request to another route. Caller frees; NULL when malformed,
+ * not printable UTF-8, or not starting with '/'. */
+char *http_decode_path(const char *uri);
+
 /* Query string: parsed once into req->query (percent-decoded, validated as
  * UTF-8). Returns 0 or -1 with a problem set in resp. */
 int http_parse_query(struct http_req *req, const char *qs, struct http_resp *resp);
 const char *http_query(const struct http_req *req, const char *name);
 
 /* The JSON body as an object. An empty body yields an empty object when
- * allow_empty; anything else that is not a JSON object is a 400. Duplicate
- * keys, invalid UTF-8 and NUL escapes are refused. */
+ * allow_empty; a body that is not `Content-Type: application/json` (or is
+ * content-encoded) is a 415; anything else that is not a JSON object is a
+ * 400. Duplicate keys, invalid UTF-8 and NUL escapes are refused. */
 int http_body_object(const struct http_req *req, int allow_empty, json_t **out,
                      struct http_resp *resp);
 

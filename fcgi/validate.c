@@ -222,11 +222,18 @@ int
 validate_submit_rules(const json_t *obj, struct http_resp *resp)
 {
     const json_t *items = json_object_get(obj, "input_items");
-    if (json_array_size(items) > 0 && (json_string_length(json_object_get(obj, "content")) > 0 ||
-                                       json_array_size(json_object_get(obj, "attachments")) > 0))
-        return http_problem(resp, 400, NULL, "input_contract_violated",
-                            "input_items cannot be combined with content or attachments"),
-               -1;
+    int text = json_string_length(json_object_get(obj, "content")) > 0 ||
+               json_array_size(json_object_get(obj, "attachments")) > 0;
+    if (json_array_size(items) > 0 && text) {
+        http_problem(resp, 400, NULL, "input_contract_violated",
+                     "input_items cannot be combined with content or attachments");
+        return -1;
+    }
+    if (json_array_size(items) == 0 && !text) {
+        http_problem(resp, 400, NULL, "input_contract_violated",
+                     "a run needs content, attachments or input_items");
+        return -1;
+    }
     const json_t *tc = json_object_get(json_object_get(obj, "generation"), "tool_choice");
     if (tc && !json_is_null(tc)) {
         static const struct field as_string = {

@@ -117,6 +117,18 @@ log_request(const struct http_req *req, const struct http_resp *resp, int64_t st
     log_fields(resp->status >= 500 ? "error" : "info", o);
 }
 
+/* How many times a param came: nginx passes a repeated request header as
+ * repeated params, and FCGX_GetParam sees only the first. */
+static int
+param_count(FCGX_Request *r, const char *name)
+{
+    size_t n = strlen(name);
+    int count = 0;
+    for (char **e = r->envp; *e; e++)
+        count += !strncmp(*e, name, n) && (*e)[n] == '=';
+    return count;
+}
+
 /* The Idempotency-Key header: absent or empty is no key. Returns 0, or -1
  * with a problem set. */
 static int
@@ -125,9 +137,10 @@ idempotency_key(FCGX_Request *r, struct http_req *req, struct http_resp *resp)
     const char *v = FCGX_GetParam("HTTP_IDEMPOTENCY_KEY", r->envp);
     if (v == NULL || *v == '\0')
         return 0;
-    if (!header_ok(v)) {
+    if (!header_ok(v) || param_count(r, "HTTP_IDEMPOTENCY_KEY") > 1) {
         http_problem(resp, 400, "idempotency", "invalid_idempotency_key",
-                     "Idempotency-Key must be 1..%d printable ASCII characters", WORKER_HEADER_MAX);
+                     "Idempotency-Key must be one header of 1..%d printable ASCII characters",
+                     WORKER_HEADER_MAX);
         return -1;
     }
     req->idempotency_key = v;
@@ -153,6 +166,8 @@ gate(FCGX_Request *r, struct worker_ctx *w, struct http_req *req, struct http_re
         FCGX_GetParam("REMOTE_ADDR", r->envp),
         FCGX_GetParam("REMOTE_PORT", r->envp),
     };
+    if (rq.origin && param_count(r, "HTTP_ORIGIN") > 1)
+        rq.origin = ""; /* several origins: none of them is allowed */
     struct gate_verdict v;
     gate_check(w->gate, &rq, &v);
     if (v.audit) {
@@ -188,7 +203,12 @@ handle(FCGX_Request *r, struct worker_ctx *w)
     const char *v;
 
     req.method = FCGX_GetParam("REQUEST_METHOD", r->envp);
-    req.path = FCGX_GetParam("DOCUMENT_URI", r->envp);
+    /* The raw REQUEST_URI, not nginx's DOCUMENT_URI: nginx decodes %2F and
+     * folds "..", which would let an id escape into another route. */
+    char *path = http_decode_path(FCGX_GetParam("REQUEST_URI", r->envp));
+    req.path = path;
+    req.content_type = FCGX_GetParam("CONTENT_TYPE", r->envp);
+    req.content_encoding = FCGX_GetParam("HTTP_CONTENT_ENCODING", r->envp);
     req.db = w->db;
     req.cfg = w->cfg;
     req.gate = w->gate;
@@ -204,9 +224,12 @@ handle(FCGX_Request *r, struct worker_ctx *w)
     }
     if (req.method == NULL)
         req.method = "GET";
-    if (req.path == NULL)
+    if (path == NULL) {
         req.path = "/";
-    if (gate(r, w, &req, &resp) && idempotency_key(r, &req, &resp) == 0 &&
+        http_problem(&resp, 400, NULL, "bad_request",
+                     "the request path is not percent-encoded UTF-8 or encodes a '/'");
+    }
+    if (resp.status == 0 && gate(r, w, &req, &resp) && idempotency_key(r, &req, &resp) == 0 &&
         http_parse_query(&req, FCGX_GetParam("QUERY_STRING", r->envp), &resp) == 0 &&
         read_body(r, &req, &resp) == 0)
         router_dispatch(&req, &resp);
@@ -217,6 +240,7 @@ handle(FCGX_Request *r, struct worker_ctx *w)
         free(req.query[i].value);
     }
     free(req.body);
+    free(path);
     json_decref(resp.json);
     free(resp.json_text);
 }

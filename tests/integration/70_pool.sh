@@ -47,7 +47,7 @@ KHEISH_DATABASE_URL="host=$STATE_ROOT/pg port=$KHEISH_PG_PORT dbname=kheish user
     --bind 127.0.0.1:9 --http-auth-mode none \
     2>"$RESP_DIR/drain.log" &
 pool=$!
-fcgi() { env -i REQUEST_METHOD=GET DOCUMENT_URI="$1" cgi-fcgi -bind -connect "$sock"; }
+fcgi() { env -i REQUEST_METHOD=GET REQUEST_URI="$1" cgi-fcgi -bind -connect "$sock"; }
 wait_until 5 test -S "$sock" || fail "second pool did not start"
 fcgi /readyz | grep -q '^Status: 200' || fail "second pool not ready"
 $PSQL -c "BEGIN; LOCK TABLE runs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(2.5); COMMIT;" >/dev/null &
