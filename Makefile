@@ -28,7 +28,7 @@ FCGI_OBJ   := $(call obj,$(FCGI_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
 TEST_BINS  := $(patsubst tests/unit/%.c,$(BIN)/test-%,$(wildcard tests/unit/*.c))
 
-.PHONY: all deps up down test asan format format-check bench clean
+.PHONY: all deps up down test asan fuzz format format-check bench clean
 all: $(BIN)/kheish-fcgi $(BIN)/kheish $(TEST_BINS)
 
 $(OBJ)/%.o: %.c
@@ -81,7 +81,77 @@ asan:
 	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	    LDFLAGS="-fsanitize=address,undefined" test
 
-FORMAT_SRC = $(wildcard common/*.[ch] store/*.[ch] fcgi/*.[ch] cli/*.[ch] tests/unit/*.[ch] bench/*.[ch])
+# ---- fuzz -----------------------------------------------------------------
+# libFuzzer harnesses of the parsers that see client bytes: tests/fuzz/NAME.c
+# becomes $(BIN)/fuzz-NAME (see tests/fuzz/README.md). The project's objects are
+# rebuilt with clang, ASan+UBSan and fuzzer-no-link into $(FUZZ_OBJ) (the normal
+# build is untouched) and archived, so each harness links only the objects it
+# needs; -fsanitize=fuzzer is for the final link only. `make fuzz` builds every
+# harness and runs each for FUZZ_SECONDS on a copy of its seed corpus
+# (tests/fuzz/corpus/NAME/) in a temporary directory, and fails on any crash,
+# leak, sanitizer report, timeout or broken invariant; the work directory
+# (log, crashing input) is kept then. `make fuzz FUZZ_SECONDS=10` in CI.
+FUZZ_SECONDS ?= 60
+FUZZ_CC      := clang
+FUZZ_OBJ     := $(O)/build/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -fno-omit-frame-pointer
+FUZZ_CFLAGS  := $(KH_CFLAGS) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))
+FUZZ_BINS    := $(patsubst %,$(BIN)/fuzz-%,$(FUZZ_NAMES))
+FUZZ_LIB_OBJ := $(patsubst $(OBJ)/%,$(FUZZ_OBJ)/%,$(filter-out $(OBJ)/fcgi/main.o,$(FCGI_OBJ)) \
+                $(STORE_OBJ) $(COMMON_OBJ))
+# Longest input per harness: a little over each parser's own limit, so the
+# limit checks are exercised too.
+FUZZ_MAX_LEN_query     := 4200
+FUZZ_MAX_LEN_path_id   := 256
+FUZZ_MAX_LEN_json_body := 65536
+FUZZ_MAX_LEN_cursor    := 512
+FUZZ_MAX_LEN_route     := 1024
+FUZZ_MAX_LEN_auth      := 8192
+FUZZ_MAX_LEN_token_file := 4200
+
+$(FUZZ_OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_OBJ)/store/migrations.o: $(OBJ)/store/migrations.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_OBJ)/libkheish.a: $(FUZZ_LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+.SECONDARY: $(patsubst %,$(FUZZ_OBJ)/tests/fuzz/%.o,$(FUZZ_NAMES))
+$(BIN)/fuzz-%: $(FUZZ_OBJ)/tests/fuzz/%.o $(FUZZ_OBJ)/libkheish.a
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(call PKG_LIBS,$(FCGI_PKGS)) -lm
+
+fuzz: $(FUZZ_BINS)
+	@work=$$(mktemp -d "$${TMPDIR:-/tmp}/kheish-fuzz.XXXXXX"); failed=; \
+	for spec in $(foreach n,$(FUZZ_NAMES),$(n):$(or $(FUZZ_MAX_LEN_$(n)),4096)); do \
+	    n=$${spec%%:*}; d=$$work/$$n; mkdir -p $$d/corpus $$d/artifacts; \
+	    cp tests/fuzz/corpus/$$n/* $$d/corpus/ 2>/dev/null || true; \
+	    echo "fuzz: $$n for $(FUZZ_SECONDS) s (max_len $${spec#*:})"; \
+	    if UBSAN_OPTIONS=$${UBSAN_OPTIONS:-print_stacktrace=1} \
+	        $(BIN)/fuzz-$$n -max_total_time=$(FUZZ_SECONDS) -max_len=$${spec#*:} -timeout=10 \
+	        -print_final_stats=1 -artifact_prefix=$$d/artifacts/ $$d/corpus >$$d/log 2>&1; then \
+	        grep -h 'DONE' $$d/log | tail -n 1 | sed "s/^/fuzz: $$n: /"; \
+	    else \
+	        failed="$$failed $$n"; tail -n 80 $$d/log; \
+	        for f in $$d/artifacts/*; do [ -f "$$f" ] || continue; \
+	            echo "fuzz: $$n: input $$f:"; od -A x -t x1z "$$f" | head -n 32; done; \
+	    fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: FAILED:$$failed (logs and inputs in $$work)"; exit 1; fi; \
+	rm -rf "$$work"; echo "fuzz: all $(words $(FUZZ_NAMES)) harnesses passed"
+
+-include $(shell find $(FUZZ_OBJ) -name '*.d' 2>/dev/null)
+# ---- end fuzz -------------------------------------------------------------
+
+FORMAT_SRC = $(wildcard common/*.[ch] store/*.[ch] fcgi/*.[ch] cli/*.[ch] tests/unit/*.[ch] \
+                         tests/fuzz/*.[ch] bench/*.[ch])
 format:
 	clang-format -i $(FORMAT_SRC)
 format-check:
@@ -91,7 +161,11 @@ $(BIN)/bench-select1: bench/select1.c
 	@mkdir -p $(dir $@)
 	$(CC) $(KH_CFLAGS) -o $@ $< $(LDFLAGS) $(call PKG_LIBS,fcgi libpq)
 
-bench: all $(BIN)/bench-select1
+$(BIN)/bench-auth-check: $(OBJ)/bench/auth_check.o $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(KH_CFLAGS) -o $@ $^ $(LDFLAGS) $(call PKG_LIBS,jansson libsodium)
+
+bench: all $(BIN)/bench-select1 $(BIN)/bench-auth-check
 	BIN_DIR=$(abspath $(BIN)) bench/run.sh
 
 clean:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmarks of issue 2, side by side in one run on one machine:
+# Benchmarks of issues 2 and 3, side by side in one run on one machine:
 #   reads    GET /v1/runs/{id} through nginx  vs  a FastCGI no-op route doing SELECT 1
+#   auth     the same read, authenticated     vs  the same pool with auth off
 #   submits  POST /v1/sessions/{id}/runs      vs  pgbench running the same SQL transaction
 #            (pgbench with as many clients as the pool has workers: the same
 #            database concurrency the API can reach)
@@ -18,20 +19,27 @@ WORKERS=${WORKERS:-4}
 T=$(mktemp -d /tmp/kheish-bench.XXXXXX)
 chmod 755 "$T"
 PORT=$((30000 + RANDOM % 10000))
-trap '"$BIN/kheish" down --state-root "$T/state" >/dev/null 2>&1; [ -f "$T/ngx/nginx.pid" ] && kill -QUIT "$(cat "$T/ngx/nginx.pid")"; kill $SELECT1 2>/dev/null; rm -rf "$T"' EXIT
-SELECT1=
+trap '"$BIN/kheish" down --state-root "$T/state" >/dev/null 2>&1; [ -f "$T/ngx/nginx.pid" ] && kill -QUIT "$(cat "$T/ngx/nginx.pid")"; kill $SELECT1 $NOAUTH 2>/dev/null; wait; rm -rf "$T"' EXIT
+SELECT1= NOAUTH=
 
 "$BIN/kheish" up --state-root "$T/state" --port "$PORT" --workers "$WORKERS" >/dev/null
 . "$T/state/stack.env"
 APP="host=$T/state/pg port=$KHEISH_PG_PORT dbname=kheish user=kheish_app"
 PSQL="psql -X -q -h $T/state/pg -p $KHEISH_PG_PORT -U postgres -d kheish"
 
-# The baseline pool and a second nginx (same shape as the embedded one) in front of it.
+# The baselines: the SELECT 1 pool, and kheish-fcgi with auth off; a second
+# nginx (same shape as the embedded one) in front of both.
 "$BIN/bench-select1" "$T/select1.sock" "$WORKERS" "$APP" &
 SELECT1=$!
+mkdir -m 700 "$T/noauth"
+KHEISH_DATABASE_URL=$APP "$BIN/kheish-fcgi" --socket "$T/noauth.sock" --workers "$WORKERS" \
+    --state-root "$T/noauth" --http-auth-mode none --bind 127.0.0.1:9 --socket-group nogroup \
+    2>"$T/noauth.log" &
+NOAUTH=$!
 mkdir -p "$T/ngx/logs" "$T/ngx/tmp"
-BPORT=$((PORT + 1))
+BPORT=$((PORT + 1)) NPORT=$((PORT + 2))
 cat >"$T/ngx/nginx.conf" <<CONF
+user nobody nogroup;
 worker_processes 2;
 pid nginx.pid;
 error_log logs/error.log warn;
@@ -43,6 +51,12 @@ http {
     server {
         listen 127.0.0.1:$BPORT;
         location = /select1 { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$T/select1.sock; }
+    }
+    server {
+        listen 127.0.0.1:$NPORT;
+        include /etc/nginx/fastcgi_params;
+        fastcgi_param REQUEST_ID \$request_id;
+        location /v1/ { fastcgi_pass unix:$T/noauth.sock; }
     }
 }
 CONF
@@ -84,17 +98,23 @@ declare -A R
 for round in $(seq 1 "$ROUNDS"); do
     R[select1]+="$(wrk_run "http://127.0.0.1:$BPORT/select1")"$'\n'
     R[read]+="$(wrk_run "http://127.0.0.1:$PORT/v1/runs/$RUN")"$'\n'
+    R[noauth]+="$(wrk_run "http://127.0.0.1:$NPORT/v1/runs/$RUN")"$'\n'
     R[pgbench]+="$(pgbench_run)"$'\n'
     R[submit]+="$(wrk_run "http://127.0.0.1:$PORT/v1/sessions/bench-1/runs" bench/submit.lua)"$'\n'
 done
 col() { grep -v '^$' <<<"${R[$1]}" | awk -v c="$2" '{print $c}' | median; }
 echo "| case | req/s (median of $ROUNDS) | p50 ms | p99 ms |"
 echo "|---|---|---|---|"
-for k in select1 read pgbench submit; do echo "| $k | $(col $k 1) | $(col $k 2) | $(col $k 3) |"; done
+for k in select1 read noauth pgbench submit; do echo "| $k | $(col $k 1) | $(col $k 2) | $(col $k 3) |"; done
 # Per-round ratios too: the pairs ran back to back, so they share the machine's mood.
 paste <(grep -v '^$' <<<"${R[read]}") <(grep -v '^$' <<<"${R[select1]}") \
-    <(grep -v '^$' <<<"${R[submit]}") <(grep -v '^$' <<<"${R[pgbench]}") |
-    awk '{printf "round %d: reads/SELECT 1 %.2f, submits/pgbench %.2f\n", NR, $1 / $4, $7 / $10}'
+    <(grep -v '^$' <<<"${R[submit]}") <(grep -v '^$' <<<"${R[pgbench]}") \
+    <(grep -v '^$' <<<"${R[noauth]}") |
+    awk '{printf "round %d: reads/SELECT 1 %.2f, submits/pgbench %.2f, auth/no auth %.2f\n",
+          NR, $1 / $4, $7 / $10, $1 / $13}'
 awk -v r="$(col read 1)" -v b="$(col select1 1)" -v s="$(col submit 1)" -v p="$(col pgbench 1)" \
-    'BEGIN { printf "\nreads / SELECT 1 route = %.2f (goal >= 0.8)\nsubmits / pgbench = %.2f (goal >= 0.7)\n", r / b, s / p }'
+    -v n="$(col noauth 1)" 'BEGIN { printf "\nreads / SELECT 1 route = %.2f (goal >= 0.8)\n" \
+    "submits / pgbench = %.2f (goal >= 0.7)\nauthenticated / unauthenticated reads = %.2f (goal >= 0.9)\n",
+    r / b, s / p, r / n }'
+"$BIN/bench-auth-check"
 echo "(connections $CONNECTIONS, $DURATION s each, workers $WORKERS, $(nproc) cores, $(date -u +%F))"

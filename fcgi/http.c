@@ -264,9 +264,9 @@ http_body_object(const struct http_req *req, int allow_empty, json_t **out, stru
     }
     const char *ct = req->content_type ? req->content_type : "";
     size_t ctlen = strcspn(ct, "; \t");
-    if (req->body_len > 0 && (ctlen != 16 || strncasecmp(ct, "application/json", 16) != 0 ||
-                              (req->content_encoding && strcasecmp(req->content_encoding,
-                                                                   "identity") != 0))) {
+    if (req->body_len > 0 &&
+        (ctlen != 16 || strncasecmp(ct, "application/json", 16) != 0 ||
+         (req->content_encoding && strcasecmp(req->content_encoding, "identity") != 0))) {
         http_problem(resp, 415, NULL, "unsupported_media_type",
                      "the body must be JSON sent as Content-Type: application/json, not encoded");
         return -1;

@@ -8,12 +8,14 @@ static int
 valid_key(const char *key)
 {
     const char *colon = strchr(key, ':');
+    char ms[21];
+    int64_t v;
     if (colon == NULL || colon - key != 20)
         return 0;
-    for (const char *c = key; c < colon; c++)
-        if (*c < '0' || *c > '9')
-            return 0;
-    return http_valid_id(colon + 1);
+    memcpy(ms, key, 20);
+    ms[20] = '\0';
+    /* 20 digits, and a time the store can compare (it is a bigint there) */
+    return util_parse_i64(ms, 0, INT64_MAX, &v) == 0 && http_valid_id(colon + 1);
 }
 
 int
@@ -45,10 +47,11 @@ page_parse(const struct http_req *req, int allow_order, struct page_req *p, stru
         int len = strlen(cursor) < 256 ? util_b64url_decode(cursor, p->key, sizeof p->key - 1) : -1;
         if (len > 0)
             p->key[len] = '\0';
-        if (len <= 0 || (size_t)len != strlen(p->key) || !valid_key(p->key))
-            return http_problem(resp, 400, "pagination", "invalid_cursor",
-                                "cursor is not a cursor this API returned"),
-                   -1;
+        if (len <= 0 || (size_t)len != strlen(p->key) || !valid_key(p->key)) {
+            http_problem(resp, 400, "pagination", "invalid_cursor",
+                         "cursor is not a cursor this API returned");
+            return -1;
+        }
         p->page.cursor = p->key;
     }
     return 0;
