@@ -12,17 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define FUZZ_OWN_INITIALIZE
+#include "fuzz.h"
 #include "audit.h"
 #include "auth.h"
 #include "cors.h"
-
-#define FUZZ_CHECK(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 #define ADMIN_TOKEN "admin-token-0123456789"
 #define READ_TOKEN  "read-token-9876543210"

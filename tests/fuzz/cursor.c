@@ -11,17 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "internal.h"
 #include "page.h"
 #include "util.h"
-
-#define FUZZ_CHECK(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static const char *const limits[] = {NULL, "2", "100", "1000"};
 static const char *const pages[] = {NULL, "true", "false", "maybe"};
@@ -61,14 +54,6 @@ check_accepted(const struct page_req *p, const char *cursor)
         json_string_value(json_object_get(json_object_get(doc, "pagination"), "next_cursor"));
     FUZZ_CHECK(next != NULL && !strcmp(next, cursor));
     json_decref(doc);
-}
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc, (void)argv;
-    json_object_seed(1);
-    return 0;
 }
 
 int

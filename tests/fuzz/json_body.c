@@ -14,17 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "http.h"
 #include "util.h"
 #include "validate.h"
-
-#define FUZZ_CHECK(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 enum { T_SUBMIT, T_EMPTY, T_SESSION_CREATE, T_SESSION_END, T_PERMISSION, T_DEBUG, T_ROLLBACK, T_N };
 
@@ -98,14 +91,6 @@ static const char *const content_types[] = {"application/json",
                                             NULL,
                                             "multipart/form-data"};
 static const char *const content_encodings[] = {NULL, "identity", "IDENTITY", "gzip"};
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc, (void)argv;
-    json_object_seed(1);
-    return 0;
-}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

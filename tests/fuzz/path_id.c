@@ -8,15 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "http.h"
-
-#define FUZZ_CHECK(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* The contract, written independently: 1..128 of [A-Za-z0-9._:@-], the first
  * a letter, digit or '_'. */
@@ -34,14 +27,6 @@ model_valid(const char *s)
             return 0;
     }
     return 1;
-}
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc, (void)argv;
-    json_object_seed(1);
-    return 0;
 }
 
 int

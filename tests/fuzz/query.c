@@ -9,29 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "http.h"
 #include "page.h"
 #include "util.h"
 
-#define FUZZ_CHECK(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
 /* Every query parameter a handler reads. */
 static const char *const names[] = {"limit",      "page",       "cursor",          "order",
                                     "persona_id", "session_id", "priority_active", "status"};
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc, (void)argv;
-    json_object_seed(1); /* deterministic key order in problem documents */
-    return 0;
-}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

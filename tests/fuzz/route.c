@@ -11,26 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "router.h"
 #include "util.h"
 
-#define FUZZ_CHECK(cond)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);           \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
 static const char *const methods[] = {"PUT", "DELETE", "PATCH", "OPTIONS"};
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc, (void)argv;
-    json_object_seed(1);
-    return 0;
-}
 
 static size_t
 count(const char *s, size_t n, char c)
