@@ -1,6 +1,8 @@
 #include "gate.h"
 
 #include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -10,6 +12,71 @@
 #include "util.h"
 
 #define GATE_RATE_LIMIT_FILE "rate-limit"
+#define GATE_CORS_FLAG       "--http-cors-allow-origin"
+
+/* Each string setting's flag and environment variable. */
+static const struct {
+    const char *flag, *env;
+    size_t offset;
+} options[] = {
+    {"--bind", "KHEISH_BIND", offsetof(struct gate_settings, auth.bind)},
+    {"--http-auth-mode", "KHEISH_HTTP_AUTH_MODE", offsetof(struct gate_settings, auth.mode)},
+    {"--http-admin-token", "KHEISH_DAEMON_ADMIN_TOKEN",
+     offsetof(struct gate_settings, auth.token[AUTH_ROLE_ADMIN])},
+    {"--http-admin-token-file", "KHEISH_DAEMON_ADMIN_TOKEN_FILE",
+     offsetof(struct gate_settings, auth.token_file[AUTH_ROLE_ADMIN])},
+    {"--http-readonly-token", "KHEISH_DAEMON_READONLY_TOKEN",
+     offsetof(struct gate_settings, auth.token[AUTH_ROLE_READ_ONLY])},
+    {"--http-readonly-token-file", "KHEISH_DAEMON_READONLY_TOKEN_FILE",
+     offsetof(struct gate_settings, auth.token_file[AUTH_ROLE_READ_ONLY])},
+    {NULL, "KHEISH_HTTP_CORS_ALLOW_ORIGINS", offsetof(struct gate_settings, cors_origins)},
+};
+
+const char gate_settings_usage[] =
+    "  --bind HOST:PORT                the public listener's address (nginx); without auth\n"
+    "                                  it must be loopback                 KHEISH_BIND\n"
+    "  --http-auth-mode auto|none|bearer                                   KHEISH_HTTP_AUTH_MODE\n"
+    "  --http-admin-token T | --http-admin-token-file P        KHEISH_DAEMON_ADMIN_TOKEN[_FILE]\n"
+    "  --http-readonly-token T | --http-readonly-token-file P  "
+    "KHEISH_DAEMON_READONLY_TOKEN[_FILE]\n"
+    "  --http-cors-allow-origin ORIGIN (repeat)     KHEISH_HTTP_CORS_ALLOW_ORIGINS (comma list)\n";
+
+static const char **
+option(struct gate_settings *s, size_t i)
+{
+    return (const char **)((char *)s + options[i].offset);
+}
+
+void
+gate_settings_env(struct gate_settings *s)
+{
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+        const char *e = getenv(options[i].env);
+        *option(s, i) = e && *e ? e : NULL;
+    }
+}
+
+int
+gate_settings_flag(struct gate_settings *s, const char *flag, const char *value)
+{
+    /* Repeated CORS flags are joined into one comma list that replaces the
+     * environment's. */
+    static char origins[CORS_MAX_ORIGINS * (CORS_ORIGIN_MAX_LEN + 1) + 1];
+    static int from_flags;
+    if (!strcmp(flag, GATE_CORS_FLAG)) {
+        size_t used = from_flags ? strlen(origins) : 0;
+        snprintf(origins + used, sizeof origins - used, "%s%s", used ? "," : "", value);
+        from_flags = 1;
+        s->cors_origins = origins;
+        return 1;
+    }
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+        if (options[i].flag && !strcmp(flag, options[i].flag)) {
+            *option(s, i) = value;
+            return 1;
+        }
+    return 0;
+}
 
 int
 gate_init(struct gate *g, const struct gate_settings *s, char *err, size_t errsz)

@@ -49,6 +49,20 @@ struct gate_verdict {
                               * caller to store in the database too; caller frees */
 };
 
+/* Fills s from the environment (KHEISH_BIND, KHEISH_HTTP_AUTH_MODE,
+ * KHEISH_DAEMON_{ADMIN,READONLY}_TOKEN[_FILE], KHEISH_HTTP_CORS_ALLOW_ORIGINS);
+ * state_root is left alone. */
+void gate_settings_env(struct gate_settings *s);
+
+/* Takes one command-line flag of the gate (--bind, --http-auth-mode,
+ * --http-{admin,readonly}-token[-file], --http-cors-allow-origin, which
+ * repeats) with its value, overriding the environment. Returns 1 when flag
+ * is one of them. */
+int gate_settings_flag(struct gate_settings *s, const char *flag, const char *value);
+
+/* The usage lines of those flags. */
+extern const char gate_settings_usage[];
+
 /* Validates the settings (startup errors of contract §4), creates the
  * control-plane-auth directory (0700) and the shared rate-limit table.
  * Returns 0, or -1 with a message in err. */

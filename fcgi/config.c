@@ -6,25 +6,26 @@
 
 #include "util.h"
 
-static const char usage[] =
-    "usage: kheish-fcgi --socket PATH [--socket-group GROUP] [--workers N]\n"
-    "                   [--database-url URL] [--state-root DIR] [--workspace-root DIR]\n"
-    "                   [--max-body-bytes N] [--drain-ms N] [--pid-file PATH]\n"
-    "                   [--bind HOST:PORT] [--http-auth-mode auto|none|bearer]\n"
-    "                   [--http-admin-token T | --http-admin-token-file P]\n"
-    "                   [--http-readonly-token T | --http-readonly-token-file P]\n"
-    "                   [--http-cors-allow-origin ORIGIN]...\n"
-    "environment: KHEISH_FCGI_SOCKET KHEISH_FCGI_SOCKET_GROUP KHEISH_FCGI_WORKERS\n"
-    "             KHEISH_DATABASE_URL KHEISH_STATE_ROOT KHEISH_WORKSPACE_ROOT\n"
-    "             KHEISH_MAX_BODY_BYTES KHEISH_DRAIN_MS KHEISH_BIND KHEISH_HTTP_AUTH_MODE\n"
-    "             KHEISH_DAEMON_ADMIN_TOKEN[_FILE] KHEISH_DAEMON_READONLY_TOKEN[_FILE]\n"
-    "             KHEISH_HTTP_CORS_ALLOW_ORIGINS (comma list)\n"
-    "             KHEISH_QUEUED_RUN_LAG_WARNING_THRESHOLD_MS\n"
-    "             KHEISH_STALE_NON_TERMINAL_RUN_THRESHOLD_MS\n"
-    "--bind is the address the public listener (nginx) binds: without auth it\n"
-    "must be loopback.\n";
+static const char usage_head[] =
+    "usage: kheish-fcgi --socket PATH [options]\n"
+    "  --socket PATH                                                    KHEISH_FCGI_SOCKET\n"
+    "  --socket-group GROUP     the group given rw on the socket (nginx)  "
+    "KHEISH_FCGI_SOCKET_GROUP\n"
+    "  --workers N              (4)                                       KHEISH_FCGI_WORKERS\n"
+    "  --database-url URL                                               KHEISH_DATABASE_URL\n"
+    "  --state-root DIR         (.kheish)                                 KHEISH_STATE_ROOT\n"
+    "  --workspace-root DIR                                             KHEISH_WORKSPACE_ROOT\n"
+    "  --max-body-bytes N       (2 MiB)                                   KHEISH_MAX_BODY_BYTES\n"
+    "  --drain-ms N             (5000)                                    KHEISH_DRAIN_MS\n"
+    "  --pid-file PATH                                                  KHEISH_FCGI_PID_FILE\n";
+static const char usage_tail[] = "environment only: KHEISH_QUEUED_RUN_LAG_WARNING_THRESHOLD_MS,\n"
+                                 "                  KHEISH_STALE_NON_TERMINAL_RUN_THRESHOLD_MS\n";
 
-#define CONFIG_CORS_FLAG "--http-cors-allow-origin"
+static void
+print_usage(FILE *f)
+{
+    fprintf(f, "%s%s%s", usage_head, gate_settings_usage, usage_tail);
+}
 
 struct int_opt {
     const char *flag;
@@ -51,22 +52,7 @@ config_load(struct config *cfg, int argc, char **argv)
         {"--workspace-root", "KHEISH_WORKSPACE_ROOT", NULL, &cfg->workspace_root},
         {"--pid-file", "KHEISH_FCGI_PID_FILE", NULL, &cfg->pid_file},
         {"--socket-group", "KHEISH_FCGI_SOCKET_GROUP", NULL, &cfg->socket_group},
-        {"--bind", "KHEISH_BIND", NULL, &cfg->gate.auth.bind},
-        {"--http-auth-mode", "KHEISH_HTTP_AUTH_MODE", NULL, &cfg->gate.auth.mode},
-        {"--http-admin-token", "KHEISH_DAEMON_ADMIN_TOKEN", NULL,
-         &cfg->gate.auth.token[AUTH_ROLE_ADMIN]},
-        {"--http-admin-token-file", "KHEISH_DAEMON_ADMIN_TOKEN_FILE", NULL,
-         &cfg->gate.auth.token_file[AUTH_ROLE_ADMIN]},
-        {"--http-readonly-token", "KHEISH_DAEMON_READONLY_TOKEN", NULL,
-         &cfg->gate.auth.token[AUTH_ROLE_READ_ONLY]},
-        {"--http-readonly-token-file", "KHEISH_DAEMON_READONLY_TOKEN_FILE", NULL,
-         &cfg->gate.auth.token_file[AUTH_ROLE_READ_ONLY]},
-        {NULL, "KHEISH_HTTP_CORS_ALLOW_ORIGINS", NULL, &cfg->gate.cors_origins},
     };
-    /* Repeated --http-cors-allow-origin flags, joined into one comma list
-     * that replaces the environment's. */
-    static char origins[CORS_MAX_ORIGINS * (CORS_ORIGIN_MAX_LEN + 1) + 1];
-    origins[0] = '\0';
     struct int_opt ints[] = {
         {"--workers", "KHEISH_FCGI_WORKERS", 1, CONFIG_MAX_WORKERS, CONFIG_DEFAULT_WORKERS,
          &workers},
@@ -87,16 +73,15 @@ config_load(struct config *cfg, int argc, char **argv)
     }
     for (size_t i = 0; i < nint; i++)
         ival[i] = getenv(ints[i].env);
+    gate_settings_env(&cfg->gate);
     for (int a = 1; a < argc; a++) {
         int matched = 0;
         if (!strcmp(argv[a], "-h") || !strcmp(argv[a], "--help")) {
-            fputs(usage, stdout);
+            print_usage(stdout);
             exit(0);
         }
-        if (!strcmp(argv[a], CONFIG_CORS_FLAG) && a + 1 < argc) {
-            size_t used = strlen(origins);
-            snprintf(origins + used, sizeof origins - used, "%s%s", used ? "," : "", argv[++a]);
-            cfg->gate.cors_origins = origins;
+        if (a + 1 < argc && gate_settings_flag(&cfg->gate, argv[a], argv[a + 1])) {
+            a++;
             continue;
         }
         for (size_t i = 0; i < nstr && !matched; i++)
@@ -106,7 +91,8 @@ config_load(struct config *cfg, int argc, char **argv)
             if (ints[i].flag && !strcmp(argv[a], ints[i].flag) && a + 1 < argc)
                 ival[i] = argv[++a], matched = 1;
         if (!matched) {
-            fprintf(stderr, "kheish-fcgi: unknown or incomplete option %s\n%s", argv[a], usage);
+            fprintf(stderr, "kheish-fcgi: unknown or incomplete option %s\n", argv[a]);
+            print_usage(stderr);
             return -1;
         }
     }
@@ -123,7 +109,8 @@ config_load(struct config *cfg, int argc, char **argv)
     cfg->workers = (int)workers;
     cfg->gate.state_root = cfg->state_root;
     if (cfg->socket_path == NULL) {
-        fprintf(stderr, "kheish-fcgi: --socket (or KHEISH_FCGI_SOCKET) is required\n%s", usage);
+        fprintf(stderr, "kheish-fcgi: --socket (or KHEISH_FCGI_SOCKET) is required\n");
+        print_usage(stderr);
         return -1;
     }
     return 0;
