@@ -6,37 +6,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "problem.h"
+#include "uri.h"
 #include "util.h"
-
-struct status_name {
-    int status;
-    const char *title;
-    const char *code;
-};
-
-static const struct status_name statuses[] = {
-    {400, "Bad Request", "bad_request"},
-    {401, "Unauthorized", "unauthorized"},
-    {403, "Forbidden", "forbidden"},
-    {404, "Not Found", "not_found"},
-    {405, "Method Not Allowed", "method_not_allowed"},
-    {409, "Conflict", "conflict"},
-    {413, "Payload Too Large", "payload_too_large"},
-    {422, "Unprocessable Entity", "unprocessable_entity"},
-    {429, "Too Many Requests", "rate_limited"},
-    {500, "Internal Server Error", "internal_error"},
-    {503, "Service Unavailable", "service_unavailable"},
-};
-
-static const struct status_name *
-status_name(int status)
-{
-    static const struct status_name other = {0, "Daemon Error", "daemon_error"};
-    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
-        if (statuses[i].status == status)
-            return &statuses[i];
-    return &other;
-}
 
 int
 http_problem(struct http_resp *resp, int status, const char *domain, const char *code,
@@ -47,16 +19,8 @@ http_problem(struct http_resp *resp, int status, const char *domain, const char 
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    const struct status_name *n = status_name(status);
-    if (code == NULL)
-        code = n->code;
-    char type[128];
-    snprintf(type, sizeof type, "urn:kheish:problem:%s", code);
-    json_t *doc = json_pack("{s:s, s:s, s:i, s:o, s:s}", "type", type, "title", n->title, "status",
-                            status, "detail", util_json_str(detail), "code", code);
-    if (domain)
-        json_object_set_new(doc, "domain", json_string(domain));
-    resp->problem = code;
+    json_t *doc = problem_doc(status, domain, code, detail);
+    resp->problem = json_string_value(json_object_get(doc, "code"));
     return http_json(resp, status, doc);
 }
 
@@ -123,79 +87,6 @@ http_json_text(struct http_resp *resp, int status, char *text)
     return status;
 }
 
-static int
-hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes s[0..len) into a new string ('+' is a space in a query,
- * itself in a path); NULL when malformed or not printable UTF-8. */
-static char *
-pct_decode(const char *s, size_t len, int plus_is_space)
-{
-    char *out = malloc(len + 1), *o = out;
-    if (out == NULL)
-        return NULL;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '+' && plus_is_space) {
-            *o++ = ' ';
-        } else if (s[i] == '%') {
-            int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
-            int lo = i + 2 < len ? hexval(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0) {
-                free(out);
-                return NULL;
-            }
-            *o++ = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            *o++ = s[i];
-        }
-    }
-    *o = '\0';
-    if (!util_utf8_printable(out, (size_t)(o - out))) {
-        free(out);
-        return NULL;
-    }
-    return out;
-}
-
-char *
-http_decode_path(const char *uri)
-{
-    if (uri == NULL || *uri != '/')
-        return NULL;
-    size_t len = strcspn(uri, "?");
-    char *out = malloc(len + 1);
-    if (out == NULL)
-        return NULL;
-    size_t used = 0;
-    for (const char *seg = uri + 1; seg <= uri + len;) {
-        size_t n = strcspn(seg, "/?");
-        char *dec = pct_decode(seg, n, 0);
-        if (dec == NULL || strchr(dec, '/')) {
-            free(dec);
-            free(out);
-            return NULL;
-        }
-        size_t dn = strlen(dec); /* never longer than the segment */
-        out[used++] = '/';
-        memcpy(out + used, dec, dn);
-        used += dn;
-        free(dec);
-        seg += n + 1;
-    }
-    out[used] = '\0';
-    return out;
-}
-
 int
 http_parse_query(struct http_req *req, const char *qs, struct http_resp *resp)
 {
@@ -218,8 +109,8 @@ http_parse_query(struct http_req *req, const char *qs, struct http_resp *resp)
                              HTTP_MAX_QUERY_PARAMS);
                 return -1;
             }
-            char *name = pct_decode(p, nlen, 1);
-            char *value = eq ? pct_decode(eq + 1, len - nlen - 1, 1) : strdup("");
+            char *name = uri_pct_decode(p, nlen, 1);
+            char *value = eq ? uri_pct_decode(eq + 1, len - nlen - 1, 1) : strdup("");
             if (name == NULL || value == NULL) {
                 free(name);
                 free(value);
@@ -287,31 +178,16 @@ http_body_object(const struct http_req *req, int allow_empty, json_t **out, stru
     return 0;
 }
 
-int
-http_valid_id(const char *id)
-{
-    size_t n = strlen(id);
-    if (n == 0 || n > HTTP_ID_MAX_BYTES)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = id[i];
-        int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        if (!alnum && c != '_' && (i == 0 || !strchr(".:@-", c)))
-            return 0;
-    }
-    return 1;
-}
-
 const char *
 http_path_id(const struct http_req *req, int i, const char *what, struct http_resp *resp)
 {
     const char *id = i < req->nparams ? req->params[i] : "";
-    if (http_valid_id(id))
+    if (uri_valid_id(id))
         return id;
     http_problem(resp, 400, NULL, "bad_request",
                  "invalid %s id: 1..%d characters of [A-Za-z0-9._:@-] starting with a letter, "
                  "digit or '_'",
-                 what, HTTP_ID_MAX_BYTES);
+                 what, URI_ID_MAX_BYTES);
     return NULL;
 }
 

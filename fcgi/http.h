@@ -12,11 +12,11 @@
 #include "config.h"
 #include "gate.h"
 #include "store.h"
+#include "uri.h"
 
 #define HTTP_MAX_PATH_PARAMS  3
 #define HTTP_MAX_QUERY_PARAMS 16
 #define HTTP_MAX_QUERY_BYTES  4096
-#define HTTP_ID_MAX_BYTES     128
 #define HTTP_HEADERS_MAX      1024
 
 struct http_query_param {
@@ -73,12 +73,6 @@ int http_json(struct http_resp *resp, int status, json_t *doc);
  * round trip for views the database already rendered; returns status. */
 int http_json_text(struct http_resp *resp, int status, char *text);
 
-/* The path of a request URI (up to '?'), each segment percent-decoded on
- * its own: an encoded '/' is refused rather than decoded, so "%2F..%2F" can
- * never move a request to another route. Caller frees; NULL when malformed,
- * not printable UTF-8, or not starting with '/'. */
-char *http_decode_path(const char *uri);
-
 /* Query string: parsed once into req->query (percent-decoded, validated as
  * UTF-8). Returns 0 or -1 with a problem set in resp. */
 int http_parse_query(struct http_req *req, const char *qs, struct http_resp *resp);
@@ -90,11 +84,6 @@ const char *http_query(const struct http_req *req, const char *name);
  * 400. Duplicate keys, invalid UTF-8 and NUL escapes are refused. */
 int http_body_object(const struct http_req *req, int allow_empty, json_t **out,
                      struct http_resp *resp);
-
-/* A path id (session or run): 1..HTTP_ID_MAX_BYTES of [A-Za-z0-9._:@-]
- * starting with a letter, digit or '_', so "." / ".." and traversal never reach
- * the store (the sessions table has the same CHECK). */
-int http_valid_id(const char *id);
 
 /* Path parameter i as an id, or NULL with a 400 problem naming `what`. */
 const char *http_path_id(const struct http_req *req, int i, const char *what,

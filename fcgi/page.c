@@ -15,7 +15,7 @@ valid_key(const char *key)
     memcpy(ms, key, 20);
     ms[20] = '\0';
     /* 20 digits, and a time the store can compare (it is a bigint there) */
-    return util_parse_i64(ms, 0, INT64_MAX, &v) == 0 && http_valid_id(colon + 1);
+    return util_parse_i64(ms, 0, INT64_MAX, &v) == 0 && uri_valid_id(colon + 1);
 }
 
 int

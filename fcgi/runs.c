@@ -69,7 +69,7 @@ runs_list(struct http_req *req, struct http_resp *resp)
     const char *active = http_query(req, "priority_active");
     if (page_parse(req, 1, &p, resp) != 0)
         return resp->status;
-    if (f.session_id && !http_valid_id(f.session_id))
+    if (f.session_id && !uri_valid_id(f.session_id))
         return http_problem(resp, 400, NULL, "bad_request", "invalid session_id");
     if (f.status && !util_in_list(f.status, run_statuses))
         return http_problem(resp, 400, NULL, "bad_request", "unknown run status");

@@ -42,7 +42,7 @@ sessions_list(struct http_req *req, struct http_resp *resp)
     const char *persona = http_query(req, "persona_id");
     if (page_parse(req, 0, &p, resp) != 0)
         return resp->status;
-    if (persona && !http_valid_id(persona))
+    if (persona && !uri_valid_id(persona))
         return http_problem(resp, 400, NULL, "bad_request", "invalid persona_id");
     enum store_rc rc = store_session_list(req->db, persona, &p.page, &r);
     return rc == STORE_OK ? http_json(resp, 200, page_response(&p, &r))

@@ -83,11 +83,11 @@ check_value(const json_t *v, const struct field *f, const char *path, struct htt
                                 "field '%s' must be %lld to %lld bytes long", path,
                                 (long long)f->min, (long long)f->max),
                    -1;
-        if (f->type == F_ID && !http_valid_id(s))
+        if (f->type == F_ID && !uri_valid_id(s))
             return http_problem(resp, 400, NULL, "bad_request",
                                 "field '%s' must be 1..%d characters of [A-Za-z0-9._:@-] "
                                 "starting with a letter, digit or '_'",
-                                path, HTTP_ID_MAX_BYTES),
+                                path, URI_ID_MAX_BYTES),
                    -1;
         if (f->values && !util_in_list(s, f->values))
             return http_problem(resp, 400, NULL, "bad_request", "field '%s' has an unknown value",
@@ -247,9 +247,9 @@ validate_submit_rules(const json_t *obj, struct http_resp *resp)
 }
 
 const struct field validate_session_create[] = {
-    {"session_id", F_ID, 0, HTTP_ID_MAX_BYTES, NULL, NULL},
+    {"session_id", F_ID, 0, URI_ID_MAX_BYTES, NULL, NULL},
     {"thread_id", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL},
-    {"persona_id", F_ID, 0, HTTP_ID_MAX_BYTES, NULL, NULL},
+    {"persona_id", F_ID, 0, URI_ID_MAX_BYTES, NULL, NULL},
     {"capability_scope", F_OBJECT, 0, 0, NULL, NULL},
     {"credential_scope", F_OBJECT, 0, 0, NULL, NULL},
     FIELDS_END,

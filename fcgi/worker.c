@@ -205,7 +205,7 @@ handle(FCGX_Request *r, struct worker_ctx *w)
     req.method = FCGX_GetParam("REQUEST_METHOD", r->envp);
     /* The raw REQUEST_URI, not nginx's DOCUMENT_URI: nginx decodes %2F and
      * folds "..", which would let an id escape into another route. */
-    char *path = http_decode_path(FCGX_GetParam("REQUEST_URI", r->envp));
+    char *path = uri_decode_path(FCGX_GetParam("REQUEST_URI", r->envp));
     req.path = path;
     req.content_type = FCGX_GetParam("CONTENT_TYPE", r->envp);
     req.content_encoding = FCGX_GetParam("HTTP_CONTENT_ENCODING", r->envp);

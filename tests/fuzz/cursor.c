@@ -39,7 +39,7 @@ check_accepted(const struct page_req *p, const char *cursor)
     char ms[24];
     const char *id = NULL;
     FUZZ_CHECK(db_cursor_split(p->page.cursor, ms, sizeof ms, &id) == 0);
-    FUZZ_CHECK(strlen(ms) == 20 && http_valid_id(id));
+    FUZZ_CHECK(strlen(ms) == 20 && uri_valid_id(id));
     /* The store compares the time as a bigint: it must fit. */
     int64_t v;
     FUZZ_CHECK(util_parse_i64(ms, 0, INT64_MAX, &v) == 0);

@@ -1,5 +1,5 @@
 /*
- * fuzz-path_id: a path segment as a session or run id. http_valid_id and
+ * fuzz-path_id: a path segment as a session or run id. uri_valid_id and
  * http_path_id on the input as a NUL-terminated string (bytes after an
  * embedded NUL are ignored, as they would be in the FastCGI parameter).
  */
@@ -17,7 +17,7 @@ static int
 model_valid(const char *s)
 {
     size_t n = strlen(s);
-    if (n < 1 || n > HTTP_ID_MAX_BYTES)
+    if (n < 1 || n > URI_ID_MAX_BYTES)
         return 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -38,7 +38,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(id, data, size);
     id[size] = '\0';
 
-    int valid = http_valid_id(id);
+    int valid = uri_valid_id(id);
     FUZZ_CHECK(valid == 0 || valid == 1);
     FUZZ_CHECK(valid == model_valid(id));
 

@@ -45,7 +45,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
             const char *v = http_query(&req, names[i]);
             if (v && (!strcmp(names[i], "persona_id") || !strcmp(names[i], "session_id")))
-                (void)http_valid_id(v);
+                (void)uri_valid_id(v);
         }
         /* What the list and events handlers do with the parsed query. */
         struct http_resp r2 = {0};

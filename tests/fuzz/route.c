@@ -3,7 +3,7 @@
  * picks a method no route has, so every pattern is matched against the path
  * (filling and cutting path parameters) and the answer is always a 404 or a
  * 405, without a handler (or a database) being reached. The rest is the
- * REQUEST_URI, decoded by http_decode_path first as fcgi/worker.c handle()
+ * REQUEST_URI, decoded by uri_decode_path first as fcgi/worker.c handle()
  * does.
  */
 #include <stdint.h>
@@ -47,7 +47,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(uri, data + 1, size - 1);
     uri[size - 1] = '\0';
-    char *path = http_decode_path(uri);
+    char *path = uri_decode_path(uri);
     if (path == NULL) { /* the worker answers 400 before routing */
         free(uri);
         return 0;
