@@ -19,6 +19,7 @@ COMMON_SRC := $(wildcard common/*.c)
 STORE_SRC  := $(wildcard store/*.c)
 FCGI_SRC   := $(wildcard fcgi/*.c)
 CLI_SRC    := $(wildcard cli/*.c)
+RELAY_SRC  := $(wildcard sse-relay/*.c)
 MIGRATIONS := $(sort $(wildcard sql/[0-9]*.sql))
 
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
@@ -26,10 +27,11 @@ COMMON_OBJ := $(call obj,$(COMMON_SRC))
 STORE_OBJ  := $(call obj,$(STORE_SRC)) $(OBJ)/store/migrations.o
 FCGI_OBJ   := $(call obj,$(FCGI_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
+RELAY_OBJ  := $(call obj,$(RELAY_SRC))
 TEST_BINS  := $(patsubst tests/unit/%.c,$(BIN)/test-%,$(wildcard tests/unit/*.c))
 
 .PHONY: all deps up down test asan fuzz format format-check bench clean
-all: $(BIN)/kheish-fcgi $(BIN)/kheish $(TEST_BINS)
+all: $(BIN)/kheish-fcgi $(BIN)/kheish-sse-relay $(BIN)/kheish $(TEST_BINS)
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -45,6 +47,10 @@ $(OBJ)/store/migrations.o: $(OBJ)/store/migrations.c
 $(BIN)/kheish-fcgi: $(FCGI_OBJ) $(STORE_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(KH_CFLAGS) -o $@ $^ $(LDFLAGS) $(call PKG_LIBS,$(FCGI_PKGS))
+
+$(BIN)/kheish-sse-relay: $(RELAY_OBJ) $(STORE_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(KH_CFLAGS) -o $@ $^ $(LDFLAGS) $(call PKG_LIBS,jansson libpq libsodium)
 
 $(BIN)/kheish: $(CLI_OBJ) $(STORE_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
@@ -150,7 +156,7 @@ fuzz: $(FUZZ_BINS)
 -include $(shell find $(FUZZ_OBJ) -name '*.d' 2>/dev/null)
 # ---- end fuzz -------------------------------------------------------------
 
-FORMAT_SRC = $(wildcard common/*.[ch] store/*.[ch] fcgi/*.[ch] cli/*.[ch] tests/unit/*.[ch] \
+FORMAT_SRC = $(wildcard common/*.[ch] store/*.[ch] fcgi/*.[ch] sse-relay/*.[ch] cli/*.[ch] tests/unit/*.[ch] \
                          tests/fuzz/*.[ch] bench/*.[ch])
 format:
 	clang-format -i $(FORMAT_SRC)

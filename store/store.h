@@ -61,6 +61,33 @@ enum store_rc store_events_append(struct store *s, json_t *stream, json_t *run_e
 /* Tail of the stream events after cursor, in id order (used by readers and tests). */
 enum store_rc store_events_after(struct store *s, int64_t cursor, int limit, json_t **items);
 
+/* The SSE relay's reads (store/stream.c). A frame is a stream event as the
+ * relay sends it, rendered by the database: "id: N\nevent: NAME\ndata:
+ * JSON\n\n". */
+struct store_frame {
+    int64_t id;
+    char *session_id; /* NULL when the event has none */
+    char *run_id;
+    char *text;
+    size_t len;
+};
+
+/* Up to limit events after `after` in id order, only a session's and/or a
+ * run's when given. Free with store_frames_free. */
+enum store_rc store_stream_frames(struct store *s, int64_t after, const char *session_id,
+                                  const char *run_id, int limit, struct store_frame **out, int *n);
+void store_frames_free(struct store_frame *f, int n);
+enum store_rc store_stream_newest(struct store *s, int64_t *newest);
+
+/* A connection LISTENing for the commit hint of new events. */
+struct store_listener;
+struct store_listener *store_listen(const char *conninfo, char *err, size_t errsz);
+int store_listener_fd(const struct store_listener *l);
+/* Reads what arrived: the number of notifications (>= 0), or -1 when the
+ * connection is lost (close it and listen again). */
+int store_listener_drain(struct store_listener *l);
+void store_listener_close(struct store_listener *l);
+
 /* Pagination shared by list endpoints. cursor is the decoded sort key. */
 struct store_page {
     int limit;          /* 1..100 */

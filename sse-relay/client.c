@@ -1,0 +1,338 @@
+#include "client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "problem.h"
+#include "uri.h"
+#include "util.h"
+
+/* The headers of a request head the relay looks at. */
+struct head {
+    char *method, *target;
+    const char *authorization, *origin, *last_event_id, *real_ip, *real_port;
+    int duplicate_origin, duplicate_cursor;
+};
+
+/* Splits the head in place: request line, then "Name: value" lines. */
+static int
+parse_head(char *buf, struct head *h)
+{
+    memset(h, 0, sizeof *h);
+    char *line = buf, *end = strstr(buf, "\r\n");
+    if (end == NULL)
+        return -1;
+    *end = '\0';
+    h->method = strtok_r(line, " ", &line);
+    h->target = strtok_r(NULL, " ", &line);
+    const char *version = strtok_r(NULL, " ", &line);
+    if (!h->method || !h->target || !version || strncmp(version, "HTTP/1.", 7))
+        return -1;
+    for (line = end + 2; *line && strncmp(line, "\r\n", 2) != 0; line = end + 2) {
+        end = strstr(line, "\r\n");
+        if (end == NULL)
+            return -1;
+        *end = '\0';
+        char *colon = strchr(line, ':');
+        if (colon == NULL)
+            return -1;
+        *colon = '\0';
+        char *v = colon + 1;
+        while (*v == ' ' || *v == '\t')
+            v++;
+        static const struct {
+            const char *name;
+            size_t offset;
+        } wanted[] = {
+            {"authorization", offsetof(struct head, authorization)},
+            {"origin", offsetof(struct head, origin)},
+            {"last-event-id", offsetof(struct head, last_event_id)},
+            {"x-real-ip", offsetof(struct head, real_ip)},
+            {"x-real-port", offsetof(struct head, real_port)},
+        };
+        for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
+            const char **dst = (const char **)((char *)h + wanted[i].offset);
+            if (strcasecmp(line, wanted[i].name))
+                continue;
+            h->duplicate_origin |= *dst && i == 1;
+            h->duplicate_cursor |= *dst && i == 2;
+            *dst = v;
+        }
+    }
+    return 0;
+}
+
+/* An event cursor: a decimal u64; values past the newest id are clamped
+ * later anyway, so anything above INT64_MAX becomes INT64_MAX. */
+static int
+parse_cursor(const char *s, int64_t *out)
+{
+    if (*s == '\0' || strlen(s) > 20 || strspn(s, "0123456789") != strlen(s))
+        return -1;
+    unsigned long long v = strtoull(s, NULL, 10);
+    *out = v > INT64_MAX ? INT64_MAX : (int64_t)v;
+    return 0;
+}
+
+/* Queues a complete HTTP answer that is not a stream; the client closes
+ * once it is flushed. */
+static void
+answer(struct client *c, int status, const char *headers, const json_t *problem)
+{
+    char *body = problem ? json_dumps(problem, JSON_COMPACT) : NULL;
+    const char *title = problem ? json_string_value(json_object_get(problem, "title")) : "OK";
+    char head[2048], type[96] = "";
+    if (body)
+        snprintf(type, sizeof type,
+                 "Content-Type: application/problem+json\r\nContent-Length: %zu\r\n", strlen(body));
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\n%sCache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+                     status, status == 204 ? "No Content" : title, type, headers);
+    if (n > 0 && (size_t)n < sizeof head)
+        client_queue(c, head, (size_t)n);
+    if (body)
+        client_queue(c, body, strlen(body));
+    free(body);
+    c->state = CLIENT_CLOSING;
+    c->close_at_ms = util_monotonic_us() / 1000 + RELAY_CLOSE_GRACE_MS;
+}
+
+static void
+refuse(struct client *c, int status, const char *domain, const char *code, const char *detail,
+       const char *headers)
+{
+    json_t *p = problem_doc(status, domain, code, detail);
+    answer(c, status, headers, p);
+    json_decref(p);
+}
+
+/* The stream a path names: 0, or -1 (not a stream path), -2 (a bad id). */
+static int
+route(struct client *c, const char *path, const char *query)
+{
+    static const char sessions[] = "/v1/sessions/", runs[] = "/v1/runs/";
+    const char *tail = NULL;
+    char **filter = NULL;
+    if (!strcmp(path, "/v1/events/stream")) {
+        /* ?session_id=&run_id= on the global stream; cursor is read later */
+        for (const char *p = query; p && *p;) {
+            size_t len = strcspn(p, "&");
+            const char *eq = memchr(p, '=', len);
+            char *name = uri_pct_decode(p, eq ? (size_t)(eq - p) : len, 1);
+            char *value = eq ? uri_pct_decode(eq + 1, len - (size_t)(eq - p) - 1, 1) : NULL;
+            char **dst = !name                         ? NULL
+                         : !strcmp(name, "session_id") ? &c->session_id
+                         : !strcmp(name, "run_id")     ? &c->run_id
+                                                       : NULL;
+            free(name);
+            if (dst && (*dst || !value || !uri_valid_id(value))) {
+                free(value);
+                return -2;
+            }
+            if (dst)
+                *dst = value;
+            else
+                free(value);
+            p += len + (p[len] == '&');
+        }
+        return 0;
+    }
+    if (!strncmp(path, sessions, sizeof sessions - 1))
+        tail = path + sizeof sessions - 1, filter = &c->session_id;
+    else if (!strncmp(path, runs, sizeof runs - 1))
+        tail = path + sizeof runs - 1, filter = &c->run_id;
+    const char *slash = tail ? strchr(tail, '/') : NULL;
+    if (slash == NULL || strcmp(slash, "/stream"))
+        return -1;
+    *filter = strndup(tail, (size_t)(slash - tail));
+    return *filter && uri_valid_id(*filter) ? 0 : -2;
+}
+
+/* The cursor query parameter, or NULL. */
+static const char *
+query_cursor(const char *query, char *buf, size_t size)
+{
+    for (const char *p = query; p && *p;) {
+        size_t len = strcspn(p, "&");
+        if (len > 7 && !strncmp(p, "cursor=", 7) && len - 7 < size) {
+            memcpy(buf, p + 7, len - 7);
+            buf[len - 7] = '\0';
+            return buf;
+        }
+        p += len + (p[len] == '&');
+    }
+    return NULL;
+}
+
+void
+client_start(struct client *c, const struct client_env *env)
+{
+    struct head h;
+    char cors[512] = "", extra[640] = "";
+    if (parse_head(c->head, &h) != 0) {
+        refuse(c, 400, NULL, "bad_request", "malformed request head", "");
+        return;
+    }
+    char *path = uri_decode_path(h.target);
+    const char *query = strchr(h.target, '?');
+    char peer_ip[64];
+    snprintf(peer_ip, sizeof peer_ip, "%.*s", (int)strcspn(c->peer, ":"), c->peer);
+    struct gate_request rq = {
+        h.method,
+        path ? path : "/",
+        h.authorization,
+        h.duplicate_origin ? "" : h.origin,
+        h.real_ip ? h.real_ip : peer_ip,
+        h.real_port,
+    };
+    struct gate_verdict v;
+    gate_check(env->gate, &rq, &v);
+    if (v.audit) {
+        if (store_auth_audit_append(env->db, v.audit, env->recorded_by) != STORE_OK)
+            log_msg("error", "audit_store_failed", "auth audit record not stored");
+        json_decref(v.audit);
+    }
+    if (v.cors_origin)
+        cors_headers(v.cors_origin, cors, sizeof cors);
+    if (v.status == 204) {
+        answer(c, 204, cors, NULL);
+    } else if (v.status != 0) {
+        snprintf(extra, sizeof extra, "%s%s", cors,
+                 v.challenge     ? "WWW-Authenticate: Bearer realm=\"" AUTH_REALM "\"\r\n"
+                 : v.retry_after ? "Retry-After: 60\r\n"
+                                 : "");
+        refuse(c, v.status, v.domain, v.code, v.detail, extra);
+    } else if (path == NULL) {
+        refuse(c, 400, NULL, "bad_request", "the request path is not valid", cors);
+    } else {
+        char qbuf[32];
+        const char *qc = query_cursor(query ? query + 1 : NULL, qbuf, sizeof qbuf);
+        int64_t a = -1, b = -1;
+        int r = route(c, path, query ? query + 1 : NULL);
+        snprintf(extra, sizeof extra, "%sAllow: GET, HEAD\r\n", cors);
+        if (r == -1)
+            refuse(c, 404, "api", "route_not_found", "no stream at this path", cors);
+        else if (strcmp(h.method, "GET") && strcmp(h.method, "HEAD"))
+            refuse(c, 405, "api", "method_not_allowed", "streams are read with GET", extra);
+        else if (r == -2)
+            refuse(c, 400, NULL, "bad_request", "invalid session or run id", cors);
+        else if ((qc && parse_cursor(qc, &a) != 0) || h.duplicate_cursor ||
+                 (h.last_event_id && *h.last_event_id && parse_cursor(h.last_event_id, &b) != 0))
+            refuse(c, 400, "events", "invalid_event_cursor",
+                   "cursor and Last-Event-ID must be decimal event ids", cors);
+        else {
+            /* The larger cursor wins; none means live only; past the tail is clamped. */
+            int64_t cursor = a > b ? a : b;
+            c->cursor = cursor < 0 || cursor > env->newest ? env->newest : cursor;
+            char head[1024];
+            int n = snprintf(head, sizeof head,
+                             "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                             "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
+                             "Connection: close\r\n%s\r\nretry: 1000\n\n",
+                             cors);
+            client_queue(c, head, (size_t)n);
+            if (!strcmp(h.method, "HEAD"))
+                answer(c, 200, "", NULL);
+            else
+                c->state = c->cursor < env->newest ? CLIENT_REPLAY : CLIENT_LIVE;
+        }
+    }
+    free(path);
+}
+
+int
+client_queue(struct client *c, const char *data, size_t len)
+{
+    if (c->out_len - c->out_off + len > RELAY_HARD_CAP)
+        return -1;
+    if (c->out_off > 0 && c->out_len + len > c->out_cap) {
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+    }
+    if (c->out_len + len > c->out_cap) {
+        size_t cap = c->out_cap ? c->out_cap : 4096;
+        while (cap < c->out_len + len)
+            cap *= 2;
+        char *n = realloc(c->out, cap);
+        if (n == NULL)
+            return -1;
+        c->out = n;
+        c->out_cap = cap;
+    }
+    memcpy(c->out + c->out_len, data, len);
+    c->out_len += len;
+    return 0;
+}
+
+int
+client_flush(struct client *c)
+{
+    while (c->out_off < c->out_len) {
+        ssize_t n =
+            send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+        c->out_off += (size_t)n;
+    }
+    /* Idle clients hold no buffer: 10,000 of them cost only their sockets. */
+    free(c->out);
+    c->out = NULL;
+    c->out_off = c->out_len = c->out_cap = 0;
+    return 1;
+}
+
+void
+client_lagged(struct client *c, int64_t now_ms)
+{
+    /* Keep the frame it is receiving (a cut frame would corrupt the stream),
+     * drop the rest, and count the events dropped. */
+    const char *from = c->out + c->out_off, *end = c->out + c->out_len;
+    const char *cut = from < end ? memmem(from, (size_t)(end - from), "\n\n", 2) : NULL;
+    size_t keep = cut ? (size_t)(cut + 2 - c->out) : c->out_len;
+    int skipped = 0;
+    for (const char *p = c->out + keep; p < end; p = strchr(p, '\n') + 1) {
+        skipped += !strncmp(p, "id: ", 4);
+        if (memchr(p, '\n', (size_t)(end - p)) == NULL)
+            break;
+    }
+    c->out_len = keep;
+    char gap[320];
+    int n = snprintf(gap, sizeof gap,
+                     "event: stream_gap\ndata: {\"type\":\"stream_gap\",\"skipped\":%d,"
+                     "\"reason\":\"live_lag\",\"scope\":\"%s\",\"skipped_is_estimate\":true}\n\n",
+                     skipped,
+                     c->run_id       ? "run"
+                     : c->session_id ? "session"
+                                     : "global");
+    if (c->out_len - c->out_off + (size_t)n <= RELAY_HARD_CAP)
+        client_queue(c, gap, (size_t)n);
+    c->state = CLIENT_CLOSING;
+    c->close_at_ms = now_ms + RELAY_CLOSE_GRACE_MS;
+    log_msg("warn", "stream_lagged", "client %s fell behind; %d queued events dropped, closing",
+            c->peer, skipped);
+}
+
+int
+client_wants(const struct client *c, const char *session_id, const char *run_id)
+{
+    return (c->session_id == NULL || (session_id && !strcmp(c->session_id, session_id))) &&
+           (c->run_id == NULL || (run_id && !strcmp(c->run_id, run_id)));
+}
+
+void
+client_free(struct client *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->session_id);
+    free(c->run_id);
+    free(c->out);
+    free(c);
+}

@@ -1,0 +1,68 @@
+/*
+ * client: one connection to the relay, from its request head to its stream.
+ * Output goes through a bounded queue (relay.h's caps); a client that cannot
+ * keep up is ended with a stream_gap frame, never allowed to grow it.
+ */
+#ifndef KHEISH_RELAY_CLIENT_H
+#define KHEISH_RELAY_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gate.h"
+#include "relay.h"
+#include "store.h"
+
+enum client_state {
+    CLIENT_HEAD,    /* reading the request head */
+    CLIENT_REPLAY,  /* streaming, catching up from its cursor page by page */
+    CLIENT_LIVE,    /* streaming, fed by the tail */
+    CLIENT_CLOSING, /* flushing a last answer, then closed */
+};
+
+struct client {
+    int fd;
+    enum client_state state;
+    char peer[64]; /* address:port of the connection (nginx) */
+    char head[RELAY_HEAD_MAX_BYTES];
+    size_t head_len;
+    char *session_id; /* stream filters, NULL for none */
+    char *run_id;
+    int64_t cursor; /* newest event id queued for this client */
+    char *out;      /* queued bytes [out_off, out_len) */
+    size_t out_off, out_len, out_cap;
+    int64_t over_soft_since_ms; /* 0 while under the soft cap */
+    int64_t close_at_ms;        /* CLOSING: closed by then even if not flushed */
+    struct client *prev, *next;
+};
+
+/* What handling a complete request head needs from the relay. */
+struct client_env {
+    struct gate *gate;
+    struct store *db;
+    const char *recorded_by; /* for audit rows */
+    int64_t newest;          /* the relay's tail position */
+};
+
+/* Parses the head, runs the gate, answers a refusal or a preflight (the
+ * client goes to CLOSING) or starts the stream (REPLAY or LIVE). */
+void client_start(struct client *c, const struct client_env *env);
+
+/* Queues bytes. Returns -1 when that would pass the hard cap (nothing is
+ * queued then). */
+int client_queue(struct client *c, const char *data, size_t len);
+
+/* Sends what is queued. Returns 1 when all is sent, 0 when some is left
+ * (wait for EPOLLOUT), -1 when the connection is gone. */
+int client_flush(struct client *c);
+
+/* Ends a client that fell behind: drops what it has not started to
+ * receive, queues a stream_gap live_lag frame and moves it to CLOSING. */
+void client_lagged(struct client *c, int64_t now_ms);
+
+/* 1 when an event of this session and run belongs on the client's stream. */
+int client_wants(const struct client *c, const char *session_id, const char *run_id);
+
+void client_free(struct client *c);
+
+#endif

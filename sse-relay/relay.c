@@ -1,0 +1,404 @@
+/*
+ * The relay's loop. NOTIFY on kheish_events is only a hint: on each one, and
+ * at least every RELAY_POLL_MS, the relay reads the events after its
+ * high-water mark in id order (the event-id rule makes that gap-free) and
+ * queues each on every live stream it matches. A client that connects with a
+ * cursor is replayed from the table a page per loop turn, so a long replay
+ * never stalls the others, then joins the live streams.
+ */
+#include "relay.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+
+#define HEARTBEAT "event: heartbeat\ndata: {\"type\":\"heartbeat\"}\n\n"
+
+struct relay {
+    int ep, lfd, sfd;
+    struct gate gate;
+    struct store *db;
+    const char *conninfo;
+    struct store_listener *listener;
+    int64_t listen_retry_ms;
+    int64_t newest; /* high-water mark: every event up to it is queued */
+    struct client *clients;
+    int nclients, replaying;
+    rlim_t fd_limit;
+    char recorded_by[300];
+};
+
+static int64_t
+now_ms(void)
+{
+    return util_monotonic_us() / 1000;
+}
+
+static void
+watch(struct relay *r, int fd, uint32_t events, void *ptr, int op)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = ptr};
+    epoll_ctl(r->ep, op, fd, &ev);
+}
+
+/* What a client waits for: its request head, a writable socket when bytes
+ * are queued, and always the peer closing. */
+static void
+rearm(struct relay *r, struct client *c)
+{
+    uint32_t ev = EPOLLRDHUP | (c->state == CLIENT_HEAD ? EPOLLIN : 0) |
+                  (c->out_off < c->out_len ? EPOLLOUT : 0);
+    watch(r, c->fd, ev, c, EPOLL_CTL_MOD);
+}
+
+static void
+drop(struct relay *r, struct client *c)
+{
+    epoll_ctl(r->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        r->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    r->nclients--;
+    client_free(c);
+}
+
+/* Sends what is queued; drops the client when it is gone, or when it was
+ * closing and everything is out. */
+static void
+flush(struct relay *r, struct client *c)
+{
+    int done = client_flush(c);
+    if (done < 0 || (done == 1 && c->state == CLIENT_CLOSING))
+        drop(r, c);
+    else
+        rearm(r, c);
+}
+
+/* Queues bytes on a streaming client, ending it when it is too far behind. */
+static void
+feed(struct client *c, const char *data, size_t len, int64_t now)
+{
+    size_t pending = c->out_len - c->out_off;
+    if (pending > RELAY_SOFT_CAP) {
+        if (c->over_soft_since_ms == 0)
+            c->over_soft_since_ms = now;
+    } else {
+        c->over_soft_since_ms = 0;
+    }
+    if ((c->over_soft_since_ms && now - c->over_soft_since_ms > RELAY_SOFT_CAP_MS) ||
+        client_queue(c, data, len) != 0)
+        client_lagged(c, now);
+}
+
+/* Reads every event after the high-water mark and queues each on the live
+ * streams that want it. */
+static void
+tail(struct relay *r)
+{
+    int64_t now = now_ms();
+    for (;;) {
+        struct store_frame *f;
+        int n;
+        if (store_stream_frames(r->db, r->newest, NULL, NULL, RELAY_TAIL_PAGE, &f, &n) != STORE_OK)
+            return; /* the database is away: the next poll retries */
+        for (int i = 0; i < n; i++) {
+            for (struct client *c = r->clients; c; c = c->next)
+                if (c->state == CLIENT_LIVE && f[i].id > c->cursor &&
+                    client_wants(c, f[i].session_id, f[i].run_id)) {
+                    feed(c, f[i].text, f[i].len, now);
+                    c->cursor = f[i].id;
+                }
+            r->newest = f[i].id;
+        }
+        store_frames_free(f, n);
+        if (n < RELAY_TAIL_PAGE)
+            break;
+    }
+    for (struct client *c = r->clients, *next; c; c = next) {
+        next = c->next;
+        if (c->out_off < c->out_len)
+            flush(r, c);
+    }
+}
+
+/* One page of history for each replaying client whose queue has room; a
+ * short page means it has caught up and goes live. */
+static void
+replay(struct relay *r)
+{
+    r->replaying = 0;
+    for (struct client *c = r->clients, *next; c; c = next) {
+        next = c->next;
+        /* A client that reads slowly waits for EPOLLOUT: history is paced
+         * by the reader, never dropped. */
+        if (c->state != CLIENT_REPLAY || c->out_len - c->out_off > RELAY_SOFT_CAP)
+            continue;
+        struct store_frame *f;
+        int n;
+        if (store_stream_frames(r->db, c->cursor, c->session_id, c->run_id, RELAY_REPLAY_PAGE, &f,
+                                &n) != STORE_OK)
+            return;
+        int queued = 0;
+        while (queued < n && client_queue(c, f[queued].text, f[queued].len) == 0)
+            c->cursor = f[queued++].id;
+        store_frames_free(f, n);
+        if (n < RELAY_REPLAY_PAGE && queued == n)
+            c->state = CLIENT_LIVE;
+        else
+            r->replaying = 1; /* more to read: come back without sleeping */
+        flush(r, c);
+    }
+}
+
+static void
+heartbeat(struct relay *r)
+{
+    int64_t now = now_ms();
+    for (struct client *c = r->clients, *next; c; c = next) {
+        next = c->next;
+        if (c->state == CLIENT_REPLAY || c->state == CLIENT_LIVE) {
+            feed(c, HEARTBEAT, sizeof HEARTBEAT - 1, now);
+            flush(r, c);
+        } else if (c->state == CLIENT_CLOSING && now >= c->close_at_ms) {
+            drop(r, c);
+        }
+    }
+}
+
+/* (Re)connects the LISTEN connection, then catches up from the high-water
+ * mark: what committed while it was away was never signalled. */
+static void
+listen_again(struct relay *r)
+{
+    char err[256];
+    r->listener = store_listen(r->conninfo, err, sizeof err);
+    if (r->listener == NULL) {
+        r->listen_retry_ms = now_ms() + RELAY_LISTEN_RETRY_MS;
+        log_msg("warn", "listen_failed", "LISTEN connection: %s", err);
+        return;
+    }
+    watch(r, store_listener_fd(r->listener), EPOLLIN, &r->listener, EPOLL_CTL_ADD);
+    log_msg("info", "listening", "LISTEN kheish_events from event %lld", (long long)r->newest);
+    tail(r);
+}
+
+static void
+on_notify(struct relay *r)
+{
+    if (store_listener_drain(r->listener) < 0) {
+        epoll_ctl(r->ep, EPOLL_CTL_DEL, store_listener_fd(r->listener), NULL);
+        store_listener_close(r->listener);
+        r->listener = NULL;
+        r->listen_retry_ms = now_ms() + RELAY_LISTEN_RETRY_MS;
+        log_msg("warn", "listen_lost", "LISTEN connection lost; reconnecting");
+        return;
+    }
+    tail(r);
+}
+
+static void
+on_accept(struct relay *r)
+{
+    for (;;) {
+        struct sockaddr_in6 sa;
+        socklen_t len = sizeof sa;
+        int fd = accept4(r->lfd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        struct client *c = calloc(1, sizeof *c);
+        if (c == NULL) {
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        char ip[INET6_ADDRSTRLEN] = "unknown";
+        int port = 0;
+        if (sa.sin6_family == AF_INET) {
+            struct sockaddr_in *in = (struct sockaddr_in *)&sa;
+            inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+            port = ntohs(in->sin_port);
+        } else if (sa.sin6_family == AF_INET6) {
+            inet_ntop(AF_INET6, &sa.sin6_addr, ip, sizeof ip);
+            port = ntohs(sa.sin6_port);
+        }
+        snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+        c->next = r->clients;
+        if (r->clients)
+            r->clients->prev = c;
+        r->clients = c;
+        r->nclients++;
+        watch(r, fd, EPOLLIN | EPOLLRDHUP, c, EPOLL_CTL_ADD);
+        /* Near the descriptor limit a newcomer is refused, never a stream. */
+        if ((rlim_t)fd + RELAY_FD_RESERVE >= r->fd_limit) {
+            static const char busy[] =
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
+                "Connection: close\r\n\r\n{\"type\":\"urn:kheish:problem:service_unavailable\","
+                "\"title\":\"Service Unavailable\",\"status\":503,\"detail\":\"the relay is at "
+                "its connection limit\",\"code\":\"service_unavailable\",\"domain\":\"events\"}";
+            client_queue(c, busy, sizeof busy - 1);
+            c->state = CLIENT_CLOSING;
+            c->close_at_ms = now_ms() + RELAY_CLOSE_GRACE_MS;
+            flush(r, c);
+        }
+    }
+}
+
+static void
+on_client(struct relay *r, struct client *c, uint32_t events)
+{
+    if (events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
+        drop(r, c);
+        return;
+    }
+    if ((events & EPOLLIN) && c->state == CLIENT_HEAD) {
+        ssize_t n = recv(c->fd, c->head + c->head_len, sizeof c->head - 1 - c->head_len, 0);
+        if (n <= 0) {
+            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+                drop(r, c);
+            return;
+        }
+        c->head_len += (size_t)n;
+        c->head[c->head_len] = '\0';
+        if (strstr(c->head, "\r\n\r\n")) {
+            struct client_env env = {&r->gate, r->db, r->recorded_by, r->newest};
+            client_start(c, &env);
+            r->replaying |= c->state == CLIENT_REPLAY;
+        } else if (c->head_len == sizeof c->head - 1) {
+            static const char big[] = "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                                      "Connection: close\r\nContent-Length: 0\r\n\r\n";
+            client_queue(c, big, sizeof big - 1);
+            c->state = CLIENT_CLOSING;
+            c->close_at_ms = now_ms() + RELAY_CLOSE_GRACE_MS;
+        }
+    }
+    flush(r, c);
+}
+
+static int
+open_listener(const char *hostport)
+{
+    char host[64];
+    const char *colon = strrchr(hostport, ':');
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    if (colon == NULL || (size_t)(colon - hostport) >= sizeof host)
+        return -1;
+    snprintf(host, sizeof host, "%.*s", (int)(colon - hostport), hostport);
+    int64_t port;
+    if (util_parse_i64(colon + 1, 1, 65535, &port) != 0 ||
+        inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+        return -1;
+    sa.sin_port = htons((uint16_t)port);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 4096) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int
+relay_run(const struct relay_config *cfg)
+{
+    struct relay r = {.conninfo = cfg->database_url};
+    char err[512], host[256] = "";
+    if (gate_init(&r.gate, &cfg->gate, err, sizeof err) != 0 ||
+        gate_attach(&r.gate, err, sizeof err) != 0) {
+        fprintf(stderr, "kheish-sse-relay: %s\n", err);
+        return 2;
+    }
+    gethostname(host, sizeof host - 1);
+    snprintf(r.recorded_by, sizeof r.recorded_by, "kheish-sse-relay@%s", host);
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    r.fd_limit = rl.rlim_cur;
+
+    r.lfd = open_listener(cfg->listen);
+    if (r.lfd < 0) {
+        fprintf(stderr, "kheish-sse-relay: cannot listen on %s: %s\n", cfg->listen,
+                strerror(errno));
+        return 1;
+    }
+    struct store_host sh = {cfg->state_root, NULL};
+    r.db = store_open(cfg->database_url, &sh);
+    if (r.db == NULL || store_stream_newest(r.db, &r.newest) != STORE_OK) {
+        fprintf(stderr, "kheish-sse-relay: cannot read the events table: %s\n",
+                r.db ? store_last_error(r.db) : "out of memory");
+        return 1;
+    }
+    /* A reconnect inside one loop turn must not hold every stream for long. */
+    store_set_connect_budget(r.db, 100);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    r.sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+    r.ep = epoll_create1(EPOLL_CLOEXEC);
+    watch(&r, r.lfd, EPOLLIN, &r.lfd, EPOLL_CTL_ADD);
+    watch(&r, r.sfd, EPOLLIN, &r.sfd, EPOLL_CTL_ADD);
+    listen_again(&r);
+    log_msg("info", "started", "serving streams on %s from event %lld", cfg->listen,
+            (long long)r.newest);
+
+    int64_t next_poll = now_ms() + RELAY_POLL_MS, next_beat = now_ms() + RELAY_HEARTBEAT_MS;
+    for (int running = 1; running;) {
+        int64_t now = now_ms();
+        int64_t wake = next_poll < next_beat ? next_poll : next_beat;
+        if (r.listener == NULL && r.listen_retry_ms < wake)
+            wake = r.listen_retry_ms;
+        struct epoll_event evs[256];
+        int n = epoll_wait(r.ep, evs, 256, r.replaying ? 0 : (int)(wake > now ? wake - now : 0));
+        for (int i = 0; i < n; i++) {
+            void *p = evs[i].data.ptr;
+            if (p == &r.sfd)
+                running = 0;
+            else if (p == &r.lfd)
+                on_accept(&r);
+            else if (p == &r.listener)
+                on_notify(&r);
+            else
+                on_client(&r, p, evs[i].events);
+        }
+        now = now_ms();
+        if (r.listener == NULL && now >= r.listen_retry_ms)
+            listen_again(&r);
+        if (now >= next_poll) {
+            tail(&r);
+            next_poll = now + RELAY_POLL_MS;
+        }
+        if (now >= next_beat) {
+            heartbeat(&r);
+            next_beat = now + RELAY_HEARTBEAT_MS;
+        }
+        replay(&r);
+    }
+    log_msg("info", "stopped", "closing %d streams", r.nclients);
+    while (r.clients)
+        drop(&r, r.clients);
+    store_listener_close(r.listener);
+    store_close(r.db);
+    return 0;
+}

@@ -1,0 +1,37 @@
+/*
+ * kheish-sse-relay: the SSE streams of contract §2, from the events table.
+ * One process, one epoll loop: a LISTEN connection for the commit hint, a
+ * query connection for reads, the listening socket (behind nginx), clients.
+ */
+#ifndef KHEISH_RELAY_H
+#define KHEISH_RELAY_H
+
+#include <stdint.h>
+
+#include "gate.h"
+
+#define RELAY_HEAD_MAX_BYTES  8192          /* request line and headers */
+#define RELAY_TAIL_PAGE       1000          /* events read per tail query */
+#define RELAY_REPLAY_PAGE     500           /* events a replaying client gets per loop turn */
+#define RELAY_POLL_MS         1000          /* tail read without a NOTIFY, at least this often */
+#define RELAY_HEARTBEAT_MS    10000         /* typed heartbeat frames */
+#define RELAY_SOFT_CAP        (256 * 1024)  /* a client may stay above this ... */
+#define RELAY_SOFT_CAP_MS     5000          /* ... this long, */
+#define RELAY_HARD_CAP        (1024 * 1024) /* and never above this: then live_lag, close */
+#define RELAY_CLOSE_GRACE_MS  1000          /* to flush a last frame before closing */
+#define RELAY_FD_RESERVE      32            /* descriptors kept free: new clients get 503 */
+#define RELAY_LISTEN_RETRY_MS 1000          /* reconnect pace of the LISTEN connection */
+
+struct relay_config {
+    const char *listen;       /* host:port, loopback: only nginx should reach it */
+    const char *database_url; /* application role */
+    const char *state_root;
+    struct gate_settings gate;
+};
+
+int relay_config_load(struct relay_config *cfg, int argc, char **argv);
+
+/* Runs until SIGTERM or SIGINT. Returns the exit status. */
+int relay_run(const struct relay_config *cfg);
+
+#endif

@@ -1,0 +1,142 @@
+/*
+ * What the SSE relay reads: stream events rendered as SSE frames by the
+ * database, the newest id, and a LISTEN connection for the hint that new
+ * events have committed (kheish_append_events NOTIFYs the newest id).
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define STREAM_CHANNEL "kheish_events"
+
+/* One statement per filter combination, so each keeps an index plan:
+ * [session filter | run filter << 1]. jsonb's text form has no newline, so
+ * `data:` is one line. */
+#define FRAME_COLUMNS                                                                              \
+    "SELECT id, session_id, run_id, 'id: ' || id || E'\\nevent: ' || name || E'\\ndata: ' || "     \
+    "data::text || E'\\n\\n' FROM events WHERE id > $1::bigint "
+static const char *const frame_sql[4] = {
+    FRAME_COLUMNS "AND $2::text IS NULL AND $3::text IS NULL ORDER BY id LIMIT $4::int",
+    FRAME_COLUMNS "AND session_id = $2 AND $3::text IS NULL ORDER BY id LIMIT $4::int",
+    FRAME_COLUMNS "AND $2::text IS NULL AND run_id = $3 ORDER BY id LIMIT $4::int",
+    FRAME_COLUMNS "AND session_id = $2 AND run_id = $3 ORDER BY id LIMIT $4::int",
+};
+
+static char *
+column(PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : strdup(PQgetvalue(r, row, col));
+}
+
+enum store_rc
+store_stream_frames(struct store *s, int64_t after, const char *session_id, const char *run_id,
+                    int limit, struct store_frame **out, int *n)
+{
+    char a[24], l[16];
+    enum store_rc rc;
+    snprintf(a, sizeof a, "%" PRId64, after);
+    snprintf(l, sizeof l, "%d", limit);
+    *out = NULL;
+    *n = 0;
+    PGresult *r = db_exec(s, &rc, frame_sql[(session_id != NULL) | (run_id != NULL) << 1], 4,
+                          (const char *const[]){a, session_id, run_id, l});
+    if (r == NULL)
+        return rc;
+    int rows = PQntuples(r);
+    struct store_frame *f = rows ? calloc((size_t)rows, sizeof *f) : NULL;
+    if (rows && f == NULL) {
+        PQclear(r);
+        return STORE_ERROR;
+    }
+    for (int i = 0; i < rows; i++) {
+        f[i].id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+        f[i].session_id = column(r, i, 1);
+        f[i].run_id = column(r, i, 2);
+        f[i].text = column(r, i, 3);
+        f[i].len = (size_t)PQgetlength(r, i, 3);
+    }
+    PQclear(r);
+    *out = f;
+    *n = rows;
+    return STORE_OK;
+}
+
+void
+store_frames_free(struct store_frame *f, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(f[i].session_id);
+        free(f[i].run_id);
+        free(f[i].text);
+    }
+    free(f);
+}
+
+enum store_rc
+store_stream_newest(struct store *s, int64_t *newest)
+{
+    enum store_rc rc;
+    PGresult *r = db_exec(s, &rc, "SELECT coalesce(max(id), 0) FROM events", 0, NULL);
+    if (r == NULL)
+        return rc;
+    *newest = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return STORE_OK;
+}
+
+struct store_listener {
+    PGconn *conn;
+};
+
+struct store_listener *
+store_listen(const char *conninfo, char *err, size_t errsz)
+{
+    struct store_listener *l = calloc(1, sizeof *l);
+    if (l == NULL) {
+        snprintf(err, errsz, "out of memory");
+        return NULL;
+    }
+    l->conn = PQconnectdb(conninfo);
+    PGresult *r = NULL;
+    if (PQstatus(l->conn) == CONNECTION_OK)
+        r = PQexec(l->conn, "LISTEN " STREAM_CHANNEL);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK || PQsetnonblocking(l->conn, 1) != 0) {
+        snprintf(err, errsz, "%s", PQerrorMessage(l->conn));
+        PQclear(r);
+        store_listener_close(l);
+        return NULL;
+    }
+    PQclear(r);
+    return l;
+}
+
+int
+store_listener_fd(const struct store_listener *l)
+{
+    return PQsocket(l->conn);
+}
+
+int
+store_listener_drain(struct store_listener *l)
+{
+    if (PQconsumeInput(l->conn) == 0)
+        return -1;
+    int n = 0;
+    PGnotify *note;
+    while ((note = PQnotifies(l->conn)) != NULL) {
+        PQfreemem(note);
+        n++;
+    }
+    return n;
+}
+
+void
+store_listener_close(struct store_listener *l)
+{
+    if (l == NULL)
+        return;
+    PQfinish(l->conn);
+    free(l);
+}
