@@ -83,6 +83,7 @@ up_settings(const struct up_flags *f, struct stack *st)
     st->port = f->port ? (int)f->port : st->loaded ? st->port : STACK_DEFAULT_PORT;
     st->workers = f->workers ? (int)f->workers : st->loaded ? st->workers : STACK_DEFAULT_WORKERS;
     st->pg_port = st->port + STACK_PG_PORT_OFFSET;
+    st->relay_port = st->port + STACK_RELAY_PORT_OFFSET;
     st->drain_ms = (int)f->drain_ms;
     st->embedded_pg = f->database_url == NULL;
     if (st->embedded_pg)
@@ -100,6 +101,7 @@ static const struct component {
 } components[] = {
     {"nginx", stack_nginx_running, stack_nginx_stop},
     {"kheish-fcgi", stack_fcgi_running, stack_fcgi_stop},
+    {"kheish-sse-relay", stack_relay_running, stack_relay_stop},
     {"postgresql", stack_pg_running, stack_pg_stop},
 };
 #define NCOMPONENTS (sizeof components / sizeof components[0])
@@ -258,7 +260,7 @@ up_start(struct stack *st, const char *bindir, pid_t *fcgi_pid)
     if (stack_nginx_write_conf(st) != 0)
         return EXIT_GENERIC;
     *fcgi_pid = stack_fcgi_start(st, bindir);
-    if (*fcgi_pid < 0 || stack_nginx_start(st) != 0)
+    if (*fcgi_pid < 0 || stack_relay_start(st, bindir) < 0 || stack_nginx_start(st) != 0)
         return EXIT_GENERIC;
     return EXIT_OK;
 }

@@ -31,12 +31,13 @@
 #define STACK_DEFAULT_ROOT    ".kheish"
 #define STACK_DEFAULT_PORT    4000
 #define STACK_DEFAULT_WORKERS 4
-#define STACK_MAX_PORT        64535 /* the PostgreSQL port is port + 1000 */
+#define STACK_MAX_PORT        63535 /* PostgreSQL listens on port + 1000, the relay on + 2000 */
 /* The embedded cluster listens only on a unix socket, so its "port" only names
  * the socket file (.s.PGSQL.<port>) inside <root>/pg: it cannot clash with
  * anything outside the state root. Derived, not chosen, so `down` and
  * `migrate` find it again (it is also written to stack.env). */
-#define STACK_PG_PORT_OFFSET 1000
+#define STACK_PG_PORT_OFFSET    1000
+#define STACK_RELAY_PORT_OFFSET 2000
 /* Unix socket paths are limited to 107 bytes; the longest one we create is
  * <root>/pg/.s.PGSQL.NNNNN (root + 18). */
 #define STACK_ROOT_MAX      88
@@ -60,6 +61,7 @@ struct stack {
     char root[STACK_ROOT_MAX + 1]; /* absolute, validated by stack_root_resolve */
     int port;                      /* nginx on 127.0.0.1 */
     int pg_port;                   /* embedded cluster, port + STACK_PG_PORT_OFFSET */
+    int relay_port;                /* kheish-sse-relay, port + STACK_RELAY_PORT_OFFSET */
     int workers;
     int embedded_pg; /* 1: cluster under pg/; 0: external KHEISH_DATABASE_URL */
     int drain_ms;
@@ -109,10 +111,13 @@ int stack_pg_ensure(const struct stack *st);
 int stack_pg_stop(const struct stack *st);
 int stack_pg_running(const struct stack *st);
 
-/* stack_fcgi.c */
+/* stack_daemons.c */
 pid_t stack_fcgi_start(const struct stack *st, const char *bindir);
 int stack_fcgi_stop(const struct stack *st);
 int stack_fcgi_running(const struct stack *st);
+pid_t stack_relay_start(const struct stack *st, const char *bindir);
+int stack_relay_stop(const struct stack *st);
+int stack_relay_running(const struct stack *st);
 
 /* stack_nginx.c */
 int stack_nginx_write_conf(const struct stack *st);

@@ -236,7 +236,8 @@ proc_is(pid_t pid, const char *comm)
         return 0;
     *close_paren = '\0';
     char state = close_paren[2];
-    return strcmp(open_paren + 1, comm) == 0 && state != 'Z' && state != 'X';
+    /* The kernel keeps the first 15 bytes of a name (TASK_COMM_LEN - 1). */
+    return strncmp(open_paren + 1, comm, 15) == 0 && state != 'Z' && state != 'X';
 }
 
 /* 1 (and *pid) when pid_file names a live process called comm, else 0. */

@@ -11,7 +11,8 @@ static const char usage_head[] =
     "usage: kheish-sse-relay [options]\n"
     "  --listen HOST:PORT   (127.0.0.1:4010) behind nginx only      KHEISH_RELAY_LISTEN\n"
     "  --database-url URL                                         KHEISH_DATABASE_URL\n"
-    "  --state-root DIR     (.kheish)                               KHEISH_STATE_ROOT\n";
+    "  --state-root DIR     (.kheish)                               KHEISH_STATE_ROOT\n"
+    "  --pid-file PATH                                            KHEISH_RELAY_PID_FILE\n";
 
 static void
 print_usage(FILE *f)
@@ -29,6 +30,7 @@ relay_config_load(struct relay_config *cfg, int argc, char **argv)
         {"--listen", "KHEISH_RELAY_LISTEN", "127.0.0.1:4010", &cfg->listen},
         {"--database-url", "KHEISH_DATABASE_URL", "", &cfg->database_url},
         {"--state-root", "KHEISH_STATE_ROOT", ".kheish", &cfg->state_root},
+        {"--pid-file", "KHEISH_RELAY_PID_FILE", NULL, &cfg->pid_file},
     };
     size_t n = sizeof opts / sizeof opts[0];
     for (size_t i = 0; i < n; i++) {

@@ -360,6 +360,11 @@ relay_run(const struct relay_config *cfg)
     watch(&r, r.lfd, EPOLLIN, &r.lfd, EPOLL_CTL_ADD);
     watch(&r, r.sfd, EPOLLIN, &r.sfd, EPOLL_CTL_ADD);
     listen_again(&r);
+    FILE *pf = cfg->pid_file ? fopen(cfg->pid_file, "we") : NULL;
+    if (pf) {
+        fprintf(pf, "%d\n", getpid());
+        fclose(pf);
+    }
     log_msg("info", "started", "serving streams on %s from event %lld", cfg->listen,
             (long long)r.newest);
 
@@ -400,5 +405,7 @@ relay_run(const struct relay_config *cfg)
         drop(&r, r.clients);
     store_listener_close(r.listener);
     store_close(r.db);
+    if (cfg->pid_file)
+        unlink(cfg->pid_file);
     return 0;
 }

@@ -26,6 +26,7 @@ struct relay_config {
     const char *listen;       /* host:port, loopback: only nginx should reach it */
     const char *database_url; /* application role */
     const char *state_root;
+    const char *pid_file; /* written once listening, removed at exit */
     struct gate_settings gate;
 };
 

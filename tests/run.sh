@@ -17,7 +17,7 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 PORT=${KHEISH_TEST_PORT:-}
 while [ -z "$PORT" ]; do
     p=$((20000 + RANDOM % 20000))
-    port_free "$p" && port_free $((p + 1000)) && PORT=$p
+    port_free "$p" && port_free $((p + 1000)) && port_free $((p + 2000)) && PORT=$p
 done
 
 stop() {

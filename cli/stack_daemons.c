@@ -1,0 +1,137 @@
+/*
+ * The stack's own daemons, kheish-fcgi and kheish-sse-relay: started
+ * detached with their output in logs/<name>.log, found and stopped through
+ * run/<name>.pid (which each writes itself once it listens).
+ */
+#include "stack.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ENV_ENTRY_MAX (STACK_URL_MAX + PATH_MAX)
+
+struct daemon {
+    const char *comm; /* binary, and process name in /proc */
+    const char *pid_rel, *log_rel;
+};
+static const struct daemon fcgi = {"kheish-fcgi", "run/fcgi.pid", "logs/fcgi.log"};
+static const struct daemon relay = {"kheish-sse-relay", "run/relay.pid", "logs/relay.log"};
+
+static int
+running(const struct stack *st, const struct daemon *d)
+{
+    char pid_file[PATH_MAX];
+    pid_t pid;
+    stack_path(st, d->pid_rel, pid_file);
+    return stack_pid_alive(pid_file, d->comm, &pid);
+}
+
+/* SIGTERM, then wait up to timeout_ms. Returns 1 stopped, 0 not running,
+ * -1 still running. */
+static int
+stop(const struct stack *st, const struct daemon *d, int64_t timeout_ms)
+{
+    char pid_file[PATH_MAX];
+    pid_t pid;
+    stack_path(st, d->pid_rel, pid_file);
+    return stack_pid_stop(pid_file, d->comm, SIGTERM, timeout_ms, &pid);
+}
+
+/* Starts d in its own session with flags (after --pid-file), unless its pid
+ * file names a live one. The database URL and the token files travel in
+ * the environment, not argv, so nothing secret shows in ps. Returns its
+ * pid, 0 when it was already running, -1 on failure. */
+static pid_t
+start(const struct stack *st, const struct daemon *d, const char *bindir, const char *const *flags)
+{
+    char bin[PATH_MAX], pid_file[PATH_MAX], log[PATH_MAX], tok_a[PATH_MAX], tok_r[PATH_MAX];
+    char env_db[ENV_ENTRY_MAX], env_a[ENV_ENTRY_MAX], env_r[ENV_ENTRY_MAX];
+    const char *argv[32] = {bin, "--pid-file", pid_file, "--state-root", st->root};
+    size_t n = 5;
+    pid_t pid;
+    stack_path(st, d->pid_rel, pid_file);
+    if (stack_pid_alive(pid_file, d->comm, &pid)) {
+        fprintf(stderr, "kheish up: %s is already running (pid %d)\n", d->comm, (int)pid);
+        return 0;
+    }
+    if (snprintf(bin, sizeof bin, "%s/%s", bindir, d->comm) >= (int)sizeof bin ||
+        access(bin, X_OK) != 0) {
+        fprintf(stderr, "kheish up: %s is missing (%s); build it with `make`\n", bin,
+                strerror(errno));
+        return -1;
+    }
+    while (*flags && n < sizeof argv / sizeof argv[0] - 1)
+        argv[n++] = *flags++;
+    argv[n] = NULL;
+    stack_path(st, d->log_rel, log);
+    stack_path(st, "tokens/admin-token", tok_a);
+    stack_path(st, "tokens/readonly-token", tok_r);
+    snprintf(env_db, sizeof env_db, "KHEISH_DATABASE_URL=%s", st->database_url);
+    snprintf(env_a, sizeof env_a, "KHEISH_DAEMON_ADMIN_TOKEN_FILE=%s", tok_a);
+    snprintf(env_r, sizeof env_r, "KHEISH_DAEMON_READONLY_TOKEN_FILE=%s", tok_r);
+    struct stack_cmd c = {
+        .argv = argv,
+        .log_path = log,
+        .env = (const char *const[]){env_db, env_a, env_r, NULL},
+        .detach = 1,
+    };
+    return stack_cmd_spawn(&c);
+}
+
+int
+stack_fcgi_running(const struct stack *st)
+{
+    return running(st, &fcgi);
+}
+
+/* Waits for the drain and for workers to finish their request. */
+int
+stack_fcgi_stop(const struct stack *st)
+{
+    return stop(st, &fcgi, (int64_t)st->drain_ms + STACK_STOP_EXTRA_MS);
+}
+
+pid_t
+stack_fcgi_start(const struct stack *st, const char *bindir)
+{
+    char sock[PATH_MAX], ws[PATH_MAX], workers[16], drain[16], bind[64];
+    stack_path(st, "run/api.sock", sock);
+    stack_path(st, "workspace", ws);
+    snprintf(workers, sizeof workers, "%d", st->workers);
+    snprintf(drain, sizeof drain, "%d", st->drain_ms);
+    stack_bind(st, bind, sizeof bind);
+    fprintf(stderr, "kheish up: starting kheish-fcgi with %d workers\n", st->workers);
+    return start(st, &fcgi, bindir,
+                 (const char *const[]){"--socket", sock, "--workspace-root", ws, "--workers",
+                                       workers, "--drain-ms", drain, "--bind", bind,
+                                       /* as root, nginx workers are nobody:nogroup; else
+                                        * the list ends here */
+                                       geteuid() == 0 ? "--socket-group" : NULL, STACK_NGINX_GROUP,
+                                       NULL});
+}
+
+int
+stack_relay_running(const struct stack *st)
+{
+    return running(st, &relay);
+}
+
+int
+stack_relay_stop(const struct stack *st)
+{
+    return stop(st, &relay, STACK_STOP_EXTRA_MS);
+}
+
+pid_t
+stack_relay_start(const struct stack *st, const char *bindir)
+{
+    char listen[64], bind[64];
+    snprintf(listen, sizeof listen, STACK_HOST ":%d", st->relay_port);
+    stack_bind(st, bind, sizeof bind);
+    fprintf(stderr, "kheish up: starting kheish-sse-relay on %s\n", listen);
+    return start(st, &relay, bindir,
+                 (const char *const[]){"--listen", listen, "--bind", bind, NULL});
+}

@@ -1,0 +1,96 @@
+# SSE streams through nginx and kheish-sse-relay (contract §2): paths,
+# filters, cursor rules, auth and CORS outcomes, heartbeats.
+s1=$(uid) s2=$(uid)
+api POST /v1/sessions "{\"session_id\":\"$s1\"}"
+api POST /v1/sessions "{\"session_id\":\"$s2\"}"
+api POST /v1/sessions/$s1/runs '{"content":"stream me"}'
+run=$(jqr .run_id)
+api POST /v1/sessions/$s2/runs '{"content":"and me"}'
+newest=$($PSQL -Atc "SELECT max(id) FROM events")
+
+# stream OUT SECONDS PATH [curl args]: what a client receives in that time.
+stream() {
+    local out=$1 secs=$2 path=$3
+    shift 3
+    curl -sN --max-time "$secs" -D "$out.h" -H "Authorization: Bearer ${TOKEN-$ADMIN_TOKEN}" \
+        "$@" "$KHEISH_DAEMON_URL$path" >"$out" 2>/dev/null
+    true
+}
+ids() { awk '/^id: / {print $2}' "$1"; }
+events() { awk '/^event: / {print $2}' "$1" | sort -u | tr '\n' ' '; }
+# Every data line of a stream, as one JSON array.
+datas() { sed -n 's/^data: //p' "$1" | jq -s .; }
+increasing() { ids "$1" | awk 'NR > 1 && $1 <= last {bad = 1} {last = $1} END {exit bad}'; }
+F=$RESP_DIR/stream
+
+# cursor=0 replays everything retained, in id order, with id: and event: lines.
+stream "$F" 1 "/v1/events/stream?cursor=0"
+grep -q '^HTTP/1.1 200' "$F.h" || fail "global stream: $(head -1 "$F.h")"
+grep -qi '^content-type: text/event-stream' "$F.h" || fail "content type: $(grep -i content-type "$F.h")"
+[ "$(ids "$F" | head -1)" = 1 ] || fail "cursor=0 does not start at the first event: $(ids "$F" | head -3)"
+[ "$(ids "$F" | tail -1)" = "$newest" ] || fail "replay ends at $(ids "$F" | tail -1), not $newest"
+increasing "$F" || fail "ids are not increasing"
+awk '/^id: /{getline e; if (e !~ /^event: /) bad = 1} END {exit bad}' "$F" || fail "an id: line without event:"
+datas "$F" | jq -e 'all(.[]; (.type | type) == "string")' >/dev/null || fail "data without a type"
+
+# Filters: a session's stream, a run's, and the global stream's query filters.
+stream "$F" 1 "/v1/sessions/$s1/stream?cursor=0"
+datas "$F" | jq -e --arg s "$s1" 'length > 0 and all(.[]; (.session_id // .run.session_id) == $s)' >/dev/null ||
+    fail "session stream holds other sessions' events"
+[ "$(events "$F")" = "run_updated session_state_changed " ] || fail "session stream events: $(events "$F")"
+stream "$F" 1 "/v1/runs/$run/stream?cursor=0"
+datas "$F" | jq -e --arg r "$run" 'length > 0 and all(.[]; .type == "run_updated" and .run.run_id == $r)' >/dev/null ||
+    fail "run stream: $(datas "$F" | jq -c 'map(.type)')"
+stream "$F" 1 "/v1/events/stream?session_id=$s2&cursor=0"
+datas "$F" | jq -e --arg s "$s2" 'length > 0 and all(.[]; (.session_id // .run.session_id) == $s)' >/dev/null ||
+    fail "session_id filter"
+stream "$F" 1 "/v1/events/stream?run_id=$run&session_id=$s2&cursor=0"
+[ -z "$(ids "$F")" ] || fail "run of s1 and session s2 should match nothing"
+
+# Cursor rules: Last-Event-ID, the larger of both, invalid, empty, too new.
+stream "$F" 1 "/v1/events/stream" -H "Last-Event-ID: $((newest - 2))"
+[ "$(ids "$F" | tr '\n' ' ')" = "$((newest - 1)) $newest " ] || fail "Last-Event-ID resume: $(ids "$F" | tr '\n' ' ')"
+stream "$F" 1 "/v1/events/stream?cursor=$((newest - 1))" -H "Last-Event-ID: 1"
+[ "$(ids "$F" | tr '\n' ' ')" = "$newest " ] || fail "the larger cursor should win: $(ids "$F" | tr '\n' ' ')"
+stream "$F" 1 "/v1/events/stream?cursor=2" -H "Last-Event-ID: $((newest - 1))"
+[ "$(ids "$F" | tr '\n' ' ')" = "$newest " ] || fail "the larger cursor (header) should win"
+for bad in "?cursor=abc" "?cursor=-1" "?cursor=1.5" "?cursor=99999999999999999999999"; do
+    TOKEN=$ADMIN_TOKEN api GET "/v1/events/stream$bad"
+    expect_problem 400 invalid_event_cursor events
+done
+api GET /v1/events/stream '' -H 'Last-Event-ID: x1'
+expect_problem 400 invalid_event_cursor events
+
+# No cursor (or an empty Last-Event-ID, or one past the tail): live only.
+stream "$F.live" 3 "/v1/events/stream" -H "Last-Event-ID:" &
+stream "$F.new" 3 "/v1/events/stream?cursor=999999999" &
+sleep 1
+api POST /v1/sessions/$s2/runs '{"content":"live"}'
+wait
+live=$($PSQL -Atc "SELECT max(id) FROM events")
+[ "$(ids "$F.live" | tr '\n' ' ')" = "$live " ] || fail "live-only stream got: $(ids "$F.live" | tr '\n' ' ')"
+[ "$(ids "$F.new" | tr '\n' ' ')" = "$live " ] || fail "a cursor past the tail is clamped: $(ids "$F.new" | tr '\n' ' ')"
+
+# Auth and CORS, as on every /v1 route.
+TOKEN= api GET /v1/events/stream
+expect_problem 401 missing_token auth
+[ "$(header WWW-Authenticate)" = 'Bearer realm="kheish-daemon"' ] || fail "no challenge"
+TOKEN=wrong api GET /v1/runs/$run/stream '' --interface 127.0.45.1
+expect_problem 401 invalid_token auth
+TOKEN=$READONLY_TOKEN stream "$F" 1 "/v1/sessions/$s1/stream?cursor=0"
+[ -n "$(ids "$F")" ] || fail "the read-only token may read streams"
+api GET /v1/events/stream '' -H 'Origin: http://evil.example'
+expect_problem 403 origin_not_allowed cors
+stream "$F" 1 "/v1/events/stream" -H 'Origin: http://localhost:3000'
+grep -qi '^access-control-allow-origin: http://localhost:3000' "$F.h" || fail "no CORS headers on the stream"
+api OPTIONS /v1/events/stream '' -H 'Origin: http://localhost:3000' -H 'Access-Control-Request-Method: GET'
+expect_status 204
+api POST /v1/events/stream '{}'
+expect_problem 405 method_not_allowed api
+
+# Heartbeats: typed, without an id, every 10 s.
+stream "$F" 12 "/v1/runs/$run/stream"
+grep -q '^event: heartbeat$' "$F" || fail "no heartbeat in 12 s"
+datas "$F" | jq -e 'map(select(.type == "heartbeat")) | length >= 1' >/dev/null || fail "heartbeat data"
+[ -z "$(ids "$F")" ] || fail "a heartbeat carried an id"
+true
