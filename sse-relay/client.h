@@ -32,7 +32,7 @@ struct client {
     char *out;      /* queued bytes [out_off, out_len) */
     size_t out_off, out_len, out_cap;
     int64_t over_soft_since_ms; /* 0 while under the soft cap */
-    int64_t close_at_ms;        /* CLOSING: closed by then even if not flushed */
+    int64_t close_at_ms;        /* HEAD, CLOSING: closed by then */
     struct client *prev, *next;
 };
 

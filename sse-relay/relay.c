@@ -39,6 +39,7 @@ struct relay {
     int64_t newest; /* high-water mark: every event up to it is queued */
     struct client *clients;
     int nclients, replaying;
+    int tail_more; /* the last tail page was cut: read on at once */
     rlim_t fd_limit;
     char recorded_by[300];
 };
@@ -108,30 +109,30 @@ feed(struct client *c, const char *data, size_t len, int64_t now)
         client_lagged(c, now);
 }
 
-/* Reads every event after the high-water mark and queues each on the live
- * streams that want it. */
+/* Reads a page of events after the high-water mark and queues each on the
+ * live streams that want it. Sets r->tail_more when the page was cut: the
+ * loop then comes back without sleeping, after the sockets had their turn. */
 static void
 tail(struct relay *r)
 {
     int64_t now = now_ms();
-    for (;;) {
-        struct store_frame *f;
-        int n;
-        if (store_stream_frames(r->db, r->newest, NULL, NULL, RELAY_TAIL_PAGE, &f, &n) != STORE_OK)
-            return; /* the database is away: the next poll retries */
-        for (int i = 0; i < n; i++) {
-            for (struct client *c = r->clients; c; c = c->next)
-                if (c->state == CLIENT_LIVE && f[i].id > c->cursor &&
-                    client_wants(c, f[i].session_id, f[i].run_id)) {
-                    feed(c, f[i].text, f[i].len, now);
-                    c->cursor = f[i].id;
-                }
-            r->newest = f[i].id;
-        }
-        store_frames_free(f, n);
-        if (n < RELAY_TAIL_PAGE)
-            break;
+    struct store_frame *f;
+    int n;
+    if (store_stream_frames(r->db, r->newest, NULL, NULL, RELAY_TAIL_PAGE, RELAY_PAGE_BYTES, &f, &n,
+                            &r->tail_more) != STORE_OK) {
+        r->tail_more = 0;
+        return; /* the database is away: the next poll retries */
     }
+    for (int i = 0; i < n; i++) {
+        for (struct client *c = r->clients; c; c = c->next)
+            if (c->state == CLIENT_LIVE && f[i].id > c->cursor &&
+                client_wants(c, f[i].session_id, f[i].run_id)) {
+                feed(c, f[i].text, f[i].len, now);
+                c->cursor = f[i].id;
+            }
+        r->newest = f[i].id;
+    }
+    store_frames_free(f, n);
     for (struct client *c = r->clients, *next; c; c = next) {
         next = c->next;
         if (c->out_off < c->out_len)
@@ -152,15 +153,15 @@ replay(struct relay *r)
         if (c->state != CLIENT_REPLAY || c->out_len - c->out_off > RELAY_SOFT_CAP)
             continue;
         struct store_frame *f;
-        int n;
-        if (store_stream_frames(r->db, c->cursor, c->session_id, c->run_id, RELAY_REPLAY_PAGE, &f,
-                                &n) != STORE_OK)
+        int n, more;
+        if (store_stream_frames(r->db, c->cursor, c->session_id, c->run_id, RELAY_REPLAY_PAGE,
+                                RELAY_PAGE_BYTES, &f, &n, &more) != STORE_OK)
             return;
         int queued = 0;
         while (queued < n && client_queue(c, f[queued].text, f[queued].len) == 0)
             c->cursor = f[queued++].id;
         store_frames_free(f, n);
-        if (n < RELAY_REPLAY_PAGE && queued == n)
+        if (!more && queued == n)
             c->state = CLIENT_LIVE;
         else
             r->replaying = 1; /* more to read: come back without sleeping */
@@ -177,9 +178,20 @@ heartbeat(struct relay *r)
         if (c->state == CLIENT_REPLAY || c->state == CLIENT_LIVE) {
             feed(c, HEARTBEAT, sizeof HEARTBEAT - 1, now);
             flush(r, c);
-        } else if (c->state == CLIENT_CLOSING && now >= c->close_at_ms) {
-            drop(r, c);
         }
+    }
+}
+
+/* Closes clients whose last answer did not get out in time, and clients
+ * stuck in their request head. */
+static void
+sweep(struct relay *r)
+{
+    int64_t now = now_ms();
+    for (struct client *c = r->clients, *next; c; c = next) {
+        next = c->next;
+        if ((c->state == CLIENT_CLOSING || c->state == CLIENT_HEAD) && now >= c->close_at_ms)
+            drop(r, c);
     }
 }
 
@@ -229,6 +241,7 @@ on_accept(struct relay *r)
             continue;
         }
         c->fd = fd;
+        c->close_at_ms = now_ms() + RELAY_HEAD_TIMEOUT_MS;
         char ip[INET6_ADDRSTRLEN] = "unknown";
         int port = 0;
         if (sa.sin6_family == AF_INET) {
@@ -369,13 +382,15 @@ relay_run(const struct relay_config *cfg)
             (long long)r.newest);
 
     int64_t next_poll = now_ms() + RELAY_POLL_MS, next_beat = now_ms() + RELAY_HEARTBEAT_MS;
+    int64_t next_sweep = next_poll;
     for (int running = 1; running;) {
         int64_t now = now_ms();
         int64_t wake = next_poll < next_beat ? next_poll : next_beat;
         if (r.listener == NULL && r.listen_retry_ms < wake)
             wake = r.listen_retry_ms;
         struct epoll_event evs[256];
-        int n = epoll_wait(r.ep, evs, 256, r.replaying ? 0 : (int)(wake > now ? wake - now : 0));
+        int busy = r.replaying || r.tail_more;
+        int n = epoll_wait(r.ep, evs, 256, busy ? 0 : (int)(wake > now ? wake - now : 0));
         for (int i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
             if (p == &r.sfd)
@@ -390,9 +405,13 @@ relay_run(const struct relay_config *cfg)
         now = now_ms();
         if (r.listener == NULL && now >= r.listen_retry_ms)
             listen_again(&r);
-        if (now >= next_poll) {
+        if (now >= next_poll || r.tail_more) {
             tail(&r);
             next_poll = now + RELAY_POLL_MS;
+        }
+        if (now >= next_sweep) {
+            sweep(&r);
+            next_sweep = now + RELAY_POLL_MS;
         }
         if (now >= next_beat) {
             heartbeat(&r);

@@ -72,10 +72,13 @@ struct store_frame {
     size_t len;
 };
 
-/* Up to limit events after `after` in id order, only a session's and/or a
- * run's when given. Free with store_frames_free. */
+/* Events after `after` in id order, only a session's and/or a run's when
+ * given: up to limit of them, stopping once max_bytes of frames are in (at
+ * least one). *more says whether the page was cut. Free with
+ * store_frames_free. */
 enum store_rc store_stream_frames(struct store *s, int64_t after, const char *session_id,
-                                  const char *run_id, int limit, struct store_frame **out, int *n);
+                                  const char *run_id, int limit, int64_t max_bytes,
+                                  struct store_frame **out, int *n, int *more);
 void store_frames_free(struct store_frame *f, int n);
 enum store_rc store_stream_newest(struct store *s, int64_t *newest);
 

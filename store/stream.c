@@ -12,16 +12,21 @@
 #define STREAM_CHANNEL "kheish_events"
 
 /* One statement per filter combination, so each keeps an index plan:
- * [session filter | run filter << 1]. jsonb's text form has no newline, so
- * `data:` is one line. */
-#define FRAME_COLUMNS                                                                              \
-    "SELECT id, session_id, run_id, 'id: ' || id || E'\\nevent: ' || name || E'\\ndata: ' || "     \
-    "data::text || E'\\n\\n' FROM events WHERE id > $1::bigint "
+ * [session filter | run filter << 1]. A page ends at $4 rows or once it
+ * holds $5 bytes (always at least one row). jsonb's text form has no
+ * newline, so `data:` is one line. */
+#define FRAMES_FROM(filter)                                                                        \
+    "SELECT id, session_id, run_id, frame, page_rows FROM (SELECT *, count(*) OVER () AS "         \
+    "page_rows, sum(octet_length(frame)) OVER (ORDER BY id) - octet_length(frame) AS before "      \
+    "FROM (SELECT id, session_id, run_id, "                                                        \
+    "'id: ' || id || E'\\nevent: ' || name || E'\\ndata: ' || data::text || E'\\n\\n' AS frame "   \
+    "FROM events WHERE id > $1::bigint AND " filter " ORDER BY id LIMIT $4::int) page) sized "     \
+    "WHERE before < $5::bigint ORDER BY id"
 static const char *const frame_sql[4] = {
-    FRAME_COLUMNS "AND $2::text IS NULL AND $3::text IS NULL ORDER BY id LIMIT $4::int",
-    FRAME_COLUMNS "AND session_id = $2 AND $3::text IS NULL ORDER BY id LIMIT $4::int",
-    FRAME_COLUMNS "AND $2::text IS NULL AND run_id = $3 ORDER BY id LIMIT $4::int",
-    FRAME_COLUMNS "AND session_id = $2 AND run_id = $3 ORDER BY id LIMIT $4::int",
+    FRAMES_FROM("$2::text IS NULL AND $3::text IS NULL"),
+    FRAMES_FROM("session_id = $2 AND $3::text IS NULL"),
+    FRAMES_FROM("$2::text IS NULL AND run_id = $3"),
+    FRAMES_FROM("session_id = $2 AND run_id = $3"),
 };
 
 static char *
@@ -32,16 +37,17 @@ column(PGresult *r, int row, int col)
 
 enum store_rc
 store_stream_frames(struct store *s, int64_t after, const char *session_id, const char *run_id,
-                    int limit, struct store_frame **out, int *n)
+                    int limit, int64_t max_bytes, struct store_frame **out, int *n, int *more)
 {
-    char a[24], l[16];
+    char a[24], l[16], b[24];
     enum store_rc rc;
     snprintf(a, sizeof a, "%" PRId64, after);
     snprintf(l, sizeof l, "%d", limit);
+    snprintf(b, sizeof b, "%" PRId64, max_bytes);
     *out = NULL;
-    *n = 0;
-    PGresult *r = db_exec(s, &rc, frame_sql[(session_id != NULL) | (run_id != NULL) << 1], 4,
-                          (const char *const[]){a, session_id, run_id, l});
+    *n = *more = 0;
+    PGresult *r = db_exec(s, &rc, frame_sql[(session_id != NULL) | (run_id != NULL) << 1], 5,
+                          (const char *const[]){a, session_id, run_id, l, b});
     if (r == NULL)
         return rc;
     int rows = PQntuples(r);
@@ -57,6 +63,9 @@ store_stream_frames(struct store *s, int64_t after, const char *session_id, cons
         f[i].text = column(r, i, 3);
         f[i].len = (size_t)PQgetlength(r, i, 3);
     }
+    /* Cut by bytes, or a full page: there may be more. */
+    int page_rows = rows ? atoi(PQgetvalue(r, 0, 4)) : 0;
+    *more = rows && (rows < page_rows || page_rows == limit);
     PQclear(r);
     *out = f;
     *n = rows;

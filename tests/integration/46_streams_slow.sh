@@ -1,0 +1,42 @@
+# A client that stops reading is cut at its queue cap (live_lag) instead of
+# growing the relay; the relay's memory stays bounded and a reader of the same
+# stream gets every event.
+relay=$(cat "$STATE_ROOT/run/relay.pid")
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$relay/status"; }
+host=${KHEISH_DAEMON_URL#http://}
+events=600 # of 64 KiB each: far more than nginx's and the kernel's buffers hold
+
+# The stuck client sends its request through nginx and never reads.
+exec 7<>"/dev/tcp/${host%:*}/${host#*:}"
+printf 'GET /v1/events/stream HTTP/1.1\r\nHost: kheish\r\nAuthorization: Bearer %s\r\n\r\n' \
+    "$ADMIN_TOKEN" >&7
+curl -sN --max-time 40 -H "Authorization: Bearer $ADMIN_TOKEN" \
+    "$KHEISH_DAEMON_URL/v1/events/stream" >"$RESP_DIR/reader" &
+reader=$!
+sleep 1
+$PSQL -c "SELECT kheish_append_events(jsonb_build_array(jsonb_build_object('name', 'bulk',
+            'data', jsonb_build_object('type', 'bulk', 'seq', g, 'pad', repeat('x', 65536)))),
+          '[]'::jsonb) FROM generate_series(1, $events) g" >/dev/null
+
+peak=0
+got() { grep -c '^event: bulk$' "$RESP_DIR/reader"; }
+for _ in $(seq 1 150); do
+    r=$(rss_kb)
+    [ "$r" -gt "$peak" ] && peak=$r
+    [ "$(got)" -ge $events ] && grep -q stream_lagged "$STATE_ROOT/logs/relay.log" && break
+    sleep 0.2
+done
+[ "$(got)" = $events ] || fail "the reader got $(got) of $events events"
+grep -q '"event":"stream_lagged"' "$STATE_ROOT/logs/relay.log" || fail "the stuck client was not cut"
+# Bound: two clients' queues (1 MiB each) and a 256 KiB page, far under 64 MiB.
+[ "$peak" -lt 65536 ] || fail "relay RSS peaked at $peak kB"
+echo "relay RSS peak ${peak} kB"
+
+# The stuck client's stream ends (the relay closed it) before all events.
+timeout 10 cat <&7 >"$RESP_DIR/stuck"
+exec 7<&-
+stuck=$(grep -c '^event: bulk$' "$RESP_DIR/stuck")
+[ "$stuck" -lt $events ] || fail "the stuck client got every event: it was never cut"
+kill "$reader" 2>/dev/null
+wait
+true
