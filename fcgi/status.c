@@ -12,6 +12,7 @@
 #include "util.h"
 
 #define CONTROL_PLANE_VERSION "0.1.0"
+#define STATUS_RELAY_STALE_MS 30000 /* a relay silent this long is not counted */
 
 static json_t *
 capabilities(void)
@@ -186,6 +187,24 @@ control_plane_warnings(const json_t *cp, json_t *warnings)
     }
 }
 
+/* The events block's health warnings (contract §1.2). */
+static void
+event_warnings(const json_t *events, json_t *warnings)
+{
+    char msg[256];
+    json_int_t lagged = json_integer_value(json_object_get(events, "stream_lagged_event_count"));
+    json_int_t gaps = json_integer_value(json_object_get(events, "replay_gap_count"));
+    if (lagged > 0) {
+        snprintf(msg, sizeof msg, "%lld stream clients fell behind and were cut (live_lag)",
+                 (long long)lagged);
+        warn(warnings, "warning", "event_stream_lagged", msg, NULL);
+    }
+    if (gaps > 0) {
+        snprintf(msg, sizeof msg, "%lld stream_gap frames were sent", (long long)gaps);
+        warn(warnings, "info", "event_replay_cursor_gaps", msg, NULL);
+    }
+}
+
 static int
 health_ok(const json_t *warnings)
 {
@@ -217,6 +236,9 @@ status_get(struct http_req *req, struct http_resp *resp)
         run_warnings(runs, warnings);
     if (db_ok)
         store_runtime_get(req->db, &runtime);
+    json_t *events = NULL;
+    if (db_ok && store_events_status(req->db, STATUS_RELAY_STALE_MS, &events) == STORE_OK)
+        event_warnings(events, warnings);
     int ready = !req->draining && db_ok;
     json_t *doc = json_pack("{s:I, s:i, s:s, s:b, s:o, s:o, s:o, s:o, s:o}", "snapshot_at_ms",
                             (json_int_t)util_now_ms(), "process_id", (int)getpid(), "status",
@@ -225,6 +247,7 @@ status_get(struct http_req *req, struct http_resp *resp)
                             runs ? json_pack("{s:I}", "total", (json_int_t)sessions) : json_null(),
                             "runs", runs ? runs : json_null(), "storage", store);
     json_object_set_new(doc, "control_plane", control_plane);
+    json_object_set_new(doc, "events", events ? events : json_null());
     json_object_set_new(doc, "health",
                         json_pack("{s:I, s:f, s:b, s:i, s:i, s:o}", "generated_at_ms",
                                   (json_int_t)util_now_ms(), "snapshot_duration_ms",

@@ -39,7 +39,8 @@ struct relay {
     int64_t newest; /* high-water mark: every event up to it is queued */
     struct client *clients;
     int nclients, replaying;
-    int tail_more; /* the last tail page was cut: read on at once */
+    int tail_more;                    /* the last tail page was cut: read on at once */
+    int64_t started_ms, lagged_total; /* for relay_stats */
     rlim_t fd_limit;
     char recorded_by[300];
 };
@@ -95,7 +96,7 @@ flush(struct relay *r, struct client *c)
 
 /* Queues bytes on a streaming client, ending it when it is too far behind. */
 static void
-feed(struct client *c, const char *data, size_t len, int64_t now)
+feed(struct relay *r, struct client *c, const char *data, size_t len, int64_t now)
 {
     size_t pending = c->out_len - c->out_off;
     if (pending > RELAY_SOFT_CAP) {
@@ -105,8 +106,10 @@ feed(struct client *c, const char *data, size_t len, int64_t now)
         c->over_soft_since_ms = 0;
     }
     if ((c->over_soft_since_ms && now - c->over_soft_since_ms > RELAY_SOFT_CAP_MS) ||
-        client_queue(c, data, len) != 0)
+        client_queue(c, data, len) != 0) {
         client_lagged(c, now);
+        r->lagged_total++;
+    }
 }
 
 /* Reads a page of events after the high-water mark and queues each on the
@@ -127,7 +130,7 @@ tail(struct relay *r)
         for (struct client *c = r->clients; c; c = c->next)
             if (c->state == CLIENT_LIVE && f[i].id > c->cursor &&
                 client_wants(c, f[i].session_id, f[i].run_id)) {
-                feed(c, f[i].text, f[i].len, now);
+                feed(r, c, f[i].text, f[i].len, now);
                 c->cursor = f[i].id;
             }
         r->newest = f[i].id;
@@ -169,6 +172,21 @@ replay(struct relay *r)
     }
 }
 
+/* What /v1/status shows of this relay (table relay_stats). */
+static void
+report(struct relay *r)
+{
+    int streams = 0, replaying = 0;
+    for (struct client *c = r->clients; c; c = c->next) {
+        streams += c->state == CLIENT_REPLAY || c->state == CLIENT_LIVE;
+        replaying += c->state == CLIENT_REPLAY;
+    }
+    struct store_relay_stats st = {r->recorded_by, r->started_ms,   streams,        replaying,
+                                   r->newest,      r->lagged_total, r->lagged_total};
+    if (store_relay_report(r->db, &st) != STORE_OK)
+        log_msg("warn", "report_failed", "relay_stats not updated: %s", store_last_error(r->db));
+}
+
 static void
 heartbeat(struct relay *r)
 {
@@ -176,7 +194,7 @@ heartbeat(struct relay *r)
     for (struct client *c = r->clients, *next; c; c = next) {
         next = c->next;
         if (c->state == CLIENT_REPLAY || c->state == CLIENT_LIVE) {
-            feed(c, HEARTBEAT, sizeof HEARTBEAT - 1, now);
+            feed(r, c, HEARTBEAT, sizeof HEARTBEAT - 1, now);
             flush(r, c);
         }
     }
@@ -340,7 +358,8 @@ relay_run(const struct relay_config *cfg)
         return 2;
     }
     gethostname(host, sizeof host - 1);
-    snprintf(r.recorded_by, sizeof r.recorded_by, "kheish-sse-relay@%s", host);
+    snprintf(r.recorded_by, sizeof r.recorded_by, "kheish-sse-relay@%s:%d", host, (int)getpid());
+    r.started_ms = util_now_ms();
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
     rl.rlim_cur = rl.rlim_max;
@@ -382,7 +401,7 @@ relay_run(const struct relay_config *cfg)
             (long long)r.newest);
 
     int64_t next_poll = now_ms() + RELAY_POLL_MS, next_beat = now_ms() + RELAY_HEARTBEAT_MS;
-    int64_t next_sweep = next_poll;
+    int64_t next_sweep = next_poll, next_report = now_ms();
     for (int running = 1; running;) {
         int64_t now = now_ms();
         int64_t wake = next_poll < next_beat ? next_poll : next_beat;
@@ -409,6 +428,10 @@ relay_run(const struct relay_config *cfg)
             tail(&r);
             next_poll = now + RELAY_POLL_MS;
         }
+        if (now >= next_report) {
+            report(&r);
+            next_report = now + RELAY_REPORT_MS;
+        }
         if (now >= next_sweep) {
             sweep(&r);
             next_sweep = now + RELAY_POLL_MS;
@@ -422,6 +445,7 @@ relay_run(const struct relay_config *cfg)
     log_msg("info", "stopped", "closing %d streams", r.nclients);
     while (r.clients)
         drop(&r, r.clients);
+    store_relay_forget(r.db, r.recorded_by);
     store_listener_close(r.listener);
     store_close(r.db);
     if (cfg->pid_file)

@@ -23,6 +23,7 @@
 #define RELAY_HEAD_TIMEOUT_MS 10000         /* to send the request head */
 #define RELAY_FD_RESERVE      32            /* descriptors kept free: new clients get 503 */
 #define RELAY_LISTEN_RETRY_MS 1000          /* reconnect pace of the LISTEN connection */
+#define RELAY_REPORT_MS       5000          /* relay_stats update, for /v1/status */
 
 struct relay_config {
     const char *listen;       /* host:port, loopback: only nginx should reach it */

@@ -77,3 +77,32 @@ store_write_probe(struct store *s, const char *who)
     PQclear(r);
     return r ? STORE_OK : rc;
 }
+
+enum store_rc
+store_events_status(struct store *s, int64_t relay_stale_ms, json_t **block)
+{
+    char now[24], stale[24];
+    snprintf(now, sizeof now, "%lld", (long long)db_now_ms());
+    snprintf(stale, sizeof stale, "%lld", (long long)relay_stale_ms);
+    return db_json(
+        s, block,
+        "WITH w AS (SELECT min(id) AS oldest, max(id) AS newest, count(*) AS n FROM events), "
+        "r AS (SELECT * FROM relay_stats WHERE $1::bigint - updated_at_ms <= $2::bigint) "
+        "SELECT jsonb_build_object("
+        "'history_capacity', NULL, 'retained_event_count', w.n, "
+        "'oldest_event_id', w.oldest::text, 'newest_event_id', w.newest::text, "
+        "'next_event_id', (coalesce(w.newest, 0) + 1)::text, "
+        "'tail_event_id_cursor', coalesce(w.newest, 0)::text, "
+        "'replay_buffer_utilization_percent', 0, 'evicted_event_count', 0, "
+        "'subscriber_count', (SELECT coalesce(sum(subscribers), 0) FROM r), "
+        "'replay_gap_count', (SELECT coalesce(sum(gaps_total), 0) FROM r), "
+        "'stream_lagged_event_count', (SELECT coalesce(sum(lagged_total), 0) FROM r), "
+        "'scope_eviction_floor_id', '0', 'evicted_session_scope_count', 0, "
+        "'evicted_run_scope_count', 0, "
+        "'relays', coalesce((SELECT jsonb_agg(jsonb_build_object('relay_id', relay_id, "
+        "  'subscribers', subscribers, 'replaying', replaying, 'newest_event_id', "
+        "  newest_event_id::text, 'lagged_total', lagged_total, 'gaps_total', gaps_total, "
+        "  'started_at_ms', started_at_ms, 'updated_at_ms', updated_at_ms) ORDER BY relay_id) "
+        "  FROM r), '[]'::jsonb)) FROM w",
+        2, (const char *const[]){now, stale});
+}

@@ -82,6 +82,16 @@ enum store_rc store_stream_frames(struct store *s, int64_t after, const char *se
 void store_frames_free(struct store_frame *f, int n);
 enum store_rc store_stream_newest(struct store *s, int64_t *newest);
 
+/* What a relay reports about itself for /v1/status (table relay_stats). */
+struct store_relay_stats {
+    const char *relay_id;
+    int64_t started_at_ms;
+    int subscribers, replaying;
+    int64_t newest_event_id, lagged_total, gaps_total;
+};
+enum store_rc store_relay_report(struct store *s, const struct store_relay_stats *st);
+enum store_rc store_relay_forget(struct store *s, const char *relay_id);
+
 /* A connection LISTENing for the commit hint of new events. */
 struct store_listener;
 struct store_listener *store_listen(const char *conninfo, char *err, size_t errsz);
@@ -165,6 +175,9 @@ struct store_status_thresholds {
 enum store_rc store_status_counts(struct store *s, const struct store_status_thresholds *t,
                                   json_t **runs, int64_t *session_total);
 enum store_rc store_write_probe(struct store *s, const char *who);
+/* The events block of /v1/status: the retained window of the events table
+ * and the sums of what relays reported within relay_stale_ms. */
+enum store_rc store_events_status(struct store *s, int64_t relay_stale_ms, json_t **block);
 
 /* Appends one control-plane auth audit record (common/audit.h's JSON
  * object) to the append-only ledger. recorded_by: "component@host". */

@@ -88,6 +88,13 @@ expect_status 204
 api POST /v1/events/stream '{}'
 expect_problem 405 method_not_allowed api
 
+# The events block of /v1/status: the table's window and the relay's report.
+count=$($PSQL -Atc "SELECT count(*) || ' ' || min(id) || ' ' || max(id) FROM events")
+api GET /v1/status
+expect_json ".events | .retained_event_count == ${count%% *} and .oldest_event_id == \"$(echo $count | cut -d' ' -f2)\"
+    and .newest_event_id == \"${count##* }\" and .tail_event_id_cursor == \"${count##* }\"
+    and (.relays | length) >= 1 and (.subscriber_count | type) == \"number\""
+
 # Heartbeats: typed, without an id, every 10 s.
 stream "$F" 12 "/v1/runs/$run/stream"
 grep -q '^event: heartbeat$' "$F" || fail "no heartbeat in 12 s"

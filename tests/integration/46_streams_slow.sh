@@ -4,7 +4,7 @@
 relay=$(cat "$STATE_ROOT/run/relay.pid")
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$relay/status"; }
 host=${KHEISH_DAEMON_URL#http://}
-events=600 # of 64 KiB each: far more than nginx's and the kernel's buffers hold
+events=300 # of 64 KiB each: far more than nginx's and the kernel's buffers hold
 
 # The stuck client sends its request through nginx and never reads.
 exec 7<>"/dev/tcp/${host%:*}/${host#*:}"
@@ -39,4 +39,12 @@ stuck=$(grep -c '^event: bulk$' "$RESP_DIR/stuck")
 [ "$stuck" -lt $events ] || fail "the stuck client got every event: it was never cut"
 kill "$reader" 2>/dev/null
 wait
+
+# /v1/status counts the cut (relays report every 5 s) and warns.
+lagged() {
+    api GET /v1/status
+    jq -e '.events.stream_lagged_event_count >= 1 and
+        any(.health.warnings[]; .code == "event_stream_lagged")' "$BODY_FILE" >/dev/null
+}
+wait_until 8 lagged || fail "status does not show the lagged client: $(jq -c .events "$BODY_FILE")"
 true
