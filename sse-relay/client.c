@@ -103,9 +103,9 @@ answer(struct client *c, int status, const char *headers, const json_t *problem)
     c->close_at_ms = util_monotonic_us() / 1000 + RELAY_CLOSE_GRACE_MS;
 }
 
-static void
-refuse(struct client *c, int status, const char *domain, const char *code, const char *detail,
-       const char *headers)
+void
+client_refuse(struct client *c, int status, const char *domain, const char *code,
+              const char *detail, const char *headers)
 {
     json_t *p = problem_doc(status, domain, code, detail);
     answer(c, status, headers, p);
@@ -176,7 +176,7 @@ client_start(struct client *c, const struct client_env *env)
     struct head h;
     char cors[512] = "", extra[640] = "";
     if (parse_head(c->head, &h) != 0) {
-        refuse(c, 400, NULL, "bad_request", "malformed request head", "");
+        client_refuse(c, 400, NULL, "bad_request", "malformed request head", "");
         return;
     }
     char *path = uri_decode_path(h.target);
@@ -207,9 +207,9 @@ client_start(struct client *c, const struct client_env *env)
                  v.challenge     ? "WWW-Authenticate: Bearer realm=\"" AUTH_REALM "\"\r\n"
                  : v.retry_after ? "Retry-After: 60\r\n"
                                  : "");
-        refuse(c, v.status, v.domain, v.code, v.detail, extra);
+        client_refuse(c, v.status, v.domain, v.code, v.detail, extra);
     } else if (path == NULL) {
-        refuse(c, 400, NULL, "bad_request", "the request path is not valid", cors);
+        client_refuse(c, 400, NULL, "bad_request", "the request path is not valid", cors);
     } else {
         char qbuf[32];
         const char *qc = query_cursor(query ? query + 1 : NULL, qbuf, sizeof qbuf);
@@ -217,15 +217,15 @@ client_start(struct client *c, const struct client_env *env)
         int r = route(c, path, query ? query + 1 : NULL);
         snprintf(extra, sizeof extra, "%sAllow: GET, HEAD\r\n", cors);
         if (r == -1)
-            refuse(c, 404, "api", "route_not_found", "no stream at this path", cors);
+            client_refuse(c, 404, "api", "route_not_found", "no stream at this path", cors);
         else if (strcmp(h.method, "GET") && strcmp(h.method, "HEAD"))
-            refuse(c, 405, "api", "method_not_allowed", "streams are read with GET", extra);
+            client_refuse(c, 405, "api", "method_not_allowed", "streams are read with GET", extra);
         else if (r == -2)
-            refuse(c, 400, NULL, "bad_request", "invalid session or run id", cors);
+            client_refuse(c, 400, NULL, "bad_request", "invalid session or run id", cors);
         else if ((qc && parse_cursor(qc, &a) != 0) || h.duplicate_cursor ||
                  (h.last_event_id && *h.last_event_id && parse_cursor(h.last_event_id, &b) != 0))
-            refuse(c, 400, "events", "invalid_event_cursor",
-                   "cursor and Last-Event-ID must be decimal event ids", cors);
+            client_refuse(c, 400, "events", "invalid_event_cursor",
+                          "cursor and Last-Event-ID must be decimal event ids", cors);
         else {
             /* The larger cursor wins; none means live only; past the tail is clamped. */
             int64_t cursor = a > b ? a : b;

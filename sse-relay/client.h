@@ -48,6 +48,11 @@ struct client_env {
  * client goes to CLOSING) or starts the stream (REPLAY or LIVE). */
 void client_start(struct client *c, const struct client_env *env);
 
+/* Answers a problem+json document (extra header lines in headers, "" for
+ * none) and moves the client to CLOSING. */
+void client_refuse(struct client *c, int status, const char *domain, const char *code,
+                   const char *detail, const char *headers);
+
 /* Queues bytes. Returns -1 when that would pass the hard cap (nothing is
  * queued then). */
 int client_queue(struct client *c, const char *data, size_t len);

@@ -279,14 +279,7 @@ on_accept(struct relay *r)
         watch(r, fd, EPOLLIN | EPOLLRDHUP, c, EPOLL_CTL_ADD);
         /* Near the descriptor limit a newcomer is refused, never a stream. */
         if ((rlim_t)fd + RELAY_FD_RESERVE >= r->fd_limit) {
-            static const char busy[] =
-                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
-                "Connection: close\r\n\r\n{\"type\":\"urn:kheish:problem:service_unavailable\","
-                "\"title\":\"Service Unavailable\",\"status\":503,\"detail\":\"the relay is at "
-                "its connection limit\",\"code\":\"service_unavailable\",\"domain\":\"events\"}";
-            client_queue(c, busy, sizeof busy - 1);
-            c->state = CLIENT_CLOSING;
-            c->close_at_ms = now_ms() + RELAY_CLOSE_GRACE_MS;
+            client_refuse(c, 503, "events", NULL, "the relay is at its connection limit", "");
             flush(r, c);
         }
     }
@@ -313,11 +306,7 @@ on_client(struct relay *r, struct client *c, uint32_t events)
             client_start(c, &env);
             r->replaying |= c->state == CLIENT_REPLAY;
         } else if (c->head_len == sizeof c->head - 1) {
-            static const char big[] = "HTTP/1.1 431 Request Header Fields Too Large\r\n"
-                                      "Connection: close\r\nContent-Length: 0\r\n\r\n";
-            client_queue(c, big, sizeof big - 1);
-            c->state = CLIENT_CLOSING;
-            c->close_at_ms = now_ms() + RELAY_CLOSE_GRACE_MS;
+            client_refuse(c, 431, NULL, "bad_request", "the request head is too large", "");
         }
     }
     flush(r, c);
