@@ -117,8 +117,8 @@ on_body(char *p, size_t size, size_t n, void *arg)
     return add;
 }
 
-static int
-exit_for_status(long status)
+int
+client_exit_for_status(long status)
 {
     switch (status) {
     case 400:
@@ -140,12 +140,10 @@ exit_for_status(long status)
     }
 }
 
-/* One line on stderr: "kheish: 404 sessions/session_not_found: session not
- * found" for a problem document, the start of the body otherwise. In json
- * mode the problem document also goes to stdout for scripts. */
-static void
-report_http_error(const struct cli *c, long status, const json_t *doc, const struct body *b)
+void
+client_report_refusal(const struct cli *c, long status, const char *body, size_t len)
 {
+    json_t *doc = len ? json_loadb(body, len, 0, NULL) : NULL;
     const char *domain = json_string_value(json_object_get(doc, "domain"));
     const char *code = json_string_value(json_object_get(doc, "code"));
     const char *detail = json_string_value(json_object_get(doc, "detail"));
@@ -159,13 +157,14 @@ report_http_error(const struct cli *c, long status, const json_t *doc, const str
         output_text(stderr, detail ? detail : "", detail ? strlen(detail) : 0,
                     OUTPUT_CELL_MAX_BYTES);
     } else {
-        const char *raw = b->len ? b->data : "(empty body)";
+        const char *raw = len ? body : "(empty body)";
         fprintf(stderr, "kheish: HTTP %ld: ", status);
-        output_text(stderr, raw, b->len ? b->len : strlen(raw), RAW_DETAIL_CHARS);
+        output_text(stderr, raw, len ? len : strlen(raw), RAW_DETAIL_CHARS);
     }
     fputc('\n', stderr);
     if (c->json && json_is_object(doc))
         output_json(stdout, doc);
+    json_decref(doc);
 }
 
 /* Maps a transport failure to its exit code, after saying what happened. */
@@ -233,9 +232,9 @@ decode(const struct cli *c, const struct client_req *req, long status, const str
     json_error_t err;
     json_t *doc = b->len ? json_loadb(b->data, b->len, 0, &err) : NULL;
     if (status < 200 || status > 299) {
-        report_http_error(c, status, doc, b);
+        client_report_refusal(c, status, b->data, b->len);
         json_decref(doc);
-        return exit_for_status(status);
+        return client_exit_for_status(status);
     }
     if (doc == NULL) {
         fprintf(stderr, "kheish: %s %s: the response is not valid JSON (%s)\n", req->method,

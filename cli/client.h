@@ -57,4 +57,13 @@ void client_cleanup(void);
  */
 int client_request(const struct cli *c, const struct client_req *req, json_t **out, long *status);
 
+/* The contract's exit code for a refused request's HTTP status. */
+int client_exit_for_status(long status);
+
+/* Says why a request was refused, on one line of stderr: "kheish: 404
+ * sessions/session_not_found: detail" for a problem document, the start of
+ * the body otherwise; in json mode the problem document also goes to stdout
+ * for scripts. */
+void client_report_refusal(const struct cli *c, long status, const char *body, size_t len);
+
 #endif

@@ -2,8 +2,8 @@
  * cmd: the online verbs. Each takes the words after its verb and returns an
  * exit code, or ARGS_USAGE when its arguments are wrong (the dispatcher then
  * prints the verb's usage line). The verbs are grouped one file per command
- * group (cmd_status.c, cmd_runtime.c, cmd_sessions.c, cmd_runs.c); cmd.c
- * holds what they share.
+ * group (cmd_status.c, cmd_runtime.c, cmd_sessions.c, cmd_runs.c), the SSE
+ * streams of every group in cmd_stream.c; cmd.c holds what they share.
  */
 #ifndef KHEISH_CLI_CMD_H
 #define KHEISH_CLI_CMD_H
@@ -39,6 +39,10 @@ int cmd_runs_get(const struct cli *c, int argc, char **argv);
 int cmd_runs_events(const struct cli *c, int argc, char **argv);
 int cmd_runs_cancel(const struct cli *c, int argc, char **argv);
 int cmd_runs_wait(const struct cli *c, int argc, char **argv);
+
+int cmd_events_stream(const struct cli *c, int argc, char **argv);
+int cmd_sessions_stream(const struct cli *c, int argc, char **argv);
+int cmd_runs_stream(const struct cli *c, int argc, char **argv);
 
 /* Sends req and, on success, prints the answer through view. */
 int cmd_show(const struct cli *c, const struct client_req *req, const struct output_view *view);

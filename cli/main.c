@@ -44,6 +44,8 @@ static const struct command commands[] = {
     ONLINE("sessions", "list", "[--page] [--limit N] [--cursor C]", cmd_sessions_list),
     ONLINE("sessions", "get", "<id>", cmd_sessions_get),
     ONLINE("sessions", "events", "<id>", cmd_sessions_events),
+    ONLINE("sessions", "stream", "<id> [--cursor N] [--max-events N] [--timeout-ms N]",
+           cmd_sessions_stream),
     ONLINE("sessions", "submit", "<id> (<content> | --stdin) [--idempotency-key K]",
            cmd_sessions_submit),
     ONLINE("sessions", "interrupt", "<id>", cmd_sessions_interrupt),
@@ -53,8 +55,13 @@ static const struct command commands[] = {
            cmd_runs_list),
     ONLINE("runs", "get", "<id>", cmd_runs_get),
     ONLINE("runs", "events", "<id>", cmd_runs_events),
+    ONLINE("runs", "stream", "<id> [--cursor N] [--max-events N] [--timeout-ms N]",
+           cmd_runs_stream),
     ONLINE("runs", "cancel", "<id>", cmd_runs_cancel),
     ONLINE("runs", "wait", "<id> [--poll-interval-ms N] [--timeout-ms N]", cmd_runs_wait),
+    ONLINE("events", "stream",
+           "[--session-id ID] [--run-id ID] [--cursor N] [--max-events N] [--timeout-ms N]",
+           cmd_events_stream),
     OFFLINE("migrate", "[--database-url URL] [--state-root DIR]", cmd_migrate),
     OFFLINE("up", "[--state-root DIR] [--port PORT] [--workers N]", cmd_up),
     OFFLINE("down", "[--state-root DIR]", cmd_down),
@@ -62,6 +69,9 @@ static const struct command commands[] = {
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
 static const char *const aliases[][2] = {{"session", "sessions"}, {"run", "runs"}};
+/* Other names of a verb: {group, alias, verb}. */
+static const char *const verb_aliases[][3] = {{"events", "watch", "stream"},
+                                              {"events", "follow", "stream"}};
 
 static void
 print_command(FILE *f, const char *prefix, const struct command *cmd)
@@ -80,6 +90,9 @@ print_usage(FILE *f, const char *group)
     for (size_t i = 0; i < NCOMMANDS; i++)
         if (group == NULL || !strcmp(group, commands[i].group))
             print_command(f, "  ", &commands[i]);
+    fputs("\naliases: session = sessions, run = runs, events watch | events follow = events "
+          "stream\n",
+          f);
 }
 
 static const char *
@@ -89,6 +102,15 @@ canonical_group(const char *group)
         if (!strcmp(group, aliases[i][0]))
             return aliases[i][1];
     return group;
+}
+
+static const char *
+canonical_verb(const char *group, const char *verb)
+{
+    for (size_t i = 0; i < sizeof verb_aliases / sizeof verb_aliases[0]; i++)
+        if (!strcmp(group, verb_aliases[i][0]) && !strcmp(verb, verb_aliases[i][1]))
+            return verb_aliases[i][2];
+    return verb;
 }
 
 /* The command named by argv[1] (and argv[2]); *group is set when argv[1]
@@ -101,7 +123,8 @@ find_command(int argc, char **argv, const char **group)
         if (strcmp(canonical_group(argv[1]), commands[i].group))
             continue;
         *group = commands[i].group;
-        if (commands[i].verb == NULL || (argc > 2 && !strcmp(argv[2], commands[i].verb)))
+        if (commands[i].verb == NULL ||
+            (argc > 2 && !strcmp(canonical_verb(*group, argv[2]), commands[i].verb)))
             return &commands[i];
     }
     return NULL;

@@ -249,7 +249,10 @@ client_start(struct client *c, const struct client_env *env)
 int
 client_queue(struct client *c, const char *data, size_t len)
 {
-    if (c->out_len - c->out_off + len > RELAY_HARD_CAP)
+    /* One frame larger than the cap still goes out alone: memory stays
+     * bounded by the largest event, and the client decides what to do. */
+    size_t pending = c->out_len - c->out_off;
+    if (pending > 0 && pending + len > RELAY_HARD_CAP)
         return -1;
     if (c->out_off > 0 && c->out_len + len > c->out_cap) {
         memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);

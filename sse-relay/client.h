@@ -54,7 +54,7 @@ void client_refuse(struct client *c, int status, const char *domain, const char 
                    const char *detail, const char *headers);
 
 /* Queues bytes. Returns -1 when that would pass the hard cap (nothing is
- * queued then). */
+ * queued then); an empty queue takes one frame of any size. */
 int client_queue(struct client *c, const char *data, size_t len);
 
 /* Sends what is queued. Returns 1 when all is sent, 0 when some is left

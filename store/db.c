@@ -219,7 +219,10 @@ db_exec(struct store *s, enum store_rc *rc, const char *sql, int nparams, const 
         /* A connection that died between requests: reconnect and retry an
          * idempotent read once. Inside a transaction the caller decides. */
         if (*rc == STORE_UNAVAILABLE && !s->in_tx && attempt == 0) {
-            PQreset(s->conn);
+            /* A new connection, through db_connect: the statements prepared
+             * on the old one are gone with it. */
+            PQfinish(s->conn);
+            s->conn = NULL;
             continue;
         }
         if (*rc == STORE_ERROR)
