@@ -85,7 +85,7 @@ test: all
 asan:
 	$(MAKE) O=build/asan CC=clang \
 	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	    LDFLAGS="-fsanitize=address,undefined" test
+	    LDFLAGS="-fsanitize=address,undefined" KHEISH_TEST_SANITIZED=1 test
 
 # ---- fuzz -----------------------------------------------------------------
 # libFuzzer harnesses of the parsers that see client bytes: tests/fuzz/NAME.c
