@@ -27,8 +27,10 @@ SELECT1= NOAUTH=
 APP="host=$T/state/pg port=$KHEISH_PG_PORT dbname=kheish user=kheish_app"
 PSQL="psql -X -q -h $T/state/pg -p $KHEISH_PG_PORT -U postgres -d kheish"
 
-# The baselines: the SELECT 1 pool, and kheish-fcgi with auth off; a second
-# nginx (same shape as the embedded one) in front of both.
+# The baselines: the SELECT 1 pool, and kheish-fcgi with auth off. One nginx
+# (the embedded one's shape) fronts them and the stack's own pool, so every
+# read comparison goes through the same nginx process; submits go through
+# the stack's nginx.
 "$BIN/bench-select1" "$T/select1.sock" "$WORKERS" "$APP" &
 SELECT1=$!
 mkdir -m 700 "$T/noauth"
@@ -37,7 +39,7 @@ KHEISH_DATABASE_URL=$APP "$BIN/kheish-fcgi" --socket "$T/noauth.sock" --workers 
     2>"$T/noauth.log" &
 NOAUTH=$!
 mkdir -p "$T/ngx/logs" "$T/ngx/tmp"
-BPORT=$((PORT + 1)) NPORT=$((PORT + 2))
+BPORT=$((PORT + 1)) NPORT=$((PORT + 2)) APORT=$((PORT + 3))
 cat >"$T/ngx/nginx.conf" <<CONF
 user nobody nogroup;
 worker_processes 2;
@@ -57,6 +59,12 @@ http {
         include /etc/nginx/fastcgi_params;
         fastcgi_param REQUEST_ID \$request_id;
         location /v1/ { fastcgi_pass unix:$T/noauth.sock; }
+    }
+    server {
+        listen 127.0.0.1:$APORT;
+        include /etc/nginx/fastcgi_params;
+        fastcgi_param REQUEST_ID \$request_id;
+        location /v1/ { fastcgi_pass unix:$T/state/run/api.sock; }
     }
 }
 CONF
@@ -97,7 +105,7 @@ median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 declare -A R
 for round in $(seq 1 "$ROUNDS"); do
     R[select1]+="$(wrk_run "http://127.0.0.1:$BPORT/select1")"$'\n'
-    R[read]+="$(wrk_run "http://127.0.0.1:$PORT/v1/runs/$RUN")"$'\n'
+    R[read]+="$(wrk_run "http://127.0.0.1:$APORT/v1/runs/$RUN")"$'\n'
     R[noauth]+="$(wrk_run "http://127.0.0.1:$NPORT/v1/runs/$RUN")"$'\n'
     R[pgbench]+="$(pgbench_run)"$'\n'
     R[submit]+="$(wrk_run "http://127.0.0.1:$PORT/v1/sessions/bench-1/runs" bench/submit.lua)"$'\n'
