@@ -64,6 +64,16 @@ uid() { echo "t$$-$RANDOM$RANDOM"; }
 
 kheish() { "$BIN_DIR/kheish" "$@"; }
 
+# Two sessions with a run each, for the stream tests: sets s1, s2 and run (s1's).
+stream_fixture() {
+    s1=$(uid) s2=$(uid)
+    api POST /v1/sessions "{\"session_id\":\"$s1\"}"
+    api POST /v1/sessions "{\"session_id\":\"$s2\"}"
+    api POST /v1/sessions/$s1/runs '{"content":"stream me"}'
+    run=$(jqr .run_id)
+    api POST /v1/sessions/$s2/runs '{"content":"and me"}'
+}
+
 # wait_until SECONDS CMD...: retries CMD every 0.1 s.
 wait_until() {
     local deadline=$((SECONDS + $1))

@@ -1,11 +1,6 @@
 # SSE streams through nginx and kheish-sse-relay (contract §2): paths,
 # filters, cursor rules, auth and CORS outcomes, heartbeats.
-s1=$(uid) s2=$(uid)
-api POST /v1/sessions "{\"session_id\":\"$s1\"}"
-api POST /v1/sessions "{\"session_id\":\"$s2\"}"
-api POST /v1/sessions/$s1/runs '{"content":"stream me"}'
-run=$(jqr .run_id)
-api POST /v1/sessions/$s2/runs '{"content":"and me"}'
+stream_fixture
 newest=$($PSQL -Atc "SELECT max(id) FROM events")
 
 # stream OUT SECONDS PATH [curl args]: what a client receives in that time.

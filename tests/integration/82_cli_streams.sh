@@ -24,12 +24,7 @@ expect_rc() { # CODE OUT CMD...: CMD exits CODE; its stdout in OUT, stderr in OU
 }
 
 base=$(newest)
-s1=$(uid) s2=$(uid)
-api POST /v1/sessions "{\"session_id\":\"$s1\"}"
-api POST /v1/sessions "{\"session_id\":\"$s2\"}"
-api POST /v1/sessions/$s1/runs '{"content":"stream me"}'
-run=$(jqr .run_id)
-api POST /v1/sessions/$s2/runs '{"content":"and me"}'
+stream_fixture
 api POST /v1/runs/$run/cancel
 expect_status 200
 all=$(want "$base" true)
