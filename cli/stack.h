@@ -84,6 +84,8 @@ int stack_root_resolve(const char *arg, int create, struct stack *st);
 void stack_path(const struct stack *st, const char *rel, char out[PATH_MAX]);
 /* "127.0.0.1:<port>": what nginx listens on and kheish-fcgi's --bind. */
 void stack_bind(const struct stack *st, char *out, size_t size);
+/* "127.0.0.1:<relay port>": kheish-sse-relay's --listen and nginx's upstream. */
+void stack_relay_addr(const struct stack *st, char *out, size_t size);
 int stack_env_load(struct stack *st);
 int stack_env_save(const struct stack *st);
 int stack_layout_create(const struct stack *st);

@@ -129,7 +129,7 @@ pid_t
 stack_relay_start(const struct stack *st, const char *bindir)
 {
     char listen[64], bind[64];
-    snprintf(listen, sizeof listen, STACK_HOST ":%d", st->relay_port);
+    stack_relay_addr(st, listen, sizeof listen);
     stack_bind(st, bind, sizeof bind);
     fprintf(stderr, "kheish up: starting kheish-sse-relay on %s\n", listen);
     return start(st, &relay, bindir,

@@ -145,6 +145,13 @@ stack_bind(const struct stack *st, char *out, size_t size)
     snprintf(out, size, STACK_HOST ":%d", st->port);
 }
 
+/* host:port of kheish-sse-relay: its --listen, nginx's upstream. */
+void
+stack_relay_addr(const struct stack *st, char *out, size_t size)
+{
+    snprintf(out, size, STACK_HOST ":%d", st->relay_port);
+}
+
 struct env_int {
     const char *key;
     int *dst;

@@ -142,7 +142,7 @@ stack_nginx_write_conf(const struct stack *st)
     char sock[PATH_MAX], bind[64], relay[64];
     stack_path(st, "run/api.sock", sock);
     stack_bind(st, bind, sizeof bind);
-    snprintf(relay, sizeof relay, STACK_HOST ":%d", st->relay_port);
+    stack_relay_addr(st, relay, sizeof relay);
     /* Started by root, nginx switches its workers to this user and group;
      * otherwise they run as whoever started it and the directive is left out. */
     const char *user = geteuid() == 0 ? "user " STACK_NGINX_USER " " STACK_NGINX_GROUP ";" : "";
