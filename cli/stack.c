@@ -101,7 +101,7 @@ static const struct component {
 } components[] = {
     {"nginx", stack_nginx_running, stack_nginx_stop},
     {"kheish-fcgi", stack_fcgi_running, stack_fcgi_stop},
-    {"kheish-sse-relay", stack_relay_running, stack_relay_stop},
+    {"kheish-sse-relay", stack_relays_running, stack_relays_stop},
     {"postgresql", stack_pg_running, stack_pg_stop},
 };
 #define NCOMPONENTS (sizeof components / sizeof components[0])
@@ -132,7 +132,8 @@ discard(char *p, size_t size, size_t n, void *u)
     return size * n;
 }
 
-/* Polls GET /readyz through nginx until it answers 200. Returns 0 when
+/* Polls GET /readyz through nginx until it answers 200 and every relay
+ * listens. Returns 0 when
  * ready, EXIT_UNAVAILABLE after STACK_READY_MS, EXIT_GENERIC when the
  * kheish-fcgi we just started (fcgi_pid > 0) died. */
 static int
@@ -157,11 +158,16 @@ wait_ready(const struct stack *st, pid_t fcgi_pid)
     while (util_monotonic_us() < deadline) {
         if (curl_easy_perform(h) == CURLE_OK &&
             curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code == 200) {
-            rc = EXIT_OK;
-            break;
-        }
-        if (code != 0)
+            int relays = stack_relays_running(st);
+            if (relays == STACK_RELAYS) {
+                rc = EXIT_OK;
+                break;
+            }
+            snprintf(last, sizeof last, "%d of %d kheish-sse-relays listening", relays,
+                     STACK_RELAYS);
+        } else if (code != 0) {
             snprintf(last, sizeof last, "HTTP %ld", code);
+        }
         if (fcgi_pid > 0 && waitpid(fcgi_pid, &status, WNOHANG) == fcgi_pid) {
             fprintf(stderr, "kheish up: kheish-fcgi exited (%s %d) before it was ready\n",
                     WIFEXITED(status) ? "status" : "signal",
@@ -172,8 +178,8 @@ wait_ready(const struct stack *st, pid_t fcgi_pid)
         nanosleep(&(struct timespec){0, READY_POLL_MS * 1000000L}, NULL);
     }
     if (rc == EXIT_UNAVAILABLE)
-        fprintf(stderr, "kheish up: %s did not answer 200 within %d s (last: %s)\n", url,
-                STACK_READY_MS / 1000, last);
+        fprintf(stderr, "kheish up: the stack was not ready within %d s (%s: %s)\n",
+                STACK_READY_MS / 1000, url, last);
     curl_easy_cleanup(h);
     return rc;
 }
@@ -260,7 +266,7 @@ up_start(struct stack *st, const char *bindir, pid_t *fcgi_pid)
     if (stack_nginx_write_conf(st) != 0)
         return EXIT_GENERIC;
     *fcgi_pid = stack_fcgi_start(st, bindir);
-    if (*fcgi_pid < 0 || stack_relay_start(st, bindir) < 0 || stack_nginx_start(st) != 0)
+    if (*fcgi_pid < 0 || stack_relays_start(st, bindir) != 0 || stack_nginx_start(st) != 0)
         return EXIT_GENERIC;
     return EXIT_OK;
 }

@@ -31,13 +31,16 @@
 #define STACK_DEFAULT_ROOT    ".kheish"
 #define STACK_DEFAULT_PORT    4000
 #define STACK_DEFAULT_WORKERS 4
-#define STACK_MAX_PORT        63535 /* PostgreSQL listens on port + 1000, the relay on + 2000 */
+#define STACK_MAX_PORT        63534 /* PostgreSQL listens on port + 1000, the relays on + 2000.. */
 /* The embedded cluster listens only on a unix socket, so its "port" only names
  * the socket file (.s.PGSQL.<port>) inside <root>/pg: it cannot clash with
  * anything outside the state root. Derived, not chosen, so `down` and
  * `migrate` find it again (it is also written to stack.env). */
 #define STACK_PG_PORT_OFFSET    1000
 #define STACK_RELAY_PORT_OFFSET 2000
+/* Relays behind nginx's upstream, on relay_port, relay_port + 1...: any of
+ * them serves any stream, so one can die or restart while the other serves. */
+#define STACK_RELAYS 2
 /* Unix socket paths are limited to 107 bytes; the longest one we create is
  * <root>/pg/.s.PGSQL.NNNNN (root + 18). */
 #define STACK_ROOT_MAX      88
@@ -61,7 +64,7 @@ struct stack {
     char root[STACK_ROOT_MAX + 1]; /* absolute, validated by stack_root_resolve */
     int port;                      /* nginx on 127.0.0.1 */
     int pg_port;                   /* embedded cluster, port + STACK_PG_PORT_OFFSET */
-    int relay_port;                /* kheish-sse-relay, port + STACK_RELAY_PORT_OFFSET */
+    int relay_port;                /* the first kheish-sse-relay, port + STACK_RELAY_PORT_OFFSET */
     int workers;
     int embedded_pg; /* 1: cluster under pg/; 0: external KHEISH_DATABASE_URL */
     int drain_ms;
@@ -84,8 +87,8 @@ int stack_root_resolve(const char *arg, int create, struct stack *st);
 void stack_path(const struct stack *st, const char *rel, char out[PATH_MAX]);
 /* "127.0.0.1:<port>": what nginx listens on and kheish-fcgi's --bind. */
 void stack_bind(const struct stack *st, char *out, size_t size);
-/* "127.0.0.1:<relay port>": kheish-sse-relay's --listen and nginx's upstream. */
-void stack_relay_addr(const struct stack *st, char *out, size_t size);
+/* "127.0.0.1:<relay_port + i>": relay i's --listen and a server of nginx's upstream. */
+void stack_relay_addr(const struct stack *st, int i, char *out, size_t size);
 int stack_env_load(struct stack *st);
 int stack_env_save(const struct stack *st);
 int stack_layout_create(const struct stack *st);
@@ -117,9 +120,9 @@ int stack_pg_running(const struct stack *st);
 pid_t stack_fcgi_start(const struct stack *st, const char *bindir);
 int stack_fcgi_stop(const struct stack *st);
 int stack_fcgi_running(const struct stack *st);
-pid_t stack_relay_start(const struct stack *st, const char *bindir);
-int stack_relay_stop(const struct stack *st);
-int stack_relay_running(const struct stack *st);
+int stack_relays_start(const struct stack *st, const char *bindir);
+int stack_relays_stop(const struct stack *st);
+int stack_relays_running(const struct stack *st); /* how many */
 
 /* stack_nginx.c */
 int stack_nginx_write_conf(const struct stack *st);

@@ -1,7 +1,7 @@
 /*
- * The stack's own daemons, kheish-fcgi and kheish-sse-relay: started
- * detached with their output in logs/<name>.log, found and stopped through
- * run/<name>.pid (which each writes itself once it listens).
+ * The stack's own daemons, kheish-fcgi and STACK_RELAYS kheish-sse-relays:
+ * started detached with their output in logs/<name>.log, found and stopped
+ * through run/<name>.pid (which each writes itself once it listens).
  */
 #include "stack.h"
 
@@ -15,10 +15,19 @@
 
 struct daemon {
     const char *comm; /* binary, and process name in /proc */
-    const char *pid_rel, *log_rel;
+    char pid_rel[32], log_rel[32];
 };
 static const struct daemon fcgi = {"kheish-fcgi", "run/fcgi.pid", "logs/fcgi.log"};
-static const struct daemon relay = {"kheish-sse-relay", "run/relay.pid", "logs/relay.log"};
+
+/* Relay i (0-based) is relay-<i + 1>. */
+static struct daemon
+relay(int i)
+{
+    struct daemon d = {"kheish-sse-relay", "", ""};
+    snprintf(d.pid_rel, sizeof d.pid_rel, "run/relay-%d.pid", i + 1);
+    snprintf(d.log_rel, sizeof d.log_rel, "logs/relay-%d.log", i + 1);
+    return d;
+}
 
 static int
 running(const struct stack *st, const struct daemon *d)
@@ -113,25 +122,46 @@ stack_fcgi_start(const struct stack *st, const char *bindir)
                                        NULL});
 }
 
+/* How many relays run (and listen: each writes its pid file then). */
 int
-stack_relay_running(const struct stack *st)
+stack_relays_running(const struct stack *st)
 {
-    return running(st, &relay);
+    int n = 0;
+    for (int i = 0; i < STACK_RELAYS; i++) {
+        struct daemon d = relay(i);
+        n += running(st, &d);
+    }
+    return n;
 }
 
+/* 1 when any was stopped, 0 when none ran, -1 when one is still running. */
 int
-stack_relay_stop(const struct stack *st)
+stack_relays_stop(const struct stack *st)
 {
-    return stop(st, &relay, STACK_STOP_EXTRA_MS);
+    int stopped = 0, stuck = 0;
+    for (int i = 0; i < STACK_RELAYS; i++) {
+        struct daemon d = relay(i);
+        int r = stop(st, &d, STACK_STOP_EXTRA_MS);
+        stopped |= r > 0;
+        stuck |= r < 0;
+    }
+    return stuck ? -1 : stopped;
 }
 
-pid_t
-stack_relay_start(const struct stack *st, const char *bindir)
+/* Starts the relays that are not running. Returns 0 or -1. */
+int
+stack_relays_start(const struct stack *st, const char *bindir)
 {
     char listen[64], bind[64];
-    stack_relay_addr(st, listen, sizeof listen);
     stack_bind(st, bind, sizeof bind);
-    fprintf(stderr, "kheish up: starting kheish-sse-relay on %s\n", listen);
-    return start(st, &relay, bindir,
-                 (const char *const[]){"--listen", listen, "--bind", bind, NULL});
+    for (int i = 0; i < STACK_RELAYS; i++) {
+        struct daemon d = relay(i);
+        stack_relay_addr(st, i, listen, sizeof listen);
+        if (!running(st, &d))
+            fprintf(stderr, "kheish up: starting kheish-sse-relay on %s\n", listen);
+        if (start(st, &d, bindir, (const char *const[]){"--listen", listen, "--bind", bind, NULL}) <
+            0)
+            return -1;
+    }
+    return 0;
 }

@@ -145,11 +145,11 @@ stack_bind(const struct stack *st, char *out, size_t size)
     snprintf(out, size, STACK_HOST ":%d", st->port);
 }
 
-/* host:port of kheish-sse-relay: its --listen, nginx's upstream. */
+/* host:port of relay i: its --listen, a server of nginx's upstream. */
 void
-stack_relay_addr(const struct stack *st, char *out, size_t size)
+stack_relay_addr(const struct stack *st, int i, char *out, size_t size)
 {
-    snprintf(out, size, STACK_HOST ":%d", st->relay_port);
+    snprintf(out, size, STACK_HOST ":%d", st->relay_port + i);
 }
 
 struct env_int {

@@ -139,15 +139,19 @@ done:
 int
 stack_nginx_write_conf(const struct stack *st)
 {
-    char sock[PATH_MAX], bind[64], relay[64];
+    char sock[PATH_MAX], bind[64], relays[STACK_RELAYS * 64] = "", addr[64];
     stack_path(st, "run/api.sock", sock);
     stack_bind(st, bind, sizeof bind);
-    stack_relay_addr(st, relay, sizeof relay);
+    for (int i = 0; i < STACK_RELAYS; i++) {
+        stack_relay_addr(st, i, addr, sizeof addr);
+        snprintf(relays + strlen(relays), sizeof relays - strlen(relays), "%sserver %s;",
+                 i ? " " : "", addr);
+    }
     /* Started by root, nginx switches its workers to this user and group;
      * otherwise they run as whoever started it and the directive is left out. */
     const char *user = geteuid() == 0 ? "user " STACK_NGINX_USER " " STACK_NGINX_GROUP ";" : "";
     const struct subst vars[] = {
-        {"BIND", bind}, {"FCGI_SOCKET", sock}, {"RELAY", relay}, {"USER", user}};
+        {"BIND", bind}, {"FCGI_SOCKET", sock}, {"RELAY_SERVERS", relays}, {"USER", user}};
     if (render_file(st, "problems.conf", "nginx/problems.conf", NULL, 0) != 0)
         return -1;
     return render_file(st, "embedded.conf.in", "nginx/nginx.conf", vars,

@@ -83,3 +83,20 @@ wait_until() {
         sleep 0.1
     done
 }
+
+# relay_streams I: how many connections relay I (1, 2: run/relay-I.pid, port
+# KHEISH_RELAY_PORT + I - 1) has established from nginx, i.e. streams it serves.
+relay_streams() {
+    local port
+    port=$(printf %04X $((KHEISH_RELAY_PORT + $1 - 1)))
+    grep -cE "^ *[0-9]+: 0100007F:$port [0-9A-F]{8}:[0-9A-F]{4} 01 " /proc/net/tcp
+}
+
+# relay_serving: the relay (1 or 2) that serves the only open stream.
+relay_serving() {
+    local i
+    for i in 1 2; do
+        [ "$(relay_streams $i)" -gt 0 ] && echo $i && return 0
+    done
+    return 1
+}

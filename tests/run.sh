@@ -17,7 +17,9 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 PORT=${KHEISH_TEST_PORT:-}
 while [ -z "$PORT" ]; do
     p=$((20000 + RANDOM % 20000))
-    port_free "$p" && port_free $((p + 1000)) && port_free $((p + 2000)) && PORT=$p
+    # nginx, PostgreSQL's socket name, the two relays, test 48's own relay
+    port_free "$p" && port_free $((p + 1000)) && port_free $((p + 2000)) &&
+        port_free $((p + 2001)) && port_free $((p + 2002)) && PORT=$p
 done
 
 stop() {

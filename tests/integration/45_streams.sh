@@ -90,9 +90,30 @@ expect_json ".events | .retained_event_count == ${count%% *} and .oldest_event_i
     and .newest_event_id == \"${count##* }\" and .tail_event_id_cursor == \"${count##* }\"
     and (.relays | length) >= 1 and (.subscriber_count | type) == \"number\""
 
-# Heartbeats: typed, without an id, every 10 s.
-stream "$F" 12 "/v1/runs/$run/stream"
-grep -q '^event: heartbeat$' "$F" || fail "no heartbeat in 12 s"
-grep -qx 'data: {"type":"heartbeat"}' "$F" || fail "heartbeat data"
-[ -z "$(ids "$F")" ] || fail "a heartbeat carried an id"
+# Both relays behind nginx's upstream serve the same streams: four clients
+# land on both, and each gets the same event.
+for i in 1 2 3 4; do
+    stream "$F.multi$i" 6 /v1/events/stream &
+done
+on_both() { [ "$(relay_streams 1)" -ge 1 ] && [ "$(relay_streams 2)" -ge 1 ] &&
+    [ $(($(relay_streams 1) + $(relay_streams 2))) -ge 4 ]; }
+wait_until 4 on_both || fail "the streams are not spread over both relays: $(relay_streams 1) + $(relay_streams 2)"
+sm=$(uid)
+api POST /v1/sessions "{\"session_id\":\"$sm\"}"
+wait
+for i in 1 2 3 4; do
+    grep -q "$sm" "$F.multi$i" || fail "stream $i missed the event"
+done
+
+# Heartbeats: typed, without an id, every 10 s (RELAY_HEARTBEAT_MS), whatever
+# the stream: each line is stamped with its arrival time.
+curl -sN --max-time 22 -H "Authorization: Bearer $ADMIN_TOKEN" "$KHEISH_DAEMON_URL/v1/runs/$run/stream" |
+    while IFS= read -r line; do echo "$(date +%s%3N) $line"; done >"$F"
+grep -q ' event: heartbeat$' "$F" || fail "no heartbeat in 22 s"
+grep -q ' data: {"type":"heartbeat"}$' "$F" || fail "heartbeat data"
+grep -q ' id: ' "$F" && fail "a heartbeat carried an id"
+beats=$(awk '$2 == "event:" && $3 == "heartbeat" {print $1}' "$F")
+[ "$(echo "$beats" | wc -l)" = 2 ] || fail "expected 2 heartbeats in 22 s, got: $beats"
+gap=$(echo "$beats" | awk 'NR == 1 {t = $1} NR == 2 {print $1 - t}')
+[ "${gap:-0}" -ge 9700 ] && [ "${gap:-0}" -le 10300 ] || fail "heartbeats ${gap} ms apart, not 10 s"
 true

@@ -1,7 +1,7 @@
 # Near its descriptor limit the relay refuses newcomers with a 503 problem
 # instead of failing the streams it serves. A second relay with a small
-# limit, reached directly (nginx routes to the stack's own).
-port=$((${KHEISH_DAEMON_URL##*:} + 2001))
+# limit, reached directly (nginx routes to the stack's own two).
+port=$((KHEISH_RELAY_PORT + 2))
 (
     ulimit -n 48
     exec "$BIN_DIR/kheish-sse-relay" --listen "127.0.0.1:$port" --state-root "$STATE_ROOT" \

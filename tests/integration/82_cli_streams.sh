@@ -97,19 +97,18 @@ rc=$?
 [ "$(ids "$O/live3")" = "$exp3" ] || fail "live session follower printed $(ids "$O/live3"), expected $exp3"
 [ -z "$(jq -c 'select(.event == "heartbeat" and has("id"))' "$O/live")" ] || fail "a json heartbeat has an id"
 
-# Reconnect: the relay dies (kill -9) while a follower follows and is started
-# again at once with the same command line and environment; events made
-# meanwhile and after are all printed, each once, in order.
+# Reconnect: the relay serving a follower dies (kill -9); the follower
+# reconnects through nginx to the other relay, and `kheish up` restarts the
+# dead one; events made meanwhile and after are all printed, each once, in
+# order.
 tail1=$(newest) s4=$(uid)
 "$K" --output json events stream --cursor "$tail1" --timeout-ms 25000 >"$O/re" 2>"$O/re.err" &
 follower=$!
 api POST /v1/sessions "{\"session_id\":\"$s4\"}"
 wait_until 5 has_ids "$O/re" 1 || fail "the follower did not get the first event"
-relay=$(cat "$STATE_ROOT/run/relay.pid")
-mapfile -d '' relay_cmd <"/proc/$relay/cmdline"
-mapfile -d '' relay_env <"/proc/$relay/environ"
+serving=$(relay_serving) || fail "no relay serves the follower"
+relay=$(cat "$STATE_ROOT/run/relay-$serving.pid")
 kill -9 "$relay"
-setsid env -i "${relay_env[@]}" "${relay_cmd[@]}" </dev/null >>"$STATE_ROOT/logs/relay.log" 2>&1 &
 api POST /v1/sessions/$s4/runs '{"content":"during the restart"}'
 run4=$(jqr .run_id)
 api POST /v1/runs/$run4/cancel
@@ -124,7 +123,8 @@ rc=$?
 [ $rc = 0 ] || fail "reconnect follower: exit $rc: $(cat "$O/re.err")"
 [ "$(json_ids "$O/re")" = "$exp" ] || fail "across the restart: printed $(json_ids "$O/re"), expected $exp"
 grep -q reconnecting "$O/re.err" || fail "the follower never reconnected: $(cat "$O/re.err")"
-[ "$(cat "$STATE_ROOT/run/relay.pid")" != "$relay" ] || fail "the relay was not restarted"
+"$K" up --state-root "$STATE_ROOT" --port "${KHEISH_DAEMON_URL##*:}" >"$O/up" 2>&1 || fail "kheish up: $(cat "$O/up")"
+[ "$(cat "$STATE_ROOT/run/relay-$serving.pid")" != "$relay" ] || fail "kheish up did not restart the relay"
 
 # Exit codes: 4 bad token, 2 bad cursor (ours) or bad filter (the relay's 400),
 # 5 not found, 3 unreachable on the first connect.
