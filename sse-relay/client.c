@@ -291,6 +291,28 @@ client_flush(struct client *c)
     return 1;
 }
 
+static const char *
+scope(const struct client *c)
+{
+    return c->run_id ? "run" : c->session_id ? "session" : "global";
+}
+
+int
+client_gap(struct client *c, const struct store_gap *g)
+{
+    char gap[400];
+    int n = snprintf(gap, sizeof gap,
+                     "id: %lld\nevent: stream_gap\ndata: {\"type\":\"stream_gap\",\"skipped\":%lld,"
+                     "\"resume_after_id\":\"%lld\",\"reason\":\"replay_window\",\"scope\":\"%s\","
+                     "\"skipped_is_estimate\":%s}\n\n",
+                     (long long)g->resume_after, (long long)g->skipped, (long long)g->resume_after,
+                     scope(c), g->estimate ? "true" : "false");
+    if (client_queue(c, gap, (size_t)n) != 0)
+        return -1;
+    c->cursor = g->resume_after;
+    return 0;
+}
+
 void
 client_lagged(struct client *c, int64_t now_ms)
 {
@@ -310,10 +332,7 @@ client_lagged(struct client *c, int64_t now_ms)
     int n = snprintf(gap, sizeof gap,
                      "event: stream_gap\ndata: {\"type\":\"stream_gap\",\"skipped\":%d,"
                      "\"reason\":\"live_lag\",\"scope\":\"%s\",\"skipped_is_estimate\":true}\n\n",
-                     skipped,
-                     c->run_id       ? "run"
-                     : c->session_id ? "session"
-                                     : "global");
+                     skipped, scope(c));
     if (c->out_len - c->out_off + (size_t)n <= RELAY_HARD_CAP)
         client_queue(c, gap, (size_t)n);
     c->state = CLIENT_CLOSING;

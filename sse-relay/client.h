@@ -61,6 +61,11 @@ int client_queue(struct client *c, const char *data, size_t len);
  * (wait for EPOLLOUT), -1 when the connection is gone. */
 int client_flush(struct client *c);
 
+/* Queues a stream_gap replay_window frame for what retention took after
+ * the client's cursor, and moves the cursor past it. Returns -1 (nothing
+ * queued) when the queue is full. */
+int client_gap(struct client *c, const struct store_gap *g);
+
 /* Ends a client that fell behind: drops what it has not started to
  * receive, queues a stream_gap live_lag frame and moves it to CLOSING. */
 void client_lagged(struct client *c, int64_t now_ms);

@@ -39,8 +39,8 @@ struct relay {
     int64_t newest; /* high-water mark: every event up to it is queued */
     struct client *clients;
     int nclients, replaying;
-    int tail_more;                    /* the last tail page was cut: read on at once */
-    int64_t started_ms, lagged_total; /* for relay_stats */
+    int tail_more;                                /* the last tail page was cut: read on at once */
+    int64_t started_ms, lagged_total, gaps_total; /* for relay_stats */
     rlim_t fd_limit;
     char recorded_by[300];
 };
@@ -109,6 +109,7 @@ feed(struct relay *r, struct client *c, const char *data, size_t len, int64_t no
         client_queue(c, data, len) != 0) {
         client_lagged(c, now);
         r->lagged_total++;
+        r->gaps_total++;
     }
 }
 
@@ -126,6 +127,17 @@ tail(struct relay *r)
         r->tail_more = 0;
         return; /* the database is away: the next poll retries */
     }
+    /* Ids are dense: a jump means retention pruned events the tail never
+     * read (it was away that long). The live streams go back to replay from
+     * the old mark, which reports the gap. */
+    if (n > 0 && f[0].id > r->newest + 1) {
+        for (struct client *c = r->clients; c; c = c->next)
+            if (c->state == CLIENT_LIVE) {
+                c->state = CLIENT_REPLAY;
+                c->cursor = r->newest;
+                r->replaying = 1;
+            }
+    }
     for (int i = 0; i < n; i++) {
         for (struct client *c = r->clients; c; c = c->next)
             if (c->state == CLIENT_LIVE && f[i].id > c->cursor &&
@@ -141,6 +153,29 @@ tail(struct relay *r)
         if (c->out_off < c->out_len)
             flush(r, c);
     }
+}
+
+/* Queues a stream_gap for what retention took after the client's cursor,
+ * if anything, and drops the page's frames it covers (the page was read
+ * first: a prune in between is then reported, never skipped silently).
+ * Returns the index of the first frame to send, or -1 to retry later. */
+static int
+replay_gap(struct relay *r, struct client *c, const struct store_frame *f, int n)
+{
+    struct store_gap g;
+    int found, i = 0;
+    if (store_stream_gap(r->db, c->cursor, c->session_id, c->run_id, &g, &found) != STORE_OK)
+        return -1;
+    if (!found)
+        return 0;
+    if (client_gap(c, &g) != 0)
+        return -1;
+    r->gaps_total++;
+    log_msg("info", "stream_gap", "client %s: %lld events before %lld were pruned", c->peer,
+            (long long)g.skipped, (long long)g.resume_after);
+    while (i < n && f[i].id <= g.resume_after)
+        i++;
+    return i;
 }
 
 /* One page of history for each replaying client whose queue has room; a
@@ -160,8 +195,8 @@ replay(struct relay *r)
         if (store_stream_frames(r->db, c->cursor, c->session_id, c->run_id, RELAY_REPLAY_PAGE,
                                 RELAY_PAGE_BYTES, &f, &n, &more) != STORE_OK)
             return;
-        int queued = 0;
-        while (queued < n && client_queue(c, f[queued].text, f[queued].len) == 0)
+        int queued = replay_gap(r, c, f, n);
+        while (queued >= 0 && queued < n && client_queue(c, f[queued].text, f[queued].len) == 0)
             c->cursor = f[queued++].id;
         store_frames_free(f, n);
         if (!more && queued == n)
@@ -181,8 +216,8 @@ report(struct relay *r)
         streams += c->state == CLIENT_REPLAY || c->state == CLIENT_LIVE;
         replaying += c->state == CLIENT_REPLAY;
     }
-    struct store_relay_stats st = {r->recorded_by, r->started_ms,   streams,        replaying,
-                                   r->newest,      r->lagged_total, r->lagged_total};
+    struct store_relay_stats st = {r->recorded_by, r->started_ms,   streams,      replaying,
+                                   r->newest,      r->lagged_total, r->gaps_total};
     if (store_relay_report(r->db, &st) != STORE_OK)
         log_msg("warn", "report_failed", "relay_stats not updated: %s", store_last_error(r->db));
 }

@@ -86,19 +86,23 @@ store_events_status(struct store *s, int64_t relay_stale_ms, json_t **block)
     snprintf(stale, sizeof stale, "%lld", (long long)relay_stale_ms);
     return db_json(
         s, block,
-        "WITH w AS (SELECT min(id) AS oldest, max(id) AS newest, count(*) AS n FROM events), "
+        /* O(1): ids are dense (sql/004), so the retained events are the
+         * ids between the prune mark and the newest. */
+        "WITH w AS (SELECT (SELECT min(id) FROM events) AS oldest, i.last_id AS newest, "
+        "CASE WHEN i.last_id > p.pruned_through THEN i.last_id - p.pruned_through ELSE 0 END "
+        "AS n, p.* FROM event_ids i, event_retention p), "
         "r AS (SELECT * FROM relay_stats WHERE $1::bigint - updated_at_ms <= $2::bigint) "
         "SELECT jsonb_build_object("
         "'history_capacity', NULL, 'retained_event_count', w.n, "
-        "'oldest_event_id', w.oldest::text, 'newest_event_id', w.newest::text, "
-        "'next_event_id', (coalesce(w.newest, 0) + 1)::text, "
-        "'tail_event_id_cursor', coalesce(w.newest, 0)::text, "
-        "'replay_buffer_utilization_percent', 0, 'evicted_event_count', 0, "
+        "'oldest_event_id', w.oldest::text, 'newest_event_id', nullif(w.newest, 0)::text, "
+        "'next_event_id', (w.newest + 1)::text, 'tail_event_id_cursor', w.newest::text, "
+        "'replay_buffer_utilization_percent', 0, 'evicted_event_count', w.pruned_total, "
         "'subscriber_count', (SELECT coalesce(sum(subscribers), 0) FROM r), "
         "'replay_gap_count', (SELECT coalesce(sum(gaps_total), 0) FROM r), "
         "'stream_lagged_event_count', (SELECT coalesce(sum(lagged_total), 0) FROM r), "
-        "'scope_eviction_floor_id', '0', 'evicted_session_scope_count', 0, "
-        "'evicted_run_scope_count', 0, "
+        "'pruned_through_event_id', w.pruned_through::text, "
+        "'scope_eviction_floor_id', '0', 'evicted_session_scope_count', w.session_scopes, "
+        "'evicted_run_scope_count', w.run_scopes, "
         "'relays', coalesce((SELECT jsonb_agg(jsonb_build_object('relay_id', relay_id, "
         "  'subscribers', subscribers, 'replaying', replaying, 'newest_event_id', "
         "  newest_event_id::text, 'lagged_total', lagged_total, 'gaps_total', gaps_total, "

@@ -82,6 +82,16 @@ enum store_rc store_stream_frames(struct store *s, int64_t after, const char *se
 void store_frames_free(struct store_frame *f, int n);
 enum store_rc store_stream_newest(struct store *s, int64_t *newest);
 
+/* What retention took from a stream after its cursor (sql/004). */
+struct store_gap {
+    int64_t skipped;      /* the stream's events that are gone */
+    int64_t resume_after; /* the newest pruned id: resuming after it loses nothing more */
+    int estimate;         /* skipped is an upper bound, not exact */
+};
+/* *found = 1 and *gap when events of this stream after `after` were pruned. */
+enum store_rc store_stream_gap(struct store *s, int64_t after, const char *session_id,
+                               const char *run_id, struct store_gap *gap, int *found);
+
 /* What a relay reports about itself for /v1/status (table relay_stats). */
 struct store_relay_stats {
     const char *relay_id;

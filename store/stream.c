@@ -1,7 +1,8 @@
 /*
  * What the SSE relay reads: stream events rendered as SSE frames by the
- * database, the newest id, and a LISTEN connection for the hint that new
- * events have committed (kheish_append_events NOTIFYs the newest id).
+ * database, the newest id, what retention pruned, and a LISTEN connection
+ * for the hint that new events have committed (kheish_append_events
+ * NOTIFYs the newest id).
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -87,10 +88,41 @@ enum store_rc
 store_stream_newest(struct store *s, int64_t *newest)
 {
     enum store_rc rc;
-    PGresult *r = db_exec(s, &rc, "SELECT coalesce(max(id), 0) FROM events", 0, NULL);
+    PGresult *r = db_exec(s, &rc, "SELECT last_id FROM event_ids", 0, NULL);
     if (r == NULL)
         return rc;
     *newest = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return STORE_OK;
+}
+
+/* Ids are dense (sql/004), so the global stream's loss is exact; a filtered
+ * stream's is its scope's pruned count, exact when all of them came after
+ * the cursor. A run filter is the narrower scope. */
+enum store_rc
+store_stream_gap(struct store *s, int64_t after, const char *session_id, const char *run_id,
+                 struct store_gap *gap, int *found)
+{
+    char a[24];
+    enum store_rc rc;
+    snprintf(a, sizeof a, "%" PRId64, after);
+    PGresult *r = db_exec(
+        s, &rc,
+        "SELECT coalesce(p.pruned, r.pruned_through - $1::bigint), r.pruned_through, "
+        "coalesce(p.first_id <= $1::bigint, false) FROM event_retention r "
+        "LEFT JOIN event_scope_pruned p ON p.scope = CASE WHEN $3::text IS NULL THEN 'session' "
+        "ELSE 'run' END AND p.scope_id = coalesce($3::text, $2::text) "
+        "WHERE r.pruned_through > $1::bigint "
+        "AND (($2::text IS NULL AND $3::text IS NULL) OR p.last_id > $1::bigint)",
+        3, (const char *const[]){a, session_id, run_id});
+    if (r == NULL)
+        return rc;
+    *found = PQntuples(r) == 1;
+    if (*found) {
+        gap->skipped = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        gap->resume_after = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+        gap->estimate = PQgetvalue(r, 0, 2)[0] == 't';
+    }
     PQclear(r);
     return STORE_OK;
 }

@@ -1,6 +1,14 @@
 # SSE streams through nginx and kheish-sse-relay (contract §2): paths,
 # filters, cursor rules, auth and CORS outcomes, heartbeats.
 stream_fixture
+# More event names: runtime_updated (global, no session) and interrupted.
+api GET /v1/runtime
+mode=$([ "$(jqr .permission_mode)" = plan ] && echo dontAsk || echo plan)
+api POST /v1/runtime/permission-mode "{\"mode\":\"$mode\",\"expected_revision\":$(jqr .config.revision)}"
+expect_status 200
+$PSQL -c "UPDATE runs SET status = 'running' WHERE run_id = '$run'" >/dev/null
+api POST /v1/sessions/$s1/interrupt '{}'
+expect_json '.interrupted == true'
 newest=$($PSQL -Atc "SELECT max(id) FROM events")
 
 # stream OUT SECONDS PATH [curl args]: what a client receives in that time.
@@ -27,18 +35,22 @@ grep -qi '^content-type: text/event-stream' "$F.h" || fail "content type: $(grep
 increasing "$F" || fail "ids are not increasing"
 awk '/^id: /{getline e; if (e !~ /^event: /) bad = 1} END {exit bad}' "$F" || fail "an id: line without event:"
 datas "$F" | jq -e 'all(.[]; (.type | type) == "string")' >/dev/null || fail "data without a type"
+[ "$(events "$F")" = "interrupted run_updated runtime_updated session_state_changed " ] ||
+    fail "global stream events: $(events "$F")"
 
 # Filters: a session's stream, a run's, and the global stream's query filters.
 stream "$F" 1 "/v1/sessions/$s1/stream?cursor=0"
 datas "$F" | jq -e --arg s "$s1" 'length > 0 and all(.[]; (.session_id // .run.session_id) == $s)' >/dev/null ||
     fail "session stream holds other sessions' events"
-[ "$(events "$F")" = "run_updated session_state_changed " ] || fail "session stream events: $(events "$F")"
+[ "$(events "$F")" = "interrupted run_updated session_state_changed " ] || fail "session stream events: $(events "$F")"
 stream "$F" 1 "/v1/runs/$run/stream?cursor=0"
 datas "$F" | jq -e --arg r "$run" 'length > 0 and all(.[]; .type == "run_updated" and .run.run_id == $r)' >/dev/null ||
     fail "run stream: $(datas "$F" | jq -c 'map(.type)')"
 stream "$F" 1 "/v1/events/stream?session_id=$s2&cursor=0"
 datas "$F" | jq -e --arg s "$s2" 'length > 0 and all(.[]; (.session_id // .run.session_id) == $s)' >/dev/null ||
     fail "session_id filter"
+stream "$F" 1 "/v1/events/stream?session_id=$s1&cursor=0"
+[ "$(events "$F")" = "interrupted run_updated session_state_changed " ] || fail "session_id filter events: $(events "$F")"
 stream "$F" 1 "/v1/events/stream?run_id=$run&session_id=$s2&cursor=0"
 [ -z "$(ids "$F")" ] || fail "run of s1 and session s2 should match nothing"
 
