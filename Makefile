@@ -102,11 +102,11 @@ FUZZ_CC      := clang
 FUZZ_OBJ     := $(O)/build/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                 -fno-omit-frame-pointer
-FUZZ_CFLAGS  := $(KH_CFLAGS) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_CFLAGS  := $(KH_CFLAGS) -Isse-relay -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))
 FUZZ_BINS    := $(patsubst %,$(BIN)/fuzz-%,$(FUZZ_NAMES))
 FUZZ_LIB_OBJ := $(patsubst $(OBJ)/%,$(FUZZ_OBJ)/%,$(filter-out $(OBJ)/fcgi/main.o,$(FCGI_OBJ)) \
-                $(STORE_OBJ) $(COMMON_OBJ))
+                $(filter-out $(OBJ)/sse-relay/main.o,$(RELAY_OBJ)) $(STORE_OBJ) $(COMMON_OBJ))
 # Longest input per harness: a little over each parser's own limit, so the
 # limit checks are exercised too.
 FUZZ_MAX_LEN_query     := 4200
@@ -116,6 +116,7 @@ FUZZ_MAX_LEN_cursor    := 512
 FUZZ_MAX_LEN_route     := 1024
 FUZZ_MAX_LEN_auth      := 8192
 FUZZ_MAX_LEN_token_file := 4200
+FUZZ_MAX_LEN_relay_head := 8200
 
 $(FUZZ_OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -157,7 +158,7 @@ fuzz: $(FUZZ_BINS)
 # ---- end fuzz -------------------------------------------------------------
 
 FORMAT_SRC = $(wildcard common/*.[ch] store/*.[ch] fcgi/*.[ch] sse-relay/*.[ch] cli/*.[ch] tests/unit/*.[ch] \
-                         tests/fuzz/*.[ch] bench/*.[ch])
+                         tests/fuzz/*.[ch] bench/*.[ch] bench/sse/*.[ch])
 format:
 	clang-format -i $(FORMAT_SRC)
 format-check:

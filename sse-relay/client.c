@@ -13,16 +13,9 @@
 #include "uri.h"
 #include "util.h"
 
-/* The headers of a request head the relay looks at. */
-struct head {
-    char *method, *target;
-    const char *authorization, *origin, *last_event_id, *real_ip, *real_port;
-    int duplicate_origin, duplicate_cursor;
-};
-
 /* Splits the head in place: request line, then "Name: value" lines. */
 static int
-parse_head(char *buf, struct head *h)
+parse_head(char *buf, struct client_request *h)
 {
     memset(h, 0, sizeof *h);
     char *line = buf, *end = strstr(buf, "\r\n");
@@ -50,11 +43,11 @@ parse_head(char *buf, struct head *h)
             const char *name;
             size_t offset;
         } wanted[] = {
-            {"authorization", offsetof(struct head, authorization)},
-            {"origin", offsetof(struct head, origin)},
-            {"last-event-id", offsetof(struct head, last_event_id)},
-            {"x-real-ip", offsetof(struct head, real_ip)},
-            {"x-real-port", offsetof(struct head, real_port)},
+            {"authorization", offsetof(struct client_request, authorization)},
+            {"origin", offsetof(struct client_request, origin)},
+            {"last-event-id", offsetof(struct client_request, last_event_id)},
+            {"x-real-ip", offsetof(struct client_request, real_ip)},
+            {"x-real-port", offsetof(struct client_request, real_port)},
         };
         for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
             const char **dst = (const char **)((char *)h + wanted[i].offset);
@@ -154,45 +147,67 @@ route(struct client *c, const char *path, const char *query)
     return *filter && uri_valid_id(*filter) ? 0 : -2;
 }
 
-/* The cursor query parameter, or NULL. */
+/* The value of the cursor query parameter and its length, or NULL; *twice
+ * when there is more than one. */
 static const char *
-query_cursor(const char *query, char *buf, size_t size)
+query_cursor(const char *query, size_t *len, int *twice)
 {
+    const char *v = NULL;
     for (const char *p = query; p && *p;) {
-        size_t len = strcspn(p, "&");
-        if (len > 7 && !strncmp(p, "cursor=", 7) && len - 7 < size) {
-            memcpy(buf, p + 7, len - 7);
-            buf[len - 7] = '\0';
-            return buf;
+        size_t n = strcspn(p, "&");
+        if (n >= 7 && !strncmp(p, "cursor=", 7)) {
+            *twice |= v != NULL;
+            v = p + 7;
+            *len = n - 7;
         }
-        p += len + (p[len] == '&');
+        p += n + (p[n] == '&');
     }
-    return NULL;
+    return v;
+}
+
+int
+client_parse(struct client *c, struct client_request *rq)
+{
+    memset(rq, 0, sizeof *rq);
+    if (parse_head(c->head, rq) != 0)
+        return -1;
+    rq->path = uri_decode_path(rq->target);
+    const char *q = strchr(rq->target, '?');
+    q = q ? q + 1 : NULL;
+    rq->route = rq->path ? route(c, rq->path, q) : -1;
+    size_t qlen = 0;
+    const char *qc = query_cursor(q, &qlen, &rq->duplicate_cursor);
+    char *qv = qc ? uri_pct_decode(qc, qlen, 1) : NULL; /* NULL: bad encoding */
+    int64_t a = -1, b = -1;
+    rq->cursor_ok =
+        !(qc && (qv == NULL || parse_cursor(qv, &a) != 0)) && !rq->duplicate_cursor &&
+        !(rq->last_event_id && *rq->last_event_id && parse_cursor(rq->last_event_id, &b) != 0);
+    rq->cursor = a > b ? a : b; /* the larger wins; -1: none */
+    free(qv);
+    return 0;
 }
 
 void
 client_start(struct client *c, const struct client_env *env)
 {
-    struct head h;
+    struct client_request rq;
     char cors[512] = "", extra[640] = "";
-    if (parse_head(c->head, &h) != 0) {
+    if (client_parse(c, &rq) != 0) {
         client_refuse(c, 400, NULL, "bad_request", "malformed request head", "");
         return;
     }
-    char *path = uri_decode_path(h.target);
-    const char *query = strchr(h.target, '?');
     char peer_ip[64];
     snprintf(peer_ip, sizeof peer_ip, "%.*s", (int)strcspn(c->peer, ":"), c->peer);
-    struct gate_request rq = {
-        h.method,
-        path ? path : "/",
-        h.authorization,
-        h.duplicate_origin ? "" : h.origin,
-        h.real_ip ? h.real_ip : peer_ip,
-        h.real_port,
+    struct gate_request grq = {
+        rq.method,
+        rq.path ? rq.path : "/",
+        rq.authorization,
+        rq.duplicate_origin ? "" : rq.origin,
+        rq.real_ip ? rq.real_ip : peer_ip,
+        rq.real_port,
     };
     struct gate_verdict v;
-    gate_check(env->gate, &rq, &v);
+    gate_check(env->gate, &grq, &v);
     if (v.audit) {
         if (store_auth_audit_append(env->db, v.audit, env->recorded_by) != STORE_OK)
             log_msg("error", "audit_store_failed", "auth audit record not stored");
@@ -200,6 +215,7 @@ client_start(struct client *c, const struct client_env *env)
     }
     if (v.cors_origin)
         cors_headers(v.cors_origin, cors, sizeof cors);
+    snprintf(extra, sizeof extra, "%sAllow: GET, HEAD\r\n", cors);
     if (v.status == 204) {
         answer(c, 204, cors, NULL);
     } else if (v.status != 0) {
@@ -208,42 +224,33 @@ client_start(struct client *c, const struct client_env *env)
                  : v.retry_after ? "Retry-After: 60\r\n"
                                  : "");
         client_refuse(c, v.status, v.domain, v.code, v.detail, extra);
-    } else if (path == NULL) {
+    } else if (rq.path == NULL) {
         client_refuse(c, 400, NULL, "bad_request", "the request path is not valid", cors);
+    } else if (rq.route == -1) {
+        client_refuse(c, 404, "api", "route_not_found", "no stream at this path", cors);
+    } else if (strcmp(rq.method, "GET") && strcmp(rq.method, "HEAD")) {
+        client_refuse(c, 405, "api", "method_not_allowed", "streams are read with GET", extra);
+    } else if (rq.route == -2) {
+        client_refuse(c, 400, NULL, "bad_request", "invalid session or run id", cors);
+    } else if (!rq.cursor_ok) {
+        client_refuse(c, 400, "events", "invalid_event_cursor",
+                      "cursor and Last-Event-ID must be decimal event ids", cors);
     } else {
-        char qbuf[32];
-        const char *qc = query_cursor(query ? query + 1 : NULL, qbuf, sizeof qbuf);
-        int64_t a = -1, b = -1;
-        int r = route(c, path, query ? query + 1 : NULL);
-        snprintf(extra, sizeof extra, "%sAllow: GET, HEAD\r\n", cors);
-        if (r == -1)
-            client_refuse(c, 404, "api", "route_not_found", "no stream at this path", cors);
-        else if (strcmp(h.method, "GET") && strcmp(h.method, "HEAD"))
-            client_refuse(c, 405, "api", "method_not_allowed", "streams are read with GET", extra);
-        else if (r == -2)
-            client_refuse(c, 400, NULL, "bad_request", "invalid session or run id", cors);
-        else if ((qc && parse_cursor(qc, &a) != 0) || h.duplicate_cursor ||
-                 (h.last_event_id && *h.last_event_id && parse_cursor(h.last_event_id, &b) != 0))
-            client_refuse(c, 400, "events", "invalid_event_cursor",
-                          "cursor and Last-Event-ID must be decimal event ids", cors);
-        else {
-            /* The larger cursor wins; none means live only; past the tail is clamped. */
-            int64_t cursor = a > b ? a : b;
-            c->cursor = cursor < 0 || cursor > env->newest ? env->newest : cursor;
-            char head[1024];
-            int n = snprintf(head, sizeof head,
-                             "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                             "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
-                             "Connection: close\r\n%s\r\nretry: 1000\n\n",
-                             cors);
-            client_queue(c, head, (size_t)n);
-            if (!strcmp(h.method, "HEAD"))
-                answer(c, 200, "", NULL);
-            else
-                c->state = c->cursor < env->newest ? CLIENT_REPLAY : CLIENT_LIVE;
-        }
+        /* None means live only; past the tail is clamped. */
+        c->cursor = rq.cursor < 0 || rq.cursor > env->newest ? env->newest : rq.cursor;
+        char head[1024];
+        int n = snprintf(head, sizeof head,
+                         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                         "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
+                         "Connection: close\r\n%s\r\nretry: 1000\n\n",
+                         cors);
+        client_queue(c, head, (size_t)n);
+        if (!strcmp(rq.method, "HEAD"))
+            answer(c, 200, "", NULL);
+        else
+            c->state = c->cursor < env->newest ? CLIENT_REPLAY : CLIENT_LIVE;
     }
-    free(path);
+    free(rq.path);
 }
 
 int

@@ -36,6 +36,22 @@ struct client {
     struct client *prev, *next;
 };
 
+/* A request head, parsed in place (the strings point into client.head). */
+struct client_request {
+    char *method, *target;
+    const char *authorization, *origin, *last_event_id, *real_ip, *real_port;
+    int duplicate_origin, duplicate_cursor; /* header or query parameter given twice */
+    char *path;     /* target's path, decoded (uri_decode_path); NULL when invalid */
+    int route;      /* 0: a stream (filters set on the client), -1: no stream there, -2: bad id */
+    int cursor_ok;  /* cursor= and Last-Event-ID are absent or decimal, and not repeated */
+    int64_t cursor; /* the larger of the two, -1 for none */
+};
+
+/* Parses c->head (complete, NUL-terminated) without side effects beyond
+ * c's filters. Returns -1 when it is not an HTTP/1.x request head; free
+ * rq->path after either. */
+int client_parse(struct client *c, struct client_request *rq);
+
 /* What handling a complete request head needs from the relay. */
 struct client_env {
     struct gate *gate;

@@ -16,7 +16,9 @@ export STATE_ROOT=$T/state
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 PORT=${KHEISH_TEST_PORT:-}
 while [ -z "$PORT" ]; do
-    p=$((20000 + RANDOM % 20000))
+    # below the ephemeral range (32768-), where a busy machine's outgoing
+    # connections could hold one of the ports
+    p=$((20000 + RANDOM % 10000))
     # nginx, PostgreSQL's socket name, the two relays, test 48's own relay
     port_free "$p" && port_free $((p + 1000)) && port_free $((p + 2000)) &&
         port_free $((p + 2001)) && port_free $((p + 2002)) && PORT=$p

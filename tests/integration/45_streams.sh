@@ -57,11 +57,13 @@ stream "$F" 1 "/v1/events/stream?run_id=$run&session_id=$s2&cursor=0"
 # Cursor rules: Last-Event-ID, the larger of both, invalid, empty, too new.
 stream "$F" 1 "/v1/events/stream" -H "Last-Event-ID: $((newest - 2))"
 [ "$(ids "$F" | tr '\n' ' ')" = "$((newest - 1)) $newest " ] || fail "Last-Event-ID resume: $(ids "$F" | tr '\n' ' ')"
-stream "$F" 1 "/v1/events/stream?cursor=$((newest - 1))" -H "Last-Event-ID: 1"
+c=$((newest - 1))
+stream "$F" 1 "/v1/events/stream?cursor=%3${c:0:1}${c:1}" -H "Last-Event-ID: 1" # percent-encoded
 [ "$(ids "$F" | tr '\n' ' ')" = "$newest " ] || fail "the larger cursor should win: $(ids "$F" | tr '\n' ' ')"
 stream "$F" 1 "/v1/events/stream?cursor=2" -H "Last-Event-ID: $((newest - 1))"
 [ "$(ids "$F" | tr '\n' ' ')" = "$newest " ] || fail "the larger cursor (header) should win"
-for bad in "?cursor=abc" "?cursor=-1" "?cursor=1.5" "?cursor=99999999999999999999999"; do
+for bad in "?cursor=abc" "?cursor=-1" "?cursor=1.5" "?cursor=99999999999999999999999" "?cursor=" \
+    "?cursor=1&cursor=2" "?cursor=%ZZ" "?cursor=$(printf '1%.0s' $(seq 40))"; do
     TOKEN=$ADMIN_TOKEN api GET "/v1/events/stream$bad"
     expect_problem 400 invalid_event_cursor events
 done

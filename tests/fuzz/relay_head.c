@@ -1,0 +1,60 @@
+/*
+ * fuzz-relay_head: a request head as kheish-sse-relay receives it, through
+ * client_parse (parse_head, uri_decode_path, the stream routes and their
+ * filters, the cursor query parameter and Last-Event-ID). client_start acts
+ * on nothing else, so what it parses here is all a client controls.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "fuzz.h"
+#include "uri.h"
+
+/* 1 when the target's query has a NAME= parameter. */
+static int
+has_param(const char *target, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = strchr(target, '?'); p; p = strchr(p, '&')) {
+        p++;
+        if (!strncmp(p, name, n) && p[n] == '=')
+            return 1;
+    }
+    return 0;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct client *c = calloc(1, sizeof *c);
+    if (c == NULL || size >= sizeof c->head) {
+        free(c);
+        return 0;
+    }
+    c->fd = -1;
+    memcpy(c->head, data, size);
+    c->head[size] = '\0';
+    struct client_request rq;
+    if (client_parse(c, &rq) == 0) {
+        FUZZ_CHECK(rq.method && rq.target && *rq.method && *rq.target);
+        FUZZ_CHECK(rq.path == NULL || rq.path[0] == '/');
+        FUZZ_CHECK(rq.route == 0 || rq.route == -1 || rq.route == -2);
+        if (rq.route == 0) {
+            FUZZ_CHECK(c->session_id == NULL || uri_valid_id(c->session_id));
+            FUZZ_CHECK(c->run_id == NULL || uri_valid_id(c->run_id));
+        }
+        FUZZ_CHECK(rq.cursor >= -1);
+        /* A cursor comes from somewhere, and a refused one was given. */
+        if (rq.cursor >= 0 || !rq.cursor_ok)
+            FUZZ_CHECK(has_param(rq.target, "cursor") || rq.last_event_id);
+        if (!rq.cursor_ok && rq.last_event_id == NULL && !rq.duplicate_cursor)
+            FUZZ_CHECK(has_param(rq.target, "cursor"));
+    } else {
+        FUZZ_CHECK(rq.path == NULL);
+    }
+    free(rq.path);
+    client_free(c);
+    return 0;
+}
