@@ -40,6 +40,12 @@ int cmd_runs_events(const struct cli *c, int argc, char **argv);
 int cmd_runs_cancel(const struct cli *c, int argc, char **argv);
 int cmd_runs_wait(const struct cli *c, int argc, char **argv);
 
+int cmd_secrets_generate(const struct cli *c, int argc, char **argv);
+int cmd_secrets_list(const struct cli *c, int argc, char **argv);
+int cmd_secrets_get(const struct cli *c, int argc, char **argv);
+int cmd_secrets_set(const struct cli *c, int argc, char **argv);
+int cmd_secrets_delete(const struct cli *c, int argc, char **argv);
+
 int cmd_events_stream(const struct cli *c, int argc, char **argv);
 int cmd_sessions_stream(const struct cli *c, int argc, char **argv);
 int cmd_runs_stream(const struct cli *c, int argc, char **argv);

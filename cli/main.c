@@ -62,13 +62,23 @@ static const struct command commands[] = {
     ONLINE("events", "stream",
            "[--session-id ID] [--run-id ID] [--cursor N] [--max-events N] [--timeout-ms N]",
            cmd_events_stream),
+    ONLINE("secrets", "generate", "", cmd_secrets_generate),
+    ONLINE("secrets", "list", "[--offline] [--state-root DIR]", cmd_secrets_list),
+    ONLINE("secrets", "get", "<ref> [--offline] [--state-root DIR]", cmd_secrets_get),
+    ONLINE("secrets", "set",
+           "<ref> --provider generic|anthropic|google|openai|openrouter|xai (--value V | "
+           "--from-env VAR | --from-file PATH | --stdin) [--organization O] [--project P] "
+           "[--offline] [--state-root DIR]",
+           cmd_secrets_set),
+    ONLINE("secrets", "delete", "<ref> [--offline] [--state-root DIR]", cmd_secrets_delete),
     OFFLINE("migrate", "[--database-url URL] [--state-root DIR]", cmd_migrate),
     OFFLINE("up", "[--state-root DIR] [--port PORT] [--workers N]", cmd_up),
     OFFLINE("down", "[--state-root DIR]", cmd_down),
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
-static const char *const aliases[][2] = {{"session", "sessions"}, {"run", "runs"}};
+static const char *const aliases[][2] = {
+    {"session", "sessions"}, {"run", "runs"}, {"secret", "secrets"}};
 /* Other names of a verb: {group, alias, verb}. */
 static const char *const verb_aliases[][3] = {{"events", "watch", "stream"},
                                               {"events", "follow", "stream"}};

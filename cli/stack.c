@@ -92,6 +92,55 @@ up_settings(const struct up_flags *f, struct stack *st)
         snprintf(st->database_url, sizeof st->database_url, "%s", f->database_url);
 }
 
+int
+stack_db_open(const char *root_arg, int create, struct stack *st, char *url, size_t urlsz,
+              int *started)
+{
+    struct up_flags f;
+    char err[1024];
+    int applied, total;
+    *started = 0;
+    if (up_flags_parse(&(struct stack_opts){0}, &f) != 0)
+        return -1;
+    if (f.database_url) {
+        snprintf(url, urlsz, "%s", f.database_url);
+        return 0;
+    }
+    if (stack_root_resolve(root_arg, create, st) != 0 || stack_env_load(st) != 0)
+        return -1;
+    if (!st->loaded && !create) {
+        fprintf(stderr, "kheish: %s holds no stack; run `kheish up --state-root %s` first\n",
+                st->root, st->root);
+        return -1;
+    }
+    if (!st->loaded) {
+        up_settings(&f, st);
+        if (stack_layout_create(st) != 0 || stack_env_save(st) != 0)
+            return -1;
+    }
+    stack_owner_url(st, url, urlsz);
+    if (!st->embedded_pg)
+        return 0;
+    if (!stack_pg_running(st)) {
+        if (stack_pg_ensure(st) != 0)
+            return -1;
+        *started = 1;
+    }
+    if (stack_migrate(url, &applied, &total, err, sizeof err) != STORE_OK) {
+        fprintf(stderr, "kheish: migration failed: %s\n", err);
+        stack_db_close(st, *started);
+        return -1;
+    }
+    return 0;
+}
+
+void
+stack_db_close(const struct stack *st, int started)
+{
+    if (started)
+        stack_pg_stop(st);
+}
+
 /* The processes of the stack, in the order down stops them: nginx first so
  * no request reaches a pool that is going away, the database last. */
 static const struct component {

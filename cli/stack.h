@@ -6,17 +6,19 @@
  *
  *   ./                 0711  nginx workers (nobody) and postgres traverse it
  *   stack.env          0600  settings chosen by `up`, read by `down`/`migrate`
- *   tokens/            0700  admin-token, readonly-token (0600, created once)
+ *   tokens/            0700  admin-token, readonly-token, auth-store-master-key
+ *                            (0600, created once; the key is the auth store's
+ *                            unless KHEISH_AUTH_STORE_MASTER_KEY[_FILE] is set)
  *   workspace/         0700  the agents' workspace root
- *   run/               0755  api.sock (0666, kheish-fcgi) and fcgi.pid
- *   logs/              0755  fcgi.log; pg.log (initdb, pg_ctl, createdb output)
+ *   run/               0755  api.sock (0660, kheish-fcgi), fcgi.pid, relay-N.pid
+ *   logs/              0755  fcgi.log, relay-N.log; pg.log (initdb, pg_ctl, createdb)
  *   nginx/             0755  nginx prefix: nginx.conf, nginx.pid, logs/, tmp/
  *   pg/                0700  embedded PostgreSQL (owner postgres when run as
  *                            root): data/, server.log and the unix socket
  *
  * Files: stack.c (the verbs), stack_files.c (layout, tokens, stack.env,
  * options), stack_proc.c (running and stopping processes), stack_pg.c,
- * stack_fcgi.c, stack_nginx.c, migrate.c.
+ * stack_daemons.c, stack_nginx.c, migrate.c.
  */
 #ifndef KHEISH_CLI_STACK_H
 #define KHEISH_CLI_STACK_H
@@ -92,6 +94,9 @@ void stack_relay_addr(const struct stack *st, int i, char *out, size_t size);
 int stack_env_load(struct stack *st);
 int stack_env_save(const struct stack *st);
 int stack_layout_create(const struct stack *st);
+/* The master key file `up` made, when the environment names no key: its
+ * path into out and 1; 0 when the environment names one. */
+int stack_master_key_file(const struct stack *st, char out[PATH_MAX]);
 void stack_tail(const char *path, int lines);
 
 /* stack_proc.c */
@@ -109,6 +114,16 @@ int stack_user_can_access(const char *user, const char *path, int mode);
 int stack_pid_alive(const char *pid_file, const char *comm, pid_t *pid);
 int stack_pid_stop(const char *pid_file, const char *comm, int sig, int64_t timeout_ms, pid_t *pid);
 int stack_self_dir(char out[PATH_MAX]);
+
+/* stack.c: the database of a state root for offline verbs. With
+ * KHEISH_DATABASE_URL set, that one. Else the embedded cluster, started if
+ * it is down (*started = 1: stop it with stack_db_close) and migrated; with
+ * create, a state root that holds no stack yet is set up as `up` would
+ * (so `secrets set --offline` works before the first `up`). url receives
+ * the owner's connection string. Returns 0 or -1 after printing why. */
+int stack_db_open(const char *root_arg, int create, struct stack *st, char *url, size_t urlsz,
+                  int *started);
+void stack_db_close(const struct stack *st, int started);
 
 /* stack_pg.c */
 void stack_pg_url(const struct stack *st, const char *user, char *out, size_t outsz);

@@ -50,14 +50,16 @@ stop(const struct stack *st, const struct daemon *d, int64_t timeout_ms)
 }
 
 /* Starts d in its own session with flags (after --pid-file), unless its pid
- * file names a live one. The database URL and the token files travel in
- * the environment, not argv, so nothing secret shows in ps. Returns its
+ * file names a live one. The database URL, the token files and the master
+ * key file travel in the environment, not argv, so nothing secret shows in
+ * ps. Returns its
  * pid, 0 when it was already running, -1 on failure. */
 static pid_t
 start(const struct stack *st, const struct daemon *d, const char *bindir, const char *const *flags)
 {
     char bin[PATH_MAX], pid_file[PATH_MAX], log[PATH_MAX], tok_a[PATH_MAX], tok_r[PATH_MAX];
-    char env_db[ENV_ENTRY_MAX], env_a[ENV_ENTRY_MAX], env_r[ENV_ENTRY_MAX];
+    char key[PATH_MAX], env_db[ENV_ENTRY_MAX], env_a[ENV_ENTRY_MAX], env_r[ENV_ENTRY_MAX];
+    char env_k[ENV_ENTRY_MAX];
     const char *argv[32] = {bin, "--pid-file", pid_file, "--state-root", st->root};
     size_t n = 5;
     pid_t pid;
@@ -81,10 +83,13 @@ start(const struct stack *st, const struct daemon *d, const char *bindir, const 
     snprintf(env_db, sizeof env_db, "KHEISH_DATABASE_URL=%s", st->database_url);
     snprintf(env_a, sizeof env_a, "KHEISH_DAEMON_ADMIN_TOKEN_FILE=%s", tok_a);
     snprintf(env_r, sizeof env_r, "KHEISH_DAEMON_READONLY_TOKEN_FILE=%s", tok_r);
+    /* A key named in our environment is inherited as is; else up's own. */
+    int own_key = stack_master_key_file(st, key);
+    snprintf(env_k, sizeof env_k, "KHEISH_AUTH_STORE_MASTER_KEY_FILE=%s", key);
     struct stack_cmd c = {
         .argv = argv,
         .log_path = log,
-        .env = (const char *const[]){env_db, env_a, env_r, NULL},
+        .env = (const char *const[]){env_db, env_a, env_r, own_key ? env_k : NULL, NULL},
         .detach = 1,
     };
     return stack_cmd_spawn(&c);

@@ -325,13 +325,14 @@ fail:
     return -1;
 }
 
-/* Creates a token file (base64url of TOKEN_RAW_BYTES random bytes, 0600)
- * unless it exists: tokens survive every later `up`. */
+/* Creates a secret file (base64 of TOKEN_RAW_BYTES random bytes in the
+ * given libsodium variant, 0600) unless it exists: it survives every later
+ * `up`. */
 static int
-token_ensure(const char *path)
+secret_file_ensure(const char *path, int variant)
 {
     unsigned char raw[TOKEN_RAW_BYTES];
-    char tok[sodium_base64_ENCODED_LEN(TOKEN_RAW_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+    char tok[sodium_base64_ENCODED_LEN(TOKEN_RAW_BYTES, sodium_base64_VARIANT_ORIGINAL)];
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0 && errno == EEXIST)
         return 0;
@@ -340,7 +341,7 @@ token_ensure(const char *path)
         return -1;
     }
     randombytes_buf(raw, sizeof raw);
-    util_b64url_encode(raw, sizeof raw, tok, sizeof tok);
+    sodium_bin2base64(tok, sizeof tok, raw, sizeof raw, variant);
     sodium_memzero(raw, sizeof raw);
     int ok = dprintf(fd, "%s\n", tok) > 0 && fsync(fd) == 0;
     sodium_memzero(tok, sizeof tok);
@@ -353,8 +354,20 @@ token_ensure(const char *path)
     return -1;
 }
 
-/* Creates the state root's directories (see stack.h for the layout) and the
- * two token files. The pg/ directory belongs to stack_pg.c. */
+int
+stack_master_key_file(const struct stack *st, char out[PATH_MAX])
+{
+    const char *v = getenv("KHEISH_AUTH_STORE_MASTER_KEY"),
+               *f = getenv("KHEISH_AUTH_STORE_MASTER_KEY_FILE");
+    if ((v && *v) || (f && *f))
+        return 0;
+    stack_path(st, "tokens/auth-store-master-key", out);
+    return 1;
+}
+
+/* Creates the state root's directories (see stack.h for the layout), the
+ * two token files and the master key file. The pg/ directory belongs to
+ * stack_pg.c. */
 int
 stack_layout_create(const struct stack *st)
 {
@@ -376,10 +389,14 @@ stack_layout_create(const struct stack *st)
             return -1;
     }
     stack_path(st, "tokens/admin-token", path);
-    if (token_ensure(path) != 0)
+    if (secret_file_ensure(path, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
         return -1;
     stack_path(st, "tokens/readonly-token", path);
-    return token_ensure(path);
+    if (secret_file_ensure(path, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+        return -1;
+    return stack_master_key_file(st, path)
+               ? secret_file_ensure(path, sodium_base64_VARIANT_ORIGINAL)
+               : 0;
 }
 
 /* Prints the last lines of a log file to stderr, for failures whose reason

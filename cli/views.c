@@ -153,3 +153,35 @@ static const struct output_section run_list_sections[] = {
     {OUTPUT_TABLE, NULL, NULL, OUTPUT_COLS(run_cols)},
 };
 const struct output_view view_run_list = OUTPUT_VIEW(run_list_sections);
+
+static const struct output_col secret_fields[] = {
+    {"slot", "slot_id", OUT_TEXT, 0},
+    {"provider", "provider", OUT_TEXT, 0},
+    {"mode", "mode", OUT_TEXT, 0},
+    {"summary", "summary", OUT_TEXT, 0},
+    {"updated", "updated_at_ms", OUT_TIME, 0},
+};
+static const struct output_section secret_sections[] = {
+    {OUTPUT_FIELDS, NULL, NULL, OUTPUT_COLS(secret_fields)},
+};
+const struct output_view view_secret = OUTPUT_VIEW(secret_sections);
+
+static const struct output_col secret_cols[] = {
+    {"SLOT", "slot_id", OUT_TEXT, 0},
+    {"PROVIDER", "provider", OUT_TEXT, 0},
+    {"MODE", "mode", OUT_TEXT, 0},
+    {"SUMMARY", "summary", OUT_TEXT, 0},
+    {"UPDATED", "updated_at_ms", OUT_TIME, 0},
+};
+static const struct output_section secret_list_sections[] = {
+    {OUTPUT_TABLE, NULL, NULL, OUTPUT_COLS(secret_cols)},
+};
+const struct output_view view_secret_list = OUTPUT_VIEW(secret_list_sections);
+
+static const struct output_col accepted_fields[] = {
+    {"accepted", "accepted", OUT_TEXT, 0},
+};
+static const struct output_section accepted_sections[] = {
+    {OUTPUT_FIELDS, NULL, NULL, OUTPUT_COLS(accepted_fields)},
+};
+const struct output_view view_accepted = OUTPUT_VIEW(accepted_sections);

@@ -14,5 +14,8 @@ extern const struct output_view view_interrupt;
 extern const struct output_view view_run;
 extern const struct output_view view_run_list;
 extern const struct output_view view_run_events;
+extern const struct output_view view_secret;
+extern const struct output_view view_secret_list;
+extern const struct output_view view_accepted;
 
 #endif

@@ -19,7 +19,9 @@ static const char usage_head[] =
     "  --drain-ms N             (5000)                                    KHEISH_DRAIN_MS\n"
     "  --pid-file PATH                                                  KHEISH_FCGI_PID_FILE\n";
 static const char usage_tail[] = "environment only: KHEISH_QUEUED_RUN_LAG_WARNING_THRESHOLD_MS,\n"
-                                 "                  KHEISH_STALE_NON_TERMINAL_RUN_THRESHOLD_MS\n";
+                                 "                  KHEISH_STALE_NON_TERMINAL_RUN_THRESHOLD_MS,\n"
+                                 "                  KHEISH_AUTH_STORE_MASTER_KEY or _FILE (secret "
+                                 "writes)\n";
 
 static void
 print_usage(FILE *f)
@@ -108,6 +110,12 @@ config_load(struct config *cfg, int argc, char **argv)
     }
     cfg->workers = (int)workers;
     cfg->gate.state_root = cfg->state_root;
+    char err[256];
+    cfg->has_master_key = sealed_key_from_env(&cfg->master_key, err, sizeof err);
+    if (cfg->has_master_key < 0) {
+        fprintf(stderr, "kheish-fcgi: %s\n", err);
+        return -1;
+    }
     if (cfg->socket_path == NULL) {
         fprintf(stderr, "kheish-fcgi: --socket (or KHEISH_FCGI_SOCKET) is required\n");
         print_usage(stderr);

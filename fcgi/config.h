@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "gate.h"
+#include "sealed.h"
 
 #define CONFIG_DEFAULT_WORKERS        4
 #define CONFIG_MAX_WORKERS            256
@@ -25,6 +26,10 @@ struct config {
     int64_t stale_non_terminal_run_threshold_ms;
     const char *socket_group; /* group given rw on the socket (nginx's workers) */
     struct gate_settings gate;
+    /* The auth store's master key (KHEISH_AUTH_STORE_MASTER_KEY[_FILE]):
+     * without it, secrets can be listed and deleted but not written. */
+    struct sealed_key master_key;
+    int has_master_key;
 };
 
 /* Fills cfg from argv and the environment. Returns 0, or -1 after printing

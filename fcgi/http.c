@@ -44,6 +44,10 @@ static const struct store_problem store_problems[] = {
     [STORE_IDEMPOTENCY_CONFLICT] = {409, "idempotency", "idempotency_conflict"},
     [STORE_REVISION_CONFLICT] = {409, "runtime", "runtime_revision_conflict"},
     [STORE_MIGRATION_CHANGED] = {500, NULL, "internal_error"},
+    [STORE_SECRET_NOT_FOUND] = {404, "secrets", "secret_not_found"},
+    [STORE_KEY_MISMATCH] = {409, "secrets", "master_key_mismatch"},
+    [STORE_LEASE_NOT_FOUND] = {404, "runtime", "lease_not_found"},
+    [STORE_SUBJECT_NOT_FOUND] = {404, "runtime", "subject_not_found"},
 };
 
 int

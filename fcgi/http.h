@@ -40,6 +40,7 @@ struct http_req {
     struct store *db;
     const struct config *cfg;
     struct gate *gate;
+    const char *recorded_by; /* "kheish-fcgi@<host>", for audit rows */
     int draining;
 };
 

@@ -31,6 +31,15 @@ static const struct route routes[] = {
     {"POST", "/v1/runtime/debug-level", runtime_debug_level},
     {"GET", "/v1/runtime/revisions", runtime_revisions},
     {"POST", "/v1/runtime/rollback", runtime_rollback},
+    {"GET", "/v1/runtime/secrets", secrets_list},
+    {"POST", "/v1/runtime/secrets", secrets_put},
+    {"GET", "/v1/runtime/secrets/*", secrets_get},
+    {"DELETE", "/v1/runtime/secrets/*", secrets_delete},
+    {"POST", "/v1/runtime/auth/slots/*/revoke", secrets_revoke_slot},
+    {"GET", "/v1/runtime/auth/subjects/*", auth_subject_get},
+    {"POST", "/v1/runtime/auth/subjects/*/revoke", auth_subject_revoke},
+    {"GET", "/v1/runtime/auth/leases/*", auth_lease_get},
+    {"POST", "/v1/runtime/auth/leases/*/revoke", auth_lease_revoke},
 };
 
 /* Matches path against pattern, recording '*' segments (pointers into buf,

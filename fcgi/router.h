@@ -31,5 +31,14 @@ int runtime_permission_mode(struct http_req *req, struct http_resp *resp);
 int runtime_debug_level(struct http_req *req, struct http_resp *resp);
 int runtime_revisions(struct http_req *req, struct http_resp *resp);
 int runtime_rollback(struct http_req *req, struct http_resp *resp);
+int secrets_list(struct http_req *req, struct http_resp *resp);
+int secrets_put(struct http_req *req, struct http_resp *resp);
+int secrets_get(struct http_req *req, struct http_resp *resp);
+int secrets_delete(struct http_req *req, struct http_resp *resp);
+int secrets_revoke_slot(struct http_req *req, struct http_resp *resp);
+int auth_subject_get(struct http_req *req, struct http_resp *resp);
+int auth_subject_revoke(struct http_req *req, struct http_resp *resp);
+int auth_lease_get(struct http_req *req, struct http_resp *resp);
+int auth_lease_revoke(struct http_req *req, struct http_resp *resp);
 
 #endif

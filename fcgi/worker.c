@@ -212,6 +212,7 @@ handle(FCGX_Request *r, struct worker_ctx *w)
     req.db = w->db;
     req.cfg = w->cfg;
     req.gate = w->gate;
+    req.recorded_by = w->recorded_by;
     req.draining = __atomic_load_n(&w->shared->draining, __ATOMIC_RELAXED);
     v = FCGX_GetParam("REQUEST_ID", r->envp);
     if (v && header_ok(v) && strlen(v) < sizeof rid) {

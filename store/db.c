@@ -23,6 +23,10 @@ static const char *const store_errors[] = {
     [STORE_IDEMPOTENCY_CONFLICT] = "idempotency key reused with a different payload",
     [STORE_REVISION_CONFLICT] = "runtime revision changed since expected_revision",
     [STORE_MIGRATION_CHANGED] = "an applied migration was changed",
+    [STORE_SECRET_NOT_FOUND] = "secret not found",
+    [STORE_KEY_MISMATCH] = "the auth store is sealed with a different master key",
+    [STORE_LEASE_NOT_FOUND] = "lease not found",
+    [STORE_SUBJECT_NOT_FOUND] = "subject not found",
 };
 
 const char *

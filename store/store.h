@@ -28,6 +28,10 @@ enum store_rc {
     STORE_IDEMPOTENCY_CONFLICT, /* same Idempotency-Key, different payload */
     STORE_REVISION_CONFLICT,    /* stale expected_revision */
     STORE_MIGRATION_CHANGED,    /* an applied migration's file changed */
+    STORE_SECRET_NOT_FOUND,
+    STORE_KEY_MISMATCH, /* slots are sealed with another master key */
+    STORE_LEASE_NOT_FOUND,
+    STORE_SUBJECT_NOT_FOUND,
 };
 
 const char *store_strerror(enum store_rc rc);
@@ -91,6 +95,60 @@ struct store_gap {
 /* *found = 1 and *gap when events of this stream after `after` were pruned. */
 enum store_rc store_stream_gap(struct store *s, int64_t after, const char *session_id,
                                const char *run_id, struct store_gap *gap, int *found);
+
+/* Secret slots (store/secrets.c, sql/005). The caller seals the value with
+ * the master key (common/sealed.h) for the version the store picks; only
+ * ciphertext is stored. Statuses are AuthSlotStatus documents. */
+struct store_slot_write {
+    const char *slot_id, *provider, *mode;
+    const char *key_id; /* fingerprint of the sealing key */
+    /* Seals the value for version into nonce and *ct (malloc'd; the store
+     * frees it). Returns 0 or -1. */
+    int (*seal)(void *ctx, int64_t version, unsigned char nonce[24], unsigned char **ct,
+                size_t *ct_len);
+    void *ctx;
+    const char *recorded_by; /* for the slot audit */
+};
+/* Creates or overwrites a slot (revoking its active leases). */
+enum store_rc store_slot_put(struct store *s, const struct store_slot_write *w, json_t **status);
+enum store_rc store_slot_status(struct store *s, const char *slot_id, json_t **status);
+enum store_rc store_slot_list(struct store *s, json_t **list);
+enum store_rc store_slot_delete(struct store *s, const char *slot_id, const char *recorded_by);
+/* Revokes every active lease of an existing slot. */
+enum store_rc store_slot_revoke_leases(struct store *s, const char *slot_id,
+                                       const char *recorded_by, int *revoked);
+/* A slot as stored, for whoever holds the key to open it. */
+struct store_sealed_slot {
+    char provider[16], mode[16], key_id[40];
+    int64_t version;
+    unsigned char nonce[24];
+    unsigned char *ct;
+    size_t ct_len;
+};
+enum store_rc store_slot_sealed(struct store *s, const char *slot_id,
+                                struct store_sealed_slot *out);
+void store_sealed_slot_free(struct store_sealed_slot *slot);
+
+/* The credential broker (store/broker.c). Subjects: daemon, session:<id>,
+ * agent:<id>, connector:<name>. Statuses are the contract's documents. */
+enum store_rc store_subject_status(struct store *s, const char *subject_id, json_t **out);
+/* Revokes the subject (bumping its epoch) and its active leases. */
+enum store_rc store_subject_revoke(struct store *s, const char *subject_id, json_t **out);
+enum store_rc store_lease_status(struct store *s, const char *lease_id, json_t **out);
+enum store_rc store_lease_revoke(struct store *s, const char *lease_id, json_t **out);
+struct store_lease {
+    char lease_id[40];
+    char token[48]; /* the opaque lease token: only its SHA-256 is stored */
+    int64_t expires_at_ms;
+};
+/* Issues a lease on a route's slot to a subject (created on first use);
+ * STORE_SUBJECT_NOT_FOUND when the subject is revoked. */
+enum store_rc store_lease_issue(struct store *s, const char *subject_id, const char *route_id,
+                                const char *slot_id, int64_t ttl_ms, struct store_lease *out);
+/* The slot a live lease token grants for route_id (*slot_id malloc'd), or
+ * STORE_LEASE_NOT_FOUND when it is expired, revoked or of a revoked subject. */
+enum store_rc store_lease_resolve(struct store *s, const char *token, const char *route_id,
+                                  char **slot_id);
 
 /* What a relay reports about itself for /v1/status (table relay_stats). */
 struct store_relay_stats {

@@ -15,7 +15,7 @@
 #include "router.h"
 #include "util.h"
 
-static const char *const methods[] = {"PUT", "DELETE", "PATCH", "OPTIONS"};
+static const char *const methods[] = {"PUT", "TRACE", "PATCH", "OPTIONS"};
 
 static size_t
 count(const char *s, size_t n, char c)

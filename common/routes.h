@@ -1,0 +1,119 @@
+/*
+ * routes: the routes file (contract §6) and the route model built from it.
+ *
+ * The file is TOML, read by a small strict parser for exactly the subset the
+ * format needs (Debian packages no C TOML library):
+ *
+ *     version = 1                      # required, only 1
+ *     default_route = "main"           # required when there are several routes
+ *
+ *     [routes.main]                    # or [routes."main"]
+ *     driver = "anthropic"             # anthropic | google | openai | openrouter | xai
+ *     default_model = "claude-sonnet-4-5"
+ *     auth_ref = "anthropic-main"      # or api_key, or api_key_env: at most one
+ *     anthropic_beta_headers = ["prompt-caching-2024-07-31"]
+ *     native_web_search = false        # capability overrides
+ *
+ * TOML accepted: `#` comments, blank lines, `key = value` with bare or quoted
+ * keys, basic strings with TOML's escapes, literal strings, decimal integers,
+ * booleans, single-line arrays of strings (trailing comma allowed), table
+ * headers, LF or CRLF line ends, a leading UTF-8 byte-order mark. Multi-line
+ * strings and arrays, inline tables, dotted keys, arrays of tables, floats,
+ * dates and non-decimal integers are refused as "unsupported TOML".
+ *
+ * Strict: unknown keys and tables, duplicate keys and tables, bad ids, bad
+ * URLs, wrong types and every other mistake are errors. A route id is 1..64
+ * bytes of printable ASCII [A-Za-z0-9._:@-] starting with a letter, a digit
+ * or '_' (so never "." or "..", never taken for a flag, never with '/' or
+ * whitespace); an auth_ref slot id is the same up to 128 bytes (uri_valid_id).
+ * Every string value is non-empty and holds no control character, escaped or
+ * not; values sent as HTTP header values (api_key, organization, project,
+ * anthropic_version, beta headers) are visible ASCII; *_env values are
+ * environment variable names.
+ *
+ * Errors read "<name>:<line>: what is wrong" (the first error only; whole-file
+ * errors such as a missing `version` say line 1) and never quote a value, so
+ * an `api_key` cannot leak through one.
+ */
+#ifndef KHEISH_ROUTES_H
+#define KHEISH_ROUTES_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define ROUTES_FILE_MAX_BYTES   (1024 * 1024)
+#define ROUTES_LINE_MAX_BYTES   8192 /* without its line end */
+#define ROUTES_STRING_MAX_BYTES 4096 /* a string value, decoded */
+#define ROUTES_MAX_ROUTES       64
+#define ROUTES_ARRAY_MAX_ITEMS  32
+#define ROUTES_ID_MAX_BYTES     64 /* a route id, and any key */
+
+enum route_driver {
+    ROUTE_DRIVER_ANTHROPIC,
+    ROUTE_DRIVER_GOOGLE,
+    ROUTE_DRIVER_OPENAI,
+    ROUTE_DRIVER_OPENROUTER,
+    ROUTE_DRIVER_XAI,
+};
+
+/* Capabilities, named in the file and the inventory as their override keys. */
+#define ROUTE_CAP_MULTIMODAL_INPUT  (1u << 0)
+#define ROUTE_CAP_NATIVE_WEB_SEARCH (1u << 1)
+#define ROUTE_CAP_IMAGE_GENERATION  (1u << 2)
+#define ROUTE_CAP_IMAGE_EDIT        (1u << 3)
+#define ROUTE_CAP_AUDIO_GENERATION  (1u << 4)
+#define ROUTE_CAP_TRANSCRIPTION     (1u << 5)
+
+/* One [routes.<id>] table. Optional strings are NULL when absent. */
+struct route {
+    char *id;
+    enum route_driver driver;
+    char *default_model;
+    char *auth_ref, *api_key, *api_key_env; /* at most one is set */
+    char *base_url;
+    char *organization, *organization_env, *project, *project_env;
+    char *anthropic_version;
+    char **beta_headers; /* anthropic_beta_headers */
+    size_t nbeta;
+    int model_support_any; /* model_support = "any"; "family" is the default */
+    unsigned caps;         /* ROUTE_CAP_*: the driver's defaults and the overrides */
+    int line;              /* of the table header */
+};
+
+struct routes {
+    char *default_route; /* always names one of v[] */
+    struct route *v;     /* in file order, 1..ROUTES_MAX_ROUTES */
+    size_t n;
+    unsigned char sha256[32]; /* of the file's bytes */
+};
+
+/* Parses text[0..len) (NUL bytes included, no terminator needed). name is
+ * what messages call the file, "routes file" when NULL. Returns 0 with *out
+ * filled (free with routes_free), or -1 with a message in err and *out
+ * empty. */
+int routes_parse(const char *text, size_t len, const char *name, struct routes *out, char *err,
+                 size_t errsz);
+
+/* Reads a regular file of at most ROUTES_FILE_MAX_BYTES and parses it, the
+ * path naming it in messages. Errors as routes_parse; those of reading read
+ * "<path>: reason". */
+int routes_load(const char *path, struct routes *out, char *err, size_t errsz);
+
+/* The route with that id, or NULL. */
+const struct route *routes_find(const struct routes *r, const char *id);
+
+/* "anthropic", "google", "openai", "openrouter", "xai". */
+const char *route_driver_name(enum route_driver d);
+
+/* What `doctor routes` and the route inventory show: {default_route,
+ * route_count, sha256 (hex), routes: [{route_id, provider, model, auth_ref,
+ * auth_kind ("auth_ref" | "api_key" | "api_key_env" | "none"),
+ * model_support, capabilities: {<name>: bool, ...}}]}. Never a credential
+ * value. NULL when out of memory. */
+json_t *routes_inventory(const struct routes *r);
+
+/* Frees what routes_parse filled (the api_key is wiped first) and empties
+ * *r; safe on an emptied struct. */
+void routes_free(struct routes *r);
+
+#endif
