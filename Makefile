@@ -20,6 +20,7 @@ STORE_SRC  := $(wildcard store/*.c)
 FCGI_SRC   := $(wildcard fcgi/*.c)
 CLI_SRC    := $(wildcard cli/*.c)
 RELAY_SRC  := $(wildcard sse-relay/*.c)
+RUNNER_SRC := $(wildcard runner/*.c)
 MIGRATIONS := $(sort $(wildcard sql/[0-9]*.sql))
 
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
@@ -28,10 +29,11 @@ STORE_OBJ  := $(call obj,$(STORE_SRC)) $(OBJ)/store/migrations.o
 FCGI_OBJ   := $(call obj,$(FCGI_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
 RELAY_OBJ  := $(call obj,$(RELAY_SRC))
+RUNNER_OBJ := $(call obj,$(RUNNER_SRC))
 TEST_BINS  := $(patsubst tests/unit/%.c,$(BIN)/test-%,$(wildcard tests/unit/*.c))
 
 .PHONY: all deps up down test asan fuzz format format-check bench clean
-all: $(BIN)/kheish-fcgi $(BIN)/kheish-sse-relay $(BIN)/kheish $(TEST_BINS)
+all: $(BIN)/kheish-fcgi $(BIN)/kheish-sse-relay $(BIN)/kheish-runner $(BIN)/kheish $(TEST_BINS)
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -51,6 +53,10 @@ $(BIN)/kheish-fcgi: $(FCGI_OBJ) $(STORE_OBJ) $(COMMON_OBJ)
 $(BIN)/kheish-sse-relay: $(RELAY_OBJ) $(STORE_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(KH_CFLAGS) -o $@ $^ $(LDFLAGS) $(call PKG_LIBS,jansson libpq libsodium)
+
+$(BIN)/kheish-runner: $(RUNNER_OBJ) $(STORE_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(KH_CFLAGS) -o $@ $^ $(LDFLAGS) $(call PKG_LIBS,libcurl jansson libpq libsodium)
 
 $(BIN)/kheish: $(CLI_OBJ) $(STORE_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
@@ -159,7 +165,8 @@ fuzz: $(FUZZ_BINS)
 -include $(shell find $(FUZZ_OBJ) -name '*.d' 2>/dev/null)
 # ---- end fuzz -------------------------------------------------------------
 
-FORMAT_SRC = $(wildcard common/*.[ch] store/*.[ch] fcgi/*.[ch] sse-relay/*.[ch] cli/*.[ch] tests/unit/*.[ch] \
+FORMAT_SRC = $(wildcard common/*.[ch] store/*.[ch] fcgi/*.[ch] sse-relay/*.[ch] runner/*.[ch] \
+                         cli/*.[ch] tests/unit/*.[ch] \
                          tests/fuzz/*.[ch] bench/*.[ch] bench/sse/*.[ch])
 format:
 	clang-format -i $(FORMAT_SRC)

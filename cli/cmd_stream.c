@@ -17,12 +17,10 @@
 #include <time.h>
 
 #include "cmd.h"
+#include "sse.h"
 #include "util.h"
 
 #define FRAME_MAX_BYTES  (1024 * 1024) /* contract §7: a larger frame aborts the stream */
-#define FRAME_MIN_ALLOC  4096
-#define FRAME_ID_MAX     32  /* an event id is a decimal u64 */
-#define FRAME_EVENT_MAX  128 /* event names are short snake_case words */
 #define RETRY_DEFAULT_MS 1000
 #define RETRY_MIN_MS     100   /* a server's `retry: 0` must not make a busy loop */
 #define BACKOFF_MAX_MS   10000 /* the doubling wait between failed attempts stops here */
@@ -62,160 +60,6 @@ catch_signals(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
-/* ---- the frame parser ---------------------------------------------------- */
-
-/* One dispatched frame, valid during the callback only. */
-struct frame {
-    char id[FRAME_ID_MAX + 1];       /* "" when the frame has no id: line */
-    char event[FRAME_EVENT_MAX + 1]; /* "message" when it has no event: line */
-    const char *data;                /* its data: lines joined by '\n', NUL-terminated */
-    size_t data_len;
-};
-
-typedef enum stop (*frame_fn)(void *arg, const struct frame *f);
-
-/* The frame being read: its lines so far, each ended by '\n' whatever the
- * wire used (\n, \r\n or \r). */
-struct parser {
-    char *buf;
-    size_t len, cap, line_start;
-    int after_cr;     /* the last line ended with '\r': a '\n' next belongs to it */
-    int64_t retry_ms; /* the server's last retry: field */
-    frame_fn fn;
-    void *arg;
-};
-
-static void
-parser_reset(struct parser *p)
-{
-    p->len = p->line_start = 0;
-    p->after_cr = 0;
-}
-
-static enum stop
-parser_append(struct parser *p, const char *s, size_t n)
-{
-    if (p->len + n > FRAME_MAX_BYTES)
-        return STOP_TOO_BIG;
-    if (p->len + n + 1 > p->cap) {
-        size_t cap = p->cap ? p->cap : FRAME_MIN_ALLOC;
-        while (cap < p->len + n + 1)
-            cap *= 2;
-        char *grown = realloc(p->buf, cap);
-        if (grown == NULL)
-            return STOP_NOMEM;
-        p->buf = grown;
-        p->cap = cap;
-    }
-    memcpy(p->buf + p->len, s, n);
-    p->len += n;
-    return STOP_NONE;
-}
-
-/* Copies a field value into dst; one that does not fit is ignored, or cut
- * when cut is set. */
-static void
-copy_value(char *dst, size_t size, const char *v, size_t n, int cut)
-{
-    if (n >= size && !cut)
-        return;
-    n = n < size ? n : size - 1;
-    memcpy(dst, v, n);
-    dst[n] = '\0';
-}
-
-/* Applies one field other than data:. Unknown fields and comments (an
- * empty name) are ignored, as the SSE rules say. */
-static void
-parser_field(struct parser *p, struct frame *f, const char *name, size_t nlen, const char *v,
-             size_t vlen)
-{
-    char digits[16] = "";
-    int64_t ms;
-    if (nlen == 2 && !memcmp(name, "id", 2) && !memchr(v, '\0', vlen)) {
-        copy_value(f->id, sizeof f->id, v, vlen, 0);
-    } else if (nlen == 5 && !memcmp(name, "event", 5)) {
-        copy_value(f->event, sizeof f->event, v, vlen, 1);
-    } else if (nlen == 5 && !memcmp(name, "retry", 5)) {
-        copy_value(digits, sizeof digits, v, vlen, 0);
-        if (util_parse_i64(digits, 0, INT64_MAX, &ms) == 0)
-            p->retry_ms = ms;
-    }
-}
-
-/* A blank line ended the frame: splits its lines into fields, joins the
- * data lines in place and hands the frame over when it has data. */
-static enum stop
-parser_dispatch(struct parser *p)
-{
-    struct frame f = {.id = "", .event = "message"};
-    size_t w = 0, r = 0;
-    int has_data = 0;
-    while (r < p->len) {
-        char *line = p->buf + r;
-        size_t n = (size_t)((char *)memchr(line, '\n', p->len - r) - line);
-        const char *colon = memchr(line, ':', n);
-        size_t nlen = colon ? (size_t)(colon - line) : n;
-        const char *v = colon ? colon + 1 : line + n;
-        size_t vlen = (size_t)(line + n - v);
-        if (vlen > 0 && *v == ' ')
-            v++, vlen--;
-        r += n + 1;
-        if (nlen != 4 || memcmp(line, "data", 4)) {
-            parser_field(p, &f, line, nlen, v, vlen);
-            continue;
-        }
-        /* w never passes the start of this line: each line is longer than
-         * the value it adds. */
-        if (has_data)
-            p->buf[w++] = '\n';
-        memmove(p->buf + w, v, vlen);
-        w += vlen;
-        has_data = 1;
-    }
-    parser_reset(p);
-    if (!has_data)
-        return STOP_NONE;
-    p->buf[w] = '\0';
-    f.data = p->buf;
-    f.data_len = w;
-    return p->fn(p->arg, &f);
-}
-
-static enum stop
-parser_end_line(struct parser *p)
-{
-    if (p->len == p->line_start)
-        return p->len ? parser_dispatch(p) : STOP_NONE;
-    enum stop s = parser_append(p, "\n", 1);
-    p->line_start = p->len;
-    return s;
-}
-
-/* Feeds the bytes of a chunk; frames may span chunks. */
-static enum stop
-parser_feed(struct parser *p, const char *s, size_t n)
-{
-    enum stop st = STOP_NONE;
-    for (size_t i = 0; i < n && st == STOP_NONE;) {
-        if (p->after_cr && s[i] == '\n') {
-            p->after_cr = 0;
-            i++;
-            continue;
-        }
-        size_t k = i;
-        while (k < n && s[k] != '\n' && s[k] != '\r')
-            k++;
-        p->after_cr = 0;
-        if ((st = parser_append(p, s + i, k - i)) != STOP_NONE || k == n)
-            break;
-        p->after_cr = s[k] == '\r';
-        i = k + 1;
-        st = parser_end_line(p);
-    }
-    return st;
-}
-
 /* ---- printing ------------------------------------------------------------ */
 
 /* One follow: its options, what it printed, its current connection. */
@@ -224,7 +68,7 @@ struct follow {
     char *url;
     int64_t max_events, deadline_us; /* ARGS_UNSET / 0: none */
     int64_t printed, last_id;        /* last_id: the newest id printed, -1 none yet */
-    struct parser parser;
+    struct sse_parser parser;
     CURL *h;
     long status;       /* of the current connection, 0 until answered */
     int answered;      /* the current connection is a 200 event stream */
@@ -251,11 +95,11 @@ put_clean(const char *s)
 
 /* Pretty: `<id> <event> <compact data>`, `-` for a frame without an id. */
 static void
-print_pretty(const struct frame *fr, const json_t *data)
+print_pretty(const struct sse_frame *fr, const json_t *data)
 {
-    output_text(stdout, fr->id[0] ? fr->id : "-", fr->id[0] ? strlen(fr->id) : 1, FRAME_ID_MAX);
+    output_text(stdout, fr->id[0] ? fr->id : "-", fr->id[0] ? strlen(fr->id) : 1, SSE_ID_MAX);
     putchar(' ');
-    output_text(stdout, fr->event, strlen(fr->event), FRAME_EVENT_MAX);
+    output_text(stdout, fr->event, strlen(fr->event), SSE_EVENT_MAX);
     putchar(' ');
     char *dump = data ? json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     if (dump)
@@ -269,7 +113,7 @@ print_pretty(const struct frame *fr, const json_t *data)
 /* JSON: one object per line, {"id":"N","event":"name","data":...}; data that
  * is not JSON is given as a string. */
 static void
-print_json(const struct frame *fr, json_t *data)
+print_json(const struct sse_frame *fr, json_t *data)
 {
     json_t *o = json_object();
     if (fr->id[0])
@@ -283,8 +127,8 @@ print_json(const struct frame *fr, json_t *data)
 
 /* A frame arrived: prints it unless it was printed before (an id not above
  * the newest printed) or is a heartbeat in pretty mode. */
-static enum stop
-on_frame(void *arg, const struct frame *fr)
+static int
+on_frame(void *arg, const struct sse_frame *fr)
 {
     struct follow *f = arg;
     int64_t id = -1;
@@ -347,7 +191,8 @@ on_data(char *s, size_t size, size_t n, void *arg)
         f->refusal[f->refusal_len] = '\0';
         return len;
     }
-    f->stop = parser_feed(&f->parser, s, len);
+    int r = sse_feed(&f->parser, s, len);
+    f->stop = r == SSE_TOO_BIG ? STOP_TOO_BIG : r == SSE_NOMEM ? STOP_NOMEM : (enum stop)r;
     return f->stop == STOP_NONE ? len : 0;
 }
 
@@ -485,7 +330,7 @@ follow_connect(struct follow *f)
     f->stop = STOP_NONE;
     f->refusal_len = 0;
     f->refusal[0] = '\0';
-    parser_reset(&f->parser);
+    sse_reset(&f->parser);
     if (headers == NULL || (f->h = curl_easy_init()) == NULL) {
         fprintf(stderr, "kheish: out of memory\n");
         goto done;
@@ -567,11 +412,12 @@ follow_url(const struct cli *c, const struct client_url *url, int64_t max_events
     f->max_events = max_events;
     f->deadline_us = timeout_ms != ARGS_UNSET ? util_monotonic_us() + timeout_ms * 1000 : 0;
     f->last_id = -1;
-    f->parser = (struct parser){.retry_ms = RETRY_DEFAULT_MS, .fn = on_frame, .arg = f};
+    f->parser = (struct sse_parser){
+        .max_bytes = FRAME_MAX_BYTES, .retry_ms = RETRY_DEFAULT_MS, .fn = on_frame, .arg = f};
     catch_signals();
     rc = follow_run(f);
     fflush(stdout);
-    free(f->parser.buf);
+    sse_free(&f->parser);
     free(f->url);
     free(f);
     return rc;

@@ -6,6 +6,7 @@
  * pid files and the cluster in the state root) and removes nothing.
  */
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "routes.h"
 #include "stack.h"
 #include "util.h"
 
@@ -24,16 +26,18 @@
 #define LOG_TAIL_LINES   20
 
 static const char up_usage[] =
-    "usage: kheish up [--state-root DIR] [--port PORT] [--workers N]\n"
+    "usage: kheish up [--state-root DIR] [--port PORT] [--workers N] [--routes-file FILE]\n"
     "Creates the state root (--state-root, KHEISH_STATE_ROOT, default " STACK_DEFAULT_ROOT "),\n"
     "an embedded PostgreSQL cluster (unless KHEISH_DATABASE_URL is set), applies migrations,\n"
-    "starts kheish-fcgi and nginx on 127.0.0.1:PORT (default 4000, or the port of the\n"
-    "previous up) and waits for /readyz.\n";
+    "starts kheish-fcgi, two kheish-sse-relays, two kheish-runners (with a routes file:\n"
+    "--routes-file, KHEISH_ROUTES_FILE, or the previous up's; --routes-file '' for none) and\n"
+    "nginx on 127.0.0.1:PORT (default 4000, or the port of the previous up) and waits until\n"
+    "all of it is ready.\n";
 
 static const char down_usage[] =
     "usage: kheish down [--state-root DIR]\n"
-    "Stops the nginx, kheish-fcgi and embedded PostgreSQL that `kheish up` started in the\n"
-    "state root. Removes nothing.\n";
+    "Stops the nginx, kheish-fcgi, runners, relays and embedded PostgreSQL that `kheish up`\n"
+    "started in the state root. Removes nothing.\n";
 
 /* up's flags and environment, checked before anything is created. */
 struct up_flags {
@@ -41,7 +45,37 @@ struct up_flags {
     int64_t workers; /* 0: not given */
     int64_t drain_ms;
     const char *database_url; /* NULL: embedded cluster */
+    const char *routes_file;  /* NULL: not given (keep the previous up's); "": none */
 };
+
+/* Makes the stack's routes file absolute (the runners start elsewhere) and
+ * parses it now, so a bad or vanished file stops `up` before anything
+ * starts. Returns 0 or -1 after printing why. */
+static int
+routes_file_check(struct stack *st)
+{
+    struct routes r;
+    char err[512], abs[PATH_MAX];
+    if (st->routes_file[0] == '\0')
+        return 0;
+    if (realpath(st->routes_file, abs) == NULL) {
+        fprintf(stderr, "kheish up: routes file %s: %s\n", st->routes_file, strerror(errno));
+        return -1;
+    }
+    /* stack.env is line-based: a path with a newline could forge settings. */
+    if (strlen(abs) >= STACK_URL_MAX || !util_utf8_printable(abs, strlen(abs))) {
+        fprintf(stderr, "kheish up: routes file %s: its path is too long or not printable\n",
+                st->routes_file);
+        return -1;
+    }
+    memcpy(st->routes_file, abs, strlen(abs) + 1);
+    if (routes_load(abs, &r, err, sizeof err) != 0) {
+        fprintf(stderr, "kheish up: %s\n", err);
+        return -1;
+    }
+    routes_free(&r);
+    return 0;
+}
 
 /* Returns 0 or -1 after printing why. */
 static int
@@ -59,6 +93,12 @@ up_flags_parse(const struct stack_opts *o, struct up_flags *f)
     }
     if (util_env_i64("KHEISH_DRAIN_MS", 0, 600000, STACK_EMBEDDED_DRAIN_MS, &f->drain_ms) != 0) {
         fprintf(stderr, "kheish up: KHEISH_DRAIN_MS must be an integer in [0, 600000]\n");
+        return -1;
+    }
+    f->routes_file = o->routes_file ? o->routes_file : getenv("KHEISH_ROUTES_FILE");
+    if (f->routes_file && strlen(f->routes_file) >= STACK_URL_MAX) {
+        fprintf(stderr, "kheish up: the routes file path is longer than %d bytes\n",
+                STACK_URL_MAX - 1);
         return -1;
     }
     if (url == NULL || *url == '\0')
@@ -85,6 +125,9 @@ up_settings(const struct up_flags *f, struct stack *st)
     st->pg_port = st->port + STACK_PG_PORT_OFFSET;
     st->relay_port = st->port + STACK_RELAY_PORT_OFFSET;
     st->drain_ms = (int)f->drain_ms;
+    if (f->routes_file || !st->loaded)
+        snprintf(st->routes_file, sizeof st->routes_file, "%s",
+                 f->routes_file ? f->routes_file : "");
     st->embedded_pg = f->database_url == NULL;
     if (st->embedded_pg)
         stack_pg_url(st, STACK_APP_ROLE, st->database_url, sizeof st->database_url);
@@ -150,6 +193,7 @@ static const struct component {
 } components[] = {
     {"nginx", stack_nginx_running, stack_nginx_stop},
     {"kheish-fcgi", stack_fcgi_running, stack_fcgi_stop},
+    {"kheish-runner", stack_runners_running, stack_runners_stop},
     {"kheish-sse-relay", stack_relays_running, stack_relays_stop},
     {"postgresql", stack_pg_running, stack_pg_stop},
 };
@@ -181,12 +225,26 @@ discard(char *p, size_t size, size_t n, void *u)
     return size * n;
 }
 
-/* Polls GET /readyz through nginx until it answers 200 and every relay
- * listens. Returns 0 when
- * ready, EXIT_UNAVAILABLE after STACK_READY_MS, EXIT_GENERIC when the
- * kheish-fcgi we just started (fcgi_pid > 0) died. */
+#define UP_STARTED (1 + STACK_RUNNERS)
+
+/* What is not ready yet besides /readyz, into why; "" when all is. */
+static void
+daemons_missing(const struct stack *st, char *why, size_t size)
+{
+    int relays = stack_relays_running(st);
+    int runners = st->routes_file[0] ? stack_runners_running(st) : STACK_RUNNERS;
+    why[0] = '\0';
+    if (relays < STACK_RELAYS)
+        snprintf(why, size, "%d of %d kheish-sse-relays listening", relays, STACK_RELAYS);
+    else if (runners < STACK_RUNNERS)
+        snprintf(why, size, "%d of %d kheish-runners running", runners, STACK_RUNNERS);
+}
+
+/* Polls GET /readyz through nginx until it answers 200 and every relay and
+ * runner runs. Returns 0 when ready, EXIT_UNAVAILABLE after STACK_READY_MS,
+ * EXIT_GENERIC when a process started now died. */
 static int
-wait_ready(const struct stack *st, pid_t fcgi_pid)
+wait_ready(const struct stack *st, const struct started *started)
 {
     char url[64], last[CURL_ERROR_SIZE] = "no answer";
     long code = 0;
@@ -207,23 +265,24 @@ wait_ready(const struct stack *st, pid_t fcgi_pid)
     while (util_monotonic_us() < deadline) {
         if (curl_easy_perform(h) == CURLE_OK &&
             curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code == 200) {
-            int relays = stack_relays_running(st);
-            if (relays == STACK_RELAYS) {
+            daemons_missing(st, last, sizeof last);
+            if (last[0] == '\0') {
                 rc = EXIT_OK;
                 break;
             }
-            snprintf(last, sizeof last, "%d of %d kheish-sse-relays listening", relays,
-                     STACK_RELAYS);
         } else if (code != 0) {
             snprintf(last, sizeof last, "HTTP %ld", code);
         }
-        if (fcgi_pid > 0 && waitpid(fcgi_pid, &status, WNOHANG) == fcgi_pid) {
-            fprintf(stderr, "kheish up: kheish-fcgi exited (%s %d) before it was ready\n",
+        for (int i = 0; i < UP_STARTED && rc == EXIT_UNAVAILABLE; i++) {
+            if (started[i].pid <= 0 || waitpid(started[i].pid, &status, WNOHANG) != started[i].pid)
+                continue;
+            fprintf(stderr, "kheish up: %s exited (%s %d) before it was ready\n", started[i].name,
                     WIFEXITED(status) ? "status" : "signal",
                     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
             rc = EXIT_GENERIC;
-            break;
         }
+        if (rc != EXIT_UNAVAILABLE)
+            break;
         nanosleep(&(struct timespec){0, READY_POLL_MS * 1000000L}, NULL);
     }
     if (rc == EXIT_UNAVAILABLE)
@@ -298,7 +357,7 @@ print_summary(const struct cli *c, const struct stack *st, const struct stack_op
  * code after printing why; *fcgi_pid receives the pid of a kheish-fcgi
  * started now (0 when one was already running). */
 static int
-up_start(struct stack *st, const char *bindir, pid_t *fcgi_pid)
+up_start(struct stack *st, const char *bindir, struct started *started)
 {
     char owner[STACK_URL_MAX], err[1024];
     int applied, total;
@@ -314,8 +373,9 @@ up_start(struct stack *st, const char *bindir, pid_t *fcgi_pid)
     fprintf(stderr, "kheish up: applied %d of %d migrations\n", applied, total);
     if (stack_nginx_write_conf(st) != 0)
         return EXIT_GENERIC;
-    *fcgi_pid = stack_fcgi_start(st, bindir);
-    if (*fcgi_pid < 0 || stack_relays_start(st, bindir) != 0 || stack_nginx_start(st) != 0)
+    started[0] = (struct started){stack_fcgi_start(st, bindir), "kheish-fcgi"};
+    if (started[0].pid < 0 || stack_relays_start(st, bindir) != 0 ||
+        stack_runners_start(st, bindir, started + 1) != 0 || stack_nginx_start(st) != 0)
         return EXIT_GENERIC;
     return EXIT_OK;
 }
@@ -323,12 +383,13 @@ up_start(struct stack *st, const char *bindir, pid_t *fcgi_pid)
 int
 cmd_up(const struct cli *c, int argc, char **argv)
 {
-    static const char *const allowed[] = {"--state-root", "--port", "--workers", NULL};
+    static const char *const allowed[] = {"--state-root", "--port", "--workers", "--routes-file",
+                                          NULL};
     struct stack_opts o = {0};
     struct up_flags f;
     struct stack st = {0};
     char bindir[PATH_MAX];
-    pid_t fcgi_pid = 0;
+    struct started started[UP_STARTED] = {{0}};
     int rc = stack_opts_parse(argc, argv, allowed, up_usage, &o);
     if (rc != 0)
         return rc > 0 ? EXIT_OK : EXIT_BAD_REQUEST;
@@ -339,10 +400,12 @@ cmd_up(const struct cli *c, int argc, char **argv)
         return EXIT_GENERIC;
     int old_port = st.port;
     up_settings(&f, &st);
+    if (routes_file_check(&st) != 0)
+        return EXIT_BAD_REQUEST;
     if (check_port_change(&st, old_port) != 0)
         return EXIT_GENERIC;
-    rc = up_start(&st, bindir, &fcgi_pid);
-    if (rc == EXIT_OK && (rc = wait_ready(&st, fcgi_pid)) != EXIT_OK)
+    rc = up_start(&st, bindir, started);
+    if (rc == EXIT_OK && (rc = wait_ready(&st, started)) != EXIT_OK)
         print_failure_logs(&st);
     if (rc == EXIT_OK)
         return print_summary(c, &st, &o, bindir);

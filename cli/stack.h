@@ -10,8 +10,10 @@
  *                            (0600, created once; the key is the auth store's
  *                            unless KHEISH_AUTH_STORE_MASTER_KEY[_FILE] is set)
  *   workspace/         0700  the agents' workspace root
- *   run/               0755  api.sock (0660, kheish-fcgi), fcgi.pid, relay-N.pid
- *   logs/              0755  fcgi.log, relay-N.log; pg.log (initdb, pg_ctl, createdb)
+ *   run/               0755  api.sock (0660, kheish-fcgi), fcgi.pid, relay-N.pid,
+ *                            runner-N.pid
+ *   logs/              0755  fcgi.log, relay-N.log, runner-N.log; pg.log (initdb,
+ *                            pg_ctl, createdb)
  *   nginx/             0755  nginx prefix: nginx.conf, nginx.pid, logs/, tmp/
  *   pg/                0700  embedded PostgreSQL (owner postgres when run as
  *                            root): data/, server.log and the unix socket
@@ -43,6 +45,8 @@
 /* Relays behind nginx's upstream, on relay_port, relay_port + 1...: any of
  * them serves any stream, so one can die or restart while the other serves. */
 #define STACK_RELAYS 2
+/* Runners started when the stack has a routes file. */
+#define STACK_RUNNERS 2
 /* Unix socket paths are limited to 107 bytes; the longest one we create is
  * <root>/pg/.s.PGSQL.NNNNN (root + 18). */
 #define STACK_ROOT_MAX      88
@@ -71,6 +75,7 @@ struct stack {
     int embedded_pg; /* 1: cluster under pg/; 0: external KHEISH_DATABASE_URL */
     int drain_ms;
     char database_url[STACK_URL_MAX]; /* what kheish-fcgi connects with */
+    char routes_file[STACK_URL_MAX];  /* absolute; "" when runs have no route (no runner) */
     int loaded;                       /* stack.env existed */
 };
 
@@ -80,6 +85,7 @@ struct stack_opts {
     const char *database_url;
     const char *port;
     const char *workers;
+    const char *routes_file;
 };
 
 /* stack_files.c */
@@ -138,6 +144,14 @@ int stack_fcgi_running(const struct stack *st);
 int stack_relays_start(const struct stack *st, const char *bindir);
 int stack_relays_stop(const struct stack *st);
 int stack_relays_running(const struct stack *st); /* how many */
+/* A process `up` started, watched until the stack is ready. */
+struct started {
+    pid_t pid; /* 0: was already running */
+    const char *name;
+};
+int stack_runners_start(const struct stack *st, const char *bindir, struct started *started);
+int stack_runners_stop(const struct stack *st);
+int stack_runners_running(const struct stack *st); /* how many */
 
 /* stack_nginx.c */
 int stack_nginx_write_conf(const struct stack *st);

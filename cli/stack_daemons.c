@@ -1,5 +1,6 @@
 /*
- * The stack's own daemons, kheish-fcgi and STACK_RELAYS kheish-sse-relays:
+ * The stack's own daemons, kheish-fcgi, STACK_RELAYS kheish-sse-relays and,
+ * with a routes file, STACK_RUNNERS kheish-runners:
  * started detached with their output in logs/<name>.log, found and stopped
  * through run/<name>.pid (which each writes itself once it listens).
  */
@@ -19,14 +20,26 @@ struct daemon {
 };
 static const struct daemon fcgi = {"kheish-fcgi", "run/fcgi.pid", "logs/fcgi.log"};
 
-/* Relay i (0-based) is relay-<i + 1>. */
+/* Instance i (0-based) of a daemon run several times is <name>-<i + 1>. */
+static struct daemon
+instance(const char *comm, const char *name, int i)
+{
+    struct daemon d = {comm, "", ""};
+    snprintf(d.pid_rel, sizeof d.pid_rel, "run/%s-%d.pid", name, i + 1);
+    snprintf(d.log_rel, sizeof d.log_rel, "logs/%s-%d.log", name, i + 1);
+    return d;
+}
+
 static struct daemon
 relay(int i)
 {
-    struct daemon d = {"kheish-sse-relay", "", ""};
-    snprintf(d.pid_rel, sizeof d.pid_rel, "run/relay-%d.pid", i + 1);
-    snprintf(d.log_rel, sizeof d.log_rel, "logs/relay-%d.log", i + 1);
-    return d;
+    return instance("kheish-sse-relay", "relay", i);
+}
+
+static struct daemon
+runner(int i)
+{
+    return instance("kheish-runner", "runner", i);
 }
 
 static int
@@ -60,8 +73,8 @@ start(const struct stack *st, const struct daemon *d, const char *bindir, const 
     char bin[PATH_MAX], pid_file[PATH_MAX], log[PATH_MAX], tok_a[PATH_MAX], tok_r[PATH_MAX];
     char key[PATH_MAX], env_db[ENV_ENTRY_MAX], env_a[ENV_ENTRY_MAX], env_r[ENV_ENTRY_MAX];
     char env_k[ENV_ENTRY_MAX];
-    const char *argv[32] = {bin, "--pid-file", pid_file, "--state-root", st->root};
-    size_t n = 5;
+    const char *argv[32] = {bin, "--pid-file", pid_file};
+    size_t n = 3;
     pid_t pid;
     stack_path(st, d->pid_rel, pid_file);
     if (stack_pid_alive(pid_file, d->comm, &pid)) {
@@ -118,39 +131,65 @@ stack_fcgi_start(const struct stack *st, const char *bindir)
     snprintf(drain, sizeof drain, "%d", st->drain_ms);
     stack_bind(st, bind, sizeof bind);
     fprintf(stderr, "kheish up: starting kheish-fcgi with %d workers\n", st->workers);
-    return start(st, &fcgi, bindir,
-                 (const char *const[]){"--socket", sock, "--workspace-root", ws, "--workers",
-                                       workers, "--drain-ms", drain, "--bind", bind,
-                                       /* as root, nginx workers are nobody:nogroup; else
-                                        * the list ends here */
-                                       geteuid() == 0 ? "--socket-group" : NULL, STACK_NGINX_GROUP,
-                                       NULL});
+    return start(
+        st, &fcgi, bindir,
+        (const char *const[]){"--state-root", st->root, "--socket", sock, "--workspace-root", ws,
+                              "--workers", workers, "--drain-ms", drain, "--bind", bind,
+                              /* as root, nginx workers are nobody:nogroup; else
+                               * the list ends here */
+                              geteuid() == 0 ? "--socket-group" : NULL, STACK_NGINX_GROUP, NULL});
 }
 
-/* How many relays run (and listen: each writes its pid file then). */
-int
-stack_relays_running(const struct stack *st)
+/* How many of the n instances run (and listen: each writes its pid file
+ * once it does). */
+static int
+count_running(const struct stack *st, struct daemon (*make)(int), int n)
 {
-    int n = 0;
-    for (int i = 0; i < STACK_RELAYS; i++) {
-        struct daemon d = relay(i);
-        n += running(st, &d);
+    int up = 0;
+    for (int i = 0; i < n; i++) {
+        struct daemon d = make(i);
+        up += running(st, &d);
     }
-    return n;
+    return up;
 }
 
-/* 1 when any was stopped, 0 when none ran, -1 when one is still running. */
-int
-stack_relays_stop(const struct stack *st)
+/* Stops the n instances: 1 when any was stopped, 0 when none ran, -1 when
+ * one is still running. A runner finishes or interrupts its run first. */
+static int
+stop_all(const struct stack *st, struct daemon (*make)(int), int n)
 {
     int stopped = 0, stuck = 0;
-    for (int i = 0; i < STACK_RELAYS; i++) {
-        struct daemon d = relay(i);
+    for (int i = 0; i < n; i++) {
+        struct daemon d = make(i);
         int r = stop(st, &d, STACK_STOP_EXTRA_MS);
         stopped |= r > 0;
         stuck |= r < 0;
     }
     return stuck ? -1 : stopped;
+}
+
+int
+stack_relays_running(const struct stack *st)
+{
+    return count_running(st, relay, STACK_RELAYS);
+}
+
+int
+stack_relays_stop(const struct stack *st)
+{
+    return stop_all(st, relay, STACK_RELAYS);
+}
+
+int
+stack_runners_running(const struct stack *st)
+{
+    return count_running(st, runner, STACK_RUNNERS);
+}
+
+int
+stack_runners_stop(const struct stack *st)
+{
+    return stop_all(st, runner, STACK_RUNNERS);
 }
 
 /* Starts the relays that are not running. Returns 0 or -1. */
@@ -164,8 +203,32 @@ stack_relays_start(const struct stack *st, const char *bindir)
         stack_relay_addr(st, i, listen, sizeof listen);
         if (!running(st, &d))
             fprintf(stderr, "kheish up: starting kheish-sse-relay on %s\n", listen);
-        if (start(st, &d, bindir, (const char *const[]){"--listen", listen, "--bind", bind, NULL}) <
-            0)
+        if (start(st, &d, bindir,
+                  (const char *const[]){"--state-root", st->root, "--listen", listen, "--bind",
+                                        bind, NULL}) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Starts the runners that are not running, when the stack has a routes
+ * file, recording the pids of those started now. Returns 0 or -1. */
+int
+stack_runners_start(const struct stack *st, const char *bindir, struct started *started)
+{
+    if (st->routes_file[0] == '\0') {
+        fprintf(stderr, "kheish up: no routes file: runs stay queued until `kheish up "
+                        "--routes-file FILE` starts the runners\n");
+        return 0;
+    }
+    for (int i = 0; i < STACK_RUNNERS; i++) {
+        struct daemon d = runner(i);
+        if (!running(st, &d))
+            fprintf(stderr, "kheish up: starting kheish-runner with %s\n", st->routes_file);
+        started[i].name = d.comm;
+        started[i].pid =
+            start(st, &d, bindir, (const char *const[]){"--routes-file", st->routes_file, NULL});
+        if (started[i].pid < 0)
             return -1;
     }
     return 0;

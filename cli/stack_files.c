@@ -18,6 +18,7 @@
 #define TOKEN_RAW_BYTES  32
 #define ENV_LINE_MAX     (STACK_URL_MAX + 64)
 #define ENV_INTS         6                       /* integer settings in stack.env */
+#define ENV_STRS         2                       /* and string ones */
 #define TAIL_WINDOW_SIZE 8192                    /* stack_tail reads at most this much */
 #define SH_QUOTED_MAX    (4 * STACK_URL_MAX + 3) /* every byte a quote, plus the outer pair */
 
@@ -36,6 +37,7 @@ stack_opts_parse(int argc, char **argv, const char *const *allowed, const char *
         {"--database-url", &o->database_url},
         {"--port", &o->port},
         {"--workers", &o->workers},
+        {"--routes-file", &o->routes_file},
     };
     for (int a = 0; a < argc; a++) {
         if (!strcmp(argv[a], "-h") || !strcmp(argv[a], "--help")) {
@@ -213,19 +215,36 @@ sh_unquote(char *s)
     return 0;
 }
 
+struct env_str {
+    const char *key;
+    char *dst; /* STACK_URL_MAX bytes */
+};
+
+/* The string settings of stack.env (single-quoted), shared by load and save. */
+static void
+env_strs(struct stack *st, struct env_str out[ENV_STRS])
+{
+    out[0] = (struct env_str){"KHEISH_DATABASE_URL", st->database_url};
+    out[1] = (struct env_str){"KHEISH_ROUTES_FILE", st->routes_file};
+}
+
 static int
 env_line(struct stack *st, char *line)
 {
     struct env_int ints[ENV_INTS];
+    struct env_str strs[ENV_STRS];
     char *eq = strchr(line, '=');
     int64_t v;
     if (line[0] == '#' || line[0] == '\0' || eq == NULL)
         return 0;
     *eq = '\0';
-    if (!strcmp(line, "KHEISH_DATABASE_URL")) {
+    env_strs(st, strs);
+    for (size_t i = 0; i < ENV_STRS; i++) {
+        if (strcmp(line, strs[i].key))
+            continue;
         if (sh_unquote(eq + 1) != 0)
             return -1;
-        snprintf(st->database_url, sizeof st->database_url, "%s", eq + 1);
+        snprintf(strs[i].dst, STACK_URL_MAX, "%s", eq + 1);
         return 0;
     }
     env_ints(st, ints);
@@ -280,7 +299,9 @@ stack_env_save(const struct stack *st)
 {
     char path[PATH_MAX], tmp[PATH_MAX], quoted[SH_QUOTED_MAX];
     struct env_int ints[ENV_INTS];
+    struct env_str strs[ENV_STRS];
     env_ints((struct stack *)st, ints);
+    env_strs((struct stack *)st, strs);
     stack_path(st, "stack.env", path);
     stack_path(st, "stack.env.tmp", tmp);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -290,9 +311,10 @@ stack_env_save(const struct stack *st)
                      "# Written by `kheish up`; read by `kheish down` and `kheish migrate`.\n") > 0;
     for (size_t i = 0; ok && i < ENV_INTS; i++)
         ok = dprintf(fd, "%s=%d\n", ints[i].key, *ints[i].dst) > 0;
-    sh_quote(st->database_url, quoted);
-    if (ok)
-        ok = dprintf(fd, "KHEISH_DATABASE_URL=%s\n", quoted) > 0;
+    for (size_t i = 0; ok && i < ENV_STRS; i++) {
+        sh_quote(strs[i].dst, quoted);
+        ok = dprintf(fd, "%s=%s\n", strs[i].key, quoted) > 0;
+    }
     ok = ok && fsync(fd) == 0;
     if (fd >= 0 && close(fd) != 0)
         ok = 0;

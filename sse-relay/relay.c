@@ -254,7 +254,8 @@ static void
 listen_again(struct relay *r)
 {
     char err[256];
-    r->listener = store_listen(r->conninfo, err, sizeof err);
+    r->listener =
+        store_listen(r->conninfo, (const char *const[]){"kheish_events", NULL}, err, sizeof err);
     if (r->listener == NULL) {
         r->listen_retry_ms = now_ms() + RELAY_LISTEN_RETRY_MS;
         log_msg("warn", "listen_failed", "LISTEN connection: %s", err);
@@ -268,7 +269,7 @@ listen_again(struct relay *r)
 static void
 on_notify(struct relay *r)
 {
-    if (store_listener_drain(r->listener) < 0) {
+    if (store_listener_drain(r->listener, NULL, NULL) < 0) {
         epoll_ctl(r->ep, EPOLL_CTL_DEL, store_listener_fd(r->listener), NULL);
         store_listener_close(r->listener);
         r->listener = NULL;

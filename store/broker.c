@@ -116,7 +116,8 @@ store_lease_issue(struct store *s, const char *subject_id, const char *route_id,
         "a.updated_at_ms RETURNING epoch, revoked) "
         "INSERT INTO auth_leases (lease_id, grant_id, subject_id, subject_epoch, audience, "
         "slot_id, token_digest, issued_at_ms, expires_at_ms) SELECT $1, 'grant-' || $2 || ':' || "
-        "$3, $2, epoch, jsonb_build_object('type', 'route', 'route_id', $3, 'slot_id', $4), $4, "
+        "$3, $2, epoch, jsonb_build_object('type', 'route', 'route_id', $3::text, 'slot_id', "
+        "$4::text), $4, "
         "decode($5, 'hex'), $6::bigint, $7::bigint FROM subj WHERE NOT revoked RETURNING 1",
         7,
         (const char *const[]){out->lease_id, subject_id, route_id, slot_id, digest_hex, issued,

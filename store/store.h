@@ -150,6 +150,37 @@ enum store_rc store_lease_issue(struct store *s, const char *subject_id, const c
 enum store_rc store_lease_resolve(struct store *s, const char *token, const char *route_id,
                                   char **slot_id);
 
+/* The runner's side of runs (store/work.c, sql/006). */
+struct store_work {
+    char run_id[160], session_id[160], agent_id[160], kind[48];
+    json_t *payload; /* the run's SubmitInputRequest */
+    json_t *history; /* [{role: user|assistant, text}] of the session's earlier completed runs */
+};
+/* Claims the oldest queued run at the head of its session's queue (FOR
+ * UPDATE SKIP LOCKED), moves it to running with a lease for owner. *found
+ * is 0 when there is none. Free with store_work_free. */
+enum store_rc store_work_claim(struct store *s, const char *owner, int64_t lease_ms,
+                               struct store_work *w, int *found);
+/* Extends the lease; STORE_RUN_STATE_CONFLICT when the run is no longer
+ * this owner's running run (cancelled, interrupted, recovered). */
+enum store_rc store_work_renew(struct store *s, const struct store_work *w, const char *owner,
+                               int64_t lease_ms);
+/* Appends trace stream events (array of trace objects) in one transaction. */
+enum store_rc store_work_trace(struct store *s, const struct store_work *w, json_t *traces);
+/* Ends the run: status completed (with text as its output), failed (with
+ * error) or interrupted, in one transaction; STORE_RUN_STATE_CONFLICT when
+ * it is no longer this owner's running run. */
+enum store_rc store_work_finish(struct store *s, const struct store_work *w, const char *owner,
+                                const char *status, const char *text, const char *error);
+/* Runs whose lease expired: input runs interrupted, daemon-owned work
+ * requeued, each with its reason. */
+enum store_rc store_work_recover(struct store *s, int *requeued, int *interrupted);
+/* Takes (or confirms) the maintenance advisory lock on this connection. */
+enum store_rc store_maintenance_lock(struct store *s, int *held);
+/* The application_name of the session holding it (*holder NULL: nobody). */
+enum store_rc store_maintenance_holder(struct store *s, char **holder);
+void store_work_free(struct store_work *w);
+
 /* What a relay reports about itself for /v1/status (table relay_stats). */
 struct store_relay_stats {
     const char *relay_id;
@@ -160,13 +191,18 @@ struct store_relay_stats {
 enum store_rc store_relay_report(struct store *s, const struct store_relay_stats *st);
 enum store_rc store_relay_forget(struct store *s, const char *relay_id);
 
-/* A connection LISTENing for the commit hint of new events. */
+/* A connection LISTENing on channels (store/listen.c): kheish_events (new
+ * events committed), kheish_runs (a run may be claimable), kheish_control
+ * (a run was cancelled or interrupted; the payload is its id). */
 struct store_listener;
-struct store_listener *store_listen(const char *conninfo, char *err, size_t errsz);
+struct store_listener *store_listen(const char *conninfo, const char *const *channels, char *err,
+                                    size_t errsz);
 int store_listener_fd(const struct store_listener *l);
-/* Reads what arrived: the number of notifications (>= 0), or -1 when the
- * connection is lost (close it and listen again). */
-int store_listener_drain(struct store_listener *l);
+typedef void (*store_notify_fn)(void *arg, const char *channel, const char *payload);
+/* Reads what arrived, calling fn (when not NULL) for each notification:
+ * their number (>= 0), or -1 when the connection is lost (close it and
+ * listen again). */
+int store_listener_drain(struct store_listener *l, store_notify_fn fn, void *arg);
 void store_listener_close(struct store_listener *l);
 
 /* Pagination shared by list endpoints. cursor is the decoded sort key. */

@@ -1,16 +1,14 @@
 /*
  * What the SSE relay reads: stream events rendered as SSE frames by the
- * database, the newest id, what retention pruned, and a LISTEN connection
- * for the hint that new events have committed (kheish_append_events
- * NOTIFYs the newest id).
+ * database, the newest id, what retention pruned, and its own report in
+ * relay_stats. (The hint that new events have committed is a NOTIFY on
+ * kheish_events: store/listen.c.)
  */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
-
-#define STREAM_CHANNEL "kheish_events"
 
 /* One statement per filter combination, so each keeps an index plan:
  * [session filter | run filter << 1]. A page ends at $4 rows or once it
@@ -125,61 +123,6 @@ store_stream_gap(struct store *s, int64_t after, const char *session_id, const c
     }
     PQclear(r);
     return STORE_OK;
-}
-
-struct store_listener {
-    PGconn *conn;
-};
-
-struct store_listener *
-store_listen(const char *conninfo, char *err, size_t errsz)
-{
-    struct store_listener *l = calloc(1, sizeof *l);
-    if (l == NULL) {
-        snprintf(err, errsz, "out of memory");
-        return NULL;
-    }
-    l->conn = PQconnectdb(conninfo);
-    PGresult *r = NULL;
-    if (PQstatus(l->conn) == CONNECTION_OK)
-        r = PQexec(l->conn, "LISTEN " STREAM_CHANNEL);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK || PQsetnonblocking(l->conn, 1) != 0) {
-        snprintf(err, errsz, "%s", PQerrorMessage(l->conn));
-        PQclear(r);
-        store_listener_close(l);
-        return NULL;
-    }
-    PQclear(r);
-    return l;
-}
-
-int
-store_listener_fd(const struct store_listener *l)
-{
-    return PQsocket(l->conn);
-}
-
-int
-store_listener_drain(struct store_listener *l)
-{
-    if (PQconsumeInput(l->conn) == 0)
-        return -1;
-    int n = 0;
-    PGnotify *note;
-    while ((note = PQnotifies(l->conn)) != NULL) {
-        PQfreemem(note);
-        n++;
-    }
-    return n;
-}
-
-void
-store_listener_close(struct store_listener *l)
-{
-    if (l == NULL)
-        return;
-    PQfinish(l->conn);
-    free(l);
 }
 
 enum store_rc

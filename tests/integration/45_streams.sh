@@ -127,7 +127,9 @@ grep -q ' event: heartbeat$' "$F" || fail "no heartbeat in 22 s"
 grep -q ' data: {"type":"heartbeat"}$' "$F" || fail "heartbeat data"
 grep -q ' id: ' "$F" && fail "a heartbeat carried an id"
 beats=$(awk '$2 == "event:" && $3 == "heartbeat" {print $1}' "$F")
-[ "$(echo "$beats" | wc -l)" = 2 ] || fail "expected 2 heartbeats in 22 s, got: $beats"
-gap=$(echo "$beats" | awk 'NR == 1 {t = $1} NR == 2 {print $1 - t}')
-[ "${gap:-0}" -ge 9700 ] && [ "${gap:-0}" -le 10300 ] || fail "heartbeats ${gap} ms apart, not 10 s"
+[ "$(echo "$beats" | wc -l)" -ge 2 ] || fail "expected 2 or 3 heartbeats in 22 s, got: $beats"
+gaps=$(echo "$beats" | awk 'NR > 1 {print $1 - t} {t = $1}' | tr '\n' ' ')
+for gap in $gaps; do
+    [ "$gap" -ge 9700 ] && [ "$gap" -le 10300 ] || fail "heartbeats ${gaps}ms apart, not 10 s"
+done
 true

@@ -1,0 +1,374 @@
+#include "provider.h"
+
+#include <curl/curl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sse.h"
+#include "util.h"
+
+#define FRAME_MAX_BYTES (1024 * 1024)
+#define HEADER_MAX      (PROVIDER_ERROR_BODY_MAX + 256)
+
+/* What each wire format needs: where to post, and how to read a frame. */
+struct wire;
+/* Reads one frame: sets *text to the piece of reply it carries, *done at
+ * the end of the reply; -1 (with c->error) when it reports a failure. */
+typedef int (*frame_fn)(struct provider_call *c, const struct sse_frame *f, const json_t *data,
+                        const char **text, int *done);
+
+struct wire {
+    const char *default_base, *path;
+    frame_fn frame;
+    json_t *(*body)(const struct provider_call *c);
+};
+
+/* The state of one call. */
+struct call {
+    struct provider_call *c;
+    const struct wire *w;
+    struct sse_parser sse;
+    size_t reply_len;
+    int done, aborted, failed;
+    char body[PROVIDER_ERROR_BODY_MAX + 1]; /* of an error answer */
+    size_t body_len;
+};
+
+static int
+fail(struct provider_call *c, const char *fmt, const char *detail)
+{
+    snprintf(c->error, sizeof c->error, fmt, detail ? detail : "");
+    return -1;
+}
+
+static int
+delta(struct call *k, const char *text, size_t len)
+{
+    k->reply_len += len;
+    if (k->reply_len > PROVIDER_REPLY_MAX_BYTES)
+        return fail(k->c, "the reply is longer than the limit%s", "");
+    if (len && k->c->on_delta(k->c->arg, text, len) != 0) {
+        k->aborted = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* The message of a provider's error document, shortened. */
+static const char *
+error_message(const json_t *data)
+{
+    const json_t *e = json_object_get(data, "error");
+    if (json_is_string(e))
+        return json_string_value(e);
+    const char *m = json_string_value(json_object_get(e ? e : data, "message"));
+    return m ? m : "no message";
+}
+
+/* ---- OpenAI Responses API ------------------------------------------------ */
+
+static json_t *
+messages_as(const json_t *messages)
+{
+    json_t *out = json_array();
+    size_t i;
+    const json_t *m;
+    json_array_foreach(messages, i, m)
+        json_array_append_new(out, json_pack("{s:O, s:O}", "role", json_object_get(m, "role"),
+                                             "content", json_object_get(m, "text")));
+    return out;
+}
+
+static json_t *
+responses_body(const struct provider_call *c)
+{
+    json_t *b = json_pack("{s:s, s:o, s:b}", "model", c->model, "input", messages_as(c->messages),
+                          "stream", 1);
+    if (c->max_output_tokens > 0)
+        json_object_set_new(b, "max_output_tokens", json_integer(c->max_output_tokens));
+    return b;
+}
+
+static int
+responses_frame(struct provider_call *c, const struct sse_frame *f, const json_t *data,
+                const char **text, int *done)
+{
+    const char *type = json_string_value(json_object_get(data, "type"));
+    const json_t *response = json_object_get(data, "response");
+    (void)f;
+    if (type == NULL)
+        return 0;
+    if (!strcmp(type, "response.output_text.delta") &&
+        (*text = json_string_value(json_object_get(data, "delta"))) == NULL)
+        return fail(c, "malformed stream: a text delta without text%s", "");
+    *done |= !strcmp(type, "response.completed");
+    if (!strcmp(type, "response.failed") || !strcmp(type, "error"))
+        return fail(c, "the provider failed the response: %.300s",
+                    error_message(response ? response : data));
+    return 0;
+}
+
+/* ---- OpenAI-compatible chat completions ---------------------------------- */
+
+static json_t *
+chat_body(const struct provider_call *c)
+{
+    json_t *b = json_pack("{s:s, s:o, s:b}", "model", c->model, "messages",
+                          messages_as(c->messages), "stream", 1);
+    if (c->max_output_tokens > 0)
+        json_object_set_new(b, "max_tokens", json_integer(c->max_output_tokens));
+    return b;
+}
+
+static int
+chat_frame(struct provider_call *c, const struct sse_frame *f, const json_t *data,
+           const char **text, int *done)
+{
+    if (!strcmp(f->data, "[DONE]")) {
+        *done = 1;
+        return 0;
+    }
+    if (json_object_get(data, "error"))
+        return fail(c, "the provider failed the completion: %.300s", error_message(data));
+    const json_t *choice = json_array_get(json_object_get(data, "choices"), 0);
+    *text = json_string_value(json_object_get(json_object_get(choice, "delta"), "content"));
+    return 0;
+}
+
+/* ---- Anthropic Messages API ----------------------------------------------- */
+
+static json_t *
+messages_body(const struct provider_call *c)
+{
+    return json_pack(
+        "{s:s, s:I, s:o, s:b}", "model", c->model, "max_tokens",
+        (json_int_t)(c->max_output_tokens > 0 ? c->max_output_tokens : PROVIDER_DEFAULT_MAX_TOKENS),
+        "messages", messages_as(c->messages), "stream", 1);
+}
+
+static int
+messages_frame(struct provider_call *c, const struct sse_frame *f, const json_t *data,
+               const char **text, int *done)
+{
+    const char *type = json_string_value(json_object_get(data, "type"));
+    const json_t *d = json_object_get(data, "delta");
+    const char *dt = json_string_value(json_object_get(d, "type"));
+    (void)f;
+    if (type == NULL)
+        return 0;
+    if (!strcmp(type, "content_block_delta") && dt && !strcmp(dt, "text_delta"))
+        *text = json_string_value(json_object_get(d, "text"));
+    *done |= !strcmp(type, "message_stop");
+    if (!strcmp(type, "error"))
+        return fail(c, "the provider failed the message: %.300s", error_message(data));
+    return 0;
+}
+
+static const struct wire wires[] = {
+    [ROUTE_DRIVER_ANTHROPIC] = {"https://api.anthropic.com/v1", "/messages", messages_frame,
+                                messages_body},
+    [ROUTE_DRIVER_GOOGLE] = {NULL, NULL, NULL, NULL},
+    [ROUTE_DRIVER_OPENAI] = {"https://api.openai.com/v1", "/responses", responses_frame,
+                             responses_body},
+    [ROUTE_DRIVER_OPENROUTER] = {"https://openrouter.ai/api/v1", "/chat/completions", chat_frame,
+                                 chat_body},
+    [ROUTE_DRIVER_XAI] = {"https://api.x.ai/v1", "/chat/completions", chat_frame, chat_body},
+};
+
+static int
+on_frame(void *arg, const struct sse_frame *f)
+{
+    struct call *k = arg;
+    const char *text = NULL;
+    int is_done = !strcmp(f->data, "[DONE]");
+    json_t *data = is_done ? NULL : json_loadb(f->data, f->data_len, 0, NULL);
+    int r = data == NULL && !is_done ? fail(k->c, "malformed stream: a frame is not JSON%s", "")
+                                     : k->w->frame(k->c, f, data, &text, &k->done);
+    if (r == 0 && text)
+        r = delta(k, text, strlen(text));
+    json_decref(data);
+    k->failed |= r < 0 && !k->aborted;
+    return r < 0;
+}
+
+static size_t
+on_body(char *s, size_t size, size_t n, void *arg)
+{
+    struct call *k = arg;
+    size_t len = size * n;
+    if (k->c->http_status == 0 || k->c->http_status >= 300) {
+        size_t room = sizeof k->body - 1 - k->body_len;
+        memcpy(k->body + k->body_len, s, len < room ? len : room);
+        k->body_len += len < room ? len : room;
+        return len;
+    }
+    int r = sse_feed(&k->sse, s, len);
+    if (r == SSE_TOO_BIG || r == SSE_NOMEM) {
+        k->failed = 1;
+        fail(k->c, "malformed stream: a frame is larger than the limit%s", "");
+    }
+    return r == 0 ? len : 0;
+}
+
+static size_t
+on_header(char *s, size_t size, size_t n, void *arg)
+{
+    struct call *k = arg;
+    size_t len = size * n;
+    char line[HEADER_MAX];
+    if (len >= 8 && !strncmp(s, "HTTP/", 5)) {
+        /* a new answer (after a 100 Continue, say) */
+        k->c->http_status =
+            strtol(memchr(s, ' ', len) ? (char *)memchr(s, ' ', len) + 1 : s, NULL, 10);
+        k->c->retry_after_ms = -1;
+    } else if (len > 12 && len < sizeof line && !strncasecmp(s, "retry-after:", 12)) {
+        memcpy(line, s + 12, len - 12);
+        line[len - 12] = '\0';
+        int64_t secs;
+        line[strcspn(line, "\r\n")] = '\0';
+        if (util_parse_i64(line + strspn(line, " \t"), 0, 3600, &secs) == 0)
+            k->c->retry_after_ms = secs * 1000;
+    }
+    return len;
+}
+
+static int
+on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    struct call *k = arg;
+    (void)dt, (void)dn, (void)ut, (void)un;
+    if (k->c->on_tick(k->c->arg) != 0)
+        k->aborted = 1;
+    return k->aborted;
+}
+
+/* The request headers: content type, and the credential the driver wants. */
+static struct curl_slist *
+headers(const struct provider_call *c)
+{
+    const struct route *rt = c->route;
+    char h[ROUTES_STRING_MAX_BYTES + 64];
+    struct curl_slist *l = curl_slist_append(NULL, "Content-Type: application/json");
+    l = curl_slist_append(l, "Accept: text/event-stream");
+    if (rt->driver == ROUTE_DRIVER_ANTHROPIC) {
+        snprintf(h, sizeof h, "x-api-key: %s", c->api_key);
+        l = curl_slist_append(l, h);
+        snprintf(h, sizeof h, "anthropic-version: %s",
+                 rt->anthropic_version ? rt->anthropic_version : PROVIDER_ANTHROPIC_VERSION);
+        l = curl_slist_append(l, h);
+        for (size_t i = 0; i < rt->nbeta; i++) {
+            snprintf(h, sizeof h, "anthropic-beta: %s", rt->beta_headers[i]);
+            l = curl_slist_append(l, h);
+        }
+    } else {
+        snprintf(h, sizeof h, "Authorization: Bearer %s", c->api_key);
+        l = curl_slist_append(l, h);
+    }
+    const char *org = rt->organization       ? rt->organization
+                      : rt->organization_env ? getenv(rt->organization_env)
+                                             : NULL;
+    const char *project = rt->project       ? rt->project
+                          : rt->project_env ? getenv(rt->project_env)
+                                            : NULL;
+    if (org && rt->driver == ROUTE_DRIVER_OPENAI) {
+        snprintf(h, sizeof h, "OpenAI-Organization: %s", org);
+        l = curl_slist_append(l, h);
+    }
+    if (project && rt->driver == ROUTE_DRIVER_OPENAI) {
+        snprintf(h, sizeof h, "OpenAI-Project: %s", project);
+        l = curl_slist_append(l, h);
+    }
+    sodium_memzero(h, sizeof h);
+    return l;
+}
+
+/* The verdict once the transfer is over. */
+static enum provider_rc
+verdict(struct call *k, CURLcode cc)
+{
+    struct provider_call *c = k->c;
+    if (k->aborted)
+        return PROVIDER_ABORTED;
+    if (k->failed)
+        return PROVIDER_FAILED;
+    if (c->http_status == 0) {
+        fail(c, "no answer from the provider: %s", curl_easy_strerror(cc));
+        return PROVIDER_RETRY;
+    }
+    if (c->http_status == 429 || c->http_status >= 500) {
+        snprintf(c->error, sizeof c->error, "the provider answered HTTP %ld", c->http_status);
+        return PROVIDER_RETRY;
+    }
+    if (c->http_status >= 300) {
+        json_t *doc = json_loadb(k->body, k->body_len, 0, NULL);
+        snprintf(c->error, sizeof c->error, "the provider answered HTTP %ld: %.300s",
+                 c->http_status, doc ? error_message(doc) : "no error document");
+        json_decref(doc);
+        return PROVIDER_FAILED;
+    }
+    if (!k->done) {
+        fail(c, "the provider's stream ended before the reply was complete (%s)",
+             cc == CURLE_OK ? "closed early" : curl_easy_strerror(cc));
+        return PROVIDER_FAILED;
+    }
+    return PROVIDER_OK;
+}
+
+enum provider_rc
+provider_call(struct provider_call *c)
+{
+    const struct route *rt = c->route;
+    struct call k = {.c = c, .w = &wires[rt->driver]};
+    c->http_status = 0;
+    c->retry_after_ms = -1;
+    c->error[0] = '\0';
+    if (k.w->path == NULL) {
+        fail(c, "the %s driver is not supported by this runner", route_driver_name(rt->driver));
+        return PROVIDER_FAILED;
+    }
+    char url[ROUTES_STRING_MAX_BYTES + 64];
+    const char *base = rt->base_url ? rt->base_url : k.w->default_base;
+    size_t blen = strlen(base);
+    while (blen > 0 && base[blen - 1] == '/')
+        blen--;
+    snprintf(url, sizeof url, "%.*s%s", (int)blen, base, k.w->path);
+    json_t *body = k.w->body(c);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    CURL *h = curl_easy_init();
+    struct curl_slist *hdrs = headers(c);
+    if (text == NULL || h == NULL || hdrs == NULL) {
+        free(text);
+        curl_easy_cleanup(h);
+        curl_slist_free_all(hdrs);
+        fail(c, "out of memory%s", "");
+        return PROVIDER_FAILED;
+    }
+    k.sse = (struct sse_parser){.max_bytes = FRAME_MAX_BYTES, .fn = on_frame, .arg = &k};
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, text);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)PROVIDER_CONNECT_TIMEOUT_S);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)PROVIDER_IDLE_TIMEOUT_S);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &k);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &k);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &k);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "kheish-runner/0.1");
+    CURLcode cc = curl_easy_perform(h);
+    enum provider_rc rc = verdict(&k, cc);
+    curl_easy_cleanup(h);
+    curl_slist_free_all(hdrs);
+    free(text);
+    sse_free(&k.sse);
+    return rc;
+}

@@ -1,0 +1,57 @@
+/*
+ * provider: one model call over HTTP (libcurl), streamed, in the wire format
+ * of the route's driver:
+ *
+ *   openai                 POST {base}/responses          (Responses API)
+ *   openrouter, xai        POST {base}/chat/completions   (OpenAI-compatible chat)
+ *   anthropic              POST {base}/messages           (Messages API)
+ *
+ * {base} is the route's base_url (it includes the version path, e.g.
+ * https://api.openai.com/v1), or the driver's public endpoint. The google
+ * driver has no wire format here: its calls fail with a clear error. One
+ * call is one attempt; the caller retries what PROVIDER_RETRY says may be
+ * retried.
+ */
+#ifndef KHEISH_RUNNER_PROVIDER_H
+#define KHEISH_RUNNER_PROVIDER_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "routes.h"
+
+#define PROVIDER_REPLY_MAX_BYTES    (4 * 1024 * 1024) /* of generated text */
+#define PROVIDER_ERROR_BODY_MAX     8192              /* kept of an error answer */
+#define PROVIDER_CONNECT_TIMEOUT_S  10
+#define PROVIDER_IDLE_TIMEOUT_S     300  /* no byte for this long: the call failed */
+#define PROVIDER_DEFAULT_MAX_TOKENS 4096 /* Anthropic requires max_tokens */
+#define PROVIDER_ANTHROPIC_VERSION  "2023-06-01"
+
+enum provider_rc {
+    PROVIDER_OK,      /* the reply is complete */
+    PROVIDER_RETRY,   /* 429, 5xx or no connection: worth another attempt */
+    PROVIDER_FAILED,  /* anything else: error says what */
+    PROVIDER_ABORTED, /* a callback asked to stop (cancel, lost lease, shutdown) */
+};
+
+struct provider_call {
+    const struct route *route;
+    const char *model;
+    const char *api_key;
+    const json_t *messages;    /* [{role: user|assistant, text}], oldest first */
+    int64_t max_output_tokens; /* 0: the provider's default (Anthropic: ours) */
+    /* Each piece of text as it streams in; nonzero stops the call. */
+    int (*on_delta)(void *arg, const char *text, size_t len);
+    /* Called at least once a second while the call runs; nonzero stops it. */
+    int (*on_tick)(void *arg);
+    void *arg;
+    /* out */
+    long http_status;       /* 0 when no answer came */
+    int64_t retry_after_ms; /* Retry-After of a 429/5xx answer, -1 when none */
+    char error[512];        /* why it failed or may be retried; never a credential */
+};
+
+enum provider_rc provider_call(struct provider_call *c);
+
+#endif

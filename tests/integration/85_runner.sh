@@ -1,0 +1,189 @@
+# kheish-runner end to end (issue 5): `kheish up --routes-file` starts two
+# runners; runs submitted through nginx execute against the mock provider
+# (tests/mock-provider/) in each driver's wire format, stream over SSE and
+# end with the provider's text in outputs. Faults: 429 then success, 500
+# forever, a malformed stream, a hung provider cancelled, a runner killed
+# mid-run. The runners are stopped at the end: later tests expect runs to
+# stay queued.
+K=$BIN_DIR/kheish
+PORT=${KHEISH_DAEMON_URL##*:}
+q() { $PSQL -Atc "$1"; }
+node tests/mock-provider/server.mjs --port 0 --ready-file "$RESP_DIR/mock.port" 2>"$RESP_DIR/mock.log" &
+MOCK=$!
+wait_until 10 test -s "$RESP_DIR/mock.port" || fail "the mock provider did not start"
+MOCK_URL=http://127.0.0.1:$(cat "$RESP_DIR/mock.port")
+# Back to a stack without runners (and without a routes file to remember).
+stop_runners() {
+    for f in "$STATE_ROOT"/run/runner-*.pid; do
+        [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+    done
+    "$K" up --state-root "$STATE_ROOT" --port "$PORT" --routes-file '' >/dev/null 2>&1
+    kill "$MOCK" 2>/dev/null
+}
+trap 'stop_runners; rm -rf "$RESP_DIR"' EXIT
+
+ANTH_KEY="sk-ant-$(uid)" OAI_KEY_VALUE="sk-oai-$(uid)"
+cat >"$RESP_DIR/routes.toml" <<EOF
+version = 1
+default_route = "anth"
+
+[routes.anth]
+driver = "anthropic"
+default_model = "claude-mock"
+auth_ref = "anth-key"
+base_url = "$MOCK_URL/v1"
+
+[routes.oai]
+driver = "openai"
+default_model = "gpt-mock"
+api_key_env = "KHEISH_TEST_OAI_KEY"
+base_url = "$MOCK_URL/v1"
+
+[routes.xai]
+driver = "xai"
+default_model = "grok-mock"
+api_key = "xai-inline-key"
+base_url = "$MOCK_URL/v1"
+
+[routes.dead]
+driver = "openrouter"
+default_model = "nobody"
+api_key = "k"
+base_url = "http://127.0.0.1:9/v1"
+EOF
+
+# A route whose auth_ref slot is missing keeps the runners from starting.
+KHEISH_TEST_OAI_KEY=$OAI_KEY_VALUE "$K" up --state-root "$STATE_ROOT" --port "$PORT" \
+    --routes-file "$RESP_DIR/routes.toml" >"$RESP_DIR/up0" 2>&1 &&
+    fail "up started runners although slot anth-key is missing"
+grep -q "auth_ref slot is missing" "$STATE_ROOT"/logs/runner-*.log ||
+    fail "the runner did not say why: $(tail -3 "$RESP_DIR/up0")"
+"$K" secrets set anth-key --provider anthropic --value "$ANTH_KEY" >/dev/null || fail "secrets set"
+KHEISH_RUNNER_LEASE_MS=3000 KHEISH_TEST_OAI_KEY=$OAI_KEY_VALUE "$K" up --state-root "$STATE_ROOT" \
+    --port "$PORT" --routes-file "$RESP_DIR/routes.toml" >"$RESP_DIR/up" 2>&1 ||
+    fail "up with a routes file: $(tail -5 "$RESP_DIR/up")"
+[ "$(ls "$STATE_ROOT"/run/runner-*.pid | wc -l)" = 2 ] || fail "expected two runners"
+
+# submit SESSION CONTENT [PROVIDER]: prints the run id.
+submit() {
+    local body
+    body=$(jq -nc --arg c "$2" --arg p "${3-}" '{content: $c} + (if $p == "" then {} else {provider: $p} end)')
+    api POST "/v1/sessions/$1/runs" "$body"
+    [ "$STATUS" = 202 ] || fail "submit: $STATUS $(body)"
+    jqr .run_id
+}
+# wait_run RUN: `kheish runs wait`, its JSON into $RESP_DIR/RUN.json.
+wait_run() {
+    "$K" --output json runs wait "$1" --timeout-ms 20000 --poll-interval-ms 100 >"$RESP_DIR/$1.json"
+}
+
+# Each driver, end to end, with the run streamed over SSE.
+s=$(uid)
+api POST /v1/sessions "{\"session_id\":\"$s\"}"
+for route in anth oai xai; do
+    cursor=$(q "SELECT coalesce(max(id), 0) FROM events")
+    run=$(submit "$s" "say it [[mock:text=Hello from $route, in pieces.]]" "$route")
+    wait_run "$run" || fail "$route: runs wait exited $?: $(cat "$RESP_DIR/$run.json")"
+    jq -e --arg t "Hello from $route, in pieces." '.status == "completed" and .outputs[0].content == $t
+        and .outputs[0].source_kind == "assistant_text" and .error == null' "$RESP_DIR/$run.json" >/dev/null ||
+        fail "$route: $(jq -c '{status, outputs, error}' "$RESP_DIR/$run.json")"
+    curl -sN --max-time 2 -H "Authorization: Bearer $ADMIN_TOKEN" \
+        "$KHEISH_DAEMON_URL/v1/runs/$run/stream?cursor=$cursor" >"$RESP_DIR/$run.sse"
+    sed -n 's/^data: //p' "$RESP_DIR/$run.sse" | jq -s --arg t "Hello from $route, in pieces." '
+        ([.[] | select(.type == "trace") | .trace.text] | join("")) == $t
+        and any(.[]; .type == "output" and .output.content == $t)
+        and ([.[] | select(.type == "run_updated") | .run.status] | .[-1] == "completed"
+             and index("running") != null)' >/dev/null ||
+        fail "$route: the stream: $(grep -c '^event:' "$RESP_DIR/$run.sse") frames: $(grep '^event:' "$RESP_DIR/$run.sse" | sort | uniq -c | tr '\n' ' ')"
+done
+# The credentials that reached the provider (the mock stores their SHA-256).
+curl -s "$MOCK_URL/_mock/requests" >"$RESP_DIR/requests.json"
+sha() { printf %s "$1" | sha256sum | cut -d' ' -f1; }
+jq -e --arg a "$(sha "$ANTH_KEY")" --arg o "Bearer $(sha "$OAI_KEY_VALUE")" --arg x "Bearer $(sha xai-inline-key)" '
+    any(.[]; .path == "/v1/messages" and .headers["x-api-key"] == $a)
+    and any(.[]; .path == "/v1/responses" and .headers.authorization == $o)
+    and any(.[]; .path == "/v1/chat/completions" and .headers.authorization == $x)' \
+    "$RESP_DIR/requests.json" >/dev/null || fail "the provider did not get the routes' credentials"
+# The second turn carries the first: the conversation is the session's.
+jq -e 'map(select(.path == "/v1/responses")) | .[-1].body.input | length >= 3' "$RESP_DIR/requests.json" >/dev/null ||
+    fail "the session's history was not sent"
+# `kheish runs wait` on a completed run: exit 0, pretty output names it.
+"$K" runs wait "$run" >"$RESP_DIR/wait.txt" || fail "runs wait on a completed run"
+grep -q completed "$RESP_DIR/wait.txt" || fail "runs wait: $(cat "$RESP_DIR/wait.txt")"
+
+# Faults. 429 twice (Retry-After: 1), then the reply.
+s2=$(uid)
+api POST /v1/sessions "{\"session_id\":\"$s2\"}"
+run=$(submit "$s2" "[[mock:status=429,retry_after=1,times=2]] retry me" oai)
+wait_run "$run"
+jq -e '.status == "completed" and (.outputs[0].content | startswith("mock reply to:"))' "$RESP_DIR/$run.json" >/dev/null ||
+    fail "429 then success: $(jq -c '{status, error}' "$RESP_DIR/$run.json")"
+[ "$(jq '[.[] | select(.status == 429)] | length' <(curl -s "$MOCK_URL/_mock/requests"))" -ge 2 ] ||
+    fail "the 429s were not seen"
+# 500 forever: failed after the retries, with the reason.
+run=$(submit "$s2" "[[mock:status=500]] fail me" xai)
+wait_run "$run"
+jq -e '.status == "failed" and (.error | test("HTTP 500"))' "$RESP_DIR/$run.json" >/dev/null ||
+    fail "500: $(jq -c '{status, error}' "$RESP_DIR/$run.json")"
+# A malformed stream fails cleanly; so does a route nobody answers.
+run=$(submit "$s2" "[[mock:malformed]] garble" anth)
+wait_run "$run"
+jq -e '.status == "failed" and (.error | test("malformed stream"))' "$RESP_DIR/$run.json" >/dev/null ||
+    fail "malformed: $(jq -c '{status, error}' "$RESP_DIR/$run.json")"
+run=$(submit "$s2" "[[mock:cut]] cut me" oai)
+wait_run "$run"
+jq -e '.status == "failed" and (.error | test("ended before"))' "$RESP_DIR/$run.json" >/dev/null ||
+    fail "cut: $(jq -c '{status, error}' "$RESP_DIR/$run.json")"
+run=$(submit "$s2" "anyone?" nope)
+wait_run "$run"
+jq -e '.status == "failed" and (.error | test("nope"))' "$RESP_DIR/$run.json" >/dev/null ||
+    fail "unknown route: $(jq -c '{status, error}' "$RESP_DIR/$run.json")"
+
+# A hung provider: runs cancel ends it, and the runner lets go of it.
+run=$(submit "$s2" "[[mock:hang]] hang" xai)
+running() { [ "$(q "SELECT status FROM runs WHERE run_id = '$run'")" = running ]; }
+wait_until 10 running || fail "the hung run never started"
+sleep 0.5
+"$K" runs cancel "$run" >/dev/null || fail "runs cancel"
+wait_run "$run"
+jq -e '.status == "cancelled"' "$RESP_DIR/$run.json" >/dev/null || fail "hung: $(jq -c '{status, error}' "$RESP_DIR/$run.json")"
+released() { grep -q "run $run stopped" "$STATE_ROOT"/logs/runner-*.log; }
+wait_until 3 released || fail "no runner let go of the cancelled run"
+# The session goes on: its next run executes.
+run=$(submit "$s2" "after the cancel [[mock:text=still here]]" oai)
+wait_run "$run"
+jq -e '.outputs[0].content == "still here"' "$RESP_DIR/$run.json" >/dev/null || fail "after the cancel"
+
+# kill -9 of the runner executing a run: the other recovers it within the
+# lease (3 s here): an input run is interrupted, with the reason.
+run=$(submit "$s2" "[[mock:hang]] kill my runner" anth)
+wait_until 10 running || fail "the run to kill never started"
+owner=$(q "SELECT lease_owner FROM runs WHERE run_id = '$run'")
+kill -9 "${owner##*:}" || fail "no runner pid in lease_owner '$owner'"
+t0=$SECONDS
+wait_run "$run"
+jq -e '.status == "interrupted" and (.error | test("lease expired"))' "$RESP_DIR/$run.json" >/dev/null ||
+    fail "kill -9: $(jq -c '{status, error}' "$RESP_DIR/$run.json")"
+echo "kill -9: recovered in $((SECONDS - t0)) s"
+[ "$(q "SELECT count(*) FROM runs WHERE status = 'running' AND (lease_expires_at_ms IS NULL OR
+        lease_expires_at_ms < (extract(epoch FROM now()) * 1000)::bigint)")" = 0 ] ||
+    fail "a run is running without a live lease"
+# The maintenance lock has a holder, a live runner.
+holder=$(q "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+             WHERE l.locktype = 'advisory' AND l.classid = 1801545065 AND l.granted")
+case "$holder" in kheish-runner@*) ;; *) fail "maintenance lock holder: '$holder'" ;; esac
+
+# The broker: the anth runs held leases on anth-key; revoke-slot ends them.
+lease=$(q "SELECT lease_id FROM auth_leases WHERE slot_id = 'anth-key' AND revoked_at_ms IS NULL
+           AND expires_at_ms > (extract(epoch FROM now()) * 1000)::bigint ORDER BY issued_at_ms DESC LIMIT 1")
+[ -n "$lease" ] || fail "no active lease on anth-key"
+api GET "/v1/runtime/auth/leases/$lease"
+expect_json '.active == true and .lease.audience.type == "route" and .lease.audience.route_id == "anth"'
+api POST /v1/runtime/auth/slots/anth-key/revoke
+expect_json '.slot_id == "anth-key" and .revoked_leases >= 1 and (keys | sort) == ["revoked_leases", "slot_id"]'
+api GET "/v1/runtime/auth/leases/$lease"
+expect_json '.active == false and .revoked == true'
+# No secret in a log, the database's tables or an answer.
+grep -rl -e "$ANTH_KEY" -e "$OAI_KEY_VALUE" "$STATE_ROOT/logs" "$RESP_DIR"/*.json "$RESP_DIR"/*.sse 2>/dev/null &&
+    fail "a secret was written out"
+true
