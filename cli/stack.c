@@ -218,6 +218,23 @@ check_port_change(const struct stack *st, int old_port)
     return 0;
 }
 
+/* A new routes file reaches the processes that read it at start: kheish-fcgi
+ * (readiness) and the runners are stopped here and started again. */
+static int
+restart_for_routes(const struct stack *st, const char *old_routes)
+{
+    if (!st->loaded || !strcmp(old_routes, st->routes_file))
+        return 0;
+    if (stack_fcgi_running(st) || stack_runners_running(st))
+        fprintf(stderr, "kheish up: the routes file changed: restarting kheish-fcgi and the "
+                        "runners\n");
+    if (stack_fcgi_stop(st) < 0 || stack_runners_stop(st) < 0) {
+        fprintf(stderr, "kheish up: could not stop them; see %s/logs\n", st->root);
+        return -1;
+    }
+    return 0;
+}
+
 static size_t
 discard(char *p, size_t size, size_t n, void *u)
 {
@@ -399,10 +416,12 @@ cmd_up(const struct cli *c, int argc, char **argv)
         stack_env_load(&st) != 0)
         return EXIT_GENERIC;
     int old_port = st.port;
+    char old_routes[STACK_URL_MAX];
+    memcpy(old_routes, st.routes_file, sizeof old_routes);
     up_settings(&f, &st);
     if (routes_file_check(&st) != 0)
         return EXIT_BAD_REQUEST;
-    if (check_port_change(&st, old_port) != 0)
+    if (check_port_change(&st, old_port) != 0 || restart_for_routes(&st, old_routes) != 0)
         return EXIT_GENERIC;
     rc = up_start(&st, bindir, started);
     if (rc == EXIT_OK && (rc = wait_ready(&st, started)) != EXIT_OK)

@@ -130,14 +130,20 @@ stack_fcgi_start(const struct stack *st, const char *bindir)
     snprintf(workers, sizeof workers, "%d", st->workers);
     snprintf(drain, sizeof drain, "%d", st->drain_ms);
     stack_bind(st, bind, sizeof bind);
+    const char *flags[20] = {"--state-root",     st->root, "--socket",  sock,
+                             "--workspace-root", ws,       "--workers", workers,
+                             "--drain-ms",       drain,    "--bind",    bind};
+    size_t n = 12;
+    if (geteuid() == 0) { /* nginx's workers are nobody:nogroup then */
+        flags[n++] = "--socket-group";
+        flags[n++] = STACK_NGINX_GROUP;
+    }
+    if (st->routes_file[0]) { /* route readiness, the submission guard */
+        flags[n++] = "--routes-file";
+        flags[n++] = st->routes_file;
+    }
     fprintf(stderr, "kheish up: starting kheish-fcgi with %d workers\n", st->workers);
-    return start(
-        st, &fcgi, bindir,
-        (const char *const[]){"--state-root", st->root, "--socket", sock, "--workspace-root", ws,
-                              "--workers", workers, "--drain-ms", drain, "--bind", bind,
-                              /* as root, nginx workers are nobody:nogroup; else
-                               * the list ends here */
-                              geteuid() == 0 ? "--socket-group" : NULL, STACK_NGINX_GROUP, NULL});
+    return start(st, &fcgi, bindir, flags);
 }
 
 /* How many of the n instances run (and listen: each writes its pid file

@@ -1087,6 +1087,29 @@ routes_find(const struct routes *r, const char *id)
     return NULL;
 }
 
+const struct route *
+routes_select(const struct routes *r, const char *provider, const char *model,
+              const char **model_out, char *why, size_t whysz)
+{
+    const struct route *rt = provider ? routes_find(r, provider) : NULL;
+    const char *slash = model ? strchr(model, '/') : NULL;
+    if (rt == NULL && provider) {
+        snprintf(why, whysz, "the run asks for route '%.64s', which the routes file does not have",
+                 provider);
+        return NULL;
+    }
+    if (rt == NULL && slash) {
+        char id[ROUTES_ID_MAX_BYTES + 1];
+        snprintf(id, sizeof id, "%.*s", (int)(slash - model), model);
+        if ((rt = routes_find(r, id)) != NULL)
+            model = slash + 1;
+    }
+    if (rt == NULL)
+        rt = routes_find(r, r->default_route);
+    *model_out = model && *model ? model : rt->default_model;
+    return rt;
+}
+
 const char *
 route_driver_name(enum route_driver d)
 {

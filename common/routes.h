@@ -102,6 +102,13 @@ int routes_load(const char *path, struct routes *out, char *err, size_t errsz);
 /* The route with that id, or NULL. */
 const struct route *routes_find(const struct routes *r, const char *id);
 
+/* The route and model a run asks for (contract §6's selector): `provider`
+ * naming a route, else a `model` of the form <route_id>/<model> whose
+ * prefix is a route, else the default route; the model is the selector's
+ * or the route's default. NULL, with why, when `provider` names no route. */
+const struct route *routes_select(const struct routes *r, const char *provider, const char *model,
+                                  const char **model_out, char *why, size_t whysz);
+
 /* "anthropic", "google", "openai", "openrouter", "xai". */
 const char *route_driver_name(enum route_driver d);
 

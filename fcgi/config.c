@@ -17,7 +17,9 @@ static const char usage_head[] =
     "  --workspace-root DIR                                             KHEISH_WORKSPACE_ROOT\n"
     "  --max-body-bytes N       (2 MiB)                                   KHEISH_MAX_BODY_BYTES\n"
     "  --drain-ms N             (5000)                                    KHEISH_DRAIN_MS\n"
-    "  --pid-file PATH                                                  KHEISH_FCGI_PID_FILE\n";
+    "  --pid-file PATH                                                  KHEISH_FCGI_PID_FILE\n"
+    "  --routes-file PATH       (none: no route checks)                   KHEISH_ROUTES_FILE\n"
+    "  --default-route ID       (the file's)                              KHEISH_DEFAULT_ROUTE\n";
 static const char usage_tail[] = "environment only: KHEISH_QUEUED_RUN_LAG_WARNING_THRESHOLD_MS,\n"
                                  "                  KHEISH_STALE_NON_TERMINAL_RUN_THRESHOLD_MS,\n"
                                  "                  KHEISH_AUTH_STORE_MASTER_KEY or _FILE (secret "
@@ -43,6 +45,27 @@ struct str_opt {
     const char **dst;
 };
 
+/* The routes file, when there is one: loaded once, before the workers fork. */
+static int
+routes_setup(struct config *cfg, char *err, size_t errsz)
+{
+    if (cfg->routes_file == NULL)
+        return 0;
+    if (routes_load(cfg->routes_file, &cfg->routes, err, errsz) != 0)
+        return -1;
+    cfg->has_routes = 1;
+    if (cfg->default_route == NULL)
+        return 0;
+    if (routes_find(&cfg->routes, cfg->default_route) == NULL) {
+        snprintf(err, errsz, "--default-route %s is not a route of %s", cfg->default_route,
+                 cfg->routes_file);
+        return -1;
+    }
+    free(cfg->routes.default_route);
+    cfg->routes.default_route = strdup(cfg->default_route);
+    return cfg->routes.default_route ? 0 : -1;
+}
+
 int
 config_load(struct config *cfg, int argc, char **argv)
 {
@@ -54,6 +77,8 @@ config_load(struct config *cfg, int argc, char **argv)
         {"--workspace-root", "KHEISH_WORKSPACE_ROOT", NULL, &cfg->workspace_root},
         {"--pid-file", "KHEISH_FCGI_PID_FILE", NULL, &cfg->pid_file},
         {"--socket-group", "KHEISH_FCGI_SOCKET_GROUP", NULL, &cfg->socket_group},
+        {"--routes-file", "KHEISH_ROUTES_FILE", NULL, &cfg->routes_file},
+        {"--default-route", "KHEISH_DEFAULT_ROUTE", NULL, &cfg->default_route},
     };
     struct int_opt ints[] = {
         {"--workers", "KHEISH_FCGI_WORKERS", 1, CONFIG_MAX_WORKERS, CONFIG_DEFAULT_WORKERS,
@@ -110,9 +135,9 @@ config_load(struct config *cfg, int argc, char **argv)
     }
     cfg->workers = (int)workers;
     cfg->gate.state_root = cfg->state_root;
-    char err[256];
+    char err[512];
     cfg->has_master_key = sealed_key_from_env(&cfg->master_key, err, sizeof err);
-    if (cfg->has_master_key < 0) {
+    if (cfg->has_master_key < 0 || routes_setup(cfg, err, sizeof err) != 0) {
         fprintf(stderr, "kheish-fcgi: %s\n", err);
         return -1;
     }

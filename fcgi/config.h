@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "gate.h"
+#include "routes.h"
 #include "sealed.h"
 
 #define CONFIG_DEFAULT_WORKERS        4
@@ -30,6 +31,12 @@ struct config {
      * without it, secrets can be listed and deleted but not written. */
     struct sealed_key master_key;
     int has_master_key;
+    /* The routes the runners execute (--routes-file): submissions to a
+     * route in error are refused, /v1/status shows each route's readiness.
+     * Without one, neither happens. */
+    const char *routes_file, *default_route;
+    struct routes routes;
+    int has_routes;
 };
 
 /* Fills cfg from argv and the environment. Returns 0, or -1 after printing

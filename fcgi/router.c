@@ -4,13 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct route {
+struct http_route {
     const char *method;
     const char *pattern; /* '*' matches one non-empty path segment */
     handler_fn fn;
 };
 
-static const struct route routes[] = {
+static const struct http_route http_routes[] = {
     {"GET", "/healthz", probes_healthz},
     {"GET", "/readyz", probes_readyz},
     {"GET", "/v1/status", status_get},
@@ -85,18 +85,18 @@ router_dispatch(struct http_req *req, struct http_resp *resp)
     char *buf = malloc(len + 1); /* match() cuts it into the path parameters */
     if (buf == NULL)
         return http_problem(resp, 500, NULL, "internal_error", "out of memory");
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    for (size_t i = 0; i < sizeof http_routes / sizeof http_routes[0]; i++) {
         memcpy(buf, req->path, len + 1);
-        if (!match(routes[i].pattern, buf, req))
+        if (!match(http_routes[i].pattern, buf, req))
             continue;
-        if (!strcmp(routes[i].method, method)) {
-            int status = routes[i].fn(req, resp);
+        if (!strcmp(http_routes[i].method, method)) {
+            int status = http_routes[i].fn(req, resp);
             free(buf);
             return status;
         }
-        if (!strstr(allow, routes[i].method))
+        if (!strstr(allow, http_routes[i].method))
             snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",
-                     allow[0] ? ", " : "", routes[i].method);
+                     allow[0] ? ", " : "", http_routes[i].method);
     }
     free(buf);
     req->nparams = 0;

@@ -31,6 +31,10 @@ int runtime_permission_mode(struct http_req *req, struct http_resp *resp);
 int runtime_debug_level(struct http_req *req, struct http_resp *resp);
 int runtime_revisions(struct http_req *req, struct http_resp *resp);
 int runtime_rollback(struct http_req *req, struct http_resp *resp);
+/* Appends a health warning {severity, code, message, related_id?} (status.c). */
+void status_warn(json_t *warnings, const char *severity, const char *code, const char *message,
+                 const json_t *related_id);
+
 int secrets_list(struct http_req *req, struct http_resp *resp);
 int secrets_put(struct http_req *req, struct http_resp *resp);
 int secrets_get(struct http_req *req, struct http_resp *resp);

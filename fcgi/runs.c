@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "page.h"
+#include "readiness.h"
 #include "router.h"
 #include "util.h"
 #include "validate.h"
@@ -36,7 +37,7 @@ runs_submit(struct http_req *req, struct http_resp *resp)
     const char *session = http_path_id(req, 0, "session", resp);
     if (session == NULL || validate_body(req, validate_submit_input, &body, resp) != 0)
         return resp->status;
-    if (validate_submit_rules(body, resp) != 0)
+    if (validate_submit_rules(body, resp) != 0 || readiness_check_submission(req, body, resp) != 0)
         goto out;
     const char *key = json_string_value(json_object_get(body, "idempotency_key"));
     if (key && req->idempotency_key && strcmp(key, req->idempotency_key)) {

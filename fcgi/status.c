@@ -5,9 +5,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "readiness.h"
 #include "router.h"
 #include "util.h"
 
@@ -84,9 +86,9 @@ file_probe(const char *name, const char *dir, const char *flag)
     return probe(name, dir, ok, t0, msg, action);
 }
 
-static void
-warn(json_t *warnings, const char *severity, const char *code, const char *message,
-     const json_t *related_id)
+void
+status_warn(json_t *warnings, const char *severity, const char *code, const char *message,
+            const json_t *related_id)
 {
     json_t *w =
         json_pack("{s:s, s:s, s:s}", "severity", severity, "code", code, "message", message);
@@ -117,8 +119,8 @@ storage(struct http_req *req, json_t *warnings, int *db_ok)
         if (json_is_true(json_object_get(p, "writable")))
             continue;
         errors++;
-        warn(warnings, "error", "storage_write_probe_failed",
-             json_string_value(json_object_get(p, "message")), json_object_get(p, "name"));
+        status_warn(warnings, "error", "storage_write_probe_failed",
+                    json_string_value(json_object_get(p, "message")), json_object_get(p, "name"));
     }
     return json_pack("{s:I, s:b, s:i, s:o}", "checked_at_ms", (json_int_t)util_now_ms(), "ok",
                      errors == 0, "write_error_count", errors, "probes", probes);
@@ -134,21 +136,21 @@ run_warnings(const json_t *runs, json_t *warnings)
     json_int_t lag = json_integer_value(json_object_get(runs, "queued_run_lag_threshold_ms"));
     if (failed > 0) {
         snprintf(msg, sizeof msg, "%lld runs have failed", (long long)failed);
-        warn(warnings, "warning", "failed_runs", msg, NULL);
+        status_warn(warnings, "warning", "failed_runs", msg, NULL);
     }
     if (json_is_integer(age) && json_integer_value(age) > lag) {
         snprintf(msg, sizeof msg, "the oldest queued run has waited %lld ms (threshold %lld ms)",
                  (long long)json_integer_value(age), (long long)lag);
-        warn(warnings, "warning", "queued_run_lag", msg,
-             json_object_get(runs, "oldest_queued_run_id"));
+        status_warn(warnings, "warning", "queued_run_lag", msg,
+                    json_object_get(runs, "oldest_queued_run_id"));
     }
     if (stale > 0) {
         snprintf(msg, sizeof msg, "%lld non-terminal runs have not changed for over %lld ms",
                  (long long)stale,
                  (long long)json_integer_value(
                      json_object_get(runs, "stale_non_terminal_run_threshold_ms")));
-        warn(warnings, "warning", "stale_non_terminal_runs", msg,
-             json_object_get(runs, "oldest_idle_non_terminal_run_id"));
+        status_warn(warnings, "warning", "stale_non_terminal_runs", msg,
+                    json_object_get(runs, "oldest_idle_non_terminal_run_id"));
     }
 }
 
@@ -164,14 +166,15 @@ control_plane_warnings(const json_t *cp, json_t *warnings)
 {
     char msg[512];
     if (!is_true(cp, "auth_enabled") && !is_true(cp, "bind_is_loopback"))
-        warn(warnings, "error", "control_plane_auth_disabled_off_loopback",
-             "auth is disabled and the public bind is not loopback", NULL);
+        status_warn(warnings, "error", "control_plane_auth_disabled_off_loopback",
+                    "auth is disabled and the public bind is not loopback", NULL);
     if (is_true(cp, "auth_enabled") && !is_true(cp, "auth_effective_admin_token_available"))
-        warn(warnings, "error", "control_plane_admin_auth_unavailable",
-             "no admin token is in force: every admin request is refused", NULL);
+        status_warn(warnings, "error", "control_plane_admin_auth_unavailable",
+                    "no admin token is in force: every admin request is refused", NULL);
     if (is_true(cp, "auth_duplicate_token"))
-        warn(warnings, "error", "control_plane_auth_duplicate_token",
-             "the admin and read-only tokens are identical: every bearer token is refused", NULL);
+        status_warn(warnings, "error", "control_plane_auth_duplicate_token",
+                    "the admin and read-only tokens are identical: every bearer token is refused",
+                    NULL);
     size_t i;
     json_t *f;
     json_array_foreach(json_object_get(cp, "auth_token_files"), i, f)
@@ -182,8 +185,8 @@ control_plane_warnings(const json_t *cp, json_t *warnings)
                  json_string_value(json_object_get(f, "role")),
                  json_string_value(json_object_get(f, "path")),
                  json_string_value(json_object_get(f, "error")));
-        warn(warnings, "warning", "control_plane_auth_token_file_unavailable", msg,
-             json_object_get(f, "path"));
+        status_warn(warnings, "warning", "control_plane_auth_token_file_unavailable", msg,
+                    json_object_get(f, "path"));
     }
 }
 
@@ -197,11 +200,11 @@ event_warnings(const json_t *events, json_t *warnings)
     if (lagged > 0) {
         snprintf(msg, sizeof msg, "%lld stream clients fell behind and were cut (live_lag)",
                  (long long)lagged);
-        warn(warnings, "warning", "event_stream_lagged", msg, NULL);
+        status_warn(warnings, "warning", "event_stream_lagged", msg, NULL);
     }
     if (gaps > 0) {
         snprintf(msg, sizeof msg, "%lld stream_gap frames were sent", (long long)gaps);
-        warn(warnings, "info", "event_replay_cursor_gaps", msg, NULL);
+        status_warn(warnings, "info", "event_replay_cursor_gaps", msg, NULL);
     }
 }
 
@@ -228,7 +231,7 @@ status_get(struct http_req *req, struct http_resp *resp)
     struct store_status_thresholds th = {req->cfg->queued_run_lag_threshold_ms,
                                          req->cfg->stale_non_terminal_run_threshold_ms};
     if (req->draining)
-        warn(warnings, "error", "daemon_draining", "the control plane is draining", NULL);
+        status_warn(warnings, "error", "daemon_draining", "the control plane is draining", NULL);
     json_t *control_plane = gate_status(req->gate);
     control_plane_warnings(control_plane, warnings);
     json_t *store = storage(req, warnings, &db_ok);
@@ -239,6 +242,13 @@ status_get(struct http_req *req, struct http_resp *resp)
     json_t *events = NULL;
     if (db_ok && store_events_status(req->db, STATUS_RELAY_STALE_MS, &events) == STORE_OK)
         event_warnings(events, warnings);
+    int route_errors = 0, route_warnings = 0;
+    json_t *readiness = db_ok && req->cfg->has_routes
+                            ? readiness_block(req, warnings, &route_errors, &route_warnings)
+                            : NULL;
+    char *holder = NULL;
+    if (db_ok)
+        store_maintenance_holder(req->db, &holder);
     int ready = !req->draining && db_ok;
     json_t *doc = json_pack("{s:I, s:i, s:s, s:b, s:o, s:o, s:o, s:o, s:o}", "snapshot_at_ms",
                             (json_int_t)util_now_ms(), "process_id", (int)getpid(), "status",
@@ -248,11 +258,14 @@ status_get(struct http_req *req, struct http_resp *resp)
                             "runs", runs ? runs : json_null(), "storage", store);
     json_object_set_new(doc, "control_plane", control_plane);
     json_object_set_new(doc, "events", events ? events : json_null());
+    json_object_set_new(doc, "provider_readiness", readiness ? readiness : json_null());
+    json_object_set_new(doc, "runners", json_pack("{s:s?}", "maintenance_lock_holder", holder));
+    free(holder);
     json_object_set_new(doc, "health",
                         json_pack("{s:I, s:f, s:b, s:i, s:i, s:o}", "generated_at_ms",
                                   (json_int_t)util_now_ms(), "snapshot_duration_ms",
                                   (double)(util_monotonic_us() - t0) / 1000.0, "ok",
-                                  health_ok(warnings), "route_error_count", 0,
-                                  "route_warning_count", 0, "warnings", warnings));
+                                  health_ok(warnings), "route_error_count", route_errors,
+                                  "route_warning_count", route_warnings, "warnings", warnings));
     return http_json(resp, 200, doc);
 }

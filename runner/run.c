@@ -71,35 +71,6 @@ on_tick(void *arg)
     return runner_tick(rp->r);
 }
 
-/* The route and model a run asks for: `provider` naming a route, or a
- * `generation.model` of the form route/model, else the default route and
- * the route's default model. NULL (with why) when the route is unknown. */
-static const struct route *
-pick_route(const struct runner *r, const json_t *payload, const char **model, char *why,
-           size_t whysz)
-{
-    const char *provider = json_string_value(json_object_get(payload, "provider"));
-    const char *m =
-        json_string_value(json_object_get(json_object_get(payload, "generation"), "model"));
-    const struct route *rt = provider ? routes_find(&r->routes, provider) : NULL;
-    const char *slash = m ? strchr(m, '/') : NULL;
-    if (rt == NULL && slash) {
-        char id[ROUTES_ID_MAX_BYTES + 1];
-        snprintf(id, sizeof id, "%.*s", (int)(slash - m), m);
-        if ((rt = routes_find(&r->routes, id)) != NULL)
-            m = slash + 1;
-    }
-    if (rt == NULL && provider) {
-        snprintf(why, whysz, "the run asks for route '%.64s', which the routes file does not have",
-                 provider);
-        return NULL;
-    }
-    if (rt == NULL)
-        rt = routes_find(&r->routes, r->routes.default_route);
-    *model = m && *m ? m : rt->default_model;
-    return rt;
-}
-
 /* The API key inside an opened slot's state: {api_key} or {value}. */
 static char *
 key_from_state(const char *plain, size_t len)
@@ -239,7 +210,10 @@ runner_execute(struct runner *r, const struct store_work *w)
     r->cancelled = r->lease_lost = 0;
     r->next_renew_ms = runner_now_ms() + r->cfg->lease_ms / 3;
     log_msg("info", "run_claimed", "run %s of session %s", w->run_id, w->session_id);
-    const struct route *rt = pick_route(r, w->payload, &model, why, sizeof why);
+    const struct route *rt = routes_select(
+        &r->routes, json_string_value(json_object_get(w->payload, "provider")),
+        json_string_value(json_object_get(json_object_get(w->payload, "generation"), "model")),
+        &model, why, sizeof why);
     char *key = rt ? route_key(r, rt, w, why, sizeof why) : NULL;
     if (key == NULL) {
         finish(r, w, "failed", NULL, why);

@@ -58,11 +58,35 @@ KHEISH_TEST_OAI_KEY=$OAI_KEY_VALUE "$K" up --state-root "$STATE_ROOT" --port "$P
     fail "up started runners although slot anth-key is missing"
 grep -q "auth_ref slot is missing" "$STATE_ROOT"/logs/runner-*.log ||
     fail "the runner did not say why: $(tail -3 "$RESP_DIR/up0")"
+# Readiness: kheish-fcgi (restarted for the new routes file) shows the route
+# in error and refuses runs for it, persisting nothing.
+api GET /v1/status
+expect_json '.provider_readiness | .route_count == 4 and .error_route_count == 1 and .active_route_ready == false
+    and any(.routes[]; .route_id == "anth" and .state == "error" and .code == "route_auth_ref_missing" and .active)
+    and any(.routes[]; .route_id == "xai" and .state == "ok" and .code == "inline_credentials_configured")'
+expect_json 'any(.health.warnings[]; .code == "provider_readiness_error" and .severity == "error")
+    and .health.route_error_count == 1 and .health.ok == false'
+sr=$(uid)
+api POST /v1/sessions "{\"session_id\":\"$sr\"}"
+runs_before=$(q "SELECT count(*) FROM runs")
+api POST "/v1/sessions/$sr/runs" '{"content":"to anth"}'
+expect_problem 409 route_not_ready routes
+api POST "/v1/sessions/$sr/runs" '{"content":"anywhere","provider":"nope"}'
+expect_problem 400 unknown_route routes
+"$K" sessions submit "$sr" "through the CLI" >/dev/null 2>&1
+[ $? = 6 ] || fail "the CLI's exit code for route_not_ready is not 6"
+[ "$(q "SELECT count(*) FROM runs")" = "$runs_before" ] || fail "a refused submission persisted a run"
 "$K" secrets set anth-key --provider anthropic --value "$ANTH_KEY" >/dev/null || fail "secrets set"
 KHEISH_RUNNER_LEASE_MS=3000 KHEISH_TEST_OAI_KEY=$OAI_KEY_VALUE "$K" up --state-root "$STATE_ROOT" \
     --port "$PORT" --routes-file "$RESP_DIR/routes.toml" >"$RESP_DIR/up" 2>&1 ||
     fail "up with a routes file: $(tail -5 "$RESP_DIR/up")"
 [ "$(ls "$STATE_ROOT"/run/runner-*.pid | wc -l)" = 2 ] || fail "expected two runners"
+api GET /v1/status
+expect_json '.provider_readiness | .error_route_count == 0 and .active_route_ready
+    and any(.routes[]; .route_id == "anth" and .state == "ok" and .code == "route_auth_ready"
+            and .auth_mode == "api_key")'
+expect_json 'any(.health.warnings[]; .code == "provider_inline_credentials" and .severity == "info")
+    and (.runners.maintenance_lock_holder | startswith("kheish-runner@"))'
 
 # submit SESSION CONTENT [PROVIDER]: prints the run id.
 submit() {
@@ -134,10 +158,10 @@ run=$(submit "$s2" "[[mock:cut]] cut me" oai)
 wait_run "$run"
 jq -e '.status == "failed" and (.error | test("ended before"))' "$RESP_DIR/$run.json" >/dev/null ||
     fail "cut: $(jq -c '{status, error}' "$RESP_DIR/$run.json")"
-run=$(submit "$s2" "anyone?" nope)
+run=$(submit "$s2" "anyone?" dead)
 wait_run "$run"
-jq -e '.status == "failed" and (.error | test("nope"))' "$RESP_DIR/$run.json" >/dev/null ||
-    fail "unknown route: $(jq -c '{status, error}' "$RESP_DIR/$run.json")"
+jq -e '.status == "failed" and (.error | test("no answer from the provider"))' "$RESP_DIR/$run.json" >/dev/null ||
+    fail "a dead base_url: $(jq -c '{status, error}' "$RESP_DIR/$run.json")"
 
 # A hung provider: runs cancel ends it, and the runner lets go of it.
 run=$(submit "$s2" "[[mock:hang]] hang" xai)
@@ -169,9 +193,9 @@ echo "kill -9: recovered in $((SECONDS - t0)) s"
         lease_expires_at_ms < (extract(epoch FROM now()) * 1000)::bigint)")" = 0 ] ||
     fail "a run is running without a live lease"
 # The maintenance lock has a holder, a live runner.
-holder=$(q "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-             WHERE l.locktype = 'advisory' AND l.classid = 1801545065 AND l.granted")
-case "$holder" in kheish-runner@*) ;; *) fail "maintenance lock holder: '$holder'" ;; esac
+api GET /v1/status
+holder=$(jqr .runners.maintenance_lock_holder)
+case "$holder" in "kheish-runner@"*) ;; *) fail "maintenance lock holder: '$holder'" ;; esac
 
 # The broker: the anth runs held leases on anth-key; revoke-slot ends them.
 lease=$(q "SELECT lease_id FROM auth_leases WHERE slot_id = 'anth-key' AND revoked_at_ms IS NULL
