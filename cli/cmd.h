@@ -30,7 +30,7 @@ int cmd_sessions_create(const struct cli *c, int argc, char **argv);
 int cmd_sessions_list(const struct cli *c, int argc, char **argv);
 int cmd_sessions_get(const struct cli *c, int argc, char **argv);
 int cmd_sessions_events(const struct cli *c, int argc, char **argv);
-int cmd_sessions_submit(const struct cli *c, int argc, char **argv);
+int cmd_sessions_input(const struct cli *c, int argc, char **argv);
 int cmd_sessions_interrupt(const struct cli *c, int argc, char **argv);
 int cmd_sessions_end(const struct cli *c, int argc, char **argv);
 
@@ -49,6 +49,16 @@ int cmd_secrets_delete(const struct cli *c, int argc, char **argv);
 int cmd_events_stream(const struct cli *c, int argc, char **argv);
 int cmd_sessions_stream(const struct cli *c, int argc, char **argv);
 int cmd_runs_stream(const struct cli *c, int argc, char **argv);
+
+#define WAIT_POLL_DEFAULT_MS 500
+#define WAIT_POLL_MIN_MS     10
+#define WAIT_POLL_MAX_MS     60000
+#define WAIT_TIMEOUT_MAX_MS  (INT64_MAX / 1000) /* stays exact on the microsecond clock */
+
+/* Polls GET /v1/runs/{id} every poll ms until the run is terminal, and
+ * prints that RunView; timeout (ARGS_UNSET: none) ends it with
+ * EXIT_UNAVAILABLE. */
+int cmd_wait_run(const struct cli *c, const char *id, int64_t poll, int64_t timeout);
 
 /* Sends req and, on success, prints the answer through view. */
 int cmd_show(const struct cli *c, const struct client_req *req, const struct output_view *view);

@@ -8,11 +8,6 @@
 #include "util.h"
 #include "views.h"
 
-#define WAIT_POLL_DEFAULT_MS 500
-#define WAIT_POLL_MIN_MS     10
-#define WAIT_POLL_MAX_MS     60000
-#define WAIT_TIMEOUT_MAX_MS  (INT64_MAX / 1000) /* stays exact on the microsecond clock */
-
 static const char *const run_statuses[] = {
     "queued",    "running", "waiting_for_approval", "waiting_for_user_question",
     "completed", "failed",  "interrupted",          "cancelled",
@@ -112,8 +107,6 @@ cmd_runs_wait(const struct cli *c, int argc, char **argv)
 {
     const char *id;
     int64_t poll = WAIT_POLL_DEFAULT_MS, timeout = ARGS_UNSET;
-    struct client_url url;
-    json_t *doc;
     const struct args_opt opts[] = {
         {.name = "poll-interval-ms",
          .num = &poll,
@@ -124,6 +117,14 @@ cmd_runs_wait(const struct cli *c, int argc, char **argv)
     };
     if (args_parse(argc, argv, opts, &id, 1, 1) != 0)
         return ARGS_USAGE;
+    return cmd_wait_run(c, id, poll, timeout);
+}
+
+int
+cmd_wait_run(const struct cli *c, const char *id, int64_t poll, int64_t timeout)
+{
+    struct client_url url;
+    json_t *doc;
     client_url_path(&url, "/v1/runs/%s", id);
     int64_t start_ms = util_monotonic_us() / 1000;
     for (;;) {

@@ -132,21 +132,47 @@ cmd_sessions_end(const struct cli *c, int argc, char **argv)
     return rc;
 }
 
-/* Queues a detached run (POST /v1/sessions/{id}/runs) and prints the 202
- * RunView. The content comes from the argument or, with --stdin, verbatim
- * from standard input. */
-int
-cmd_sessions_submit(const struct cli *c, int argc, char **argv)
+/* The generation settings of `sessions input`, as the API takes them. */
+static json_t *
+generation(const char *model, int64_t max_tokens, const char *tool_choice)
 {
-    const char *pos[2] = {NULL, NULL}, *key = NULL;
-    int from_stdin = 0, rc;
+    json_t *g = json_object();
+    if (model)
+        json_object_set_new(g, "model", json_string(model));
+    cmd_body_int(g, "max_output_tokens", max_tokens);
+    if (tool_choice)
+        json_object_set_new(g, "tool_choice", json_string(tool_choice));
+    return g;
+}
+
+/* Queues a run (POST /v1/sessions/{id}/runs) and prints the 202 RunView;
+ * with --wait, waits for the run to end and prints its terminal RunView.
+ * The content comes from the argument or, with --stdin, verbatim from
+ * standard input. */
+int
+cmd_sessions_input(const struct cli *c, int argc, char **argv)
+{
+    static const char *const tool_choices[] = {"auto", "none", "required", "specific", NULL};
+    const char *pos[2] = {NULL, NULL}, *key = NULL, *provider = NULL, *model = NULL;
+    const char *tool_choice = NULL;
+    int from_stdin = 0, wait = 0, rc;
+    int64_t max_tokens = ARGS_UNSET, poll = WAIT_POLL_DEFAULT_MS;
     char *text = NULL;
     size_t len = 0;
-    json_t *body = NULL, *content;
+    json_t *body = NULL, *content, *view = NULL;
     struct client_url url;
     const struct args_opt opts[] = {
         {.name = "stdin", .flag = &from_stdin},
         {.name = "idempotency-key", .str = &key},
+        {.name = "provider", .str = &provider},
+        {.name = "model", .str = &model},
+        {.name = "max-output-tokens", .num = &max_tokens, .min = 1, .max = 10000000},
+        {.name = "tool-choice", .str = &tool_choice, .choices = tool_choices},
+        {.name = "wait", .flag = &wait},
+        {.name = "poll-interval-ms",
+         .num = &poll,
+         .min = WAIT_POLL_MIN_MS,
+         .max = WAIT_POLL_MAX_MS},
         {0},
     };
     if (args_parse(argc, argv, opts, pos, 1, 2) != 0)
@@ -163,10 +189,25 @@ cmd_sessions_submit(const struct cli *c, int argc, char **argv)
         rc = ARGS_USAGE;
         goto done;
     }
-    body = json_pack("{s:o}", "content", content);
+    body = json_pack("{s:o, s:o}", "content", content, "generation",
+                     generation(model, max_tokens, tool_choice));
+    if ((rc = cmd_body_str(body, "provider", provider)) != 0)
+        goto done;
     client_url_path(&url, "/v1/sessions/%s/runs", pos[0]);
-    rc = cmd_show(c, &(struct client_req){"POST", &url, body, key}, &view_run);
+    if (!wait) {
+        rc = cmd_show(c, &(struct client_req){"POST", &url, body, key}, &view_run);
+        goto done;
+    }
+    rc = client_request(c, &(struct client_req){"POST", &url, body, key}, &view, NULL);
+    const char *run = json_string_value(json_object_get(view, "run_id"));
+    if (rc == EXIT_OK && run == NULL) {
+        fprintf(stderr, "kheish: the answer has no run_id\n");
+        rc = EXIT_SCHEMA;
+    }
+    if (rc == EXIT_OK)
+        rc = cmd_wait_run(c, run, poll, ARGS_UNSET);
 done:
+    json_decref(view);
     json_decref(body);
     free(text);
     return rc;

@@ -46,8 +46,11 @@ static const struct command commands[] = {
     ONLINE("sessions", "events", "<id>", cmd_sessions_events),
     ONLINE("sessions", "stream", "<id> [--cursor N] [--max-events N] [--timeout-ms N]",
            cmd_sessions_stream),
-    ONLINE("sessions", "submit", "<id> (<content> | --stdin) [--idempotency-key K]",
-           cmd_sessions_submit),
+    ONLINE("sessions", "input",
+           "<id> (<content> | --stdin) [--provider ROUTE] [--model M] [--max-output-tokens N] "
+           "[--tool-choice auto|none|required|specific] [--idempotency-key K] [--wait "
+           "[--poll-interval-ms N]]",
+           cmd_sessions_input),
     ONLINE("sessions", "interrupt", "<id>", cmd_sessions_interrupt),
     ONLINE("sessions", "end", "<id> [--reason R]", cmd_sessions_end),
     ONLINE("runs", "list",
@@ -80,8 +83,8 @@ static const struct command commands[] = {
 static const char *const aliases[][2] = {
     {"session", "sessions"}, {"run", "runs"}, {"secret", "secrets"}};
 /* Other names of a verb: {group, alias, verb}. */
-static const char *const verb_aliases[][3] = {{"events", "watch", "stream"},
-                                              {"events", "follow", "stream"}};
+static const char *const verb_aliases[][3] = {
+    {"sessions", "submit", "input"}, {"events", "watch", "stream"}, {"events", "follow", "stream"}};
 
 static void
 print_command(FILE *f, const char *prefix, const struct command *cmd)

@@ -22,6 +22,7 @@ static const char usage_head[] =
     "  --default-route ID       (the file's)                              KHEISH_DEFAULT_ROUTE\n";
 static const char usage_tail[] = "environment only: KHEISH_QUEUED_RUN_LAG_WARNING_THRESHOLD_MS,\n"
                                  "                  KHEISH_STALE_NON_TERMINAL_RUN_THRESHOLD_MS,\n"
+                                 "                  KHEISH_INPUT_WAIT_MS (300000),\n"
                                  "                  KHEISH_AUTH_STORE_MASTER_KEY or _FILE (secret "
                                  "writes)\n";
 
@@ -90,6 +91,8 @@ config_load(struct config *cfg, int argc, char **argv)
          CONFIG_DEFAULT_THRESHOLD_MS, &cfg->queued_run_lag_threshold_ms},
         {NULL, "KHEISH_STALE_NON_TERMINAL_RUN_THRESHOLD_MS", 1, INT64_MAX / 2,
          CONFIG_DEFAULT_THRESHOLD_MS, &cfg->stale_non_terminal_run_threshold_ms},
+        {NULL, "KHEISH_INPUT_WAIT_MS", 0, 3600000, CONFIG_DEFAULT_INPUT_WAIT_MS,
+         &cfg->input_wait_ms},
     };
     size_t nstr = sizeof strs / sizeof strs[0], nint = sizeof ints / sizeof ints[0];
     const char *ival[sizeof ints / sizeof ints[0]] = {0};

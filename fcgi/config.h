@@ -13,6 +13,7 @@
 #define CONFIG_DEFAULT_MAX_BODY_BYTES (2 * 1024 * 1024)
 #define CONFIG_DEFAULT_DRAIN_MS       5000
 #define CONFIG_DEFAULT_THRESHOLD_MS   1800000 /* 30 min, queued-lag and stale-run warnings */
+#define CONFIG_DEFAULT_INPUT_WAIT_MS  300000  /* 5 min */
 
 struct config {
     const char *socket_path;
@@ -25,6 +26,7 @@ struct config {
     int64_t drain_ms;
     int64_t queued_run_lag_threshold_ms;
     int64_t stale_non_terminal_run_threshold_ms;
+    int64_t input_wait_ms;    /* POST /v1/sessions/{id}/input waits this long for its run */
     const char *socket_group; /* group given rw on the socket (nginx's workers) */
     struct gate_settings gate;
     /* The auth store's master key (KHEISH_AUTH_STORE_MASTER_KEY[_FILE]):

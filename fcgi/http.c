@@ -48,6 +48,7 @@ static const struct store_problem store_problems[] = {
     [STORE_KEY_MISMATCH] = {409, "secrets", "master_key_mismatch"},
     [STORE_LEASE_NOT_FOUND] = {404, "runtime", "lease_not_found"},
     [STORE_SUBJECT_NOT_FOUND] = {404, "runtime", "subject_not_found"},
+    [STORE_SESSION_BUSY] = {409, "sessions", "session_busy"},
 };
 
 int

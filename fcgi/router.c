@@ -20,6 +20,7 @@ static const struct http_route http_routes[] = {
     {"GET", "/v1/sessions/*", sessions_get},
     {"GET", "/v1/sessions/*/events", sessions_events},
     {"POST", "/v1/sessions/*/runs", runs_submit},
+    {"POST", "/v1/sessions/*/input", sessions_input},
     {"POST", "/v1/sessions/*/interrupt", sessions_interrupt},
     {"POST", "/v1/sessions/*/end", sessions_end},
     {"GET", "/v1/runs", runs_list},

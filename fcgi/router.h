@@ -22,6 +22,7 @@ int sessions_events(struct http_req *req, struct http_resp *resp);
 int sessions_interrupt(struct http_req *req, struct http_resp *resp);
 int sessions_end(struct http_req *req, struct http_resp *resp);
 int runs_submit(struct http_req *req, struct http_resp *resp);
+int sessions_input(struct http_req *req, struct http_resp *resp);
 int runs_list(struct http_req *req, struct http_resp *resp);
 int runs_get(struct http_req *req, struct http_resp *resp);
 int runs_events(struct http_req *req, struct http_resp *resp);

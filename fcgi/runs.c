@@ -1,5 +1,7 @@
 /* /v1/runs and POST /v1/sessions/{id}/runs. */
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "page.h"
 #include "readiness.h"
@@ -28,15 +30,17 @@ fingerprint(const json_t *payload, char out[3 + 65])
     free(canon);
 }
 
-int
-runs_submit(struct http_req *req, struct http_resp *resp)
+/* Validates a SubmitInputRequest and queues its run; *view receives the
+ * RunView. Returns 0, or -1 with a problem in resp. */
+static int
+submit(struct http_req *req, struct http_resp *resp, int require_idle, json_t **view)
 {
-    json_t *body = NULL, *view;
+    json_t *body = NULL;
     char fp[3 + 65];
-    int replayed;
+    int replayed, rc = -1;
     const char *session = http_path_id(req, 0, "session", resp);
     if (session == NULL || validate_body(req, validate_submit_input, &body, resp) != 0)
-        return resp->status;
+        return -1;
     if (validate_submit_rules(body, resp) != 0 || readiness_check_submission(req, body, resp) != 0)
         goto out;
     const char *key = json_string_value(json_object_get(body, "idempotency_key"));
@@ -49,16 +53,56 @@ runs_submit(struct http_req *req, struct http_resp *resp)
     json_t *payload = json_deep_copy(body);
     json_object_del(payload, "idempotency_key");
     fingerprint(payload, fp);
-    struct store_run_submit s = {session, payload, key, key ? fp : NULL};
-    enum store_rc rc = store_run_submit(req->db, &s, &view, &replayed);
+    struct store_run_submit s = {session, payload, key, key ? fp : NULL, require_idle};
+    enum store_rc src = store_run_submit(req->db, &s, view, &replayed);
     json_decref(payload);
-    if (rc == STORE_OK)
-        http_json(resp, 202, view);
-    else
-        http_store_problem(resp, rc);
+    rc = src == STORE_OK ? 0 : (http_store_problem(resp, src), -1);
 out:
     json_decref(body);
-    return resp->status;
+    return rc;
+}
+
+int
+runs_submit(struct http_req *req, struct http_resp *resp)
+{
+    json_t *view;
+    return submit(req, resp, 0, &view) == 0 ? http_json(resp, 202, view) : resp->status;
+}
+
+#define INPUT_POLL_MS 50
+
+/* POST /v1/sessions/{id}/input: the run executes inline. The session must be
+ * idle (409 sessions/session_busy otherwise); the answer, once the run ended
+ * or input_wait_ms passed, is the SessionView. The worker waits with it, so
+ * long runs are better submitted to /runs and followed on their stream. */
+int
+sessions_input(struct http_req *req, struct http_resp *resp)
+{
+    json_t *view;
+    if (submit(req, resp, 1, &view) != 0)
+        return resp->status;
+    const char *run = json_string_value(json_object_get(view, "run_id"));
+    int64_t deadline = util_monotonic_us() / 1000 + req->cfg->input_wait_ms;
+    enum store_rc rc = STORE_OK;
+    while (rc == STORE_OK && util_monotonic_us() / 1000 < deadline) {
+        char *text = NULL;
+        rc = store_run_get(req->db, run, &text);
+        json_t *now = text ? json_loads(text, 0, NULL) : NULL;
+        const char *st = json_string_value(json_object_get(now, "status"));
+        int done = st && (!strcmp(st, "completed") || !strcmp(st, "failed") ||
+                          !strcmp(st, "interrupted") || !strcmp(st, "cancelled"));
+        json_decref(now);
+        free(text);
+        if (done)
+            break;
+        struct timespec ts = {0, INPUT_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    json_decref(view);
+    json_t *session = NULL;
+    if (rc == STORE_OK)
+        rc = store_session_get(req->db, req->params[0], &session);
+    return rc == STORE_OK ? http_json(resp, 200, session) : http_store_problem(resp, rc);
 }
 
 int

@@ -27,6 +27,7 @@ static const char *const store_errors[] = {
     [STORE_KEY_MISMATCH] = "the auth store is sealed with a different master key",
     [STORE_LEASE_NOT_FOUND] = "lease not found",
     [STORE_SUBJECT_NOT_FOUND] = "subject not found",
+    [STORE_SESSION_BUSY] = "the session has a queued or active run",
 };
 
 const char *

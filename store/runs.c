@@ -119,14 +119,23 @@ submit_tx(struct store *s, void *arg)
     struct submit_ctx *c = arg;
     const struct store_run_submit *q = c->req;
     enum store_rc rc;
-    PGresult *r = db_exec(s, &rc,
-                          "SELECT ended_at_ms IS NOT NULL, agent_id FROM sessions "
-                          "WHERE session_id = $1 FOR SHARE",
-                          1, (const char *const[]){q->session_id});
+    /* An input that needs an idle session takes the session exclusively, so
+     * two of them cannot both see it idle. */
+    static const char *const lock_sql[2] = {
+        "SELECT ended_at_ms IS NOT NULL, agent_id, false FROM sessions "
+        "WHERE session_id = $1 FOR SHARE",
+        "SELECT ended_at_ms IS NOT NULL, agent_id, EXISTS (SELECT 1 FROM runs WHERE "
+        "session_id = $1 AND status IN ('queued', 'running', 'waiting_for_approval', "
+        "'waiting_for_user_question')) FROM sessions WHERE session_id = $1 FOR UPDATE",
+    };
+    PGresult *r =
+        db_exec(s, &rc, lock_sql[q->require_idle != 0], 1, (const char *const[]){q->session_id});
     if (r == NULL)
         return rc;
-    if (PQntuples(r) == 0 || PQgetvalue(r, 0, 0)[0] == 't') {
-        rc = PQntuples(r) == 0 ? STORE_SESSION_NOT_FOUND : STORE_SESSION_ENDED;
+    if (PQntuples(r) == 0 || PQgetvalue(r, 0, 0)[0] == 't' || PQgetvalue(r, 0, 2)[0] == 't') {
+        rc = PQntuples(r) == 0               ? STORE_SESSION_NOT_FOUND
+             : PQgetvalue(r, 0, 0)[0] == 't' ? STORE_SESSION_ENDED
+                                             : STORE_SESSION_BUSY;
         PQclear(r);
         return rc;
     }

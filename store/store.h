@@ -32,6 +32,7 @@ enum store_rc {
     STORE_KEY_MISMATCH, /* slots are sealed with another master key */
     STORE_LEASE_NOT_FOUND,
     STORE_SUBJECT_NOT_FOUND,
+    STORE_SESSION_BUSY, /* a run is queued or active (POST .../input) */
 };
 
 const char *store_strerror(enum store_rc rc);
@@ -241,6 +242,7 @@ struct store_run_submit {
     json_t *payload;             /* the validated SubmitInputRequest */
     const char *idempotency_key; /* NULL when absent */
     const char *fingerprint;     /* versioned digest of payload, when a key is given */
+    int require_idle;            /* STORE_SESSION_BUSY when the session has a live run */
 };
 enum store_rc store_run_submit(struct store *s, const struct store_run_submit *req, json_t **view,
                                int *replayed);

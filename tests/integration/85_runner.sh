@@ -135,6 +135,25 @@ jq -e 'map(select(.path == "/v1/responses")) | .[-1].body.input | length >= 3' "
 "$K" runs wait "$run" >"$RESP_DIR/wait.txt" || fail "runs wait on a completed run"
 grep -q completed "$RESP_DIR/wait.txt" || fail "runs wait: $(cat "$RESP_DIR/wait.txt")"
 
+# POST /v1/sessions/{id}/input executes inline and answers the SessionView;
+# a session with a live run is busy. `sessions input --wait` prints the
+# terminal run.
+si=$(uid)
+api POST /v1/sessions "{\"session_id\":\"$si\"}"
+api POST "/v1/sessions/$si/input" '{"content":"inline [[mock:text=done inline]]","provider":"xai"}'
+expect_status 200
+expect_json ".session_id == \"$si\" and .snapshot.status == \"idle\" and .outputs[-1].content == \"done inline\""
+hung=$(submit "$si" "[[mock:hang]] keep busy" xai)
+api POST "/v1/sessions/$si/input" '{"content":"me too"}'
+expect_problem 409 session_busy sessions
+"$K" runs cancel "$hung" >/dev/null
+"$K" --output json sessions input "$si" "cli [[mock:text=via the CLI]]" --provider oai --model gpt-x \
+    --max-output-tokens 64 --wait >"$RESP_DIR/input.json" || fail "sessions input --wait: exit $?"
+jq -e '.status == "completed" and .outputs[0].content == "via the CLI" and .request.model == "gpt-x"' \
+    "$RESP_DIR/input.json" >/dev/null || fail "sessions input --wait: $(cat "$RESP_DIR/input.json")"
+curl -s "$MOCK_URL/_mock/requests" | jq -e 'map(select(.path == "/v1/responses")) | .[-1].body
+    | .model == "gpt-x" and .max_output_tokens == 64' >/dev/null || fail "--model/--max-output-tokens did not reach the provider"
+
 # Faults. 429 twice (Retry-After: 1), then the reply.
 s2=$(uid)
 api POST /v1/sessions "{\"session_id\":\"$s2\"}"

@@ -56,7 +56,7 @@ new_run(char *buf, size_t size, char *session, size_t ssize)
     struct store_session_create c = {session, NULL, NULL, NULL, NULL};
     CHECK(store_session_create(db, &c, &view, &created) == STORE_OK);
     json_decref(view);
-    struct store_run_submit r = {session, payload, NULL, NULL};
+    struct store_run_submit r = {session, payload, NULL, NULL, 0};
     CHECK(store_run_submit(db, &r, &view, &replayed) == STORE_OK);
     snprintf(buf, size, "%s", json_string_value(json_object_get(view, "run_id")));
     json_decref(view);
@@ -124,7 +124,7 @@ queue_order(void)
     json_t *view, *payload = json_pack("{s:s}", "content", "second");
     int replayed;
     new_run(first, sizeof first, session, sizeof session);
-    struct store_run_submit r = {session, payload, NULL, NULL};
+    struct store_run_submit r = {session, payload, NULL, NULL, 0};
     CHECK(store_run_submit(db, &r, &view, &replayed) == STORE_OK);
     snprintf(second, sizeof second, "%s", json_string_value(json_object_get(view, "run_id")));
     CHECK(json_integer_value(json_object_get(view, "queued_position")) == 2);
