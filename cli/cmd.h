@@ -25,6 +25,7 @@ int cmd_runtime_set_permission_mode(const struct cli *c, int argc, char **argv);
 int cmd_runtime_set_debug_level(const struct cli *c, int argc, char **argv);
 int cmd_runtime_revisions(const struct cli *c, int argc, char **argv);
 int cmd_runtime_rollback(const struct cli *c, int argc, char **argv);
+int cmd_runtime_auth(const struct cli *c, int argc, char **argv);
 
 int cmd_sessions_create(const struct cli *c, int argc, char **argv);
 int cmd_sessions_list(const struct cli *c, int argc, char **argv);

@@ -118,3 +118,26 @@ cmd_runtime_rollback(const struct cli *c, int argc, char **argv)
         json_object_set_new(body, "skip_hooks", json_true());
     return post(c, "/v1/runtime/rollback", body);
 }
+
+/* `runtime auth subject|lease|revoke-subject|revoke-lease|revoke-slot <id>`:
+ * the credential broker (contract §5). */
+int
+cmd_runtime_auth(const struct cli *c, int argc, char **argv)
+{
+    static const struct {
+        const char *verb, *method, *path;
+    } verbs[] = {
+        {"subject", "GET", "/v1/runtime/auth/subjects/%s"},
+        {"revoke-subject", "POST", "/v1/runtime/auth/subjects/%s/revoke"},
+        {"lease", "GET", "/v1/runtime/auth/leases/%s"},
+        {"revoke-lease", "POST", "/v1/runtime/auth/leases/%s/revoke"},
+        {"revoke-slot", "POST", "/v1/runtime/auth/slots/%s/revoke"},
+    };
+    /* The documents are small and nested: shown as JSON in both modes. */
+    for (size_t i = 0; argc > 0 && i < sizeof verbs / sizeof verbs[0]; i++)
+        if (!strcmp(argv[0], verbs[i].verb))
+            return cmd_id_verb(c, argc - 1, argv + 1, verbs[i].method, verbs[i].path, NULL);
+    fprintf(stderr, "kheish: runtime auth needs one of subject, revoke-subject, lease, "
+                    "revoke-lease, revoke-slot\n");
+    return ARGS_USAGE;
+}

@@ -35,6 +35,8 @@ static const struct command commands[] = {
     ONLINE("runtime", "set-debug-level", "off|on|redacted|full [--expected-revision N]",
            cmd_runtime_set_debug_level),
     ONLINE("runtime", "revisions", "", cmd_runtime_revisions),
+    ONLINE("runtime", "auth", "subject|revoke-subject|lease|revoke-lease|revoke-slot <id>",
+           cmd_runtime_auth),
     ONLINE("runtime", "rollback", "[--target-revision N] [--expected-revision N] [--skip-hooks]",
            cmd_runtime_rollback),
     ONLINE("sessions", "create",

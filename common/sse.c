@@ -98,6 +98,8 @@ parser_dispatch(struct sse_parser *p)
     sse_reset(p);
     if (!has_data)
         return 0;
+    if (f.event[0] == '\0') /* `event:` with no value: the default type */
+        strcpy(f.event, "message");
     p->buf[w] = '\0';
     f.data = p->buf;
     f.data_len = w;

@@ -222,10 +222,14 @@ lease=$(q "SELECT lease_id FROM auth_leases WHERE slot_id = 'anth-key' AND revok
 [ -n "$lease" ] || fail "no active lease on anth-key"
 api GET "/v1/runtime/auth/leases/$lease"
 expect_json '.active == true and .lease.audience.type == "route" and .lease.audience.route_id == "anth"'
-api POST /v1/runtime/auth/slots/anth-key/revoke
+"$K" runtime auth lease "$lease" | jq -e '.active == true' >/dev/null || fail "runtime auth lease"
+"$K" runtime auth revoke-slot anth-key >"$BODY_FILE" || fail "runtime auth revoke-slot"
 expect_json '.slot_id == "anth-key" and .revoked_leases >= 1 and (keys | sort) == ["revoked_leases", "slot_id"]'
 api GET "/v1/runtime/auth/leases/$lease"
 expect_json '.active == false and .revoked == true'
+"$K" runtime auth subject "session:$s" | jq -e '.revoked == false' >/dev/null || fail "runtime auth subject"
+"$K" runtime auth revoke-subject nobody >/dev/null 2>&1
+[ $? = 2 ] || fail "runtime auth revoke-subject of a bad id: not exit 2"
 # No secret in a log, the database's tables or an answer.
 grep -rl -e "$ANTH_KEY" -e "$OAI_KEY_VALUE" "$STATE_ROOT/logs" "$RESP_DIR"/*.json "$RESP_DIR"/*.sse 2>/dev/null &&
     fail "a secret was written out"
