@@ -28,6 +28,10 @@ struct command {
 
 static const struct command commands[] = {
     ONLINE("status", NULL, "", cmd_status),
+    ONLINE("doctor", "routes",
+           "[--routes-file FILE [--default-route ID]] [--route ID] [--check-auth] [--canary "
+           "[--canary-timeout-ms N]]",
+           cmd_doctor_routes),
     ONLINE("runtime", "get", "", cmd_runtime_get),
     ONLINE("runtime", "set-permission-mode",
            "default|accept-edits|bypass-permissions|plan|dont-ask [--expected-revision N]",

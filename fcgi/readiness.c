@@ -100,10 +100,13 @@ readiness_block(struct http_req *req, json_t *warnings, int *errors, int *warns)
             warnings, "info", "provider_inline_credentials",
             "a route takes its key from the routes file or the environment, not a secret slot",
             NULL);
-    json_t *block =
-        json_pack("{s:i, s:i, s:i, s:i, s:b, s:O}", "route_count", (int)rs->n, "ready_route_count",
-                  ready, "warning_route_count", *warns, "error_route_count", *errors,
-                  "active_route_ready", active_ready, "routes", list);
+    /* Which file the routes came from, and its digest then: `doctor routes`
+     * compares it with the file as it is now (route_file_drift). */
+    json_t *block = json_pack(
+        "{s:i, s:i, s:i, s:i, s:b, s:s, s:{s:s, s:O}, s:O}", "route_count", (int)rs->n,
+        "ready_route_count", ready, "warning_route_count", *warns, "error_route_count", *errors,
+        "active_route_ready", active_ready, "default_route", rs->default_route, "routes_file",
+        "path", req->cfg->routes_file, "sha256", json_object_get(inv, "sha256"), "routes", list);
     json_decref(inv);
     return block;
 }

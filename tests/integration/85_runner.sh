@@ -52,6 +52,18 @@ api_key = "k"
 base_url = "http://127.0.0.1:9/v1"
 EOF
 
+# doctor routes --routes-file lints a file without a daemon.
+"$K" --output json doctor routes --routes-file "$RESP_DIR/routes.toml" >"$RESP_DIR/lint.json" ||
+    fail "doctor routes on a good file: exit $?"
+jq -e '.ok and .route_count == 4 and .default_route == "anth" and .source != "runtime"
+    and any(.routes[]; .route_id == "anth" and .auth_kind == "auth_ref")' "$RESP_DIR/lint.json" >/dev/null ||
+    fail "doctor routes --routes-file: $(cat "$RESP_DIR/lint.json")"
+printf 'version = 1\n[routes.a]\ndriver = "openai"\ndefault_model = "m"\ncolour = "red"\n' >"$RESP_DIR/bad.toml"
+"$K" --output json doctor routes --routes-file "$RESP_DIR/bad.toml" >"$RESP_DIR/lint.json"
+[ $? = 1 ] || fail "doctor routes on a bad file: not exit 1"
+jq -e '.ok == false and any(.diagnostics[]; .code == "route_file_invalid" and (.message | test(":5:")))' \
+    "$RESP_DIR/lint.json" >/dev/null || fail "doctor routes bad file: $(cat "$RESP_DIR/lint.json")"
+
 # A route whose auth_ref slot is missing keeps the runners from starting.
 KHEISH_TEST_OAI_KEY=$OAI_KEY_VALUE "$K" up --state-root "$STATE_ROOT" --port "$PORT" \
     --routes-file "$RESP_DIR/routes.toml" >"$RESP_DIR/up0" 2>&1 &&
@@ -75,6 +87,11 @@ api POST "/v1/sessions/$sr/runs" '{"content":"anywhere","provider":"nope"}'
 expect_problem 400 unknown_route routes
 "$K" sessions submit "$sr" "through the CLI" >/dev/null 2>&1
 [ $? = 6 ] || fail "the CLI's exit code for route_not_ready is not 6"
+"$K" --output json doctor routes --check-auth >"$RESP_DIR/doctor.json"
+[ $? = 1 ] || fail "doctor routes --check-auth with a missing slot: not exit 1"
+jq -e '.ok == false and .auth_checked and any(.diagnostics[]; .code == "route_auth_ref_missing"
+    and .route_id == "anth" and .severity == "error")' "$RESP_DIR/doctor.json" >/dev/null ||
+    fail "doctor routes --check-auth: $(cat "$RESP_DIR/doctor.json")"
 [ "$(q "SELECT count(*) FROM runs")" = "$runs_before" ] || fail "a refused submission persisted a run"
 "$K" secrets set anth-key --provider anthropic --value "$ANTH_KEY" >/dev/null || fail "secrets set"
 KHEISH_RUNNER_LEASE_MS=3000 KHEISH_TEST_OAI_KEY=$OAI_KEY_VALUE "$K" up --state-root "$STATE_ROOT" \
@@ -100,6 +117,22 @@ submit() {
 wait_run() {
     "$K" --output json runs wait "$1" --timeout-ms 20000 --poll-interval-ms 100 >"$RESP_DIR/$1.json"
 }
+
+# Canaries: a real run through the route, expecting its marker.
+"$K" --output json doctor routes --check-auth --canary --route anth >"$RESP_DIR/canary.json" ||
+    fail "doctor routes --canary on anth: exit $?: $(cat "$RESP_DIR/canary.json")"
+jq -e '.ok and .canary_checked and (.canaries | length) == 1 and .canaries[0].status == "passed"
+    and .canaries[0].route_id == "anth" and (.canaries[0].session_id | startswith("doctor-canary-"))' \
+    "$RESP_DIR/canary.json" >/dev/null || fail "canary: $(cat "$RESP_DIR/canary.json")"
+"$K" --output json doctor routes --canary --route dead --canary-timeout-ms 30000 >"$RESP_DIR/canary.json"
+[ $? = 1 ] || fail "a canary against a dead base_url did not exit 1"
+jq -e '.ok == false and .canaries[0].status == "failed" and any(.diagnostics[]; .code == "route_canary_failed")' \
+    "$RESP_DIR/canary.json" >/dev/null || fail "dead canary: $(cat "$RESP_DIR/canary.json")"
+# A routes file edited since the start is reported as drift.
+echo "# edited" >>"$RESP_DIR/routes.toml"
+"$K" --output json doctor routes >"$RESP_DIR/drift.json" || fail "doctor routes with drift: exit $?"
+jq -e 'any(.diagnostics[]; .code == "route_file_drift" and .severity == "warning")' "$RESP_DIR/drift.json" >/dev/null ||
+    fail "no route_file_drift: $(cat "$RESP_DIR/drift.json")"
 
 # Each driver, end to end, with the run streamed over SSE.
 s=$(uid)
