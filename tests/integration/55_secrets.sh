@@ -125,6 +125,19 @@ expect_problem 400 bad_request
 api GET /v1/runtime/auth/leases/lease-nope
 expect_problem 404 lease_not_found runtime
 
+# The runbook's order: a secret stored offline before the first `kheish up`
+# of a state root (which gets its database, then has it stopped again).
+fresh=$(dirname "$STATE_ROOT")/fresh-$$ # postgres must reach it: not under RESP_DIR (0700)
+echo "$SECRET-6" | "$K" secrets set early-$ref --provider openai --stdin --offline --state-root "$fresh" \
+    >"$RESP_DIR/fresh.out" 2>&1 || fail "offline set before up: $(cat "$RESP_DIR/fresh.out")"
+"$K" --output json secrets list --offline --state-root "$fresh" | jq -e --arg r "early-$ref" \
+    'length == 1 and .[0].slot_id == $r and .[0].provider == "open_ai"' >/dev/null ||
+    fail "offline list of the fresh root"
+[ -f "$fresh/tokens/auth-store-master-key" ] || fail "no master key in the fresh root"
+runuser -u postgres -- "$(pg_config --bindir)/pg_ctl" -D "$fresh/pg/data" status >/dev/null 2>&1 &&
+    fail "the fresh root's PostgreSQL was left running"
+rm -rf "$fresh"
+
 # No plaintext anywhere: the tables, a full dump, the logs.
 for s in "$SECRET" "$SECRET-2" "$SECRET-3" "$SECRET-5"; do
     [ "$(q "SELECT count(*) FROM auth_slots WHERE position(convert_to('$s', 'UTF8') IN ciphertext) > 0")" = 0 ] ||

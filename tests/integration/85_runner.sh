@@ -244,6 +244,20 @@ echo "kill -9: recovered in $((SECONDS - t0)) s"
 [ "$(q "SELECT count(*) FROM runs WHERE status = 'running' AND (lease_expires_at_ms IS NULL OR
         lease_expires_at_ms < (extract(epoch FROM now()) * 1000)::bigint)")" = 0 ] ||
     fail "a run is running without a live lease"
+# Daemon-owned work whose runner died is requeued, not interrupted, and then
+# runs to its end.
+q "INSERT INTO runs (run_id, run_no, session_id, agent_id, kind, status, submitted_at_ms, updated_at_ms,
+        started_at_ms, request, payload, lease_owner, lease_expires_at_ms)
+    SELECT 'run-sched-' || n, n, '$s2', 'agent', 'scheduled_input', 'running', 0, 0, 0,
+        '{}', '{\"content\":\"[[mock:text=scheduled]]\",\"provider\":\"xai\"}', 'kheish-runner@gone:1', 1
+    FROM (SELECT nextval('runs_run_no_seq') AS n) v" >/dev/null || fail "could not plant an orphaned run"
+sched=$(q "SELECT run_id FROM runs WHERE run_id LIKE 'run-sched-%'")
+wait_run "$sched"
+jq -e '.status == "completed" and .outputs[0].content == "scheduled"' "$RESP_DIR/$sched.json" >/dev/null ||
+    fail "orphaned daemon-owned run: $(jq -c '{status, error}' "$RESP_DIR/$sched.json")"
+[ "$(q "SELECT string_agg(event->>'type', ',' ORDER BY id) FROM run_events WHERE run_id = '$sched'")" = \
+    "queued,started,completed" ] || fail "requeue events: $(q "SELECT event FROM run_events WHERE run_id = '$sched'")"
+
 # The maintenance lock has a holder, a live runner.
 api GET /v1/status
 holder=$(jqr .runners.maintenance_lock_holder)
