@@ -18,16 +18,24 @@ now_str(char out[24])
     snprintf(out, 24, "%" PRId64, db_now_ms());
 }
 
-enum store_rc
-store_subject_status(struct store *s, const char *subject_id, json_t **out)
+/* A status view (sql/005) of the row with that id, as of now; missing when
+ * there is none. */
+static enum store_rc
+status_now(struct store *s, const char *sql, const char *id, enum store_rc missing, json_t **out)
 {
     char now[24];
     now_str(now);
-    enum store_rc rc = db_json(s, out,
-                               "SELECT auth_subject_status(a, $2::bigint) FROM auth_subjects a "
-                               "WHERE subject_id = $1",
-                               2, (const char *const[]){subject_id, now});
-    return rc == STORE_OK && *out == NULL ? STORE_SUBJECT_NOT_FOUND : rc;
+    enum store_rc rc = db_json(s, out, sql, 2, (const char *const[]){id, now});
+    return rc == STORE_OK && *out == NULL ? missing : rc;
+}
+
+enum store_rc
+store_subject_status(struct store *s, const char *subject_id, json_t **out)
+{
+    return status_now(s,
+                      "SELECT auth_subject_status(a, $2::bigint) FROM auth_subjects a "
+                      "WHERE subject_id = $1",
+                      subject_id, STORE_SUBJECT_NOT_FOUND, out);
 }
 
 struct subject_ctx {
@@ -66,13 +74,10 @@ store_subject_revoke(struct store *s, const char *subject_id, json_t **out)
 enum store_rc
 store_lease_status(struct store *s, const char *lease_id, json_t **out)
 {
-    char now[24];
-    now_str(now);
-    enum store_rc rc = db_json(s, out,
-                               "SELECT auth_lease_status(l, $2::bigint) FROM auth_leases l "
-                               "WHERE lease_id = $1",
-                               2, (const char *const[]){lease_id, now});
-    return rc == STORE_OK && *out == NULL ? STORE_LEASE_NOT_FOUND : rc;
+    return status_now(s,
+                      "SELECT auth_lease_status(l, $2::bigint) FROM auth_leases l "
+                      "WHERE lease_id = $1",
+                      lease_id, STORE_LEASE_NOT_FOUND, out);
 }
 
 enum store_rc
