@@ -116,6 +116,16 @@ api POST /v1/runtime/auth/slots/nope-$(uid)/revoke
 expect_problem 404 secret_not_found secrets
 q "UPDATE auth_leases SET revoked_at_ms = NULL WHERE lease_id = 'lease-$ref-1'" 2>/dev/null &&
     fail "a revoked lease was un-revoked"
+# Overwriting a slot is the rotation path: its live leases end with it.
+q "INSERT INTO auth_leases (lease_id, grant_id, subject_id, subject_epoch, audience, slot_id, token_digest,
+    issued_at_ms, expires_at_ms) VALUES ('lease-$ref-3', 'g', 'session:$ref', 1,
+    '{\"type\":\"route\",\"route_id\":\"r\",\"slot_id\":\"$ref\"}', '$ref', sha256('$ref-3'),
+    0, (extract(epoch FROM now()) * 1000 + 600000)::bigint)" >/dev/null
+"$K" secrets set "$ref" --provider anthropic --value "$SECRET-7" >/dev/null || fail "rotation"
+api GET /v1/runtime/auth/leases/lease-$ref-3
+expect_json '.active == false and .revoked == true'
+[ "$(q "SELECT revoked_reason FROM auth_leases WHERE lease_id = 'lease-$ref-3'")" = set ] ||
+    fail "the rotation did not revoke the lease as 'set'"
 api POST /v1/runtime/auth/subjects/session:$ref/revoke
 expect_json '.revoked == true and .current_epoch == 2 and .active_route_lease_ids == []'
 api GET /v1/runtime/auth/subjects/session:nobody-$(uid)
@@ -139,7 +149,7 @@ runuser -u postgres -- "$(pg_config --bindir)/pg_ctl" -D "$fresh/pg/data" status
 rm -rf "$fresh"
 
 # No plaintext anywhere: the tables, a full dump, the logs.
-for s in "$SECRET" "$SECRET-2" "$SECRET-3" "$SECRET-5"; do
+for s in "$SECRET" "$SECRET-2" "$SECRET-3" "$SECRET-5" "$SECRET-7"; do
     [ "$(q "SELECT count(*) FROM auth_slots WHERE position(convert_to('$s', 'UTF8') IN ciphertext) > 0")" = 0 ] ||
         fail "plaintext in auth_slots"
 done

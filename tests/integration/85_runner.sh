@@ -225,6 +225,13 @@ wait_run "$run"
 jq -e '.status == "cancelled"' "$RESP_DIR/$run.json" >/dev/null || fail "hung: $(jq -c '{status, error}' "$RESP_DIR/$run.json")"
 released() { grep -q "run $run stopped" "$STATE_ROOT"/logs/runner-*.log; }
 wait_until 3 released || fail "no runner let go of the cancelled run"
+# An interrupt reaches the runner the same way.
+run=$(submit "$s2" "[[mock:hang]] hang again" oai)
+wait_until 10 running || fail "the second hung run never started"
+"$K" sessions interrupt "$s2" >/dev/null || fail "sessions interrupt"
+wait_run "$run"
+jq -e '.status == "interrupted"' "$RESP_DIR/$run.json" >/dev/null || fail "interrupt: $(jq -c '{status, error}' "$RESP_DIR/$run.json")"
+wait_until 3 released || fail "no runner let go of the interrupted run"
 # The session goes on: its next run executes.
 run=$(submit "$s2" "after the cancel [[mock:text=still here]]" oai)
 wait_run "$run"
