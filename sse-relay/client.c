@@ -259,6 +259,16 @@ client_queue(struct client *c, const char *data, size_t len)
     /* One frame larger than the cap still goes out alone: memory stays
      * bounded by the largest event, and the client decides what to do. */
     size_t pending = c->out_len - c->out_off;
+    if (pending == 0 && c->fd >= 0) {
+        ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            return 0; /* gone: epoll reports the hang-up and the client is dropped */
+        n = n < 0 ? 0 : n;
+        data += n;
+        len -= (size_t)n;
+        if (len == 0)
+            return 0;
+    }
     if (pending > 0 && pending + len > RELAY_HARD_CAP)
         return -1;
     if (c->out_off > 0 && c->out_len + len > c->out_cap) {
@@ -360,6 +370,7 @@ client_free(struct client *c)
 {
     if (c->fd >= 0)
         close(c->fd);
+    free(c->head);
     free(c->session_id);
     free(c->run_id);
     free(c->out);

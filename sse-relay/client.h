@@ -24,9 +24,10 @@ struct client {
     int fd;
     enum client_state state;
     char peer[64]; /* address:port of the connection (nginx) */
-    char head[RELAY_HEAD_MAX_BYTES];
+    char *head;    /* RELAY_HEAD_MAX_BYTES while the request head is read, then NULL */
     size_t head_len;
-    char *session_id; /* stream filters, NULL for none */
+    uint32_t watching; /* the epoll events registered for fd */
+    char *session_id;  /* stream filters, NULL for none */
     char *run_id;
     int64_t cursor; /* newest event id queued for this client */
     char *out;      /* queued bytes [out_off, out_len) */
@@ -69,8 +70,10 @@ void client_start(struct client *c, const struct client_env *env);
 void client_refuse(struct client *c, int status, const char *domain, const char *code,
                    const char *detail, const char *headers);
 
-/* Queues bytes. Returns -1 when that would pass the hard cap (nothing is
- * queued then); an empty queue takes one frame of any size. */
+/* Sends bytes, or queues what the socket does not take at once (an empty
+ * queue writes through: an idle stream holds no buffer). Returns -1 when
+ * queueing would pass the hard cap (nothing is queued then); an empty queue
+ * takes one frame of any size. A broken connection is left to epoll. */
 int client_queue(struct client *c, const char *data, size_t len);
 
 /* Sends what is queued. Returns 1 when all is sent, 0 when some is left

@@ -59,13 +59,15 @@ watch(struct relay *r, int fd, uint32_t events, void *ptr, int op)
 }
 
 /* What a client waits for: its request head, a writable socket when bytes
- * are queued, and always the peer closing. */
+ * are queued, and always the peer closing. epoll is told only of changes. */
 static void
 rearm(struct relay *r, struct client *c)
 {
     uint32_t ev = EPOLLRDHUP | (c->state == CLIENT_HEAD ? EPOLLIN : 0) |
                   (c->out_off < c->out_len ? EPOLLOUT : 0);
-    watch(r, c->fd, ev, c, EPOLL_CTL_MOD);
+    if (ev != c->watching)
+        watch(r, c->fd, ev, c, EPOLL_CTL_MOD);
+    c->watching = ev;
 }
 
 static void
@@ -290,7 +292,8 @@ on_accept(struct relay *r)
         if (fd < 0)
             return;
         struct client *c = calloc(1, sizeof *c);
-        if (c == NULL) {
+        if (c == NULL || (c->head = malloc(RELAY_HEAD_MAX_BYTES)) == NULL) {
+            free(c);
             close(fd);
             continue;
         }
@@ -312,7 +315,8 @@ on_accept(struct relay *r)
             r->clients->prev = c;
         r->clients = c;
         r->nclients++;
-        watch(r, fd, EPOLLIN | EPOLLRDHUP, c, EPOLL_CTL_ADD);
+        c->watching = EPOLLIN | EPOLLRDHUP;
+        watch(r, fd, c->watching, c, EPOLL_CTL_ADD);
         /* Near the descriptor limit a newcomer is refused, never a stream. */
         if ((rlim_t)fd + RELAY_FD_RESERVE >= r->fd_limit) {
             client_refuse(c, 503, "events", NULL, "the relay is at its connection limit", "");
@@ -329,7 +333,7 @@ on_client(struct relay *r, struct client *c, uint32_t events)
         return;
     }
     if ((events & EPOLLIN) && c->state == CLIENT_HEAD) {
-        ssize_t n = recv(c->fd, c->head + c->head_len, sizeof c->head - 1 - c->head_len, 0);
+        ssize_t n = recv(c->fd, c->head + c->head_len, RELAY_HEAD_MAX_BYTES - 1 - c->head_len, 0);
         if (n <= 0) {
             if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
                 drop(r, c);
@@ -341,8 +345,12 @@ on_client(struct relay *r, struct client *c, uint32_t events)
             struct client_env env = {&r->gate, r->db, r->recorded_by, r->newest};
             client_start(c, &env);
             r->replaying |= c->state == CLIENT_REPLAY;
-        } else if (c->head_len == sizeof c->head - 1) {
+        } else if (c->head_len == RELAY_HEAD_MAX_BYTES - 1) {
             client_refuse(c, 431, NULL, "bad_request", "the request head is too large", "");
+        }
+        if (c->state != CLIENT_HEAD) { /* the head is read: 8 KiB less per stream */
+            free(c->head);
+            c->head = NULL;
         }
     }
     flush(r, c);

@@ -29,7 +29,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct client *c = calloc(1, sizeof *c);
-    if (c == NULL || size >= sizeof c->head) {
+    if (c == NULL || size >= RELAY_HEAD_MAX_BYTES || (c->head = malloc(size + 1)) == NULL) {
         free(c);
         return 0;
     }
