@@ -185,6 +185,23 @@ $(BIN)/bench-auth-check: $(OBJ)/bench/auth_check.o $(COMMON_OBJ)
 bench: all $(BIN)/bench-select1 $(BIN)/bench-auth-check
 	BIN_DIR=$(abspath $(BIN)) bench/run.sh
 
+# The SSE benchmark of issue 4 (bench/sse/run.sh): its load client and its
+# publisher share the HTTP bits and the latency histogram; the load client
+# parses streams with the project's SSE parser (common/sse.c).
+BENCH_SSE_OBJ := $(call obj,bench/sse/http.c bench/sse/hist.c) $(OBJ)/common/util.o
+
+$(BIN)/bench-sse-load: $(OBJ)/bench/sse/load.o $(OBJ)/common/sse.o $(BENCH_SSE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(KH_CFLAGS) -o $@ $^ $(LDFLAGS) $(call PKG_LIBS,jansson libsodium)
+
+$(BIN)/bench-sse-publish: $(OBJ)/bench/sse/publish.o $(BENCH_SSE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(KH_CFLAGS) -o $@ $^ $(LDFLAGS) $(call PKG_LIBS,jansson libpq libsodium)
+
+.PHONY: bench-sse
+bench-sse: all $(BIN)/bench-sse-load $(BIN)/bench-sse-publish
+	BIN_DIR=$(abspath $(BIN)) bench/sse/run.sh
+
 clean:
 	rm -rf $(O)/bin $(O)/build
 
