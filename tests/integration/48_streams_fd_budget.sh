@@ -14,7 +14,7 @@ wait_until 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null || fail "sec
 # 48 descriptors, 32 kept in reserve, a few for the relay itself: some of
 # 30 streams get in, the rest are told 503 at once.
 for i in $(seq 1 30); do
-    curl -sN --max-time 4 -o "$RESP_DIR/s$i" -w '%{http_code}\n' \
+    curl -sN --max-time 8 -o "$RESP_DIR/s$i" -w '%{http_code}\n' \
         -H "Authorization: Bearer $ADMIN_TOKEN" "http://127.0.0.1:$port/v1/events/stream" \
         >"$RESP_DIR/code$i" &
     sleep 0.02
