@@ -185,6 +185,12 @@ $(BIN)/bench-auth-check: $(OBJ)/bench/auth_check.o $(COMMON_OBJ)
 bench: all $(BIN)/bench-select1 $(BIN)/bench-auth-check
 	BIN_DIR=$(abspath $(BIN)) bench/run.sh
 
+# The runner benchmark of issue 5 (bench/runner/run.sh): runs/s with 2 and 4
+# runners, queued -> running and cancel latency, against the mock provider.
+.PHONY: bench-runner
+bench-runner: all
+	BIN_DIR=$(abspath $(BIN)) bench/runner/run.sh
+
 # The SSE benchmark of issue 4 (bench/sse/run.sh): its load client and its
 # publisher share the HTTP bits and the latency histogram; the load client
 # parses streams with the project's SSE parser (common/sse.c).
