@@ -15,7 +15,8 @@ main(int argc, char **argv)
         fprintf(stderr, "kheish-fcgi: libsodium failed to initialise\n");
         return 1;
     }
-    if (config_load(&cfg, argc, argv) != 0)
-        return 2;
-    return master_run(&cfg);
+    int rc = config_load(&cfg, argc, argv) != 0 ? 2 : master_run(&cfg);
+    routes_free(&cfg.routes);
+    sealed_key_wipe(&cfg.master_key);
+    return rc;
 }
