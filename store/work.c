@@ -79,17 +79,18 @@ load_work(struct store *s, struct store_work *w, int64_t run_no)
                                (const char *const[]){w->run_id});
     if (rc != STORE_OK)
         return rc;
+    /* One pass over the session's last completed runs: their input, then
+     * their outputs, in run order. */
     return db_json(
         s, &w->history,
-        "SELECT coalesce(jsonb_agg(m ORDER BY n, k), '[]') FROM ("
-        "SELECT r.run_no AS n, 0 AS k, jsonb_build_object('role', 'user', 'text', "
-        "r.payload->>'content') AS m FROM runs r WHERE r.run_no IN (SELECT run_no FROM runs "
+        "WITH r AS (SELECT run_no, payload->>'content' AS input, outputs FROM runs "
         "WHERE session_id = $1 AND status = 'completed' AND run_no < $2::bigint "
-        "ORDER BY run_no DESC LIMIT $3::int) AND r.payload->>'content' <> '' "
-        "UNION ALL SELECT r.run_no, 1, jsonb_build_object('role', 'assistant', 'text', "
-        "o->>'content') FROM runs r, jsonb_array_elements(r.outputs) o WHERE r.run_no IN "
-        "(SELECT run_no FROM runs WHERE session_id = $1 AND status = 'completed' AND "
-        "run_no < $2::bigint ORDER BY run_no DESC LIMIT $3::int) AND o->>'content' <> '') t",
+        "ORDER BY run_no DESC LIMIT $3::int) "
+        "SELECT coalesce(jsonb_agg(m ORDER BY n, k), '[]') FROM ("
+        "SELECT run_no AS n, 0 AS k, jsonb_build_object('role', 'user', 'text', input) AS m "
+        "FROM r WHERE input <> '' UNION ALL SELECT run_no, 1, jsonb_build_object('role', "
+        "'assistant', 'text', o->>'content') FROM r, jsonb_array_elements(r.outputs) o "
+        "WHERE o->>'content' <> '') t",
         3, (const char *const[]){w->session_id, no, lim});
 }
 
@@ -270,7 +271,11 @@ store_work_recover(struct store *s, int *requeued, int *interrupted)
 
 /* The maintenance lock: session-level, so it is held while the runner's
  * connection lives; /v1/status names its holder (store_maintenance_holder). */
-#define MAINTENANCE_LOCK_SQL "1801545065, 1"
+#define MAINTENANCE_CLASS "1801545065" /* the lock's two int4 keys, as pg_locks shows them */
+#define MAINTENANCE_OBJ   "1"
+#define MAINTENANCE_HELD                                                                           \
+    "l.locktype = 'advisory' AND l.classid = " MAINTENANCE_CLASS " AND l.objid = " MAINTENANCE_OBJ \
+    " AND l.granted"
 
 enum store_rc
 store_maintenance_lock(struct store *s, int *held)
@@ -278,9 +283,9 @@ store_maintenance_lock(struct store *s, int *held)
     char *v = NULL;
     enum store_rc rc = db_text(
         s, &v,
-        "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND "
-        "classid = 1801545065 AND objid = 1 AND pid = pg_backend_pid() AND granted) THEN true "
-        "ELSE pg_try_advisory_lock(" MAINTENANCE_LOCK_SQL ") END",
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks l WHERE " MAINTENANCE_HELD
+        " AND l.pid = pg_backend_pid()) THEN true ELSE pg_try_advisory_lock(" MAINTENANCE_CLASS
+        ", " MAINTENANCE_OBJ ") END",
         0, NULL);
     *held = rc == STORE_OK && v && !strcmp(v, "t");
     free(v);
@@ -292,8 +297,7 @@ store_maintenance_holder(struct store *s, char **holder)
 {
     return db_text(s, holder,
                    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-                   "WHERE l.locktype = 'advisory' AND l.classid = 1801545065 AND l.objid = 1 "
-                   "AND l.granted",
+                   "WHERE " MAINTENANCE_HELD,
                    0, NULL);
 }
 
