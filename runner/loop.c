@@ -1,13 +1,17 @@
 /*
- * The runner's loop: claim runs while there are any, wait for a NOTIFY on
- * kheish_runs (or RUNNER_POLL_MS), and, when this runner holds the
- * maintenance lock, recover the runs whose lease expired.
+ * The runner's loop. It executes up to cfg->concurrency runs at once, their
+ * provider calls being transfers on one curl multi handle, and waits in
+ * curl_multi_poll on those transfers and on its LISTEN connection together,
+ * so a cancel (NOTIFY kheish_control) stops a call at once. Each turn:
+ * claim runs into the free slots (after a NOTIFY on kheish_runs, a run that
+ * ended, or RUNNER_POLL_MS), move the transfers on, stream replies as trace
+ * events every RUNNER_TRACE_BATCH_MS, and commit the outcomes. Claims,
+ * traces, outcomes and lease renewals each go to the database as one batch
+ * for all the runs concerned. The holder of the maintenance lock also
+ * recovers the runs whose lease expired.
  */
 #include "loop.h"
 
-#include <curl/curl.h>
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,12 +35,24 @@ runner_now_ms(void)
     return util_monotonic_us() / 1000;
 }
 
+static struct job *
+job_of_run(struct runner *r, const char *run_id)
+{
+    for (size_t i = 0; i < r->njobs; i++)
+        if (!strcmp(r->jobs[i]->w.run_id, run_id))
+            return r->jobs[i];
+    return NULL;
+}
+
 static void
 on_notify(void *arg, const char *channel, const char *payload)
 {
     struct runner *r = arg;
-    if (r->current && !strcmp(channel, "kheish_control") && !strcmp(payload, r->current->run_id))
-        r->cancelled = 1;
+    struct job *j;
+    if (!strcmp(channel, "kheish_runs"))
+        r->want_claim = 1;
+    else if ((j = job_of_run(r, payload)) && j->stop == NULL && j->status == NULL)
+        job_stop(r, j, "cancelled or interrupted");
 }
 
 static void
@@ -64,32 +80,6 @@ drain(struct runner *r)
         r->listen_retry_ms = runner_now_ms() + RUNNER_LISTEN_RETRY_MS;
         log_msg("warn", "listen_lost", "LISTEN connection lost; reconnecting");
     }
-}
-
-int
-runner_tick(struct runner *r)
-{
-    drain(r);
-    listen_again(r);
-    int64_t now = runner_now_ms();
-    if (r->current && !r->lease_lost && now >= r->next_renew_ms) {
-        enum store_rc rc = store_work_renew(r->db, r->current, r->owner, r->cfg->lease_ms);
-        r->lease_lost = rc == STORE_RUN_STATE_CONFLICT;
-        /* A database hiccup is retried soon; the lease has time to spare. */
-        r->next_renew_ms = now + (rc == STORE_OK ? r->cfg->lease_ms / 3 : 200);
-    }
-    return runner_stopping || r->cancelled || r->lease_lost;
-}
-
-/* Waits for a NOTIFY or the poll interval. */
-static void
-wait_for_work(struct runner *r)
-{
-    struct pollfd p = {r->listener ? store_listener_fd(r->listener) : -1, POLLIN, 0};
-    if (poll(&p, 1, RUNNER_POLL_MS) < 0 && errno != EINTR)
-        usleep(RUNNER_POLL_MS * 1000);
-    drain(r);
-    listen_again(r);
 }
 
 static void
@@ -165,6 +155,215 @@ setup(struct runner *r)
     return check_routes(r) == 0 ? 0 : 2;
 }
 
+/* Fills the free slots with claimed runs. */
+static void
+claim(struct runner *r)
+{
+    size_t free_slots = (size_t)r->cfg->concurrency - r->njobs, n = 0;
+    struct store_work *w = calloc(free_slots, sizeof *w);
+    enum store_rc rc =
+        w ? store_work_claim(r->db, r->owner, r->cfg->lease_ms, w, free_slots, &n) : STORE_ERROR;
+    if (rc != STORE_OK) {
+        log_msg("warn", "claim_failed", "claiming runs: %s", store_last_error(r->db));
+        r->db_retry_ms = runner_now_ms() + RUNNER_DB_RETRY_MS;
+    }
+    /* A full batch may have left more behind. */
+    r->want_claim = rc == STORE_OK && n == free_slots;
+    for (size_t i = 0; i < n; i++) {
+        struct job *j = job_start(r, &w[i]);
+        if (j)
+            r->jobs[r->njobs++] = j;
+        else /* out of memory: its lease runs out, and recovery takes it */
+            store_work_free(&w[i]);
+    }
+    free(w);
+}
+
+/* The replies' new text, as trace events: of every job whose batch is due
+ * (due), or of the jobs with an outcome together with it (outcome). */
+static size_t
+collect(struct runner *r, int outcomes, int64_t now)
+{
+    struct store_outcome *o = r->batch;
+    size_t n = 0;
+    for (size_t i = 0; i < r->njobs; i++) {
+        struct job *j = r->jobs[i];
+        if (j->stop || (outcomes ? j->status == NULL
+                                 : j->status || j->sent == j->len || now < j->next_trace_ms))
+            continue;
+        r->batch_jobs[n] = j;
+        o[n++] = (struct store_outcome){
+            .w = &j->w,
+            .trace = j->text ? j->text + j->sent : NULL,
+            .trace_len = j->len - j->sent,
+            .status = j->status,
+            .text = j->status && !strcmp(j->status, "completed") ? (j->text ? j->text : "") : NULL,
+            .error = j->status && strcmp(j->status, "completed") ? j->error : NULL,
+        };
+    }
+    return n;
+}
+
+static void
+trace(struct runner *r, int64_t now)
+{
+    size_t n = collect(r, 0, now);
+    if (n == 0)
+        return;
+    if (store_work_trace(r->db, r->batch, n) != STORE_OK)
+        log_msg("warn", "trace_failed", "trace events of %zu runs not stored: %s", n,
+                store_last_error(r->db));
+    /* Sent or not, the text goes out once: a lost batch is not retried. */
+    for (size_t i = 0; i < n; i++) {
+        struct job *j = r->batch_jobs[i];
+        j->sent = j->len;
+        j->next_trace_ms = now + RUNNER_TRACE_BATCH_MS;
+    }
+}
+
+/* Commits the known outcomes; a failed commit is tried again later. */
+static void
+finish(struct runner *r)
+{
+    struct store_outcome *o = r->batch;
+    size_t n = collect(r, 1, 0);
+    if (n == 0)
+        return;
+    if (store_work_finish(r->db, r->owner, o, n) != STORE_OK) {
+        log_msg("error", "finish_failed", "outcomes of %zu runs: %s", n, store_last_error(r->db));
+        r->db_retry_ms = runner_now_ms() + RUNNER_DB_RETRY_MS;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct job *j = r->batch_jobs[i];
+        if (o[i].ended)
+            log_msg("info", "run_finished", "run %s %s%s%s", j->w.run_id, j->status,
+                    o[i].error ? ": " : "", o[i].error ? o[i].error : "");
+        else
+            log_msg("info", "run_taken", "run %s was ended by someone else first", j->w.run_id);
+        j->stop = "finished";
+    }
+    r->want_claim = 1; /* slots are free again */
+}
+
+/* Extends the leases of the running jobs; a job whose run is no longer ours
+ * stops. */
+static void
+renew(struct runner *r, int64_t now)
+{
+    const struct store_work *w[r->njobs ? r->njobs : 1];
+    int lost[r->njobs ? r->njobs : 1];
+    size_t n = 0;
+    for (size_t i = 0; i < r->njobs; i++)
+        if (r->jobs[i]->stop == NULL)
+            w[n++] = &r->jobs[i]->w;
+    enum store_rc rc =
+        n ? store_work_renew(r->db, r->owner, r->cfg->lease_ms, w, n, lost) : STORE_OK;
+    /* A database hiccup is retried soon; the lease has time to spare. */
+    r->next_renew_ms = now + (rc == STORE_OK ? r->cfg->lease_ms / 3 : RUNNER_DB_RETRY_MS);
+    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+        struct job *j = job_of_run(r, w[i]->run_id);
+        if (lost[i] && j->status == NULL)
+            job_stop(r, j, "lease lost");
+    }
+}
+
+/* Frees the jobs that are over. */
+static void
+reap(struct runner *r)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < r->njobs; i++) {
+        if (r->jobs[i]->stop)
+            job_free(r->jobs[i]);
+        else
+            r->jobs[kept++] = r->jobs[i];
+    }
+    r->njobs = kept;
+}
+
+/* Moves the transfers on and takes the verdicts of those that ended. */
+static void
+perform(struct runner *r)
+{
+    int running, left;
+    CURLMsg *m;
+    curl_multi_perform(r->multi, &running);
+    while ((m = curl_multi_info_read(r->multi, &left)) != NULL) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        struct provider_call *pc = provider_of(m->easy_handle);
+        job_attempt_done(r, pc->arg, m->data.result);
+    }
+}
+
+/* How long the loop may sleep: until the next timer of any kind. */
+static int
+wait_ms(struct runner *r, int64_t now)
+{
+    int64_t until =
+        r->next_claim_ms < r->next_maintenance_ms ? r->next_claim_ms : r->next_maintenance_ms;
+    if (r->njobs && r->next_renew_ms < until)
+        until = r->next_renew_ms;
+    for (size_t i = 0; i < r->njobs; i++) {
+        const struct job *j = r->jobs[i];
+        if (j->retry_at_ms > 0 && j->retry_at_ms < until)
+            until = j->retry_at_ms;
+        if (j->sent < j->len && j->next_trace_ms < until)
+            until = j->next_trace_ms;
+    }
+    return until <= now ? 0 : (int)(until - now);
+}
+
+static void
+turn(struct runner *r)
+{
+    int64_t now = runner_now_ms();
+    if (now >= r->next_maintenance_ms) {
+        maintain(r);
+        r->next_maintenance_ms = now + RUNNER_MAINTENANCE_MS;
+    }
+    if (r->njobs && now >= r->next_renew_ms)
+        renew(r, now);
+    if ((r->want_claim || now >= r->next_claim_ms) && r->njobs < (size_t)r->cfg->concurrency &&
+        now >= r->db_retry_ms) {
+        claim(r);
+        r->next_claim_ms = now + RUNNER_POLL_MS;
+    }
+    perform(r);
+    now = runner_now_ms();
+    for (size_t i = 0; i < r->njobs; i++)
+        job_retry_if_due(r, r->jobs[i], now);
+    trace(r, now);
+    if (now >= r->db_retry_ms)
+        finish(r);
+    reap(r);
+    if (r->want_claim && r->njobs < (size_t)r->cfg->concurrency && now >= r->db_retry_ms)
+        return; /* claim again at once */
+    struct curl_waitfd wake = {r->listener ? store_listener_fd(r->listener) : -1, CURL_WAIT_POLLIN,
+                               0};
+    int ms = wait_ms(r, now);
+    if (r->db_retry_ms > now && ms > r->db_retry_ms - now)
+        ms = (int)(r->db_retry_ms - now);
+    curl_multi_poll(r->multi, &wake, wake.fd >= 0, ms, NULL);
+    drain(r);
+    listen_again(r);
+}
+
+/* On SIGTERM: the runs in progress end interrupted. */
+static void
+shut_down(struct runner *r)
+{
+    for (size_t i = 0; i < r->njobs; i++)
+        if (r->jobs[i]->stop == NULL && r->jobs[i]->status == NULL)
+            job_end(r, r->jobs[i], "interrupted", "the runner executing it was shut down");
+    r->db_retry_ms = 0;
+    finish(r);
+    for (size_t i = 0; i < r->njobs; i++)
+        r->jobs[i]->stop = "shut down";
+    reap(r);
+}
+
 int
 runner_run(const struct runner_config *cfg)
 {
@@ -176,36 +375,35 @@ runner_run(const struct runner_config *cfg)
     signal(SIGPIPE, SIG_IGN);
     if (rc == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         rc = 1;
+    size_t slots = (size_t)cfg->concurrency;
+    r.jobs = calloc(slots, sizeof *r.jobs);
+    r.batch_jobs = calloc(slots, sizeof *r.batch_jobs);
+    r.batch = calloc(slots, sizeof *r.batch);
+    if (rc == 0 && (!r.jobs || !r.batch_jobs || !r.batch || !(r.multi = curl_multi_init())))
+        rc = 1;
     if (rc == 0) {
         FILE *pf = cfg->pid_file ? fopen(cfg->pid_file, "we") : NULL;
         if (pf) {
             fprintf(pf, "%d\n", getpid());
             fclose(pf);
         }
-        log_msg("info", "started", "%zu routes (default %s), lease %lld ms", r.routes.n,
-                r.routes.default_route, (long long)cfg->lease_ms);
-    }
-    int64_t next_maintenance = 0;
-    while (rc == 0 && !runner_stopping) {
+        log_msg("info", "started", "%zu routes (default %s), lease %lld ms, %d runs at once",
+                r.routes.n, r.routes.default_route, (long long)cfg->lease_ms, cfg->concurrency);
         listen_again(&r);
-        if (runner_now_ms() >= next_maintenance) {
-            maintain(&r);
-            next_maintenance = runner_now_ms() + RUNNER_MAINTENANCE_MS;
-        }
-        struct store_work w;
-        int found = 0;
-        if (store_work_claim(r.db, r.owner, cfg->lease_ms, &w, &found) == STORE_OK && found)
-            runner_execute(&r, &w);
-        else
-            wait_for_work(&r);
-        store_work_free(&w);
-    }
-    if (rc == 0) {
+        while (!runner_stopping)
+            turn(&r);
+        shut_down(&r);
         log_msg("info", "stopped", "runner stopped");
         if (cfg->pid_file)
             unlink(cfg->pid_file);
-        curl_global_cleanup();
     }
+    if (r.multi)
+        curl_multi_cleanup(r.multi);
+    if (rc == 0)
+        curl_global_cleanup();
+    free(r.batch);
+    free(r.batch_jobs);
+    free(r.jobs);
     store_listener_close(r.listener);
     store_close(r.db);
     routes_free(&r.routes);

@@ -14,6 +14,7 @@ static const char usage[] =
     "  --routes-file PATH     (required)                 KHEISH_ROUTES_FILE\n"
     "  --default-route ID     (the file's)               KHEISH_DEFAULT_ROUTE\n"
     "  --lease-ms N           (15000)                    KHEISH_RUNNER_LEASE_MS\n"
+    "  --concurrency N        (16) runs at once          KHEISH_RUNNER_CONCURRENCY\n"
     "  --pid-file PATH\n"
     "environment only: KHEISH_AUTH_STORE_MASTER_KEY or _FILE (auth_ref routes)\n";
 
@@ -21,6 +22,7 @@ int
 runner_config_load(struct runner_config *cfg, int argc, char **argv)
 {
     const char *lease = getenv("KHEISH_RUNNER_LEASE_MS");
+    const char *concurrency = getenv("KHEISH_RUNNER_CONCURRENCY");
     cfg->database_url = getenv("KHEISH_DATABASE_URL");
     cfg->routes_file = getenv("KHEISH_ROUTES_FILE");
     cfg->default_route = getenv("KHEISH_DEFAULT_ROUTE");
@@ -29,7 +31,7 @@ runner_config_load(struct runner_config *cfg, int argc, char **argv)
     } flags[] = {
         {"--database-url", &cfg->database_url},   {"--routes-file", &cfg->routes_file},
         {"--default-route", &cfg->default_route}, {"--lease-ms", &lease},
-        {"--pid-file", &cfg->pid_file},
+        {"--concurrency", &concurrency},          {"--pid-file", &cfg->pid_file},
     };
     for (int a = 1; a < argc; a++) {
         size_t i = 0;
@@ -57,6 +59,14 @@ runner_config_load(struct runner_config *cfg, int argc, char **argv)
         fprintf(stderr, "kheish-runner: --lease-ms must be an integer in [1000, 3600000]\n");
         return -1;
     }
+    int64_t n = RUNNER_DEFAULT_CONCURRENCY;
+    if (concurrency && *concurrency &&
+        util_parse_i64(concurrency, 1, RUNNER_MAX_CONCURRENCY, &n) != 0) {
+        fprintf(stderr, "kheish-runner: --concurrency must be an integer in [1, %d]\n",
+                RUNNER_MAX_CONCURRENCY);
+        return -1;
+    }
+    cfg->concurrency = (int)n;
     return 0;
 }
 

@@ -26,8 +26,11 @@ struct wire {
     json_t *(*body)(const struct provider_call *c);
 };
 
-/* The state of one call. */
-struct call {
+/* One attempt in flight: its curl handle and what it has read. */
+struct provider_transfer {
+    CURL *h;
+    struct curl_slist *hdrs;
+    char *request;
     struct provider_call *c;
     const struct wire *w;
     struct sse_parser sse;
@@ -45,7 +48,7 @@ fail(struct provider_call *c, const char *fmt, const char *detail)
 }
 
 static int
-delta(struct call *k, const char *text, size_t len)
+delta(struct provider_transfer *k, const char *text, size_t len)
 {
     k->reply_len += len;
     if (k->reply_len > PROVIDER_REPLY_MAX_BYTES)
@@ -181,7 +184,7 @@ static const struct wire wires[] = {
 static int
 on_frame(void *arg, const struct sse_frame *f)
 {
-    struct call *k = arg;
+    struct provider_transfer *k = arg;
     const char *text = NULL;
     int is_done = !strcmp(f->data, "[DONE]");
     json_t *data = is_done ? NULL : json_loadb(f->data, f->data_len, 0, NULL);
@@ -197,7 +200,7 @@ on_frame(void *arg, const struct sse_frame *f)
 static size_t
 on_body(char *s, size_t size, size_t n, void *arg)
 {
-    struct call *k = arg;
+    struct provider_transfer *k = arg;
     size_t len = size * n;
     if (k->c->http_status == 0 || k->c->http_status >= 300) {
         size_t room = sizeof k->body - 1 - k->body_len;
@@ -216,7 +219,7 @@ on_body(char *s, size_t size, size_t n, void *arg)
 static size_t
 on_header(char *s, size_t size, size_t n, void *arg)
 {
-    struct call *k = arg;
+    struct provider_transfer *k = arg;
     size_t len = size * n;
     char line[HEADER_MAX];
     if (len >= 8 && !strncmp(s, "HTTP/", 5)) {
@@ -233,16 +236,6 @@ on_header(char *s, size_t size, size_t n, void *arg)
             k->c->retry_after_ms = secs * 1000;
     }
     return len;
-}
-
-static int
-on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-    struct call *k = arg;
-    (void)dt, (void)dn, (void)ut, (void)un;
-    if (k->c->on_tick(k->c->arg) != 0)
-        k->aborted = 1;
-    return k->aborted;
 }
 
 /* The request headers: content type, and the credential the driver wants. */
@@ -287,7 +280,7 @@ headers(const struct provider_call *c)
 
 /* The verdict once the transfer is over. */
 static enum provider_rc
-verdict(struct call *k, CURLcode cc)
+verdict(struct provider_transfer *k, CURLcode cc)
 {
     struct provider_call *c = k->c;
     if (k->aborted)
@@ -317,58 +310,103 @@ verdict(struct call *k, CURLcode cc)
     return PROVIDER_OK;
 }
 
+static void
+transfer_free(struct provider_transfer *k)
+{
+    curl_easy_cleanup(k->h);
+    curl_slist_free_all(k->hdrs);
+    free(k->request);
+    sse_free(&k->sse);
+    free(k);
+}
+
 enum provider_rc
-provider_call(struct provider_call *c)
+provider_start(struct provider_call *c, CURLM *multi)
 {
     const struct route *rt = c->route;
-    struct call k = {.c = c, .w = &wires[rt->driver]};
+    const struct wire *w = &wires[rt->driver];
     c->http_status = 0;
     c->retry_after_ms = -1;
     c->error[0] = '\0';
-    if (k.w->path == NULL) {
+    c->transfer = NULL;
+    if (w->path == NULL) {
         fail(c, "the %s driver is not supported by this runner", route_driver_name(rt->driver));
         return PROVIDER_FAILED;
     }
     char url[ROUTES_STRING_MAX_BYTES + 64];
-    const char *base = rt->base_url ? rt->base_url : k.w->default_base;
+    const char *base = rt->base_url ? rt->base_url : w->default_base;
     size_t blen = strlen(base);
     while (blen > 0 && base[blen - 1] == '/')
         blen--;
-    snprintf(url, sizeof url, "%.*s%s", (int)blen, base, k.w->path);
-    json_t *body = k.w->body(c);
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    snprintf(url, sizeof url, "%.*s%s", (int)blen, base, w->path);
+    struct provider_transfer *k = calloc(1, sizeof *k);
+    json_t *body = k ? w->body(c) : NULL;
+    if (k) {
+        *k = (struct provider_transfer){
+            .h = curl_easy_init(),
+            .hdrs = headers(c),
+            .request = body ? json_dumps(body, JSON_COMPACT) : NULL,
+            .c = c,
+            .w = w,
+            .sse = {.max_bytes = FRAME_MAX_BYTES, .fn = on_frame, .arg = k},
+        };
+    }
     json_decref(body);
-    CURL *h = curl_easy_init();
-    struct curl_slist *hdrs = headers(c);
-    if (text == NULL || h == NULL || hdrs == NULL) {
-        free(text);
-        curl_easy_cleanup(h);
-        curl_slist_free_all(hdrs);
+    if (k == NULL || k->h == NULL || k->hdrs == NULL || k->request == NULL) {
+        if (k)
+            transfer_free(k);
         fail(c, "out of memory%s", "");
         return PROVIDER_FAILED;
     }
-    k.sse = (struct sse_parser){.max_bytes = FRAME_MAX_BYTES, .fn = on_frame, .arg = &k};
+    CURL *h = k->h;
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, text);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, k->request);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, k->hdrs);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)PROVIDER_CONNECT_TIMEOUT_S);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)PROVIDER_IDLE_TIMEOUT_S);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &k);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, k);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &k);
-    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &k);
-    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, k);
+    curl_easy_setopt(h, CURLOPT_PRIVATE, c);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "kheish-runner/0.1");
-    CURLcode cc = curl_easy_perform(h);
-    enum provider_rc rc = verdict(&k, cc);
-    curl_easy_cleanup(h);
-    curl_slist_free_all(hdrs);
-    free(text);
-    sse_free(&k.sse);
+    if (curl_multi_add_handle(multi, h) != CURLM_OK) {
+        transfer_free(k);
+        fail(c, "could not start the transfer%s", "");
+        return PROVIDER_FAILED;
+    }
+    c->transfer = k;
+    return PROVIDER_OK;
+}
+
+struct provider_call *
+provider_of(CURL *easy)
+{
+    struct provider_call *c = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c);
+    return c;
+}
+
+enum provider_rc
+provider_end(struct provider_call *c, CURLM *multi, CURLcode cc)
+{
+    struct provider_transfer *k = c->transfer;
+    enum provider_rc rc = verdict(k, cc);
+    curl_multi_remove_handle(multi, k->h);
+    transfer_free(k);
+    c->transfer = NULL;
     return rc;
+}
+
+void
+provider_abort(struct provider_call *c, CURLM *multi)
+{
+    if (c->transfer == NULL)
+        return;
+    curl_multi_remove_handle(multi, c->transfer->h);
+    transfer_free(c->transfer);
+    c->transfer = NULL;
 }

@@ -9,12 +9,14 @@
  * {base} is the route's base_url (it includes the version path, e.g.
  * https://api.openai.com/v1), or the driver's public endpoint. The google
  * driver has no wire format here: its calls fail with a clear error. One
- * call is one attempt; the caller retries what PROVIDER_RETRY says may be
- * retried.
+ * call is one attempt, a transfer on the caller's curl multi handle (whose
+ * connection cache keeps provider connections open between runs); the
+ * caller drives it, and retries what PROVIDER_RETRY says may be retried.
  */
 #ifndef KHEISH_RUNNER_PROVIDER_H
 #define KHEISH_RUNNER_PROVIDER_H
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,8 +34,10 @@ enum provider_rc {
     PROVIDER_OK,      /* the reply is complete */
     PROVIDER_RETRY,   /* 429, 5xx or no connection: worth another attempt */
     PROVIDER_FAILED,  /* anything else: error says what */
-    PROVIDER_ABORTED, /* a callback asked to stop (cancel, lost lease, shutdown) */
+    PROVIDER_ABORTED, /* on_delta asked to stop */
 };
+
+struct provider_transfer;
 
 struct provider_call {
     const struct route *route;
@@ -43,15 +47,22 @@ struct provider_call {
     int64_t max_output_tokens; /* 0: the provider's default (Anthropic: ours) */
     /* Each piece of text as it streams in; nonzero stops the call. */
     int (*on_delta)(void *arg, const char *text, size_t len);
-    /* Called at least once a second while the call runs; nonzero stops it. */
-    int (*on_tick)(void *arg);
     void *arg;
     /* out */
-    long http_status;       /* 0 when no answer came */
-    int64_t retry_after_ms; /* Retry-After of a 429/5xx answer, -1 when none */
-    char error[512];        /* why it failed or may be retried; never a credential */
+    long http_status;                   /* 0 when no answer came */
+    int64_t retry_after_ms;             /* Retry-After of a 429/5xx answer, -1 when none */
+    char error[512];                    /* why it failed or may be retried; never a credential */
+    struct provider_transfer *transfer; /* the attempt in flight, or NULL */
 };
 
-enum provider_rc provider_call(struct provider_call *c);
+/* Starts an attempt on multi: PROVIDER_OK when it is in flight, else
+ * PROVIDER_FAILED with error. */
+enum provider_rc provider_start(struct provider_call *c, CURLM *multi);
+/* The call a finished transfer (CURLMSG_DONE's easy handle) belongs to. */
+struct provider_call *provider_of(CURL *easy);
+/* Ends the attempt curl reported done with cc: its verdict. */
+enum provider_rc provider_end(struct provider_call *c, CURLM *multi, CURLcode cc);
+/* Stops the attempt in flight, if any; its connection is closed. */
+void provider_abort(struct provider_call *c, CURLM *multi);
 
 #endif

@@ -1,74 +1,37 @@
 /*
  * One claimed run, from its route to its outcome: pick the route and model,
  * get the credential (through a broker lease for an auth_ref slot), call the
- * provider with retries, send the reply's text as trace events every
- * RUNNER_TRACE_BATCH_MS, and commit completed or failed. A run stopped by a
- * cancel, an interrupt or a lost lease is left as whoever stopped it wrote
- * it; a runner shutting down interrupts it.
+ * provider (a transfer the loop drives) and retry what may be retried. The
+ * loop (loop.c) streams the reply as trace events and commits outcomes; a
+ * run someone else ended (a cancel, an interrupt, a lost lease) is only let
+ * go of.
  */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 #include "loop.h"
-#include "provider.h"
-
-/* The reply so far, and the part of it not yet sent as a trace event. */
-struct reply {
-    struct runner *r;
-    const struct store_work *w;
-    char *text;
-    size_t len, cap, sent;
-    int64_t next_flush_ms;
-};
-
-static void
-flush_traces(struct reply *rp)
-{
-    if (rp->sent == rp->len)
-        return;
-    json_t *traces = json_pack("[{s:s, s:s%}]", "kind", "assistant_text_delta", "text",
-                               rp->text + rp->sent, rp->len - rp->sent);
-    if (store_work_trace(rp->r->db, rp->w, traces) != STORE_OK)
-        log_msg("warn", "trace_failed", "run %s: trace events not stored: %s", rp->w->run_id,
-                store_last_error(rp->r->db));
-    json_decref(traces);
-    rp->sent = rp->len;
-    rp->next_flush_ms = runner_now_ms() + RUNNER_TRACE_BATCH_MS;
-}
 
 static int
 on_delta(void *arg, const char *text, size_t len)
 {
-    struct reply *rp = arg;
-    if (rp->len + len + 1 > rp->cap) {
-        size_t cap = rp->cap ? rp->cap : 4096;
-        while (cap < rp->len + len + 1)
+    struct job *j = arg;
+    if (j->len + len + 1 > j->cap) {
+        size_t cap = j->cap ? j->cap : 4096;
+        while (cap < j->len + len + 1)
             cap *= 2;
-        char *grown = realloc(rp->text, cap);
+        char *grown = realloc(j->text, cap);
         if (grown == NULL)
             return -1;
-        rp->text = grown;
-        rp->cap = cap;
+        j->text = grown;
+        j->cap = cap;
     }
-    memcpy(rp->text + rp->len, text, len);
-    rp->len += len;
-    rp->text[rp->len] = '\0';
-    if (runner_now_ms() >= rp->next_flush_ms)
-        flush_traces(rp);
-    return runner_tick(rp->r);
-}
-
-static int
-on_tick(void *arg)
-{
-    struct reply *rp = arg;
-    if (runner_now_ms() >= rp->next_flush_ms)
-        flush_traces(rp);
-    return runner_tick(rp->r);
+    memcpy(j->text + j->len, text, len);
+    j->len += len;
+    j->text[j->len] = '\0';
+    return 0;
 }
 
 /* The API key inside an opened slot's state: {api_key} or {value}. */
@@ -150,104 +113,106 @@ conversation(const struct store_work *w)
     return m;
 }
 
-/* Waits ms between attempts, still answering cancels. Returns nonzero when
- * the run must stop. */
-static int
-backoff(struct reply *rp, int64_t ms)
-{
-    int64_t until = runner_now_ms() + ms;
-    while (runner_now_ms() < until) {
-        if (on_tick(rp))
-            return 1;
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    return 0;
-}
-
-/* Calls the provider up to RUNNER_ATTEMPTS times. */
-static enum provider_rc
-call_with_retries(struct provider_call *pc, struct reply *rp)
-{
-    enum provider_rc rc = PROVIDER_RETRY;
-    int64_t wait = RUNNER_BACKOFF_MS;
-    for (int attempt = 1; attempt <= RUNNER_ATTEMPTS && rc == PROVIDER_RETRY; attempt++) {
-        rp->len = rp->sent = 0; /* a retry starts the reply over */
-        rc = provider_call(pc);
-        if (rc != PROVIDER_RETRY || attempt == RUNNER_ATTEMPTS)
-            break;
-        int64_t ms = pc->retry_after_ms >= 0 ? pc->retry_after_ms : wait;
-        log_msg("warn", "provider_retry", "run %s: %s; attempt %d of %d in %lld ms", rp->w->run_id,
-                pc->error, attempt + 1, RUNNER_ATTEMPTS, (long long)ms);
-        if (backoff(rp, ms < RUNNER_BACKOFF_MAX_MS ? ms : RUNNER_BACKOFF_MAX_MS))
-            return PROVIDER_ABORTED;
-        wait *= 2;
-    }
-    return rc;
-}
-
+/* Starts an attempt: the reply starts over. */
 static void
-finish(struct runner *r, const struct store_work *w, const char *status, const char *text,
-       const char *error)
+attempt(struct runner *r, struct job *j)
 {
-    enum store_rc rc = store_work_finish(r->db, w, r->owner, status, text, error);
-    if (rc == STORE_RUN_STATE_CONFLICT)
-        log_msg("info", "run_taken", "run %s was ended by someone else first", w->run_id);
-    else if (rc != STORE_OK)
-        log_msg("error", "finish_failed", "run %s: %s: %s", w->run_id, store_strerror(rc),
-                store_last_error(r->db));
-    else
-        log_msg("info", "run_finished", "run %s %s%s%s", w->run_id, status, error ? ": " : "",
-                error ? error : "");
+    j->attempt++;
+    j->retry_at_ms = 0;
+    j->len = j->sent = 0;
+    j->next_trace_ms = runner_now_ms() + RUNNER_TRACE_BATCH_MS;
+    if (provider_start(&j->pc, r->multi) != PROVIDER_OK)
+        job_end(r, j, "failed", j->pc.error);
+}
+
+struct job *
+job_start(struct runner *r, const struct store_work *w)
+{
+    struct job *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return NULL;
+    j->w = *w;
+    j->backoff_ms = RUNNER_BACKOFF_MS;
+    log_msg("info", "run_claimed", "run %s of session %s", w->run_id, w->session_id);
+    const json_t *generation = json_object_get(w->payload, "generation");
+    const char *model = NULL;
+    const struct route *rt = routes_select(
+        &r->routes, json_string_value(json_object_get(w->payload, "provider")),
+        json_string_value(json_object_get(generation, "model")), &model, j->error, sizeof j->error);
+    j->key = rt ? route_key(r, rt, w, j->error, sizeof j->error) : NULL;
+    if (j->key == NULL) {
+        j->status = "failed";
+        return j;
+    }
+    j->messages = conversation(w);
+    j->pc = (struct provider_call){
+        .route = rt,
+        .model = model,
+        .api_key = j->key,
+        .messages = j->messages,
+        .max_output_tokens = json_integer_value(json_object_get(generation, "max_output_tokens")),
+        .on_delta = on_delta,
+        .arg = j,
+    };
+    attempt(r, j);
+    return j;
 }
 
 void
-runner_execute(struct runner *r, const struct store_work *w)
+job_attempt_done(struct runner *r, struct job *j, CURLcode cc)
 {
-    char why[512] = "";
-    const char *model = NULL;
-    r->current = w;
-    r->cancelled = r->lease_lost = 0;
-    r->next_renew_ms = runner_now_ms() + r->cfg->lease_ms / 3;
-    log_msg("info", "run_claimed", "run %s of session %s", w->run_id, w->session_id);
-    const struct route *rt = routes_select(
-        &r->routes, json_string_value(json_object_get(w->payload, "provider")),
-        json_string_value(json_object_get(json_object_get(w->payload, "generation"), "model")),
-        &model, why, sizeof why);
-    char *key = rt ? route_key(r, rt, w, why, sizeof why) : NULL;
-    if (key == NULL) {
-        finish(r, w, "failed", NULL, why);
-        r->current = NULL;
-        return;
+    enum provider_rc rc = provider_end(&j->pc, r->multi, cc);
+    if (rc == PROVIDER_OK) {
+        job_end(r, j, "completed", NULL);
+    } else if (rc == PROVIDER_ABORTED) {
+        job_end(r, j, "failed", "out of memory while reading the reply");
+    } else if (rc == PROVIDER_RETRY && j->attempt < RUNNER_ATTEMPTS) {
+        int64_t ms = j->pc.retry_after_ms >= 0 ? j->pc.retry_after_ms : j->backoff_ms;
+        ms = ms < RUNNER_BACKOFF_MAX_MS ? ms : RUNNER_BACKOFF_MAX_MS;
+        j->backoff_ms *= 2;
+        j->retry_at_ms = runner_now_ms() + ms;
+        log_msg("warn", "provider_retry", "run %s: %s; attempt %d of %d in %lld ms", j->w.run_id,
+                j->pc.error, j->attempt + 1, RUNNER_ATTEMPTS, (long long)ms);
+    } else {
+        job_end(r, j, "failed", j->pc.error);
     }
-    struct reply rp = {.r = r, .w = w, .next_flush_ms = runner_now_ms() + RUNNER_TRACE_BATCH_MS};
-    json_t *messages = conversation(w);
-    struct provider_call pc = {
-        .route = rt,
-        .model = model,
-        .api_key = key,
-        .messages = messages,
-        .max_output_tokens = json_integer_value(
-            json_object_get(json_object_get(w->payload, "generation"), "max_output_tokens")),
-        .on_delta = on_delta,
-        .on_tick = on_tick,
-        .arg = &rp,
-    };
-    enum provider_rc rc = call_with_retries(&pc, &rp);
-    sodium_memzero(key, strlen(key));
-    free(key);
-    if (rc == PROVIDER_OK)
-        flush_traces(&rp);
-    if (rc == PROVIDER_OK)
-        finish(r, w, "completed", rp.text ? rp.text : "", NULL);
-    else if (rc == PROVIDER_ABORTED && runner_stopping && !r->cancelled && !r->lease_lost)
-        finish(r, w, "interrupted", NULL, "the runner executing it was shut down");
-    else if (rc != PROVIDER_ABORTED)
-        finish(r, w, "failed", NULL, pc.error);
-    else
-        log_msg("info", "run_stopped", "run %s stopped: %s", w->run_id,
-                r->cancelled ? "cancelled or interrupted" : "lease lost");
-    json_decref(messages);
-    free(rp.text);
-    r->current = NULL;
+}
+
+void
+job_retry_if_due(struct runner *r, struct job *j, int64_t now)
+{
+    if (j->retry_at_ms > 0 && now >= j->retry_at_ms && j->status == NULL && j->stop == NULL)
+        attempt(r, j);
+}
+
+void
+job_stop(struct runner *r, struct job *j, const char *why)
+{
+    provider_abort(&j->pc, r->multi);
+    j->retry_at_ms = 0;
+    j->stop = why;
+    log_msg("info", "run_stopped", "run %s stopped: %s", j->w.run_id, why);
+}
+
+void
+job_end(struct runner *r, struct job *j, const char *status, const char *error)
+{
+    provider_abort(&j->pc, r->multi);
+    j->retry_at_ms = 0;
+    j->status = status;
+    if (error && error != j->error)
+        snprintf(j->error, sizeof j->error, "%s", error);
+}
+
+void
+job_free(struct job *j)
+{
+    if (j->key) {
+        sodium_memzero(j->key, strlen(j->key));
+        free(j->key);
+    }
+    json_decref(j->messages);
+    free(j->text);
+    store_work_free(&j->w);
+    free(j);
 }

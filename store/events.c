@@ -66,30 +66,23 @@ db_events_stream(struct db_events *e, const char *name, const char *session_id, 
 }
 
 void
-db_events_run(struct db_events *e, const json_t *view, json_t *event)
+db_events_extend(struct db_events *e, const json_t *stream, const json_t *run)
 {
-    json_array_append_new(e->run, json_pack("{s:O, s:O, s:O, s:o}", "run_id",
-                                            json_object_get(view, "run_id"), "session_id",
-                                            json_object_get(view, "session_id"), "agent_id",
-                                            json_object_get(view, "agent_id"), "event", event));
+    json_array_extend(e->stream, (json_t *)stream);
+    json_array_extend(e->run, (json_t *)run);
 }
 
 enum store_rc
 db_events_session_state(struct store *s, struct db_events *e, const char *session_id)
 {
     json_t *state;
-    const char *params[] = {session_id};
-    enum store_rc rc =
-        db_json(s, &state,
-                "SELECT jsonb_build_object('session_id', session_id, 'agent_id', agent_id, "
-                "'status', session_status(session_id), 'pending_approvals', 0, "
-                "'pending_questions', 0) FROM sessions WHERE session_id = $1",
-                1, params);
+    enum store_rc rc = db_json(s, &state, "SELECT kheish_session_state_event($1)", 1,
+                               (const char *const[]){session_id});
     if (rc != STORE_OK)
         return rc;
     if (state == NULL)
         return STORE_SESSION_NOT_FOUND;
-    db_events_stream(e, "session_state_changed", session_id, NULL, state);
+    json_array_append_new(e->stream, state);
     return STORE_OK;
 }
 

@@ -72,8 +72,8 @@ void db_events_free(struct db_events *e);
 /* data is stolen; its "type" is set to name. */
 void db_events_stream(struct db_events *e, const char *name, const char *session_id,
                       const char *run_id, json_t *data);
-/* A persisted run event for the run described by view; event is stolen. */
-void db_events_run(struct db_events *e, const json_t *view, json_t *event);
+/* Appends events made by the database (sql/007): stream and run arrays. */
+void db_events_extend(struct db_events *e, const json_t *stream, const json_t *run);
 /* session_state_changed for the session, read inside the transaction. */
 enum store_rc db_events_session_state(struct store *s, struct db_events *e, const char *session_id);
 enum store_rc db_events_append(struct store *s, struct db_events *e);

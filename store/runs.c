@@ -11,74 +11,34 @@
 static const char *const RUN_VIEW_SQL = "SELECT run_view(r) FROM runs r WHERE run_id = $1";
 
 static int
-is_active(const char *status)
-{
-    return !strcmp(status, "running") || !strncmp(status, "waiting_for_", 12);
-}
-
-static int
 is_terminal(const char *status)
 {
     return !strcmp(status, "completed") || !strcmp(status, "failed") ||
            !strcmp(status, "interrupted") || !strcmp(status, "cancelled");
 }
 
-/* The persisted RunEventEntry payload for entering `to`. */
-static json_t *
-run_event_for(const char *to, const json_t *view, const char *error)
+/* res is {view, stream, run} from sql/007's kheish_run_set_status or
+ * kheish_run_submitted: its events go to ev, its view to view_out. */
+static enum store_rc
+take_change(json_t *res, struct db_events *ev, json_t **view_out)
 {
-    if (!strcmp(to, "running"))
-        return json_pack("{s:s}", "type", "started");
-    if (!strcmp(to, "queued"))
-        return json_pack("{s:s, s:O}", "type", "queued", "position",
-                         json_object_get(view, "queued_position"));
-    if (!strcmp(to, "failed"))
-        return json_pack("{s:s, s:s?}", "type", "failed", "error", error);
-    return json_pack("{s:s}", "type", to);
+    if (res == NULL)
+        return STORE_RUN_NOT_FOUND;
+    db_events_extend(ev, json_object_get(res, "stream"), json_object_get(res, "run"));
+    if (view_out)
+        *view_out = json_incref(json_object_get(res, "view"));
+    json_decref(res);
+    return STORE_OK;
 }
 
 enum store_rc
 db_run_set_status(struct store *s, const char *run_id, const char *to, const char *error,
                   struct db_events *ev, json_t **view_out)
 {
-    char now[24];
-    enum store_rc rc;
-    snprintf(now, sizeof now, "%lld", (long long)db_now_ms());
-    PGresult *r = db_exec(
-        s, &rc,
-        "UPDATE runs r SET status = $2, updated_at_ms = $3::bigint, "
-        "started_at_ms = CASE WHEN $2 = 'running' THEN coalesce(r.started_at_ms, $3::bigint) "
-        "ELSE r.started_at_ms END, "
-        "finished_at_ms = CASE WHEN $2 IN ('completed', 'failed', 'interrupted', 'cancelled') "
-        "THEN $3::bigint END, "
-        "error = coalesce($4, r.error), "
-        "lease_owner = CASE WHEN $2 = 'running' THEN r.lease_owner END, "
-        "lease_expires_at_ms = CASE WHEN $2 = 'running' THEN r.lease_expires_at_ms END "
-        "FROM (SELECT run_id, status FROM runs WHERE run_id = $1 FOR UPDATE) o "
-        "WHERE r.run_id = o.run_id RETURNING o.status",
-        4, (const char *const[]){run_id, to, now, error});
-    if (r == NULL)
-        return rc;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return STORE_RUN_NOT_FOUND;
-    }
-    int active_changed = is_active(PQgetvalue(r, 0, 0)) || is_active(to);
-    PQclear(r);
-    json_t *view;
-    rc = db_json(s, &view, RUN_VIEW_SQL, 1, (const char *const[]){run_id});
-    if (rc != STORE_OK)
-        return rc;
-    const char *session_id = json_string_value(json_object_get(view, "session_id"));
-    db_events_run(ev, view, run_event_for(to, view, error));
-    db_events_stream(ev, "run_updated", session_id, run_id, json_pack("{s:O}", "run", view));
-    if (active_changed)
-        rc = db_events_session_state(s, ev, session_id);
-    if (view_out)
-        *view_out = view;
-    else
-        json_decref(view);
-    return rc;
+    json_t *res;
+    enum store_rc rc = db_json(s, &res, "SELECT kheish_run_set_status($1, $2, $3)", 3,
+                               (const char *const[]){run_id, to, error});
+    return rc == STORE_OK ? take_change(res, ev, view_out) : rc;
 }
 
 struct submit_ctx {
@@ -167,15 +127,15 @@ submit_tx(struct store *s, void *arg)
         return rc;
     if (id == NULL)
         return submit_replay(s, c);
-    rc = db_json(s, c->view, RUN_VIEW_SQL, 1, (const char *const[]){json_string_value(id)});
+    json_t *res = NULL;
+    rc = db_json(s, &res, "SELECT kheish_run_submitted($1)", 1,
+                 (const char *const[]){json_string_value(id)});
     if (rc == STORE_OK) {
         struct db_events ev;
         db_events_init(&ev);
-        db_events_run(&ev, *c->view, json_pack("{s:s}", "type", "accepted"));
-        db_events_run(&ev, *c->view, run_event_for("queued", *c->view, NULL));
-        db_events_stream(&ev, "run_updated", q->session_id, json_string_value(id),
-                         json_pack("{s:O}", "run", *c->view));
-        rc = db_events_append(s, &ev);
+        rc = take_change(res, &ev, c->view);
+        if (rc == STORE_OK)
+            rc = db_events_append(s, &ev);
         db_events_free(&ev);
     }
     json_decref(id);

@@ -151,28 +151,38 @@ enum store_rc store_lease_issue(struct store *s, const char *subject_id, const c
 enum store_rc store_lease_resolve(struct store *s, const char *token, const char *route_id,
                                   char **slot_id);
 
-/* The runner's side of runs (store/work.c, sql/006). */
+/* The runner's side of runs (store/work.c, sql/006, sql/007). */
 struct store_work {
     char run_id[160], session_id[160], agent_id[160], kind[48];
     json_t *payload; /* the run's SubmitInputRequest */
     json_t *history; /* [{role: user|assistant, text}] of the session's earlier completed runs */
 };
-/* Claims the oldest queued run at the head of its session's queue (FOR
- * UPDATE SKIP LOCKED), moves it to running with a lease for owner. *found
- * is 0 when there is none. Free with store_work_free. */
+/* Claims up to max runs, oldest first, each the head of its session's queue
+ * (FOR UPDATE SKIP LOCKED), and moves them to running with a lease for
+ * owner, in one statement. w[0..*n) are the claimed runs; free each with
+ * store_work_free. */
 enum store_rc store_work_claim(struct store *s, const char *owner, int64_t lease_ms,
-                               struct store_work *w, int *found);
-/* Extends the lease; STORE_RUN_STATE_CONFLICT when the run is no longer
- * this owner's running run (cancelled, interrupted, recovered). */
-enum store_rc store_work_renew(struct store *s, const struct store_work *w, const char *owner,
-                               int64_t lease_ms);
-/* Appends trace stream events (array of trace objects) in one transaction. */
-enum store_rc store_work_trace(struct store *s, const struct store_work *w, json_t *traces);
-/* Ends the run: status completed (with text as its output), failed (with
- * error) or interrupted, in one transaction; STORE_RUN_STATE_CONFLICT when
- * it is no longer this owner's running run. */
-enum store_rc store_work_finish(struct store *s, const struct store_work *w, const char *owner,
-                                const char *status, const char *text, const char *error);
+                               struct store_work *w, size_t max, size_t *n);
+/* Extends the leases of owner's runs w[0..n); lost[i] is set when w[i] is no
+ * longer owner's running run (cancelled, interrupted, recovered). */
+enum store_rc store_work_renew(struct store *s, const char *owner, int64_t lease_ms,
+                               const struct store_work *const *w, size_t n, int *lost);
+/* What a run leaves: reply text not yet streamed, and (for an outcome) its
+ * end. */
+struct store_outcome {
+    const struct store_work *w;
+    const char *trace; /* text to stream as one trace event, trace_len bytes */
+    size_t trace_len;
+    const char *status; /* completed (text is its output), failed (with error), interrupted */
+    const char *text, *error;
+    int ended; /* out: it was owner's running run and is ended now */
+};
+/* Appends the trace events of o[0..n) in one transaction. */
+enum store_rc store_work_trace(struct store *s, const struct store_outcome *o, size_t n);
+/* Ends the runs of o[0..n) (their traces first) in one statement. A run that
+ * is no longer owner's running run is left as it is (ended stays 0). */
+enum store_rc store_work_finish(struct store *s, const char *owner, struct store_outcome *o,
+                                size_t n);
 /* Runs whose lease expired: input runs interrupted, daemon-owned work
  * requeued, each with its reason. */
 enum store_rc store_work_recover(struct store *s, int *requeued, int *interrupted);

@@ -1,9 +1,10 @@
 /*
- * The runner's side of runs (sql/006): claim the oldest runnable run with a
- * lease, renew it, stream trace events, commit the outcome, and recover the
- * runs of runners that died. Every state change goes through the run state
- * machine (db_run_set_status), so its events and the one-active-run rule
- * hold here as for the API.
+ * The runner's side of runs (sql/006, sql/007): claim the oldest runnable
+ * runs with a lease, renew the leases, stream trace events, commit outcomes,
+ * and recover the runs of runners that died. Claims and outcomes go in
+ * batches, one statement each (kheish_claim_runs, kheish_finish_runs). Every
+ * state change goes through the run state machine (kheish_run_set_status),
+ * so its events and the one-active-run rule hold here as for the API.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -13,120 +14,93 @@
 
 #define HISTORY_RUNS 50 /* earlier completed runs a conversation is built from */
 
-/* A queued run at the head of its session with nothing active before it. */
-static const char *const CLAIM_SQL =
-    "SELECT q.run_id, q.session_id, q.agent_id, q.kind, q.run_no FROM runs q "
-    "WHERE q.status = 'queued' AND NOT EXISTS (SELECT 1 FROM runs o "
-    "WHERE o.session_id = q.session_id AND o.run_no < q.run_no AND o.status IN "
-    "('queued', 'running', 'waiting_for_approval', 'waiting_for_user_question')) "
-    "ORDER BY q.run_no LIMIT 1 FOR UPDATE OF q SKIP LOCKED";
-
-struct claim_ctx {
-    const char *owner;
-    int64_t lease_ms;
-    struct store_work *w;
-    int64_t run_no;
-    int found;
-};
-
-static enum store_rc
-claim_tx(struct store *s, void *arg)
+static void
+copy_field(char *dst, size_t size, const json_t *o, const char *key)
 {
-    struct claim_ctx *x = arg;
-    enum store_rc rc;
-    x->found = 0;
-    PGresult *r = db_exec(s, &rc, CLAIM_SQL, 0, NULL);
-    if (r == NULL)
-        return rc;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return STORE_OK;
-    }
-    struct store_work *w = x->w;
-    snprintf(w->run_id, sizeof w->run_id, "%s", PQgetvalue(r, 0, 0));
-    snprintf(w->session_id, sizeof w->session_id, "%s", PQgetvalue(r, 0, 1));
-    snprintf(w->agent_id, sizeof w->agent_id, "%s", PQgetvalue(r, 0, 2));
-    snprintf(w->kind, sizeof w->kind, "%s", PQgetvalue(r, 0, 3));
-    x->run_no = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
-    PQclear(r);
-    struct db_events ev;
-    db_events_init(&ev);
-    rc = db_run_set_status(s, w->run_id, "running", NULL, &ev, NULL);
-    char expires[24];
-    snprintf(expires, sizeof expires, "%" PRId64, db_now_ms() + x->lease_ms);
-    if (rc == STORE_OK) {
-        r = db_exec(s, &rc,
-                    "UPDATE runs SET lease_owner = $2, lease_expires_at_ms = $3::bigint "
-                    "WHERE run_id = $1",
-                    3, (const char *const[]){w->run_id, x->owner, expires});
-        PQclear(r);
-    }
-    if (rc == STORE_OK)
-        rc = db_events_append(s, &ev);
-    db_events_free(&ev);
-    x->found = rc == STORE_OK;
-    return rc;
-}
-
-/* The run's request and the conversation of its session so far. */
-static enum store_rc
-load_work(struct store *s, struct store_work *w, int64_t run_no)
-{
-    char no[24], lim[16];
-    snprintf(no, sizeof no, "%" PRId64, run_no);
-    snprintf(lim, sizeof lim, "%d", HISTORY_RUNS);
-    enum store_rc rc = db_json(s, &w->payload, "SELECT payload FROM runs WHERE run_id = $1", 1,
-                               (const char *const[]){w->run_id});
-    if (rc != STORE_OK)
-        return rc;
-    /* One pass over the session's last completed runs: their input, then
-     * their outputs, in run order. */
-    return db_json(
-        s, &w->history,
-        "WITH r AS (SELECT run_no, payload->>'content' AS input, outputs FROM runs "
-        "WHERE session_id = $1 AND status = 'completed' AND run_no < $2::bigint "
-        "ORDER BY run_no DESC LIMIT $3::int) "
-        "SELECT coalesce(jsonb_agg(m ORDER BY n, k), '[]') FROM ("
-        "SELECT run_no AS n, 0 AS k, jsonb_build_object('role', 'user', 'text', input) AS m "
-        "FROM r WHERE input <> '' UNION ALL SELECT run_no, 1, jsonb_build_object('role', "
-        "'assistant', 'text', o->>'content') FROM r, jsonb_array_elements(r.outputs) o "
-        "WHERE o->>'content' <> '') t",
-        3, (const char *const[]){w->session_id, no, lim});
+    const char *v = json_string_value(json_object_get(o, key));
+    snprintf(dst, size, "%s", v ? v : "");
 }
 
 enum store_rc
 store_work_claim(struct store *s, const char *owner, int64_t lease_ms, struct store_work *w,
-                 int *found)
+                 size_t max, size_t *n)
 {
-    struct claim_ctx x = {owner, lease_ms, w, 0, 0};
-    memset(w, 0, sizeof *w);
-    enum store_rc rc = store_tx(s, claim_tx, &x);
-    *found = rc == STORE_OK && x.found;
-    if (*found)
-        rc = load_work(s, w, x.run_no);
+    char lease[24], lim[24], hist[16];
+    snprintf(lease, sizeof lease, "%" PRId64, lease_ms);
+    snprintf(lim, sizeof lim, "%zu", max);
+    snprintf(hist, sizeof hist, "%d", HISTORY_RUNS);
+    json_t *claimed;
+    *n = 0;
+    enum store_rc rc =
+        db_json(s, &claimed, "SELECT kheish_claim_runs($1, $2::bigint, $3::int, $4::int)", 4,
+                (const char *const[]){owner, lease, lim, hist});
+    size_t i;
+    json_t *c;
+    json_array_foreach(claimed, i, c)
+    {
+        if (i == max)
+            break;
+        struct store_work *x = &w[i];
+        memset(x, 0, sizeof *x);
+        copy_field(x->run_id, sizeof x->run_id, c, "run_id");
+        copy_field(x->session_id, sizeof x->session_id, c, "session_id");
+        copy_field(x->agent_id, sizeof x->agent_id, c, "agent_id");
+        copy_field(x->kind, sizeof x->kind, c, "kind");
+        x->payload = json_incref(json_object_get(c, "payload"));
+        x->history = json_incref(json_object_get(c, "history"));
+        *n = i + 1;
+    }
+    json_decref(claimed);
     return rc;
+}
+
+/* run_ids of the runs: a jsonb parameter. */
+static char *
+ids_param(const struct store_work *const *w, size_t n)
+{
+    json_t *ids = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(ids, json_string(w[i]->run_id));
+    char *param = db_json_param(ids);
+    json_decref(ids);
+    return param;
 }
 
 enum store_rc
-store_work_renew(struct store *s, const struct store_work *w, const char *owner, int64_t lease_ms)
+store_work_renew(struct store *s, const char *owner, int64_t lease_ms,
+                 const struct store_work *const *w, size_t n, int *lost)
 {
     char expires[24];
-    enum store_rc rc;
+    enum store_rc rc = STORE_ERROR;
     snprintf(expires, sizeof expires, "%" PRId64, db_now_ms() + lease_ms);
-    PGresult *r = db_exec(s, &rc,
-                          "UPDATE runs SET lease_expires_at_ms = $3::bigint WHERE run_id = $1 "
-                          "AND lease_owner = $2 AND status = 'running'",
-                          3, (const char *const[]){w->run_id, owner, expires});
-    if (r == NULL)
-        return rc;
-    rc = atoi(PQcmdTuples(r)) == 1 ? STORE_OK : STORE_RUN_STATE_CONFLICT;
-    PQclear(r);
+    char *ids = ids_param(w, n);
+    json_t *renewed = NULL;
+    if (ids)
+        rc = db_json(s, &renewed,
+                     "WITH r AS (UPDATE runs SET lease_expires_at_ms = $3::bigint "
+                     "WHERE run_id IN (SELECT jsonb_array_elements_text($1::jsonb)) "
+                     "AND lease_owner = $2 AND status = 'running' RETURNING run_id) "
+                     "SELECT coalesce(jsonb_object_agg(run_id, true), '{}') FROM r",
+                     3, (const char *const[]){ids, owner, expires});
+    free(ids);
+    for (size_t i = 0; i < n && rc == STORE_OK; i++)
+        lost[i] = json_object_get(renewed, w[i]->run_id) == NULL;
+    json_decref(renewed);
     return rc;
 }
 
+/* An outcome's trace text as the array of trace objects it streams as. */
+static json_t *
+traces_of(const struct store_outcome *o)
+{
+    return o->trace_len ? json_pack("[{s:s, s:s%}]", "kind", "assistant_text_delta", "text",
+                                    o->trace, o->trace_len)
+                        : json_array();
+}
+
 struct trace_ctx {
-    const struct store_work *w;
-    json_t *traces;
+    const struct store_outcome *o;
+    size_t n;
 };
 
 static enum store_rc
@@ -134,88 +108,48 @@ trace_tx(struct store *s, void *arg)
 {
     struct trace_ctx *x = arg;
     struct db_events ev;
-    size_t i;
-    json_t *t;
     db_events_init(&ev);
-    json_array_foreach(x->traces, i, t) db_events_stream(
-        &ev, "trace", x->w->session_id, x->w->run_id, json_pack("{s:O}", "trace", t));
+    for (size_t i = 0; i < x->n; i++) {
+        json_t *traces = traces_of(&x->o[i]), *t;
+        size_t j;
+        json_array_foreach(traces, j, t) db_events_stream(
+            &ev, "trace", x->o[i].w->session_id, x->o[i].w->run_id, json_pack("{s:O}", "trace", t));
+        json_decref(traces);
+    }
     return db_events_append(s, &ev);
 }
 
 enum store_rc
-store_work_trace(struct store *s, const struct store_work *w, json_t *traces)
+store_work_trace(struct store *s, const struct store_outcome *o, size_t n)
 {
-    struct trace_ctx x = {w, traces};
-    return json_array_size(traces) ? store_tx(s, trace_tx, &x) : STORE_OK;
-}
-
-/* The run's one output (a DaemonOutputRecord) and its `output` event. */
-static enum store_rc
-set_output(struct store *s, const struct store_work *w, const char *text, struct db_events *ev)
-{
-    enum store_rc rc = STORE_ERROR;
-    json_t *output =
-        json_pack("{s:s, s:s, s:s, s:n, s:s, s:[], s:[], s:s}", "session_id", w->session_id,
-                  "run_id", w->run_id, "plugin", "api", "address", "content", text, "parts",
-                  "artifacts", "source_kind", "assistant_text");
-    json_t *outputs = output ? json_pack("[O]", output) : NULL;
-    char *param = outputs ? db_json_param(outputs) : NULL;
-    PGresult *r = param ? db_exec(s, &rc, "UPDATE runs SET outputs = $2::jsonb WHERE run_id = $1",
-                                  2, (const char *const[]){w->run_id, param})
-                        : NULL;
-    PQclear(r);
-    free(param);
-    json_decref(outputs);
-    if (r)
-        db_events_stream(ev, "output", w->session_id, w->run_id,
-                         json_pack("{s:O}", "output", output));
-    json_decref(output);
-    return r ? STORE_OK : rc;
-}
-
-struct finish_ctx {
-    const struct store_work *w;
-    const char *owner, *status, *text, *error;
-};
-
-static enum store_rc
-finish_tx(struct store *s, void *arg)
-{
-    struct finish_ctx *x = arg;
-    const struct store_work *w = x->w;
-    enum store_rc rc;
-    /* Only the lease holder of a running run may end it: a cancel, an
-     * interrupt or a recovery got there first otherwise. */
-    PGresult *r = db_exec(s, &rc,
-                          "SELECT 1 FROM runs WHERE run_id = $1 AND status = 'running' AND "
-                          "lease_owner = $2 FOR UPDATE",
-                          2, (const char *const[]){w->run_id, x->owner});
-    if (r == NULL)
-        return rc;
-    int held = PQntuples(r) == 1;
-    PQclear(r);
-    if (!held)
-        return STORE_RUN_STATE_CONFLICT;
-    struct db_events ev;
-    db_events_init(&ev);
-    rc = x->text ? set_output(s, w, x->text, &ev) : STORE_OK;
-    if (rc != STORE_OK) {
-        db_events_free(&ev);
-        return rc;
-    }
-    rc = db_run_set_status(s, w->run_id, x->status, x->error, &ev, NULL);
-    if (rc == STORE_OK)
-        rc = db_events_append(s, &ev);
-    db_events_free(&ev);
-    return rc;
+    struct trace_ctx x = {o, n};
+    return n ? store_tx(s, trace_tx, &x) : STORE_OK;
 }
 
 enum store_rc
-store_work_finish(struct store *s, const struct store_work *w, const char *owner,
-                  const char *status, const char *text, const char *error)
+store_work_finish(struct store *s, const char *owner, struct store_outcome *o, size_t n)
 {
-    struct finish_ctx x = {w, owner, status, text, error};
-    return store_tx(s, finish_tx, &x);
+    json_t *outcomes = json_array(), *ended = NULL;
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(outcomes,
+                              json_pack("{s:s, s:s, s:s?, s:s?, s:o}", "run_id", o[i].w->run_id,
+                                        "status", o[i].status, "error", o[i].error, "text",
+                                        o[i].text, "traces", traces_of(&o[i])));
+    char *param = db_json_param(outcomes);
+    json_decref(outcomes);
+    enum store_rc rc = param ? db_json(s, &ended, "SELECT kheish_finish_runs($1, $2::jsonb)", 2,
+                                       (const char *const[]){owner, param})
+                             : STORE_ERROR;
+    free(param);
+    for (size_t i = 0; i < n; i++) {
+        size_t j;
+        json_t *id;
+        o[i].ended = 0;
+        json_array_foreach(ended, j, id) o[i].ended |=
+            !strcmp(json_string_value(id), o[i].w->run_id);
+    }
+    json_decref(ended);
+    return rc;
 }
 
 struct recover_ctx {
