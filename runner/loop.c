@@ -12,6 +12,7 @@
  */
 #include "loop.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,12 +298,28 @@ perform(struct runner *r)
     }
 }
 
+/* When to claim next: when told of work, but no sooner than
+ * RUNNER_CLAIM_GAP_MS after the last claim, so that under load claims come
+ * in batches; every RUNNER_POLL_MS without news; never without a free
+ * slot. */
+static int64_t
+claim_at(const struct runner *r)
+{
+    if (r->njobs == (size_t)r->cfg->concurrency)
+        return INT64_MAX;
+    int64_t at = r->last_claim_ms + RUNNER_CLAIM_GAP_MS;
+    if (!r->want_claim && r->next_claim_ms > at)
+        at = r->next_claim_ms;
+    return at > r->db_retry_ms ? at : r->db_retry_ms;
+}
+
 /* How long the loop may sleep: until the next timer of any kind. */
 static int
-wait_ms(struct runner *r, int64_t now)
+wait_ms(const struct runner *r, int64_t now)
 {
-    int64_t until =
-        r->next_claim_ms < r->next_maintenance_ms ? r->next_claim_ms : r->next_maintenance_ms;
+    int64_t until = claim_at(r);
+    if (r->next_maintenance_ms < until)
+        until = r->next_maintenance_ms;
     if (r->njobs && r->next_renew_ms < until)
         until = r->next_renew_ms;
     for (size_t i = 0; i < r->njobs; i++) {
@@ -311,8 +328,10 @@ wait_ms(struct runner *r, int64_t now)
             until = j->retry_at_ms;
         if (j->sent < j->len && j->next_trace_ms < until)
             until = j->next_trace_ms;
+        if (j->status && r->db_retry_ms < until)
+            until = r->db_retry_ms; /* an outcome to commit */
     }
-    return until <= now ? 0 : (int)(until - now);
+    return until <= now ? 0 : until - now > RUNNER_POLL_MS ? RUNNER_POLL_MS : (int)(until - now);
 }
 
 static void
@@ -325,9 +344,9 @@ turn(struct runner *r)
     }
     if (r->njobs && now >= r->next_renew_ms)
         renew(r, now);
-    if ((r->want_claim || now >= r->next_claim_ms) && r->njobs < (size_t)r->cfg->concurrency &&
-        now >= r->db_retry_ms) {
+    if (now >= claim_at(r)) {
         claim(r);
+        r->last_claim_ms = now;
         r->next_claim_ms = now + RUNNER_POLL_MS;
     }
     perform(r);
@@ -338,14 +357,9 @@ turn(struct runner *r)
     if (now >= r->db_retry_ms)
         finish(r);
     reap(r);
-    if (r->want_claim && r->njobs < (size_t)r->cfg->concurrency && now >= r->db_retry_ms)
-        return; /* claim again at once */
     struct curl_waitfd wake = {r->listener ? store_listener_fd(r->listener) : -1, CURL_WAIT_POLLIN,
                                0};
-    int ms = wait_ms(r, now);
-    if (r->db_retry_ms > now && ms > r->db_retry_ms - now)
-        ms = (int)(r->db_retry_ms - now);
-    curl_multi_poll(r->multi, &wake, wake.fd >= 0, ms, NULL);
+    curl_multi_poll(r->multi, &wake, wake.fd >= 0, wait_ms(r, runner_now_ms()), NULL);
     drain(r);
     listen_again(r);
 }

@@ -44,7 +44,7 @@ struct runner {
     struct store_outcome *batch; /* what goes to the database together, and whose */
     struct job **batch_jobs;
     int want_claim; /* a NOTIFY or a full claim: runs may be waiting */
-    int64_t next_claim_ms, next_renew_ms, next_maintenance_ms, db_retry_ms;
+    int64_t last_claim_ms, next_claim_ms, next_renew_ms, next_maintenance_ms, db_retry_ms;
 };
 
 extern volatile sig_atomic_t runner_stopping;

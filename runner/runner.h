@@ -16,6 +16,7 @@
 
 #define RUNNER_DEFAULT_LEASE_MS    15000
 #define RUNNER_POLL_MS             1000   /* claim attempt without a NOTIFY, at least this often */
+#define RUNNER_CLAIM_GAP_MS        20     /* at least this between two claims of a runner */
 #define RUNNER_MAINTENANCE_MS      1000   /* lease recovery, by the maintenance lock's holder */
 #define RUNNER_TRACE_BATCH_MS      50     /* text deltas go out as trace events this often */
 #define RUNNER_ATTEMPTS            5      /* provider calls per run (429, 5xx, no connection) */

@@ -307,47 +307,153 @@ drop_connection(struct store *s, enum store_rc rc)
     return rc == STORE_OK ? STORE_UNAVAILABLE : rc;
 }
 
+/* Sends a statement of a pipeline, prepared when it can be. */
+static int
+send_statement(struct store *s, const char *sql, int nparams, const char *const *params)
+{
+    char name[16];
+    PGresult *err = NULL;
+    switch (prepared_name(s, sql, nparams, name, &err)) {
+    case -1:
+        PQclear(err);
+        return 0;
+    case 0:
+        return PQsendQueryParams(s->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    default:
+        return PQsendQueryPrepared(s->conn, name, nparams, params, NULL, NULL, 0);
+    }
+}
+
+/* Reads one statement's results; the first failure decides *rc. The first
+ * good result goes to *keep when keep is not NULL. */
+static void
+read_statement(struct store *s, enum store_rc *rc, PGresult **keep)
+{
+    PGresult *r;
+    while ((r = PQgetResult(s->conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        if (*rc == STORE_OK && st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+            *rc = classify(s, r);
+        else if (*rc == STORE_OK && keep && *keep == NULL) {
+            *keep = r;
+            continue;
+        }
+        PQclear(r);
+    }
+}
+
+static int
+read_sync(struct store *s)
+{
+    PGresult *r = PQgetResult(s->conn);
+    int synced = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+    PQclear(r);
+    return synced;
+}
+
 /*
- * Pipelined so that whatever sql locks is held for the server's work and the
- * commit flush only, not for a round trip back to a client process that may
- * not be scheduled: the event append takes the advisory lock that serialises
- * every event-writing transaction of the system until COMMIT.
+ * Runs sql (and, when commit, then COMMIT), then kheish_flush_wal(), as one
+ * pipeline: one round trip. Returns sql's result (caller clears it), or NULL
+ * with *rc.
+ *
+ * Pipelined so that whatever sql locks is held for the server's work only,
+ * not for a round trip back to a client process that may not be scheduled:
+ * the event append takes the lock that serialises every event-writing
+ * transaction of the system until it ends. That end does not wait for the
+ * WAL flush (sql/007): the flush comes after, as its own transaction, and
+ * nothing returns before it, so what the caller goes on to do rests on
+ * durable facts.
  */
+static PGresult *
+exec_durable(struct store *s, enum store_rc *rc, const char *sql, int nparams,
+             const char *const *params, int commit)
+{
+    static const char *const FLUSH_SQL = "SELECT kheish_flush_wal()";
+    PGresult *kept = NULL;
+    /* Inside a transaction, a lost connection is the caller's to handle. */
+    *rc = commit ? (PQstatus(s->conn) == CONNECTION_OK ? STORE_OK : STORE_UNAVAILABLE)
+                 : db_connect(s);
+    if (*rc != STORE_OK)
+        return NULL;
+    /* Prepared before the pipeline starts: preparing is a round trip. */
+    char name[16];
+    PGresult *err = NULL;
+    if (prepared_name(s, sql, nparams, name, &err) < 0 ||
+        prepared_name(s, FLUSH_SQL, 0, name, &err) < 0) {
+        *rc = classify(s, err);
+        PQclear(err);
+        return NULL;
+    }
+    PGconn *c = s->conn;
+    if (!PQenterPipelineMode(c) || !send_statement(s, sql, nparams, params) ||
+        (commit && !PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0)) ||
+        !PQpipelineSync(c) || !send_statement(s, FLUSH_SQL, 0, NULL) || !PQpipelineSync(c)) {
+        *rc = drop_connection(s, STORE_OK);
+        return NULL;
+    }
+    /* Each statement's results end with a NULL; then comes its sync point.
+     * A failure aborts what follows it up to the sync point. */
+    *rc = STORE_OK;
+    read_statement(s, rc, &kept);
+    if (commit)
+        read_statement(s, rc, NULL);
+    int synced = read_sync(s);
+    read_statement(s, rc, NULL);
+    synced = synced && read_sync(s);
+    if (!synced || !PQexitPipelineMode(c)) {
+        PQclear(kept);
+        *rc = drop_connection(s, *rc);
+        return NULL;
+    }
+    /* A failure inside BEGIN ... COMMIT leaves the transaction open. */
+    if (PQtransactionStatus(c) != PQTRANS_IDLE)
+        PQclear(PQexec(c, "ROLLBACK"));
+    if (*rc == STORE_OK)
+        return kept;
+    if (*rc == STORE_ERROR)
+        log_msg("error", "store_error", "%s", s->err);
+    PQclear(kept);
+    return NULL;
+}
+
 enum store_rc
 db_exec_commit(struct store *s, const char *sql, int nparams, const char *const *params)
 {
-    char name[16];
-    PGresult *r = NULL;
-    int named = prepared_name(s, sql, nparams, name, &r);
-    if (named < 0) {
-        enum store_rc rc = classify(s, r);
+    enum store_rc rc;
+    PQclear(exec_durable(s, &rc, sql, nparams, params, 1));
+    return rc;
+}
+
+PGresult *
+db_exec_durable(struct store *s, enum store_rc *rc, const char *sql, int nparams,
+                const char *const *params)
+{
+    return exec_durable(s, rc, sql, nparams, params, 0);
+}
+
+/* Before another attempt of a transaction that conflicted: a little longer
+ * each time, and jittered. */
+static void
+retry_pause(int attempt)
+{
+    sleep_ms(attempt * 5 + (int)(util_monotonic_us() % 10));
+}
+
+enum store_rc
+db_call(struct store *s, json_t **out, const char *sql, int nparams, const char *const *params)
+{
+    enum store_rc rc = STORE_ERROR;
+    for (int attempt = 0; attempt < STORE_TX_MAX_ATTEMPTS; attempt++) {
+        if (attempt > 0)
+            retry_pause(attempt);
+        *out = NULL;
+        PGresult *r = db_exec_durable(s, &rc, sql, nparams, params);
+        if (r && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+            *out = json_loads(PQgetvalue(r, 0, 0), JSON_DECODE_ANY, NULL);
         PQclear(r);
-        return rc;
+        if (rc != STORE_RETRY)
+            break;
     }
-    PGconn *c = s->conn;
-    if (!PQenterPipelineMode(c) ||
-        !(named ? PQsendQueryPrepared(c, name, nparams, params, NULL, NULL, 0)
-                : PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0)) ||
-        !PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) || !PQpipelineSync(c))
-        return drop_connection(s, STORE_OK);
-    /* Each statement's results end with a NULL; then comes the sync point.
-     * The first failure decides: the statements after it are aborted. */
-    enum store_rc rc = STORE_OK;
-    for (int stmt = 0; stmt < 2; stmt++) {
-        while ((r = PQgetResult(c)) != NULL) {
-            ExecStatusType st = PQresultStatus(r);
-            if (rc == STORE_OK && st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
-                rc = classify(s, r);
-            PQclear(r);
-        }
-    }
-    r = PQgetResult(c);
-    int synced = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
-    PQclear(r);
-    if (!synced || !PQexitPipelineMode(c))
-        return drop_connection(s, rc);
-    if (rc == STORE_ERROR)
-        log_msg("error", "store_error", "%s", s->err);
     return rc;
 }
 
@@ -357,7 +463,7 @@ store_tx(struct store *s, store_tx_fn fn, void *ctx)
     enum store_rc rc = STORE_ERROR;
     for (int attempt = 0; attempt < STORE_TX_MAX_ATTEMPTS; attempt++) {
         if (attempt > 0)
-            sleep_ms(attempt * 5 + (int)(util_monotonic_us() % 10));
+            retry_pause(attempt);
         rc = tx_command(s, "BEGIN");
         if (rc != STORE_OK)
             return rc;

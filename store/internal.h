@@ -27,10 +27,15 @@ struct store {
     char err[512];
 };
 
-/* Runs sql and then COMMIT in one pipeline (one round trip); an error in sql
- * aborts the transaction instead of committing it. */
+/* Runs sql and then COMMIT in one pipeline (one round trip) and returns once
+ * the commit is durable (see db.c); an error in sql aborts the transaction
+ * instead of committing it. */
 enum store_rc db_exec_commit(struct store *s, const char *sql, int nparams,
                              const char *const *params);
+/* Runs sql as its own transaction, outside any other, and returns its
+ * result (as db_exec) once the WAL holds everything it committed or saw. */
+PGresult *db_exec_durable(struct store *s, enum store_rc *rc, const char *sql, int nparams,
+                          const char *const *params);
 
 /* Commits the transaction together with the event append it recorded. */
 enum store_rc db_append_and_commit(struct store *s);
@@ -44,6 +49,11 @@ PGresult *db_exec(struct store *s, enum store_rc *rc, const char *sql, int npara
 
 /* db_exec for a statement returning one json/jsonb column in one row:
  * *out receives the parsed value; STORE_OK with *out NULL when no row. */
+/* One statement that is a whole transaction (a sql/007 function call),
+ * tried again on a serialization failure or deadlock; its JSON result, once
+ * durable (db_exec_durable). */
+enum store_rc db_call(struct store *s, json_t **out, const char *sql, int nparams,
+                      const char *const *params);
 enum store_rc db_json(struct store *s, json_t **out, const char *sql, int nparams,
                       const char *const *params);
 

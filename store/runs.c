@@ -41,114 +41,43 @@ db_run_set_status(struct store *s, const char *run_id, const char *to, const cha
     return rc == STORE_OK ? take_change(res, ev, view_out) : rc;
 }
 
-struct submit_ctx {
-    const struct store_run_submit *req;
-    json_t **view;
-    int *replayed;
-};
-
-/* An existing run with the same idempotency key: the same payload replays it,
- * a different one is a conflict. */
-static enum store_rc
-submit_replay(struct store *s, struct submit_ctx *c)
-{
-    json_t *row;
-    const struct store_run_submit *q = c->req;
-    enum store_rc rc =
-        db_json(s, &row,
-                "SELECT jsonb_build_array(idempotency_fingerprint = $3, run_view(r)) FROM runs r "
-                "WHERE session_id = $1 AND idempotency_key = $2",
-                3, (const char *const[]){q->session_id, q->idempotency_key, q->fingerprint});
-    if (rc != STORE_OK)
-        return rc;
-    if (row == NULL)
-        return STORE_RETRY;
-    if (json_is_true(json_array_get(row, 0))) {
-        *c->view = json_incref(json_array_get(row, 1));
-        *c->replayed = 1;
-    } else {
-        rc = STORE_IDEMPOTENCY_CONFLICT;
-    }
-    json_decref(row);
-    return rc;
-}
-
-static enum store_rc
-submit_tx(struct store *s, void *arg)
-{
-    struct submit_ctx *c = arg;
-    const struct store_run_submit *q = c->req;
-    enum store_rc rc;
-    /* An input that needs an idle session takes the session exclusively, so
-     * two of them cannot both see it idle. */
-    static const char *const lock_sql[2] = {
-        "SELECT ended_at_ms IS NOT NULL, agent_id, false FROM sessions "
-        "WHERE session_id = $1 FOR SHARE",
-        "SELECT ended_at_ms IS NOT NULL, agent_id, EXISTS (SELECT 1 FROM runs WHERE "
-        "session_id = $1 AND status IN ('queued', 'running', 'waiting_for_approval', "
-        "'waiting_for_user_question')) FROM sessions WHERE session_id = $1 FOR UPDATE",
-    };
-    PGresult *r =
-        db_exec(s, &rc, lock_sql[q->require_idle != 0], 1, (const char *const[]){q->session_id});
-    if (r == NULL)
-        return rc;
-    if (PQntuples(r) == 0 || PQgetvalue(r, 0, 0)[0] == 't' || PQgetvalue(r, 0, 2)[0] == 't') {
-        rc = PQntuples(r) == 0               ? STORE_SESSION_NOT_FOUND
-             : PQgetvalue(r, 0, 0)[0] == 't' ? STORE_SESSION_ENDED
-                                             : STORE_SESSION_BUSY;
-        PQclear(r);
-        return rc;
-    }
-    char agent_id[256], now[24];
-    snprintf(agent_id, sizeof agent_id, "%s", PQgetvalue(r, 0, 1));
-    PQclear(r);
-    snprintf(now, sizeof now, "%lld", (long long)db_now_ms());
-    char *payload = db_json_param(q->payload);
-    json_t *id = NULL;
-    rc = db_json(
-        s, &id,
-        "INSERT INTO runs (run_id, run_no, session_id, agent_id, kind, status, submitted_at_ms, "
-        "updated_at_ms, request, payload, input_metadata, idempotency_key, "
-        "idempotency_fingerprint) "
-        "SELECT 'run-' || n, n, $1, $2, 'input', 'queued', $3::bigint, $3::bigint, "
-        "jsonb_build_object('source_plugin', coalesce(p->>'source_plugin', 'api'), "
-        "'source_kind', coalesce(p->>'source_kind', 'api'), 'actor_id', p->'actor_id', "
-        "'text_preview', nullif(left(coalesce(p->>'content', ''), 200), ''), "
-        "'provider', p->'provider', 'model', p#>'{generation,model}'), "
-        "p, p->'metadata', $5, $6 "
-        "FROM (SELECT nextval('runs_run_no_seq') AS n, $4::jsonb AS p) v "
-        "ON CONFLICT (session_id, idempotency_key) WHERE idempotency_key IS NOT NULL "
-        "DO NOTHING RETURNING to_jsonb(run_id)",
-        6,
-        (const char *const[]){q->session_id, agent_id, now, payload, q->idempotency_key,
-                              q->fingerprint});
-    free(payload);
-    if (rc != STORE_OK)
-        return rc;
-    if (id == NULL)
-        return submit_replay(s, c);
-    json_t *res = NULL;
-    rc = db_json(s, &res, "SELECT kheish_run_submitted($1)", 1,
-                 (const char *const[]){json_string_value(id)});
-    if (rc == STORE_OK) {
-        struct db_events ev;
-        db_events_init(&ev);
-        rc = take_change(res, &ev, c->view);
-        if (rc == STORE_OK)
-            rc = db_events_append(s, &ev);
-        db_events_free(&ev);
-    }
-    json_decref(id);
-    return rc;
-}
-
 enum store_rc
 store_run_submit(struct store *s, const struct store_run_submit *req, json_t **view, int *replayed)
 {
-    struct submit_ctx c = {req, view, replayed};
+    static const struct {
+        const char *result;
+        enum store_rc rc;
+    } results[] = {
+        {"ok", STORE_OK},
+        {"replayed", STORE_OK},
+        {"session_not_found", STORE_SESSION_NOT_FOUND},
+        {"session_ended", STORE_SESSION_ENDED},
+        {"session_busy", STORE_SESSION_BUSY},
+        {"idempotency_conflict", STORE_IDEMPOTENCY_CONFLICT},
+    };
+    json_t *res = NULL;
+    char *payload = db_json_param(req->payload);
     *view = NULL;
     *replayed = 0;
-    return store_tx(s, submit_tx, &c);
+    enum store_rc rc =
+        payload ? db_call(s, &res, "SELECT kheish_run_submit($1, $2::jsonb, $3, $4, $5)", 5,
+                          (const char *const[]){req->session_id, payload, req->idempotency_key,
+                                                req->fingerprint, req->require_idle ? "t" : "f"})
+                : STORE_ERROR;
+    free(payload);
+    if (rc == STORE_OK) {
+        const char *result = json_string_value(json_object_get(res, "result"));
+        size_t i = 0;
+        while (i < sizeof results / sizeof results[0] &&
+               (!result || strcmp(result, results[i].result)))
+            i++;
+        rc = i < sizeof results / sizeof results[0] ? results[i].rc : STORE_ERROR;
+        *replayed = i == 1;
+        if (rc == STORE_OK)
+            *view = json_incref(json_object_get(res, "view"));
+    }
+    json_decref(res);
+    return rc;
 }
 
 enum store_rc

@@ -45,8 +45,10 @@ store_stream_frames(struct store *s, int64_t after, const char *session_id, cons
     snprintf(b, sizeof b, "%" PRId64, max_bytes);
     *out = NULL;
     *n = *more = 0;
-    PGresult *r = db_exec(s, &rc, frame_sql[(session_id != NULL) | (run_id != NULL) << 1], 5,
-                          (const char *const[]){a, session_id, run_id, l, b});
+    /* Durable before it is sent: events commit without waiting for their
+     * flush (sql/007). */
+    PGresult *r = db_exec_durable(s, &rc, frame_sql[(session_id != NULL) | (run_id != NULL) << 1],
+                                  5, (const char *const[]){a, session_id, run_id, l, b});
     if (r == NULL)
         return rc;
     int rows = PQntuples(r);

@@ -32,7 +32,7 @@ store_work_claim(struct store *s, const char *owner, int64_t lease_ms, struct st
     json_t *claimed;
     *n = 0;
     enum store_rc rc =
-        db_json(s, &claimed, "SELECT kheish_claim_runs($1, $2::bigint, $3::int, $4::int)", 4,
+        db_call(s, &claimed, "SELECT kheish_claim_runs($1, $2::bigint, $3::int, $4::int)", 4,
                 (const char *const[]){owner, lease, lim, hist});
     size_t i;
     json_t *c;
@@ -137,7 +137,7 @@ store_work_finish(struct store *s, const char *owner, struct store_outcome *o, s
                                         o[i].text, "traces", traces_of(&o[i])));
     char *param = db_json_param(outcomes);
     json_decref(outcomes);
-    enum store_rc rc = param ? db_json(s, &ended, "SELECT kheish_finish_runs($1, $2::jsonb)", 2,
+    enum store_rc rc = param ? db_call(s, &ended, "SELECT kheish_finish_runs($1, $2::jsonb)", 2,
                                        (const char *const[]){owner, param})
                              : STORE_ERROR;
     free(param);
