@@ -94,7 +94,7 @@ jq -e '.ok == false and .auth_checked and any(.diagnostics[]; .code == "route_au
     fail "doctor routes --check-auth: $(cat "$RESP_DIR/doctor.json")"
 [ "$(q "SELECT count(*) FROM runs")" = "$runs_before" ] || fail "a refused submission persisted a run"
 "$K" secrets set anth-key --provider anthropic --value "$ANTH_KEY" >/dev/null || fail "secrets set"
-KHEISH_RUNNER_LEASE_MS=3000 KHEISH_TEST_OAI_KEY=$OAI_KEY_VALUE "$K" up --state-root "$STATE_ROOT" \
+KHEISH_RUNNER_LEASE_MS=3000 KHEISH_RUNNER_CONCURRENCY=2 KHEISH_TEST_OAI_KEY=$OAI_KEY_VALUE "$K" up --state-root "$STATE_ROOT" \
     --port "$PORT" --routes-file "$RESP_DIR/routes.toml" >"$RESP_DIR/up" 2>&1 ||
     fail "up with a routes file: $(tail -5 "$RESP_DIR/up")"
 [ "$(ls "$STATE_ROOT"/run/runner-*.pid | wc -l)" = 2 ] || fail "expected two runners"
@@ -236,6 +236,33 @@ wait_until 3 released || fail "no runner let go of the interrupted run"
 run=$(submit "$s2" "after the cancel [[mock:text=still here]]" oai)
 wait_run "$run"
 jq -e '.outputs[0].content == "still here"' "$RESP_DIR/$run.json" >/dev/null || fail "after the cancel"
+
+# Each runner executes up to KHEISH_RUNNER_CONCURRENCY (2 here) runs at
+# once: of five hung runs in five sessions, four run, two per runner, and the
+# fifth waits; one cancel of each lets go of all.
+hung=()
+for i in 1 2 3 4 5; do
+    sc=$(uid)
+    api POST /v1/sessions "{\"session_id\":\"$sc\"}"
+    hung+=("$(submit "$sc" "[[mock:hang]] slot $i" xai)")
+done
+ids="'$(IFS=,; echo "${hung[*]}" | sed "s/,/','/g")'"
+four_running() { [ "$(q "SELECT count(*) FROM runs WHERE run_id IN ($ids) AND status = 'running'")" = 4 ]; }
+wait_until 10 four_running || fail "not four hung runs running: $(q "SELECT string_agg(status, ',') FROM runs WHERE run_id IN ($ids)")"
+sleep 0.5
+[ "$(q "SELECT string_agg(n::text, ',') FROM (SELECT count(*) AS n FROM runs WHERE run_id IN ($ids)
+        AND status = 'running' GROUP BY lease_owner) o")" = "2,2" ] ||
+    fail "runs per runner: $(q "SELECT string_agg(lease_owner, ' ') FROM runs WHERE run_id IN ($ids)")"
+[ "$(q "SELECT count(*) FROM runs WHERE run_id IN ($ids) AND status = 'queued'")" = 1 ] ||
+    fail "the fifth hung run did not wait for a free slot"
+# The waiting one first: a cancelled running one frees its slot.
+for h in $(q "SELECT run_id FROM runs WHERE run_id IN ($ids) ORDER BY status = 'running', run_no"); do
+    "$K" runs cancel "$h" >/dev/null || fail "runs cancel $h"
+done
+all_let_go() { [ "$(cat "$STATE_ROOT"/logs/runner-*.log | grep -c -E "run ($(IFS='|'; echo "${hung[*]}")) stopped")" = 4 ]; }
+wait_until 3 all_let_go || fail "the runners did not let go of the four cancelled runs"
+[ "$(q "SELECT count(*) FROM runs WHERE run_id IN ($ids) AND status = 'cancelled'")" = 5 ] ||
+    fail "not every hung run ended cancelled"
 
 # kill -9 of the runner executing a run: the other recovers it within the
 # lease (3 s here): an input run is interrupted, with the reason.
