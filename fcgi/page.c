@@ -14,8 +14,10 @@ valid_key(const char *key)
         return 0;
     memcpy(ms, key, 20);
     ms[20] = '\0';
-    /* 20 digits, and a time the store can compare (it is a bigint there) */
-    return util_parse_i64(ms, 0, INT64_MAX, &v) == 0 && uri_valid_id(colon + 1);
+    /* 20 digits (no sign: strtoll would take one), and a time the store can
+     * compare (it is a bigint there) */
+    return strspn(ms, "0123456789") == 20 && util_parse_i64(ms, 0, INT64_MAX, &v) == 0 &&
+           uri_valid_id(colon + 1);
 }
 
 int

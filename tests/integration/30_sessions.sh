@@ -44,6 +44,9 @@ api GET "/v1/sessions?limit=0"
 expect_problem 400 invalid_limit pagination
 api GET "/v1/sessions?cursor=not-a-cursor"
 expect_problem 400 invalid_cursor pagination
+# A time with a sign (strtoll takes "-0...0") is not a cursor we hand out.
+api GET "/v1/sessions?cursor=$(printf -- '-0000000000000000000:%s' "$s-l3" | base64 -w0 | tr '+/' '-_' | tr -d =)"
+expect_problem 400 invalid_cursor pagination
 api GET "/v1/sessions?limit=1000"
 expect_status 200
 expect_json 'length <= 100'
