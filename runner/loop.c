@@ -180,8 +180,9 @@ claim(struct runner *r)
     free(w);
 }
 
-/* The replies' new text, as trace events: of every job whose batch is due
- * (due), or of the jobs with an outcome together with it (outcome). */
+/* What goes to the database together, into r->batch: the replies' new text
+ * of every job whose trace batch is due (outcomes 0), or the jobs with an
+ * outcome, each with its text not yet sent (outcomes 1). */
 static size_t
 collect(struct runner *r, int outcomes, int64_t now)
 {

@@ -205,6 +205,20 @@ BEGIN
 END
 $$;
 
+-- Appends events gathered in batches (arrays of event arrays, one per status
+-- change, say), in order, as one append; nothing when there are none.
+-- Gathering batches copies nothing, where concatenating jsonb arrays run
+-- after run would copy everything so far each time.
+CREATE FUNCTION kheish_append_batches(stream jsonb[], run jsonb[]) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF cardinality(run) > 0 THEN
+        PERFORM kheish_append_events(kheish_flatten(stream), kheish_flatten(run));
+    END IF;
+END
+$$;
+
 -- Claims up to max runnable runs for owner, oldest first: a queued run at
 -- the head of its session with nothing active before it, skipping runs
 -- another runner is claiming. Each becomes running with the lease; their
@@ -218,7 +232,7 @@ DECLARE
     q record;
     ch jsonb;
     claimed jsonb[] := '{}';
-    stream jsonb[] := '{}'; -- batches of events (kheish_flatten), not copied at every run
+    stream jsonb[] := '{}'; -- batches of events (kheish_append_batches)
     run jsonb[] := '{}';
 BEGIN
     FOR q IN SELECT c.run_id, c.session_id, c.agent_id, c.kind, c.run_no, c.payload FROM runs c
@@ -235,9 +249,7 @@ BEGIN
             'kind', q.kind, 'payload', q.payload,
             'history', kheish_conversation(q.session_id, q.run_no, history_runs));
     END LOOP;
-    IF cardinality(claimed) > 0 THEN
-        PERFORM kheish_append_events(kheish_flatten(stream), kheish_flatten(run));
-    END IF;
+    PERFORM kheish_append_batches(stream, run);
     RETURN to_jsonb(claimed);
 END
 $$;
@@ -258,7 +270,7 @@ DECLARE
     output jsonb;
     ch jsonb;
     ended text[] := '{}';
-    stream jsonb[] := '{}'; -- batches of events, as in kheish_claim_runs
+    stream jsonb[] := '{}'; -- batches of events (kheish_append_batches)
     run jsonb[] := '{}';
 BEGIN
     FOR o IN SELECT e FROM jsonb_array_elements(outcomes) e LOOP
@@ -283,9 +295,7 @@ BEGIN
         run := run || (ch->'run');
         ended := ended || rid;
     END LOOP;
-    IF cardinality(ended) > 0 THEN
-        PERFORM kheish_append_events(kheish_flatten(stream), kheish_flatten(run));
-    END IF;
+    PERFORM kheish_append_batches(stream, run);
     RETURN to_jsonb(ended);
 END
 $$;
