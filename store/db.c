@@ -1,6 +1,7 @@
 /*
  * Connection handling, statement execution and the transaction helper.
  */
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -351,6 +352,17 @@ read_sync(struct store *s)
     return synced;
 }
 
+/* Reads what an idle connection has been sent: a server that went away
+ * sends its goodbye (an error message), then closes; reading both marks the
+ * connection bad. */
+static void
+notice_closed(PGconn *c)
+{
+    struct pollfd p = {PQsocket(c), POLLIN, 0};
+    while (PQstatus(c) == CONNECTION_OK && p.fd >= 0 && poll(&p, 1, 0) == 1 && PQconsumeInput(c))
+        ;
+}
+
 /*
  * Runs sql (and, when commit, then COMMIT), then kheish_flush_wal(), as one
  * pipeline: one round trip. Returns sql's result (caller clears it), or NULL
@@ -370,7 +382,12 @@ exec_durable(struct store *s, enum store_rc *rc, const char *sql, int nparams,
 {
     static const char *const FLUSH_SQL = "SELECT kheish_flush_wal()";
     PGresult *kept = NULL;
-    /* Inside a transaction, a lost connection is the caller's to handle. */
+    /* Inside a transaction, a lost connection is the caller's to handle.
+     * Outside, a connection the server closed since (a restart) is found
+     * now, before the statement goes out, and replaced: the statement is not
+     * run twice, as it could be if it were retried after a failure. */
+    if (!commit && s->conn)
+        notice_closed(s->conn);
     *rc = commit ? (PQstatus(s->conn) == CONNECTION_OK ? STORE_OK : STORE_UNAVAILABLE)
                  : db_connect(s);
     if (*rc != STORE_OK)

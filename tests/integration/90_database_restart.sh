@@ -20,3 +20,18 @@ for i in $(seq 1 12); do
 done
 api GET /readyz
 expect_status 200
+
+# The same after a crash (immediate shutdown: each backend sends its goodbye,
+# then closes) for the writes that are one statement of their own: every
+# submission is accepted, none is lost or made twice.
+s=$(uid)
+api POST /v1/sessions "{\"session_id\":\"$s\"}"
+runuser -u postgres -- "$(pg_config --bindir)/pg_ctl" -D "$STATE_ROOT/pg/data" -m immediate -w stop >/dev/null ||
+    fail "could not crash PostgreSQL"
+kheish up --state-root "$STATE_ROOT" --port "${KHEISH_DAEMON_URL##*:}" >/dev/null 2>&1 || fail "kheish up after the crash"
+for i in $(seq 1 12); do
+    api POST "/v1/sessions/$s/runs" "{\"content\":\"after the crash $i\"}"
+    expect_status 202
+done
+[ "$($PSQL -Atc "SELECT count(*) FROM runs WHERE session_id = '$s'")" = 12 ] ||
+    fail "submissions after the crash: $($PSQL -Atc "SELECT count(*) FROM runs WHERE session_id = '$s'") runs, not 12"
