@@ -26,13 +26,14 @@
 #define LOG_TAIL_LINES   20
 
 static const char up_usage[] =
-    "usage: kheish up [--state-root DIR] [--port PORT] [--workers N] [--routes-file FILE]\n"
+    "usage: kheish up [--state-root DIR] [--port PORT] [--workers N] [--runners N]\n"
+    "                 [--routes-file FILE]\n"
     "Creates the state root (--state-root, KHEISH_STATE_ROOT, default " STACK_DEFAULT_ROOT "),\n"
     "an embedded PostgreSQL cluster (unless KHEISH_DATABASE_URL is set), applies migrations,\n"
-    "starts kheish-fcgi, two kheish-sse-relays, two kheish-runners (with a routes file:\n"
+    "starts kheish-fcgi, two kheish-sse-relays, kheish-runners (with a routes file:\n"
     "--routes-file, KHEISH_ROUTES_FILE, or the previous up's; --routes-file '' for none) and\n"
     "nginx on 127.0.0.1:PORT (default 4000, or the port of the previous up) and waits until\n"
-    "all of it is ready.\n";
+    "all of it is ready. --runners (default 2, or the previous up's) says how many runners.\n";
 
 static const char down_usage[] =
     "usage: kheish down [--state-root DIR]\n"
@@ -43,6 +44,7 @@ static const char down_usage[] =
 struct up_flags {
     int64_t port;    /* 0: not given */
     int64_t workers; /* 0: not given */
+    int64_t runners; /* 0: not given */
     int64_t drain_ms;
     const char *database_url; /* NULL: embedded cluster */
     const char *routes_file;  /* NULL: not given (keep the previous up's); "": none */
@@ -91,6 +93,10 @@ up_flags_parse(const struct stack_opts *o, struct up_flags *f)
         fprintf(stderr, "kheish up: --workers must be an integer in [1, %d]\n", CONFIG_MAX_WORKERS);
         return -1;
     }
+    if (o->runners && util_parse_i64(o->runners, 1, STACK_MAX_RUNNERS, &f->runners) != 0) {
+        fprintf(stderr, "kheish up: --runners must be an integer in [1, %d]\n", STACK_MAX_RUNNERS);
+        return -1;
+    }
     if (util_env_i64("KHEISH_DRAIN_MS", 0, 600000, STACK_EMBEDDED_DRAIN_MS, &f->drain_ms) != 0) {
         fprintf(stderr, "kheish up: KHEISH_DRAIN_MS must be an integer in [0, 600000]\n");
         return -1;
@@ -122,6 +128,9 @@ up_settings(const struct up_flags *f, struct stack *st)
 {
     st->port = f->port ? (int)f->port : st->loaded ? st->port : STACK_DEFAULT_PORT;
     st->workers = f->workers ? (int)f->workers : st->loaded ? st->workers : STACK_DEFAULT_WORKERS;
+    st->runners = f->runners    ? (int)f->runners
+                  : st->runners ? st->runners /* an older stack.env has none */
+                                : STACK_DEFAULT_RUNNERS;
     st->pg_port = st->port + STACK_PG_PORT_OFFSET;
     st->relay_port = st->port + STACK_RELAY_PORT_OFFSET;
     st->drain_ms = (int)f->drain_ms;
@@ -242,19 +251,19 @@ discard(char *p, size_t size, size_t n, void *u)
     return size * n;
 }
 
-#define UP_STARTED (1 + STACK_RUNNERS)
+#define UP_STARTED (1 + STACK_MAX_RUNNERS)
 
 /* What is not ready yet besides /readyz, into why; "" when all is. */
 static void
 daemons_missing(const struct stack *st, char *why, size_t size)
 {
     int relays = stack_relays_running(st);
-    int runners = st->routes_file[0] ? stack_runners_running(st) : STACK_RUNNERS;
+    int runners = st->routes_file[0] ? stack_runners_running(st) : st->runners;
     why[0] = '\0';
     if (relays < STACK_RELAYS)
         snprintf(why, size, "%d of %d kheish-sse-relays listening", relays, STACK_RELAYS);
-    else if (runners < STACK_RUNNERS)
-        snprintf(why, size, "%d of %d kheish-runners running", runners, STACK_RUNNERS);
+    else if (runners < st->runners)
+        snprintf(why, size, "%d of %d kheish-runners running", runners, st->runners);
 }
 
 /* Polls GET /readyz through nginx until it answers 200 and every relay and
@@ -400,8 +409,8 @@ up_start(struct stack *st, const char *bindir, struct started *started)
 int
 cmd_up(const struct cli *c, int argc, char **argv)
 {
-    static const char *const allowed[] = {"--state-root", "--port", "--workers", "--routes-file",
-                                          NULL};
+    static const char *const allowed[] = {"--state-root", "--port",        "--workers",
+                                          "--runners",    "--routes-file", NULL};
     struct stack_opts o = {0};
     struct up_flags f;
     struct stack st = {0};

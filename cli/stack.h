@@ -45,8 +45,9 @@
 /* Relays behind nginx's upstream, on relay_port, relay_port + 1...: any of
  * them serves any stream, so one can die or restart while the other serves. */
 #define STACK_RELAYS 2
-/* Runners started when the stack has a routes file. */
-#define STACK_RUNNERS 2
+/* Runners started when the stack has a routes file (--runners). */
+#define STACK_DEFAULT_RUNNERS 2
+#define STACK_MAX_RUNNERS     64
 /* Unix socket paths are limited to 107 bytes; the longest one we create is
  * <root>/pg/.s.PGSQL.NNNNN (root + 18). */
 #define STACK_ROOT_MAX      88
@@ -72,6 +73,7 @@ struct stack {
     int pg_port;                   /* embedded cluster, port + STACK_PG_PORT_OFFSET */
     int relay_port;                /* the first kheish-sse-relay, port + STACK_RELAY_PORT_OFFSET */
     int workers;
+    int runners;     /* with a routes file */
     int embedded_pg; /* 1: cluster under pg/; 0: external KHEISH_DATABASE_URL */
     int drain_ms;
     char database_url[STACK_URL_MAX]; /* what kheish-fcgi connects with */
@@ -85,6 +87,7 @@ struct stack_opts {
     const char *database_url;
     const char *port;
     const char *workers;
+    const char *runners;
     const char *routes_file;
 };
 

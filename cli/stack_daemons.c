@@ -1,6 +1,6 @@
 /*
  * The stack's own daemons, kheish-fcgi, STACK_RELAYS kheish-sse-relays and,
- * with a routes file, STACK_RUNNERS kheish-runners:
+ * with a routes file, st->runners kheish-runners (--runners):
  * started detached with their output in logs/<name>.log, found and stopped
  * through run/<name>.pid (which each writes itself once it listens).
  */
@@ -189,13 +189,14 @@ stack_relays_stop(const struct stack *st)
 int
 stack_runners_running(const struct stack *st)
 {
-    return count_running(st, runner, STACK_RUNNERS);
+    return count_running(st, runner, STACK_MAX_RUNNERS);
 }
 
+/* Every runner, also those of an earlier up with more. */
 int
 stack_runners_stop(const struct stack *st)
 {
-    return stop_all(st, runner, STACK_RUNNERS);
+    return stop_all(st, runner, STACK_MAX_RUNNERS);
 }
 
 /* Starts the relays that are not running. Returns 0 or -1. */
@@ -227,7 +228,14 @@ stack_runners_start(const struct stack *st, const char *bindir, struct started *
                         "--routes-file FILE` starts the runners\n");
         return 0;
     }
-    for (int i = 0; i < STACK_RUNNERS; i++) {
+    /* Fewer than an earlier up: the extra ones stop, finishing or
+     * interrupting their runs. */
+    for (int i = st->runners; i < STACK_MAX_RUNNERS; i++) {
+        struct daemon d = runner(i);
+        if (stop(st, &d, STACK_STOP_EXTRA_MS) < 0)
+            return -1;
+    }
+    for (int i = 0; i < st->runners; i++) {
         struct daemon d = runner(i);
         if (!running(st, &d))
             fprintf(stderr, "kheish up: starting kheish-runner with %s\n", st->routes_file);

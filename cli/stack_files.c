@@ -17,7 +17,7 @@
 
 #define TOKEN_RAW_BYTES  32
 #define ENV_LINE_MAX     (STACK_URL_MAX + 64)
-#define ENV_INTS         6                       /* integer settings in stack.env */
+#define ENV_INTS         7                       /* integer settings in stack.env */
 #define ENV_STRS         2                       /* and string ones */
 #define TAIL_WINDOW_SIZE 8192                    /* stack_tail reads at most this much */
 #define SH_QUOTED_MAX    (4 * STACK_URL_MAX + 3) /* every byte a quote, plus the outer pair */
@@ -37,6 +37,7 @@ stack_opts_parse(int argc, char **argv, const char *const *allowed, const char *
         {"--database-url", &o->database_url},
         {"--port", &o->port},
         {"--workers", &o->workers},
+        {"--runners", &o->runners},
         {"--routes-file", &o->routes_file},
     };
     for (int a = 0; a < argc; a++) {
@@ -169,6 +170,7 @@ env_ints(struct stack *st, struct env_int out[ENV_INTS])
         {"KHEISH_PG_PORT", &st->pg_port, 1, 65535},
         {"KHEISH_RELAY_PORT", &st->relay_port, 1, 65535},
         {"KHEISH_WORKERS", &st->workers, 1, 65535},
+        {"KHEISH_RUNNERS", &st->runners, 1, STACK_MAX_RUNNERS},
         {"KHEISH_EMBEDDED_PG", &st->embedded_pg, 0, 1},
         {"KHEISH_DRAIN_MS", &st->drain_ms, 0, 600000},
     };

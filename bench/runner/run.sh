@@ -64,11 +64,8 @@ done
 MOCK=
 cleanup() {
     local f
-    for f in "$T"/state/run/runner-*.pid "$T"/runner-*.pid; do # stopped by a drain pass?
+    for f in "$T"/state/run/runner-*.pid; do # stopped by a drain pass?
         if [ -f "$f" ]; then kill -CONT "$(cat "$f")" 2>/dev/null || true; fi
-    done
-    for f in "$T"/runner-*.pid; do
-        if [ -f "$f" ]; then kill "$(cat "$f")" 2>/dev/null || true; fi
     done
     "$BIN/kheish" down --state-root "$T/state" >/dev/null 2>&1 || true
     if [ -n "$MOCK" ]; then kill "$MOCK" 2>/dev/null || true; fi
@@ -119,34 +116,11 @@ AUTH="Authorization: Bearer $(cat "$T/state/tokens/admin-token")"
 TERMINAL="('completed', 'failed', 'interrupted', 'cancelled')"
 q() { $PSQL -c "$1"; }
 
-# The stack runs runners 1 and 2; 3 and 4 are copies of runner 1: its
-# command line and environment from /proc, our own --pid-file and log.
-runner_start() { # I
-    local src j args=() envs=()
-    src=$(cat "$T/state/run/runner-1.pid")
-    mapfile -d '' args <"/proc/$src/cmdline"
-    mapfile -d '' envs <"/proc/$src/environ"
-    for j in "${!args[@]}"; do
-        [ "${args[j]}" = --pid-file ] && args[j + 1]=$T/runner-$1.pid
-    done
-    env -i "${envs[@]}" "${args[@]}" </dev/null >>"$T/runner-$1.log" 2>&1 &
-    for _ in $(seq 100); do [ -s "$T/runner-$1.pid" ] && return 0; sleep 0.05; done
-    echo "run.sh: runner $1 did not start: $(tail -3 "$T/runner-$1.log")" >&2
-    exit 1
-}
-runner_stop() { # I
-    local pid
-    [ -s "$T/runner-$1.pid" ] || return 0
-    pid=$(cat "$T/runner-$1.pid")
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-    rm -f "$T/runner-$1.pid"
-}
-runners() { # K: K runners from now on (2 of the stack's, the rest ours)
-    local i
-    for i in $(seq 3 "$RUNNERS_MAX"); do
-        if [ "$i" -le "$1" ]; then [ -s "$T/runner-$i.pid" ] || runner_start "$i"; else runner_stop "$i"; fi
-    done
+# K runners from now on: `kheish up --runners K` starts or stops the
+# difference; then wait until K are connected to the database.
+runners() { # K
+    "$BIN/kheish" up --state-root "$T/state" --runners "$1" >>"$T/up.log" 2>&1 ||
+        { tail -5 "$T/up.log" >&2; exit 1; }
     for _ in $(seq 100); do
         [ "$(q "SELECT count(DISTINCT application_name) FROM pg_stat_activity
                 WHERE application_name LIKE 'kheish-runner@%'")" = "$1" ] && return 0
@@ -157,7 +131,7 @@ runners() { # K: K runners from now on (2 of the stack's, the rest ours)
 }
 runner_pids() {
     local f
-    for f in "$T"/state/run/runner-*.pid "$T"/runner-*.pid; do [ -s "$f" ] && printf '%s ' "$(cat "$f")"; done
+    for f in "$T"/state/run/runner-*.pid; do [ -s "$f" ] && printf '%s ' "$(cat "$f")"; done
     return 0
 }
 sessions() { # PREFIX COUNT: PREFIX-1 .. PREFIX-COUNT
@@ -364,7 +338,7 @@ cancel() { # ROUND
         [ "$code" = 200 ] || { echo "run.sh: cancel $run: $code $(cat "$T/cancel.json")" >&2; exit 1; }
         line=
         for _ in $(seq 500); do
-            line=$(grep -h "\"run $run stopped:" "$T"/state/logs/runner-*.log "$T"/runner-*.log || true)
+            line=$(grep -h "\"run $run stopped:" "$T"/state/logs/runner-*.log || true)
             [ -n "$line" ] && break
             sleep 0.02
         done

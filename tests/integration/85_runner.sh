@@ -311,6 +311,20 @@ expect_json '.active == false and .revoked == true'
 "$K" runtime auth subject "session:$s" | jq -e '.revoked == false' >/dev/null || fail "runtime auth subject"
 "$K" runtime auth revoke-subject nobody >/dev/null 2>&1
 [ $? = 2 ] || fail "runtime auth revoke-subject of a bad id: not exit 2"
+# `kheish up --runners N` starts or stops runners to make N, and remembers N.
+nrunners() { ls "$STATE_ROOT"/run/runner-*.pid 2>/dev/null | wc -l; }
+# (The routes file is given: the tests' environment has KHEISH_ROUTES_FILE='' from stack.env.)
+"$K" up --state-root "$STATE_ROOT" --port "$PORT" --routes-file "$RESP_DIR/routes.toml" --runners 3 \
+    >"$RESP_DIR/up3" 2>&1 ||
+    fail "up --runners 3: $(tail -3 "$RESP_DIR/up3")"
+[ "$(nrunners)" = 3 ] && grep -qx "KHEISH_RUNNERS=3" "$STATE_ROOT/stack.env" ||
+    fail "up --runners 3: $(nrunners) runners, $(grep RUNNERS "$STATE_ROOT/stack.env")"
+"$K" up --state-root "$STATE_ROOT" --port "$PORT" --routes-file "$RESP_DIR/routes.toml" --runners 1 \
+    >/dev/null 2>&1 || fail "up --runners 1"
+[ "$(nrunners)" = 1 ] || fail "up --runners 1 left $(nrunners) runners"
+"$K" up --state-root "$STATE_ROOT" --port "$PORT" --runners 0 >/dev/null 2>&1
+[ $? = 2 ] || fail "up --runners 0 was not refused with exit 2"
+
 # No secret in a log, the database's tables or an answer.
 grep -rl -e "$ANTH_KEY" -e "$OAI_KEY_VALUE" "$STATE_ROOT/logs" "$RESP_DIR"/*.json "$RESP_DIR"/*.sse 2>/dev/null &&
     fail "a secret was written out"
