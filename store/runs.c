@@ -17,20 +17,8 @@ is_terminal(const char *status)
            !strcmp(status, "interrupted") || !strcmp(status, "cancelled");
 }
 
-/* res is {view, stream, run} from sql/007's kheish_run_set_status or
- * kheish_run_submitted: its events go to ev, its view to view_out. */
-static enum store_rc
-take_change(json_t *res, struct db_events *ev, json_t **view_out)
-{
-    if (res == NULL)
-        return STORE_RUN_NOT_FOUND;
-    db_events_extend(ev, json_object_get(res, "stream"), json_object_get(res, "run"));
-    if (view_out)
-        *view_out = json_incref(json_object_get(res, "view"));
-    json_decref(res);
-    return STORE_OK;
-}
-
+/* The transition is sql/007's kheish_run_set_status: it returns {view,
+ * stream, run}; the events go to ev, the view to view_out. */
 enum store_rc
 db_run_set_status(struct store *s, const char *run_id, const char *to, const char *error,
                   struct db_events *ev, json_t **view_out)
@@ -38,7 +26,15 @@ db_run_set_status(struct store *s, const char *run_id, const char *to, const cha
     json_t *res;
     enum store_rc rc = db_json(s, &res, "SELECT kheish_run_set_status($1, $2, $3)", 3,
                                (const char *const[]){run_id, to, error});
-    return rc == STORE_OK ? take_change(res, ev, view_out) : rc;
+    if (rc != STORE_OK)
+        return rc;
+    if (res == NULL)
+        return STORE_RUN_NOT_FOUND;
+    db_events_extend(ev, json_object_get(res, "stream"), json_object_get(res, "run"));
+    if (view_out)
+        *view_out = json_incref(json_object_get(res, "view"));
+    json_decref(res);
+    return STORE_OK;
 }
 
 enum store_rc

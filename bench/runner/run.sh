@@ -277,18 +277,24 @@ throughput() { # ROUND K MODE
 
 # (b) One run at a time, each to its own session, LAT_RUNNERS idle runners.
 # Prints "p50 p99 max completed" of started_at_ms - submitted_at_ms, then
+# submit_one SESSION CONTENT: POSTs one run and prints its id.
+submit_one() {
+    local code
+    code=$(curl -sS -o "$T/submit.json" -w '%{http_code}' -X POST -H "$AUTH" \
+        -H 'Content-Type: application/json' -d "$(jq -nc --arg c "$2" '{content: $c}')" \
+        "$API/v1/sessions/$1/runs")
+    [ "$code" = 202 ] || { echo "run.sh: submit: $code $(cat "$T/submit.json")" >&2; exit 1; }
+    jq -r .run_id "$T/submit.json"
+}
+
 # "p50 p99 max" of queued -> running by commit time, "p50 p99" of the
 # submit's own stamp -> commit.
 latency() { # ROUND
-    local prefix=lat-$1 i code run
+    local prefix=lat-$1 i run
     runners "$LAT_RUNNERS"
     sessions "$prefix" "$LAT_RUNS" >/dev/null
     for i in $(seq 1 "$LAT_RUNS"); do
-        code=$(curl -sS -o "$T/submit.json" -w '%{http_code}' -X POST -H "$AUTH" \
-            -H 'Content-Type: application/json' -d '{"content":"latency [[mock:text=ok]]"}' \
-            "$API/v1/sessions/$prefix-$i/runs")
-        [ "$code" = 202 ] || { echo "run.sh: latency submit: $code $(cat "$T/submit.json")" >&2; exit 1; }
-        run=$(jq -r .run_id "$T/submit.json")
+        run=$(submit_one "$prefix-$i" "latency [[mock:text=ok]]")
         # Nothing of ours runs while the runners claim; after GAP the run
         # has ended (else this waits), and they are idle again.
         sleep "$GAP"
@@ -319,19 +325,14 @@ latency() { # ROUND
 # "p50 p99 max cancelled", the API's part (request -> cancelled committed)
 # going to $T/cancel-api.
 cancel() { # ROUND
-    local prefix=can-$1 i code run t0 stop line
+    local prefix=can-$1 i run t0 stop line
     runners "$RUNNERS_MAX"
     sessions "$prefix" "$CANCEL_RUNS" >/dev/null
     : >"$T/cancel.ms"
     for i in $(seq 1 "$CANCEL_RUNS"); do
-        code=$(curl -sS -o "$T/submit.json" -w '%{http_code}' -X POST -H "$AUTH" \
-            -H 'Content-Type: application/json' -d '{"content":"cancel me [[mock:hang]]"}' \
-            "$API/v1/sessions/$prefix-$i/runs")
-        [ "$code" = 202 ] || { echo "run.sh: cancel submit: $code $(cat "$T/submit.json")" >&2; exit 1; }
-        run=$(jq -r .run_id "$T/submit.json")
+        run=$(submit_one "$prefix-$i" "cancel me [[mock:hang]]")
         wait_sql "(SELECT status <> 'queued' FROM runs WHERE run_id = '$run')" 10
-        # A random moment of the runner's wait (libcurl's progress callback
-        # is where it looks for a cancel).
+        # A random moment of the run's wait for the provider.
         sleep "$(awk -v r="$RANDOM" 'BEGIN {printf "%.3f", 0.2 + r / 32768}')"
         t0=$EPOCHREALTIME
         code=$(curl -sS -o "$T/cancel.json" -w '%{http_code}' -X POST -H "$AUTH" "$API/v1/runs/$run/cancel")
