@@ -126,6 +126,7 @@ FUZZ_MAX_LEN_relay_head := 8200
 # routes: over its line limit (8 KiB); the 1 MiB file limit is a unit test.
 FUZZ_MAX_LEN_routes := 9000
 FUZZ_MAX_LEN_sse    := 16384
+FUZZ_MAX_LEN_json_stored := 65536
 
 $(FUZZ_OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "json_exact.h"
 #include "problem.h"
 #include "uri.h"
 #include "util.h"
@@ -150,6 +151,33 @@ http_query(const struct http_req *req, const char *name)
     return NULL;
 }
 
+/* What is wrong with a JSON text, in words that never quote it. */
+static const char *
+json_fault(enum json_error_code code)
+{
+    switch (code) {
+    case json_error_invalid_utf8:
+        return "invalid UTF-8";
+    case json_error_premature_end_of_input:
+        return "unexpected end of input";
+    case json_error_end_of_input_expected:
+        return "text after the end of the document";
+    case json_error_null_character:
+    case json_error_null_byte_in_key:
+        return "NUL character";
+    case json_error_duplicate_key:
+        return "duplicate object key";
+    case json_error_numeric_overflow:
+        return "number out of range";
+    case json_error_stack_overflow:
+        return "nested too deep";
+    case json_error_out_of_memory:
+        return "too large";
+    default:
+        return "invalid syntax";
+    }
+}
+
 int
 http_body_object(const struct http_req *req, int allow_empty, json_t **out, struct http_resp *resp)
 {
@@ -168,10 +196,19 @@ http_body_object(const struct http_req *req, int allow_empty, json_t **out, stru
         return -1;
     }
     json_error_t err;
+    struct json_exact_err inexact;
     json_t *v = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
     if (v == NULL) {
-        http_problem(resp, 400, NULL, "bad_request", "malformed JSON body: %s (line %d)", err.text,
-                     err.line);
+        /* jansson's own text quotes the input near the fault: a secret's, maybe. */
+        http_problem(resp, 400, NULL, "bad_request",
+                     "malformed JSON body: %s at byte %d (line %d, column %d)",
+                     json_fault(json_error_code(&err)), err.position, err.line, err.column);
+        return -1;
+    }
+    if (json_exact_check(req->body, req->body_len, &inexact) != 0) {
+        json_decref(v);
+        http_problem(resp, 400, NULL, "bad_request", "JSON body refused: %s at byte %zu",
+                     inexact.reason, inexact.offset);
         return -1;
     }
     if (!json_is_object(v)) {

@@ -8,39 +8,42 @@ struct http_route {
     const char *method;
     const char *pattern; /* '*' matches one non-empty path segment */
     handler_fn fn;
+    const char *query; /* the query parameters it reads, space-separated; others are refused */
 };
 
+#define PAGE_QUERY "limit page cursor"
+
 static const struct http_route http_routes[] = {
-    {"GET", "/healthz", probes_healthz},
-    {"GET", "/readyz", probes_readyz},
-    {"GET", "/v1/status", status_get},
-    {"GET", "/v1/capabilities", status_capabilities},
-    {"POST", "/v1/sessions", sessions_create},
-    {"GET", "/v1/sessions", sessions_list},
-    {"GET", "/v1/sessions/*", sessions_get},
-    {"GET", "/v1/sessions/*/events", sessions_events},
-    {"POST", "/v1/sessions/*/runs", runs_submit},
-    {"POST", "/v1/sessions/*/input", sessions_input},
-    {"POST", "/v1/sessions/*/interrupt", sessions_interrupt},
-    {"POST", "/v1/sessions/*/end", sessions_end},
-    {"GET", "/v1/runs", runs_list},
-    {"GET", "/v1/runs/*", runs_get},
-    {"GET", "/v1/runs/*/events", runs_events},
-    {"POST", "/v1/runs/*/cancel", runs_cancel},
-    {"GET", "/v1/runtime", runtime_get},
-    {"POST", "/v1/runtime/permission-mode", runtime_permission_mode},
-    {"POST", "/v1/runtime/debug-level", runtime_debug_level},
-    {"GET", "/v1/runtime/revisions", runtime_revisions},
-    {"POST", "/v1/runtime/rollback", runtime_rollback},
-    {"GET", "/v1/runtime/secrets", secrets_list},
-    {"POST", "/v1/runtime/secrets", secrets_put},
-    {"GET", "/v1/runtime/secrets/*", secrets_get},
-    {"DELETE", "/v1/runtime/secrets/*", secrets_delete},
-    {"POST", "/v1/runtime/auth/slots/*/revoke", secrets_revoke_slot},
-    {"GET", "/v1/runtime/auth/subjects/*", auth_subject_get},
-    {"POST", "/v1/runtime/auth/subjects/*/revoke", auth_subject_revoke},
-    {"GET", "/v1/runtime/auth/leases/*", auth_lease_get},
-    {"POST", "/v1/runtime/auth/leases/*/revoke", auth_lease_revoke},
+    {"GET", "/healthz", probes_healthz, NULL},
+    {"GET", "/readyz", probes_readyz, NULL},
+    {"GET", "/v1/status", status_get, NULL},
+    {"GET", "/v1/capabilities", status_capabilities, NULL},
+    {"POST", "/v1/sessions", sessions_create, NULL},
+    {"GET", "/v1/sessions", sessions_list, "persona_id " PAGE_QUERY},
+    {"GET", "/v1/sessions/*", sessions_get, NULL},
+    {"GET", "/v1/sessions/*/events", sessions_events, "limit"},
+    {"POST", "/v1/sessions/*/runs", runs_submit, NULL},
+    {"POST", "/v1/sessions/*/input", sessions_input, NULL},
+    {"POST", "/v1/sessions/*/interrupt", sessions_interrupt, NULL},
+    {"POST", "/v1/sessions/*/end", sessions_end, NULL},
+    {"GET", "/v1/runs", runs_list, "session_id status priority_active order " PAGE_QUERY},
+    {"GET", "/v1/runs/*", runs_get, NULL},
+    {"GET", "/v1/runs/*/events", runs_events, "limit"},
+    {"POST", "/v1/runs/*/cancel", runs_cancel, NULL},
+    {"GET", "/v1/runtime", runtime_get, NULL},
+    {"POST", "/v1/runtime/permission-mode", runtime_permission_mode, NULL},
+    {"POST", "/v1/runtime/debug-level", runtime_debug_level, NULL},
+    {"GET", "/v1/runtime/revisions", runtime_revisions, "limit"},
+    {"POST", "/v1/runtime/rollback", runtime_rollback, NULL},
+    {"GET", "/v1/runtime/secrets", secrets_list, NULL},
+    {"POST", "/v1/runtime/secrets", secrets_put, NULL},
+    {"GET", "/v1/runtime/secrets/*", secrets_get, NULL},
+    {"DELETE", "/v1/runtime/secrets/*", secrets_delete, NULL},
+    {"POST", "/v1/runtime/auth/slots/*/revoke", secrets_revoke_slot, NULL},
+    {"GET", "/v1/runtime/auth/subjects/*", auth_subject_get, NULL},
+    {"POST", "/v1/runtime/auth/subjects/*/revoke", auth_subject_revoke, NULL},
+    {"GET", "/v1/runtime/auth/leases/*", auth_lease_get, NULL},
+    {"POST", "/v1/runtime/auth/leases/*/revoke", auth_lease_revoke, NULL},
 };
 
 /* Matches path against pattern, recording '*' segments (pointers into buf,
@@ -77,6 +80,28 @@ match(const char *pattern, char *buf, struct http_req *req)
     return *p == '\0' && *s == '\0';
 }
 
+/* 1 when word is one of the space-separated words of list (NULL: none). */
+static int
+has_word(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = list; p && *p; p += strcspn(p, " "), p += *p == ' ')
+        if (strcspn(p, " ") == n && !strncmp(p, word, n))
+            return 1;
+    return 0;
+}
+
+/* Runs route's handler unless the query names a parameter it does not read. */
+static int
+run(const struct http_route *route, struct http_req *req, struct http_resp *resp)
+{
+    for (int i = 0; i < req->nquery; i++)
+        if (!has_word(route->query, req->query[i].name))
+            return http_problem(resp, 400, NULL, "bad_request", "unknown query parameter '%s'",
+                                req->query[i].name);
+    return route->fn(req, resp);
+}
+
 int
 router_dispatch(struct http_req *req, struct http_resp *resp)
 {
@@ -91,7 +116,7 @@ router_dispatch(struct http_req *req, struct http_resp *resp)
         if (!match(http_routes[i].pattern, buf, req))
             continue;
         if (!strcmp(http_routes[i].method, method)) {
-            int status = http_routes[i].fn(req, resp);
+            int status = run(&http_routes[i], req, resp);
             free(buf);
             return status;
         }

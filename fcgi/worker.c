@@ -6,6 +6,7 @@
 #include "worker.h"
 
 #include <fcgiapp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -147,6 +148,28 @@ idempotency_key(FCGX_Request *r, struct http_req *req, struct http_resp *resp)
     return 0;
 }
 
+/* 1 when nginx has closed the request's connection: its client went away
+ * while the request waited in the backlog. Such a request is not executed
+ * (a client retrying it would get duplicates), and nginx has answered it
+ * already (499). */
+static int
+client_gone(const FCGX_Request *r)
+{
+    struct pollfd p = {r->ipcFd, POLLRDHUP, 0};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/* Two Content-Type headers: nginx passes the first as CONTENT_TYPE and each
+ * as HTTP_CONTENT_TYPE. Which one the client meant is anyone's guess. */
+static int
+content_type_ok(FCGX_Request *r, struct http_resp *resp)
+{
+    if (param_count(r, "HTTP_CONTENT_TYPE") <= 1)
+        return 0;
+    http_problem(resp, 400, NULL, "bad_request", "more than one Content-Type header");
+    return -1;
+}
+
 /*
  * The gate of common/gate.h for /v1 requests (probes stay open): answers
  * preflights and refusals itself, stores each audit record in the database
@@ -231,9 +254,15 @@ handle(FCGX_Request *r, struct worker_ctx *w)
                      "the request path is not percent-encoded UTF-8 or encodes a '/'");
     }
     if (resp.status == 0 && gate(r, w, &req, &resp) && idempotency_key(r, &req, &resp) == 0 &&
+        content_type_ok(r, &resp) == 0 &&
         http_parse_query(&req, FCGX_GetParam("QUERY_STRING", r->envp), &resp) == 0 &&
-        read_body(r, &req, &resp) == 0)
-        router_dispatch(&req, &resp);
+        read_body(r, &req, &resp) == 0) {
+        if (client_gone(r))
+            http_problem(&resp, 499, NULL, "client_closed_request",
+                         "the client left before the request was read; not executed");
+        else
+            router_dispatch(&req, &resp);
+    }
     write_response(r, &req, &resp);
     log_request(&req, &resp, started);
     for (int i = 0; i < req.nquery; i++) {

@@ -86,14 +86,30 @@ drain(struct runner *r)
 static void
 maintain(struct runner *r)
 {
-    int held = 0, requeued = 0, interrupted = 0;
+    int held = 0;
+    json_t *res = NULL, *f;
+    size_t i;
     if (store_maintenance_lock(r->db, &held) != STORE_OK || !held)
         return;
-    if (store_work_recover(r->db, &requeued, &interrupted) != STORE_OK)
-        log_msg("warn", "recovery_failed", "lease recovery: %s", store_last_error(r->db));
-    else if (requeued || interrupted)
-        log_msg("warn", "runs_recovered", "runs whose runner stopped: %d interrupted, %d requeued",
+    enum store_rc rc = store_work_recover(r->db, &res);
+    if (rc != STORE_OK) {
+        log_msg("warn", "recovery_failed", "lease recovery: %s%s%s", store_strerror(rc),
+                *store_last_error(r->db) ? ": " : "", store_last_error(r->db));
+        return;
+    }
+    json_int_t requeued = json_integer_value(json_object_get(res, "requeued"));
+    json_int_t interrupted = json_integer_value(json_object_get(res, "interrupted"));
+    if (requeued || interrupted)
+        log_msg("warn", "runs_recovered",
+                "runs whose runner stopped: %" JSON_INTEGER_FORMAT
+                " interrupted, %" JSON_INTEGER_FORMAT " requeued",
                 interrupted, requeued);
+    json_array_foreach(json_object_get(res, "failed"), i, f)
+        log_msg("error", "run_recovery_failed", "run %s: %s%s",
+                json_string_value(json_object_get(f, "run_id")),
+                json_string_value(json_object_get(f, "reason")),
+                json_is_true(json_object_get(f, "left_running")) ? " (left running)" : " (failed)");
+    json_decref(res);
 }
 
 /* Checks the settings a run would fail on anyway, so a runner with a

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "json_exact.h"
 #include "log.h"
 #include "util.h"
 
@@ -210,6 +211,7 @@ exec_prepared(struct store *s, const char *sql, int nparams, const char *const *
 PGresult *
 db_exec(struct store *s, enum store_rc *rc, const char *sql, int nparams, const char *const *params)
 {
+    s->err[0] = '\0'; /* so store_last_error is never an earlier statement's */
     for (int attempt = 0;; attempt++) {
         *rc = db_connect(s);
         if (*rc != STORE_OK)
@@ -237,6 +239,23 @@ db_exec(struct store *s, enum store_rc *rc, const char *sql, int nparams, const 
     }
 }
 
+json_t *
+db_decode(struct store *s, const PGresult *r, int row)
+{
+    if (PQgetisnull(r, row, 0))
+        return NULL;
+    json_error_t err;
+    const char *text = PQgetvalue(r, row, 0);
+    json_t *v = json_exact_load(text, (size_t)PQgetlength(r, row, 0), JSON_DECODE_ANY, &err);
+    if (v == NULL) { /* the position only: the text may hold anything */
+        snprintf(s->err, sizeof s->err, "a value from the database is not JSON: %s at byte %d",
+                 json_error_code(&err) == json_error_out_of_memory ? "out of memory" : "invalid",
+                 err.position);
+        log_msg("error", "store_error", "%s", s->err);
+    }
+    return v;
+}
+
 enum store_rc
 db_json(struct store *s, json_t **out, const char *sql, int nparams, const char *const *params)
 {
@@ -245,10 +264,10 @@ db_json(struct store *s, json_t **out, const char *sql, int nparams, const char 
     PGresult *r = db_exec(s, &rc, sql, nparams, params);
     if (r == NULL)
         return rc;
-    if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
-        *out = json_loads(PQgetvalue(r, 0, 0), JSON_DECODE_ANY, NULL);
+    if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) && (*out = db_decode(s, r, 0)) == NULL)
+        rc = STORE_ERROR;
     PQclear(r);
-    return STORE_OK;
+    return rc;
 }
 
 enum store_rc
@@ -274,11 +293,15 @@ db_json_rows(struct store *s, json_t **out, const char *sql, int nparams, const 
     if (r == NULL)
         return rc;
     json_t *arr = json_array();
-    for (int i = 0; i < PQntuples(r); i++)
-        json_array_append_new(arr, json_loads(PQgetvalue(r, i, 0), JSON_DECODE_ANY, NULL));
+    for (int i = 0; i < PQntuples(r) && rc == STORE_OK; i++)
+        if (json_array_append_new(arr, db_decode(s, r, i)) != 0)
+            rc = STORE_ERROR;
     PQclear(r);
-    *out = arr;
-    return STORE_OK;
+    if (rc == STORE_OK)
+        *out = arr;
+    else
+        json_decref(arr);
+    return rc;
 }
 
 char *
@@ -465,8 +488,8 @@ db_call(struct store *s, json_t **out, const char *sql, int nparams, const char 
             retry_pause(attempt);
         *out = NULL;
         PGresult *r = db_exec_durable(s, &rc, sql, nparams, params);
-        if (r && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
-            *out = json_loads(PQgetvalue(r, 0, 0), JSON_DECODE_ANY, NULL);
+        if (r && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) && (*out = db_decode(s, r, 0)) == NULL)
+            rc = STORE_ERROR;
         PQclear(r);
         if (rc != STORE_RETRY)
             break;

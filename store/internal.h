@@ -66,6 +66,11 @@ enum store_rc db_text(struct store *s, char **out, const char *sql, int nparams,
 enum store_rc db_json_rows(struct store *s, json_t **out, const char *sql, int nparams,
                            const char *const *params);
 
+/* Column 0 of a row as JSON (json_exact_load: never fails on a number);
+ * NULL for SQL NULL, or, logged and in store_last_error, for text that is
+ * not JSON. */
+json_t *db_decode(struct store *s, const PGresult *r, int row);
+
 /* Serialises a jansson value for a jsonb parameter (caller frees). */
 char *db_json_param(const json_t *v);
 

@@ -32,11 +32,15 @@ db_page_fetch(struct store *s, const char *sql, int nparams, const char *const *
     out->items = json_array();
     out->has_more = rows > limit;
     out->next_key[0] = '\0';
-    for (int i = 0; i < rows && i < limit; i++)
-        json_array_append_new(out->items, json_loads(PQgetvalue(r, i, 0), 0, NULL));
-    if (out->has_more)
+    for (int i = 0; i < rows && i < limit && rc == STORE_OK; i++)
+        if (json_array_append_new(out->items, db_decode(s, r, i)) != 0)
+            rc = STORE_ERROR;
+    if (rc != STORE_OK) {
+        json_decref(out->items);
+        out->items = NULL;
+    } else if (out->has_more)
         snprintf(out->next_key, sizeof out->next_key, "%020lld:%s",
                  strtoll(PQgetvalue(r, limit - 1, 1), NULL, 10), PQgetvalue(r, limit - 1, 2));
     PQclear(r);
-    return STORE_OK;
+    return rc;
 }

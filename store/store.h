@@ -184,8 +184,10 @@ enum store_rc store_work_trace(struct store *s, const struct store_outcome *o, s
 enum store_rc store_work_finish(struct store *s, const char *owner, struct store_outcome *o,
                                 size_t n);
 /* Runs whose lease expired: input runs interrupted, daemon-owned work
- * requeued, each with its reason. */
-enum store_rc store_work_recover(struct store *s, int *requeued, int *interrupted);
+ * requeued, each with its reason, each on its own (sql/009). *out is
+ * {requeued, interrupted, failed: [{run_id, reason, left_running}]}, the
+ * runs it could not move (caller decrefs). */
+enum store_rc store_work_recover(struct store *s, json_t **out);
 /* Takes (or confirms) the maintenance advisory lock on this connection. */
 enum store_rc store_maintenance_lock(struct store *s, int *held);
 /* The application_name of the session holding it (*holder NULL: nobody). */

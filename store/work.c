@@ -152,55 +152,13 @@ store_work_finish(struct store *s, const char *owner, struct store_outcome *o, s
     return rc;
 }
 
-struct recover_ctx {
-    int requeued, interrupted;
-};
-
-/* Contract §3's restart semantics for runs whose runner is gone: replayable
- * daemon-owned work goes back to the queue, user input is interrupted. */
-static enum store_rc
-recover_tx(struct store *s, void *arg)
-{
-    struct recover_ctx *x = arg;
-    char now[24];
-    enum store_rc rc;
-    snprintf(now, sizeof now, "%" PRId64, db_now_ms());
-    x->requeued = x->interrupted = 0;
-    PGresult *r = db_exec(s, &rc,
-                          "SELECT run_id, kind, coalesce(lease_owner, 'no runner') FROM runs "
-                          "WHERE status = 'running' AND coalesce(lease_expires_at_ms, 0) < "
-                          "$1::bigint ORDER BY run_no LIMIT 100 FOR UPDATE SKIP LOCKED",
-                          1, (const char *const[]){now});
-    if (r == NULL)
-        return rc;
-    struct db_events ev;
-    db_events_init(&ev);
-    for (int i = 0; i < PQntuples(r) && rc == STORE_OK; i++) {
-        int input = !strcmp(PQgetvalue(r, i, 1), "input");
-        char reason[320];
-        snprintf(reason, sizeof reason,
-                 "the runner executing it stopped (%s's lease expired); %s by restart recovery",
-                 PQgetvalue(r, i, 2), input ? "interrupted" : "requeued");
-        rc = db_run_set_status(s, PQgetvalue(r, i, 0), input ? "interrupted" : "queued",
-                               input ? reason : NULL, &ev, NULL);
-        x->interrupted += input;
-        x->requeued += !input;
-    }
-    PQclear(r);
-    if (rc == STORE_OK && (x->requeued || x->interrupted))
-        rc = db_events_append(s, &ev);
-    db_events_free(&ev);
-    return rc;
-}
+#define RECOVER_MAX "100" /* runs one pass recovers */
 
 enum store_rc
-store_work_recover(struct store *s, int *requeued, int *interrupted)
+store_work_recover(struct store *s, json_t **out)
 {
-    struct recover_ctx x = {0, 0};
-    enum store_rc rc = store_tx(s, recover_tx, &x);
-    *requeued = x.requeued;
-    *interrupted = x.interrupted;
-    return rc;
+    return db_call(s, out, "SELECT kheish_recover_runs($1::int)", 1,
+                   (const char *const[]){RECOVER_MAX});
 }
 
 /* The maintenance lock: session-level, so it is held while the runner's

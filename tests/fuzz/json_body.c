@@ -16,6 +16,7 @@
 
 #include "fuzz.h"
 #include "http.h"
+#include "json_exact.h"
 #include "util.h"
 #include "validate.h"
 
@@ -120,6 +121,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (validate_body(&req, table(t), &json, &resp) == 0) {
         FUZZ_CHECK(json_is_object(json) && resp.status == 0 && resp.json == NULL);
         check_no_nul(json, 0);
+        /* What is stored is text whose numbers all come back (json_exact). */
+        char *stored = json_dumps(json, JSON_COMPACT);
+        struct json_exact_err inexact;
+        FUZZ_CHECK(stored != NULL && json_exact_check(stored, strlen(stored), &inexact) == 0);
+        free(stored);
         if (t == T_SUBMIT)
             submit(json, &resp);
     } else {
