@@ -1,10 +1,12 @@
 #include "client.h"
 
 #include <curl/curl.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "output.h"
 
@@ -252,6 +254,67 @@ out_of_memory(void)
     return EXIT_GENERIC;
 }
 
+void
+client_new_key(char out[CLIENT_KEY_BYTES])
+{
+    unsigned char raw[16];
+    randombytes_buf(raw, sizeof raw);
+    memcpy(out, "cli-", 4);
+    sodium_bin2hex(out + 4, CLIENT_KEY_BYTES - 4, raw, sizeof raw);
+}
+
+/* An outcome after which a request may or may not have been executed: the
+ * connection failed or broke, or nginx found no worker or database. */
+static int
+unknown_outcome(CURLcode cc, long code)
+{
+    switch (cc) {
+    case CURLE_OK:
+        return code == 502 || code == 503 || code == 504;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_PARTIAL_FILE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* curl_easy_perform, again with the same Idempotency-Key while the outcome
+ * is unknown (the server replays what it did, or does it now): the worker
+ * may have died after its commit, or PostgreSQL restarted. A request without
+ * a key is sent once. */
+static CURLcode
+perform(CURL *h, const struct client_req *req, struct body *b, long *code)
+{
+    static const int pause_ms[] = {250, 500, 1000, 2000, 4000, 4000};
+    const int retries = (int)(sizeof pause_ms / sizeof pause_ms[0]);
+    for (int i = 0;; i++) {
+        *code = 0;
+        CURLcode cc = curl_easy_perform(h);
+        if (cc == CURLE_OK)
+            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, code);
+        if (req->idempotency_key == NULL || i == retries || b->too_big ||
+            !unknown_outcome(cc, *code))
+            return cc;
+        char what[64];
+        if (cc == CURLE_OK)
+            snprintf(what, sizeof what, "HTTP %ld", *code);
+        else
+            snprintf(what, sizeof what, "%s", curl_easy_strerror(cc));
+        fprintf(stderr,
+                "kheish: %s; sending it again with the same Idempotency-Key in %d ms (%d of %d)\n",
+                what, pause_ms[i], i + 1, retries);
+        free(b->data);
+        *b = (struct body){0};
+        struct timespec ts = {pause_ms[i] / 1000, (pause_ms[i] % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 int
 client_request(const struct cli *c, const struct client_req *req, json_t **out, long *status)
 {
@@ -304,12 +367,11 @@ client_request(const struct cli *c, const struct client_req *req, json_t **out, 
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)(payload ? strlen(payload) : 0));
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method);
     }
-    CURLcode cc = curl_easy_perform(h);
+    CURLcode cc = perform(h, req, &b, &code);
     if (cc != CURLE_OK) {
         rc = report_curl_error(c, h, cc, errbuf, &b);
         goto done;
     }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     rc = decode(c, req, code, &b, out);
 done:
     if (status)

@@ -41,6 +41,12 @@ struct client_req {
     const char *idempotency_key; /* Idempotency-Key header; NULL = none */
 };
 
+/* A submission's Idempotency-Key when the user gave none: "cli-" and 32
+ * random hex digits. Every submission the CLI makes carries one, so that
+ * client_request may send it again when its outcome is unknown. */
+#define CLIENT_KEY_BYTES 37
+void client_new_key(char out[CLIENT_KEY_BYTES]);
+
 /* Calls curl_global_init / curl_global_cleanup; once per process. */
 int client_init(void);
 void client_cleanup(void);
@@ -54,6 +60,9 @@ void client_cleanup(void);
  * exit code: EXIT_UNREACHABLE, EXIT_UNAVAILABLE (timeout, 429, 503, 504),
  * the code for the HTTP status, or EXIT_SCHEMA for a body that is not JSON.
  * *status (may be NULL) receives the HTTP status, 0 when there was none.
+ * With an Idempotency-Key, a connection failure or a 502, 503 or 504 is
+ * retried with the same key, up to 6 times over about 12 s (a note on
+ * stderr each time); without one, nothing is retried.
  */
 int client_request(const struct cli *c, const struct client_req *req, json_t **out, long *status);
 

@@ -148,8 +148,10 @@ canary(const struct cli *c, const json_t *route, int64_t timeout_ms, struct repo
                      "Route canary: reply with exactly " CANARY_MARKER, "provider", id,
                      "source_plugin", "doctor", "source_kind", "route_canary");
     client_url_path(&url, "/v1/sessions/%s/runs", session);
+    char key[CLIENT_KEY_BYTES];
+    client_new_key(key);
     if (rc == EXIT_OK)
-        rc = client_request(c, &(struct client_req){"POST", &url, body, NULL}, &run, NULL);
+        rc = client_request(c, &(struct client_req){"POST", &url, body, key}, &run, NULL);
     json_decref(body);
     const char *run_id = json_string_value(json_object_get(run, "run_id"));
     while (rc == EXIT_OK && run_id) {

@@ -193,6 +193,11 @@ cmd_sessions_input(const struct cli *c, int argc, char **argv)
                      generation(model, max_tokens, tool_choice));
     if ((rc = cmd_body_str(body, "provider", provider)) != 0)
         goto done;
+    char own_key[CLIENT_KEY_BYTES];
+    if (key == NULL) {
+        client_new_key(own_key);
+        key = own_key;
+    }
     client_url_path(&url, "/v1/sessions/%s/runs", pos[0]);
     if (!wait) {
         rc = cmd_show(c, &(struct client_req){"POST", &url, body, key}, &view_run);
