@@ -204,7 +204,7 @@ client_parse(struct client *c, struct client_request *rq)
     const char *w = query_param(q, "wait_ms=", &qlen, &twice);
     if (w && qlen < sizeof ms)
         memcpy(ms, w, qlen);
-    if (twice || util_parse_i64(ms, 0, RELAY_WAIT_MAX_MS, &rq->wait_ms) != 0)
+    if (twice || util_parse_i64(ms, 0, URI_INPUT_WAIT_MAX_MS, &rq->wait_ms) != 0)
         rq->wait_ms = -1;
     const char *qc = query_param(q, "cursor=", &qlen, &rq->duplicate_cursor);
     char *qv = qc ? uri_pct_decode(qc, qlen, 1) : NULL; /* NULL: bad encoding */
@@ -236,8 +236,10 @@ wait_start(struct client *c, const struct client_request *rq, const char *header
         client_refuse(c, 405, "api", "method_not_allowed", "an input wait is read with GET",
                       headers);
     } else if (rq->wait_ms < 0) {
-        client_refuse(c, 400, NULL, "bad_request", "wait_ms must be one integer in [0, 3600000]",
-                      headers);
+        char detail[64];
+        snprintf(detail, sizeof detail, "wait_ms must be one integer in [0, %d]",
+                 URI_INPUT_WAIT_MAX_MS);
+        client_refuse(c, 400, NULL, "bad_request", detail, headers);
     } else if ((c->headers = strdup(headers)) == NULL) {
         client_refuse(c, 503, NULL, NULL, "out of memory", headers);
     } else {

@@ -24,7 +24,6 @@
 #define RELAY_FD_RESERVE      32            /* descriptors kept free: new clients get 503 */
 #define RELAY_LISTEN_RETRY_MS 1000          /* reconnect pace of the LISTEN connection */
 #define RELAY_REPORT_MS       5000          /* relay_stats update, for /v1/status */
-#define RELAY_WAIT_MAX_MS     3600000 /* an input wait's wait_ms (KHEISH_INPUT_WAIT_MS's range) */
 
 struct relay_config {
     const char *listen;       /* host:port, loopback: only nginx should reach it */

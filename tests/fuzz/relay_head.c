@@ -50,7 +50,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (rq.route == 1)
             FUZZ_CHECK(uri_valid_id(c->session_id) && uri_valid_id(c->run_id));
-        FUZZ_CHECK(rq.wait_ms >= -1 && rq.wait_ms <= RELAY_WAIT_MAX_MS);
+        FUZZ_CHECK(rq.wait_ms >= -1 && rq.wait_ms <= URI_INPUT_WAIT_MAX_MS);
         FUZZ_CHECK(rq.cursor >= -1);
         /* A cursor comes from somewhere, and a refused one was given. */
         if (rq.cursor >= 0 || !rq.cursor_ok)
