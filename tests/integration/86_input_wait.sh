@@ -43,17 +43,24 @@ s=$(new_session)
 api POST "/v1/sessions/$s/input" '{"content":"[[mock:text=done inline]]"}' -H 'Origin: http://localhost:5173'
 expect_status 200
 expect_json ".session_id == \"$s\" and .snapshot.status == \"idle\" and .outputs[-1].content == \"done inline\""
-case "$(header Content-Type)" in application/json*) ;; *) fail "Content-Type: $(header Content-Type)" ;; esac
+[ "$(header Content-Type)" = application/json ] || fail "Content-Type: $(header Content-Type)"
 [ "$(header Access-Control-Allow-Origin)" = http://localhost:5173 ] || fail "no CORS headers: $(cat "$HEADER_FILE")"
 [ "$(header Cache-Control)" = no-store ] || fail "Cache-Control: $(header Cache-Control)"
 [ -n "$(header X-Request-Id)" ] || fail "no X-Request-Id"
 [ -z "$(header X-Accel-Redirect)" ] || fail "the redirect reached the client"
+[ "$(grep -ciE '^(content-type|cache-control|x-request-id):' "$HEADER_FILE")" = 3 ] ||
+    fail "headers repeated: $(cat "$HEADER_FILE")"
 cp "$BODY_FILE" "$RESP_DIR/input.json"
 api GET "/v1/sessions/$s"
 cmp -s "$BODY_FILE" "$RESP_DIR/input.json" || fail "the answer differs from GET: $(cat "$RESP_DIR/input.json")"
 # The wait location is nginx's own: a client cannot ask for it.
 api GET "/_kheish/input-wait/$s/x?wait_ms=0"
 expect_problem 404 not_found
+# Nor smuggle it through a stream location: nginx routes by the normalised
+# path and passes the raw one on, and the relay takes a wait path only whole.
+api GET "/_kheish/input-wait/$s/../../../v1/events/stream?wait_ms=0" '' --path-as-is --max-time 5
+expect_problem 400 bad_request
+expect_json '.detail == "invalid session or run id"'
 
 # More waits than workers, each on a hung provider.
 n=$((KHEISH_WORKERS + 2)) sessions=() waiters=()
