@@ -233,8 +233,9 @@ static void
 wait_start(struct client *c, const struct client_request *rq, const char *headers)
 {
     if (strcmp(rq->method, "GET")) {
-        client_refuse(c, 405, "api", "method_not_allowed", "an input wait is read with GET",
-                      headers);
+        char allow[768];
+        snprintf(allow, sizeof allow, "%sAllow: GET\r\n", headers);
+        client_refuse(c, 405, "api", "method_not_allowed", "an input wait is read with GET", allow);
     } else if (rq->wait_ms < 0) {
         char detail[64];
         snprintf(detail, sizeof detail, "wait_ms must be one integer in [0, %d]",
