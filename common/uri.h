@@ -9,6 +9,13 @@
 
 #define URI_ID_MAX_BYTES 128
 
+/* nginx's internal location for the wait of an inline POST
+ * /v1/sessions/{id}/input: kheish-fcgi redirects there (X-Accel-Redirect) as
+ * PREFIX<session_id>/<run_id>?wait_ms=N, N up to the MAX (its
+ * KHEISH_INPUT_WAIT_MS), and kheish-sse-relay serves it. */
+#define URI_INPUT_WAIT_PREFIX "/_kheish/input-wait/"
+#define URI_INPUT_WAIT_MAX_MS 3600000
+
 /* Percent-decodes s[0..len) into a new string ('+' is a space when
  * plus_is_space, as in a query; itself in a path). Caller frees; NULL when
  * malformed or not printable UTF-8. */

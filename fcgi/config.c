@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "uri.h"
 #include "util.h"
 
 static const char usage_head[] =
@@ -91,7 +92,7 @@ config_load(struct config *cfg, int argc, char **argv)
          CONFIG_DEFAULT_THRESHOLD_MS, &cfg->queued_run_lag_threshold_ms},
         {NULL, "KHEISH_STALE_NON_TERMINAL_RUN_THRESHOLD_MS", 1, INT64_MAX / 2,
          CONFIG_DEFAULT_THRESHOLD_MS, &cfg->stale_non_terminal_run_threshold_ms},
-        {NULL, "KHEISH_INPUT_WAIT_MS", 0, 3600000, CONFIG_DEFAULT_INPUT_WAIT_MS,
+        {NULL, "KHEISH_INPUT_WAIT_MS", 0, URI_INPUT_WAIT_MAX_MS, CONFIG_DEFAULT_INPUT_WAIT_MS,
          &cfg->input_wait_ms},
     };
     size_t nstr = sizeof strs / sizeof strs[0], nint = sizeof ints / sizeof ints[0];

@@ -26,7 +26,7 @@ struct config {
     int64_t drain_ms;
     int64_t queued_run_lag_threshold_ms;
     int64_t stale_non_terminal_run_threshold_ms;
-    int64_t input_wait_ms;    /* POST /v1/sessions/{id}/input waits this long for its run */
+    int64_t input_wait_ms;    /* an inline /input's wait (held by a relay) for its run */
     const char *socket_group; /* group given rw on the socket (nginx's workers) */
     struct gate_settings gate;
     /* The auth store's master key (KHEISH_AUTH_STORE_MASTER_KEY[_FILE]):

@@ -1,7 +1,6 @@
 /* /v1/runs and POST /v1/sessions/{id}/runs. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "page.h"
 #include "readiness.h"
@@ -69,40 +68,25 @@ runs_submit(struct http_req *req, struct http_resp *resp)
     return submit(req, resp, 0, &view) == 0 ? http_json(resp, 202, view) : resp->status;
 }
 
-#define INPUT_POLL_MS 50
-
 /* POST /v1/sessions/{id}/input: the run executes inline. The session must be
- * idle (409 sessions/session_busy otherwise); the answer, once the run ended
- * or input_wait_ms passed, is the SessionView. The worker waits with it, so
- * long runs are better submitted to /runs and followed on their stream. */
+ * idle (409 sessions/session_busy otherwise). The worker only commits the
+ * run: its answer sends nginx to the internal wait location, where a relay
+ * holds the request, without a worker, until the run ended or input_wait_ms
+ * passed, and answers the SessionView (sse-relay/relay.c). */
 int
 sessions_input(struct http_req *req, struct http_resp *resp)
 {
     json_t *view;
     if (submit(req, resp, 1, &view) != 0)
         return resp->status;
-    const char *run = json_string_value(json_object_get(view, "run_id"));
-    int64_t deadline = util_monotonic_us() / 1000 + req->cfg->input_wait_ms;
-    enum store_rc rc = STORE_OK;
-    while (rc == STORE_OK && util_monotonic_us() / 1000 < deadline) {
-        char *text = NULL;
-        rc = store_run_get(req->db, run, &text);
-        json_t *now = text ? json_loads(text, 0, NULL) : NULL;
-        const char *st = json_string_value(json_object_get(now, "status"));
-        int done = st && (!strcmp(st, "completed") || !strcmp(st, "failed") ||
-                          !strcmp(st, "interrupted") || !strcmp(st, "cancelled"));
-        json_decref(now);
-        free(text);
-        if (done)
-            break;
-        struct timespec ts = {0, INPUT_POLL_MS * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+    int rc = http_add_headers(
+        resp, "X-Accel-Redirect: " URI_INPUT_WAIT_PREFIX "%s/%s?wait_ms=%lld\r\n", req->params[0],
+        json_string_value(json_object_get(view, "run_id")), (long long)req->cfg->input_wait_ms);
     json_decref(view);
-    json_t *session = NULL;
-    if (rc == STORE_OK)
-        rc = store_session_get(req->db, req->params[0], &session);
-    return rc == STORE_OK ? http_json(resp, 200, session) : http_store_problem(resp, rc);
+    if (rc != 0)
+        return http_problem(resp, 500, NULL, "internal_error", "the wait could not be handed over");
+    resp->status = 200;
+    return 200;
 }
 
 int

@@ -87,13 +87,15 @@ write_response(FCGX_Request *r, const struct http_req *req, const struct http_re
     }
     size_t len = body ? strlen(body) : 0;
     char head[512];
-    int n =
-        resp->status == 204
-            ? snprintf(head, sizeof head, "Status: 204\r\nX-Request-Id: %s\r\n", req->request_id)
-            : snprintf(head, sizeof head,
-                       "Status: %d\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                       "Cache-Control: no-store\r\nX-Request-Id: %s\r\n",
-                       resp->status, type, len, req->request_id);
+    /* No body, no body headers: a 204, or the X-Accel-Redirect of an inline
+     * /input, whose Content-Type and Cache-Control nginx would copy into the
+     * relay's answer. */
+    int n = body == NULL ? snprintf(head, sizeof head, "Status: %d\r\nX-Request-Id: %s\r\n",
+                                    resp->status, req->request_id)
+                         : snprintf(head, sizeof head,
+                                    "Status: %d\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                                    "Cache-Control: no-store\r\nX-Request-Id: %s\r\n",
+                                    resp->status, type, len, req->request_id);
     FCGX_PutStr(head, n, r->out);
     FCGX_PutS(resp->headers, r->out);
     FCGX_PutS("\r\n", r->out);

@@ -48,6 +48,7 @@ parse_head(char *buf, struct client_request *h)
             {"last-event-id", offsetof(struct client_request, last_event_id)},
             {"x-real-ip", offsetof(struct client_request, real_ip)},
             {"x-real-port", offsetof(struct client_request, real_port)},
+            {"x-request-id", offsetof(struct client_request, request_id)},
         };
         for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
             const char **dst = (const char **)((char *)h + wanted[i].offset);
@@ -73,20 +74,21 @@ parse_cursor(const char *s, int64_t *out)
     return 0;
 }
 
-/* Queues a complete HTTP answer that is not a stream; the client closes
- * once it is flushed. */
-static void
-answer(struct client *c, int status, const char *headers, const json_t *problem)
+void
+client_answer(struct client *c, int status, const char *headers, const json_t *doc)
 {
-    char *body = problem ? json_dumps(problem, JSON_COMPACT) : NULL;
-    const char *title = problem ? json_string_value(json_object_get(problem, "title")) : "OK";
+    /* A problem's title is its reason phrase. */
+    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    const char *reason = status == 204   ? "No Content"
+                         : status == 200 ? "OK"
+                                         : json_string_value(json_object_get(doc, "title"));
     char head[2048], type[96] = "";
     if (body)
-        snprintf(type, sizeof type,
-                 "Content-Type: application/problem+json\r\nContent-Length: %zu\r\n", strlen(body));
+        snprintf(type, sizeof type, "Content-Type: application/%sjson\r\nContent-Length: %zu\r\n",
+                 status >= 400 ? "problem+" : "", strlen(body));
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\n%sCache-Control: no-store\r\nConnection: close\r\n%s\r\n",
-                     status, status == 204 ? "No Content" : title, type, headers);
+                     status, reason, type, headers);
     if (n > 0 && (size_t)n < sizeof head)
         client_queue(c, head, (size_t)n);
     if (body)
@@ -101,17 +103,37 @@ client_refuse(struct client *c, int status, const char *domain, const char *code
               const char *detail, const char *headers)
 {
     json_t *p = problem_doc(status, domain, code, detail);
-    answer(c, status, headers, p);
+    client_answer(c, status, headers, p);
     json_decref(p);
 }
 
-/* The stream a path names: 0, or -1 (not a stream path), -2 (a bad id). */
+/* The input wait a path names, PREFIX<session_id>/<run_id> and nothing
+ * else (no id can be a dot segment, so nginx never routes such a path to a
+ * stream location): 1, or -2 (a bad id). */
+static int
+route_wait(struct client *c, const char *ids)
+{
+    const char *slash = strchr(ids, '/');
+    if (slash == NULL)
+        return -2;
+    c->session_id = strndup(ids, (size_t)(slash - ids));
+    c->run_id = strdup(slash + 1);
+    return c->session_id && c->run_id && uri_valid_id(c->session_id) && uri_valid_id(c->run_id)
+               ? 1
+               : -2;
+}
+
+/* What a path names: 0 (a stream), 1 (an input wait), -1 (nothing), -2 (a
+ * bad id). */
 static int
 route(struct client *c, const char *path, const char *query)
 {
-    static const char sessions[] = "/v1/sessions/", runs[] = "/v1/runs/";
+    static const char sessions[] = "/v1/sessions/", runs[] = "/v1/runs/",
+                      wait[] = URI_INPUT_WAIT_PREFIX;
     const char *tail = NULL;
     char **filter = NULL;
+    if (!strncmp(path, wait, sizeof wait - 1))
+        return route_wait(c, path + sizeof wait - 1);
     if (!strcmp(path, "/v1/events/stream")) {
         /* ?session_id=&run_id= on the global stream; cursor is read later */
         for (const char *p = query; p && *p;) {
@@ -147,18 +169,19 @@ route(struct client *c, const char *path, const char *query)
     return *filter && uri_valid_id(*filter) ? 0 : -2;
 }
 
-/* The value of the cursor query parameter and its length, or NULL; *twice
- * when there is more than one. */
+/* The (still encoded) value of a query parameter and its length, or NULL;
+ * *twice when there is more than one. name ends with '='. */
 static const char *
-query_cursor(const char *query, size_t *len, int *twice)
+query_param(const char *query, const char *name, size_t *len, int *twice)
 {
     const char *v = NULL;
+    size_t k = strlen(name);
     for (const char *p = query; p && *p;) {
         size_t n = strcspn(p, "&");
-        if (n >= 7 && !strncmp(p, "cursor=", 7)) {
+        if (n >= k && !strncmp(p, name, k)) {
             *twice |= v != NULL;
-            v = p + 7;
-            *len = n - 7;
+            v = p + k;
+            *len = n - k;
         }
         p += n + (p[n] == '&');
     }
@@ -169,14 +192,21 @@ int
 client_parse(struct client *c, struct client_request *rq)
 {
     memset(rq, 0, sizeof *rq);
-    if (parse_head(c->head, rq) != 0)
+    if (memchr(c->head, '\0', c->head_len) || parse_head(c->head, rq) != 0)
         return -1;
     rq->path = uri_decode_path(rq->target);
     const char *q = strchr(rq->target, '?');
     q = q ? q + 1 : NULL;
     rq->route = rq->path ? route(c, rq->path, q) : -1;
     size_t qlen = 0;
-    const char *qc = query_cursor(q, &qlen, &rq->duplicate_cursor);
+    int twice = 0;
+    char ms[16] = "";
+    const char *w = query_param(q, "wait_ms=", &qlen, &twice);
+    if (w && qlen < sizeof ms)
+        memcpy(ms, w, qlen);
+    if (twice || util_parse_i64(ms, 0, URI_INPUT_WAIT_MAX_MS, &rq->wait_ms) != 0)
+        rq->wait_ms = -1;
+    const char *qc = query_param(q, "cursor=", &qlen, &rq->duplicate_cursor);
     char *qv = qc ? uri_pct_decode(qc, qlen, 1) : NULL; /* NULL: bad encoding */
     int64_t a = -1, b = -1;
     rq->cursor_ok =
@@ -187,11 +217,44 @@ client_parse(struct client *c, struct client_request *rq)
     return 0;
 }
 
+/* An X-Request-Id nginx sent (its $request_id), as a header line for the
+ * answer; "" when absent or not a plain token. */
+static void
+request_id_header(const char *id, char *out, size_t size)
+{
+    size_t n = id ? strlen(id) : 0;
+    *out = '\0';
+    if (n > 0 && n <= 64 && strspn(id, "0123456789abcdefABCDEF-") == n)
+        snprintf(out, size, "X-Request-Id: %s\r\n", id);
+}
+
+/* Starts the wait of an inline /input, which nginx sends as a GET. */
+static void
+wait_start(struct client *c, const struct client_request *rq, const char *headers)
+{
+    if (strcmp(rq->method, "GET")) {
+        char allow[768];
+        snprintf(allow, sizeof allow, "%sAllow: GET\r\n", headers);
+        client_refuse(c, 405, "api", "method_not_allowed", "an input wait is read with GET", allow);
+    } else if (rq->wait_ms < 0) {
+        char detail[64];
+        snprintf(detail, sizeof detail, "wait_ms must be one integer in [0, %d]",
+                 URI_INPUT_WAIT_MAX_MS);
+        client_refuse(c, 400, NULL, "bad_request", detail, headers);
+    } else if ((c->headers = strdup(headers)) == NULL) {
+        client_refuse(c, 503, NULL, NULL, "out of memory", headers);
+    } else {
+        c->state = CLIENT_WAIT;
+        c->close_at_ms = util_monotonic_us() / 1000 + rq->wait_ms;
+    }
+}
+
 void
 client_start(struct client *c, const struct client_env *env)
 {
     struct client_request rq;
-    char cors[512] = "", extra[640] = "";
+    /* hdrs: the header lines every answer carries (CORS, X-Request-Id) */
+    char hdrs[640] = "", extra[768] = "", input[sizeof "/v1/sessions//input" + URI_ID_MAX_BYTES];
     if (client_parse(c, &rq) != 0) {
         client_refuse(c, 400, NULL, "bad_request", "malformed request head", "");
         return;
@@ -206,6 +269,13 @@ client_start(struct client *c, const struct client_env *env)
         rq.real_ip ? rq.real_ip : peer_ip,
         rq.real_port,
     };
+    /* A wait continues the POST the worker admitted; the same token must
+     * still admit it, so reaching the relay directly grants nothing. */
+    if (rq.route == 1) {
+        snprintf(input, sizeof input, "/v1/sessions/%s/input", c->session_id);
+        grq.method = "POST";
+        grq.path = input;
+    }
     struct gate_verdict v;
     gate_check(env->gate, &grq, &v);
     if (v.audit) {
@@ -214,27 +284,30 @@ client_start(struct client *c, const struct client_env *env)
         json_decref(v.audit);
     }
     if (v.cors_origin)
-        cors_headers(v.cors_origin, cors, sizeof cors);
-    snprintf(extra, sizeof extra, "%sAllow: GET, HEAD\r\n", cors);
+        cors_headers(v.cors_origin, hdrs, sizeof hdrs);
+    request_id_header(rq.request_id, hdrs + strlen(hdrs), sizeof hdrs - strlen(hdrs));
+    snprintf(extra, sizeof extra, "%sAllow: GET, HEAD\r\n", hdrs);
     if (v.status == 204) {
-        answer(c, 204, cors, NULL);
+        client_answer(c, 204, hdrs, NULL);
     } else if (v.status != 0) {
-        snprintf(extra, sizeof extra, "%s%s", cors,
+        snprintf(extra, sizeof extra, "%s%s", hdrs,
                  v.challenge     ? "WWW-Authenticate: Bearer realm=\"" AUTH_REALM "\"\r\n"
                  : v.retry_after ? "Retry-After: 60\r\n"
                                  : "");
         client_refuse(c, v.status, v.domain, v.code, v.detail, extra);
     } else if (rq.path == NULL) {
-        client_refuse(c, 400, NULL, "bad_request", "the request path is not valid", cors);
+        client_refuse(c, 400, NULL, "bad_request", "the request path is not valid", hdrs);
+    } else if (rq.route == 1) {
+        wait_start(c, &rq, hdrs);
     } else if (rq.route == -1) {
-        client_refuse(c, 404, "api", "route_not_found", "no stream at this path", cors);
+        client_refuse(c, 404, "api", "route_not_found", "no stream at this path", hdrs);
     } else if (strcmp(rq.method, "GET") && strcmp(rq.method, "HEAD")) {
         client_refuse(c, 405, "api", "method_not_allowed", "streams are read with GET", extra);
     } else if (rq.route == -2) {
-        client_refuse(c, 400, NULL, "bad_request", "invalid session or run id", cors);
+        client_refuse(c, 400, NULL, "bad_request", "invalid session or run id", hdrs);
     } else if (!rq.cursor_ok) {
         client_refuse(c, 400, "events", "invalid_event_cursor",
-                      "cursor and Last-Event-ID must be decimal event ids", cors);
+                      "cursor and Last-Event-ID must be decimal event ids", hdrs);
     } else {
         /* None means live only; past the tail is clamped. */
         c->cursor = rq.cursor < 0 || rq.cursor > env->newest ? env->newest : rq.cursor;
@@ -243,10 +316,10 @@ client_start(struct client *c, const struct client_env *env)
                          "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                          "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
                          "Connection: close\r\n%s\r\nretry: 1000\n\n",
-                         cors);
+                         hdrs);
         client_queue(c, head, (size_t)n);
         if (!strcmp(rq.method, "HEAD"))
-            answer(c, 200, "", NULL);
+            client_answer(c, 200, "", NULL);
         else
             c->state = c->cursor < env->newest ? CLIENT_REPLAY : CLIENT_LIVE;
     }
@@ -371,6 +444,7 @@ client_free(struct client *c)
     if (c->fd >= 0)
         close(c->fd);
     free(c->head);
+    free(c->headers);
     free(c->session_id);
     free(c->run_id);
     free(c->out);

@@ -15,6 +15,7 @@
 
 enum client_state {
     CLIENT_HEAD,    /* reading the request head */
+    CLIENT_WAIT,    /* an inline /input's wait: answered when its run ends or at close_at_ms */
     CLIENT_REPLAY,  /* streaming, catching up from its cursor page by page */
     CLIENT_LIVE,    /* streaming, fed by the tail */
     CLIENT_CLOSING, /* flushing a last answer, then closed */
@@ -26,31 +27,36 @@ struct client {
     char peer[64]; /* address:port of the connection (nginx) */
     char *head;    /* RELAY_HEAD_MAX_BYTES while the request head is read, then NULL */
     size_t head_len;
+    char *headers;     /* WAIT: the answer's extra header lines (CORS, X-Request-Id) */
+    int recheck;       /* WAIT: an event of its run came, or a check failed: read the run */
     uint32_t watching; /* the epoll events registered for fd */
-    char *session_id;  /* stream filters, NULL for none */
+    char *session_id;  /* stream filters, NULL for none; WAIT: the session and run */
     char *run_id;
     int64_t cursor; /* newest event id queued for this client */
     char *out;      /* queued bytes [out_off, out_len) */
     size_t out_off, out_len, out_cap;
     int64_t over_soft_since_ms; /* 0 while under the soft cap */
-    int64_t close_at_ms;        /* HEAD, CLOSING: closed by then */
+    int64_t close_at_ms;        /* HEAD, CLOSING: closed by then; WAIT: answered then */
     struct client *prev, *next;
 };
 
 /* A request head, parsed in place (the strings point into client.head). */
 struct client_request {
     char *method, *target;
-    const char *authorization, *origin, *last_event_id, *real_ip, *real_port;
+    const char *authorization, *origin, *last_event_id, *real_ip, *real_port, *request_id;
     int duplicate_origin, duplicate_cursor; /* header or query parameter given twice */
-    char *path;     /* target's path, decoded (uri_decode_path); NULL when invalid */
-    int route;      /* 0: a stream (filters set on the client), -1: no stream there, -2: bad id */
-    int cursor_ok;  /* cursor= and Last-Event-ID are absent or decimal, and not repeated */
-    int64_t cursor; /* the larger of the two, -1 for none */
+    char *path; /* target's path, decoded (uri_decode_path); NULL when invalid */
+    /* 0: a stream (filters set on the client), 1: an input wait (its session
+     * and run set on the client), -1: nothing there, -2: a bad id */
+    int route;
+    int64_t wait_ms; /* of an input wait: its wait_ms query parameter, -1 when invalid */
+    int cursor_ok;   /* cursor= and Last-Event-ID are absent or decimal, and not repeated */
+    int64_t cursor;  /* the larger of the two, -1 for none */
 };
 
-/* Parses c->head (complete, NUL-terminated) without side effects beyond
- * c's filters. Returns -1 when it is not an HTTP/1.x request head; free
- * rq->path after either. */
+/* Parses c->head (complete: head_len bytes, then a NUL) without side
+ * effects beyond c's filters. Returns -1 when it is not an HTTP/1.x request
+ * head (a NUL byte in it included); free rq->path after either. */
 int client_parse(struct client *c, struct client_request *rq);
 
 /* What handling a complete request head needs from the relay. */
@@ -62,8 +68,13 @@ struct client_env {
 };
 
 /* Parses the head, runs the gate, answers a refusal or a preflight (the
- * client goes to CLOSING) or starts the stream (REPLAY or LIVE). */
+ * client goes to CLOSING), starts the stream (REPLAY or LIVE) or the input
+ * wait (WAIT: the relay checks its run and answers with client_answer). */
 void client_start(struct client *c, const struct client_env *env);
+
+/* Answers a JSON document (extra header lines in headers) and moves the
+ * client to CLOSING. */
+void client_answer(struct client *c, int status, const char *headers, const json_t *doc);
 
 /* Answers a problem+json document (extra header lines in headers, "" for
  * none) and moves the client to CLOSING. */

@@ -4,7 +4,9 @@
  * high-water mark in id order (the event-id rule makes that gap-free) and
  * queues each on every live stream it matches. A client that connects with a
  * cursor is replayed from the table a page per loop turn, so a long replay
- * never stalls the others, then joins the live streams.
+ * never stalls the others, then joins the live streams. The wait of an
+ * inline /input is a client too: an event of its run has the run read again,
+ * and the SessionView answers it once the run ended or its time is up.
  */
 #include "relay.h"
 
@@ -115,6 +117,37 @@ feed(struct relay *r, struct client *c, const char *data, size_t len, int64_t no
     }
 }
 
+/* Answers an input wait with the SessionView, exactly what GET
+ * /v1/sessions/{id} answers, or with the problem the read met. */
+static void
+wait_end(struct relay *r, struct client *c)
+{
+    json_t *view = NULL;
+    enum store_rc rc = store_session_get(r->db, c->session_id, &view);
+    if (rc == STORE_OK)
+        client_answer(c, 200, c->headers, view);
+    else if (rc == STORE_SESSION_NOT_FOUND)
+        client_refuse(c, 404, "sessions", "session_not_found", store_strerror(rc), c->headers);
+    else
+        client_refuse(c, 503, "storage", "database_unavailable", store_strerror(rc), c->headers);
+    json_decref(view);
+    flush(r, c);
+}
+
+/* Reads an input wait's run and answers the wait once it ended. A read that
+ * fails leaves recheck set: the next tail (within RELAY_POLL_MS) retries. */
+static void
+wait_check(struct relay *r, struct client *c)
+{
+    int ended;
+    enum store_rc rc = store_run_ended(r->db, c->run_id, &ended);
+    c->recheck = rc != STORE_OK && rc != STORE_RUN_NOT_FOUND;
+    if (ended || rc == STORE_RUN_NOT_FOUND)
+        wait_end(r, c);
+    else
+        rearm(r, c);
+}
+
 /* Reads a page of events after the high-water mark and queues each on the
  * live streams that want it. Sets r->tail_more when the page was cut: the
  * loop then comes back without sleeping, after the sockets had their turn. */
@@ -146,13 +179,17 @@ tail(struct relay *r)
                 client_wants(c, f[i].session_id, f[i].run_id)) {
                 feed(r, c, f[i].text, f[i].len, now);
                 c->cursor = f[i].id;
+            } else if (c->state == CLIENT_WAIT && f[i].run_id && !strcmp(f[i].run_id, c->run_id)) {
+                c->recheck = 1;
             }
         r->newest = f[i].id;
     }
     store_frames_free(f, n);
     for (struct client *c = r->clients, *next; c; c = next) {
         next = c->next;
-        if (c->out_off < c->out_len)
+        if (c->state == CLIENT_WAIT && c->recheck)
+            wait_check(r, c);
+        else if (c->out_off < c->out_len)
             flush(r, c);
     }
 }
@@ -237,15 +274,19 @@ heartbeat(struct relay *r)
     }
 }
 
-/* Closes clients whose last answer did not get out in time, and clients
- * stuck in their request head. */
+/* Closes clients whose last answer did not get out in time and clients
+ * stuck in their request head; answers input waits whose time is up. */
 static void
 sweep(struct relay *r)
 {
     int64_t now = now_ms();
     for (struct client *c = r->clients, *next; c; c = next) {
         next = c->next;
-        if ((c->state == CLIENT_CLOSING || c->state == CLIENT_HEAD) && now >= c->close_at_ms)
+        if (now < c->close_at_ms)
+            continue;
+        if (c->state == CLIENT_WAIT)
+            wait_end(r, c);
+        else if (c->state == CLIENT_CLOSING || c->state == CLIENT_HEAD)
             drop(r, c);
     }
 }
@@ -341,7 +382,9 @@ on_client(struct relay *r, struct client *c, uint32_t events)
         }
         c->head_len += (size_t)n;
         c->head[c->head_len] = '\0';
-        if (strstr(c->head, "\r\n\r\n")) {
+        /* memmem: a NUL in the head must not hide its end (client_parse
+         * refuses it). */
+        if (memmem(c->head, c->head_len, "\r\n\r\n", 4)) {
             struct client_env env = {&r->gate, r->db, r->recorded_by, r->newest};
             client_start(c, &env);
             r->replaying |= c->state == CLIENT_REPLAY;
@@ -351,6 +394,12 @@ on_client(struct relay *r, struct client *c, uint32_t events)
         if (c->state != CLIENT_HEAD) { /* the head is read: 8 KiB less per stream */
             free(c->head);
             c->head = NULL;
+        }
+        /* The run may have ended before the wait came: read it once now;
+         * anything later is an event the tail has not read yet. */
+        if (c->state == CLIENT_WAIT) {
+            wait_check(r, c);
+            return;
         }
     }
     flush(r, c);

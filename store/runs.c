@@ -84,6 +84,19 @@ store_run_get(struct store *s, const char *id, char **view)
 }
 
 enum store_rc
+store_run_ended(struct store *s, const char *id, int *ended)
+{
+    char *status;
+    enum store_rc rc = db_text(s, &status, "SELECT status FROM runs WHERE run_id = $1", 1,
+                               (const char *const[]){id});
+    if (rc == STORE_OK && status == NULL)
+        rc = STORE_RUN_NOT_FOUND;
+    *ended = rc == STORE_OK && is_terminal(status);
+    free(status);
+    return rc;
+}
+
+enum store_rc
 store_run_list(struct store *s, const struct store_run_filter *f, const struct store_page *page,
                struct store_page_result *out)
 {

@@ -260,6 +260,9 @@ enum store_rc store_run_submit(struct store *s, const struct store_run_submit *r
                                int *replayed);
 /* The RunView as JSON text (caller frees): reads skip a parse and dump. */
 enum store_rc store_run_get(struct store *s, const char *id, char **view);
+/* *ended = 1 once the run is completed, failed, interrupted or cancelled
+ * (what an inline /input waits for). */
+enum store_rc store_run_ended(struct store *s, const char *id, int *ended);
 struct store_run_filter {
     const char *session_id;
     const char *status;

@@ -100,3 +100,23 @@ relay_serving() {
     done
     return 1
 }
+
+# mock_provider_start: starts tests/mock-provider on a free port; sets MOCK
+# (its pid) and MOCK_URL.
+mock_provider_start() {
+    node tests/mock-provider/server.mjs --port 0 --ready-file "$RESP_DIR/mock.port" 2>"$RESP_DIR/mock.log" &
+    MOCK=$!
+    wait_until 10 test -s "$RESP_DIR/mock.port" || fail "the mock provider did not start"
+    MOCK_URL=http://127.0.0.1:$(cat "$RESP_DIR/mock.port")
+}
+
+# runners_stop: back to a stack without runners (and without a routes file to
+# remember: later tests expect runs to stay queued); stops the mock provider.
+runners_stop() {
+    local f
+    for f in "$STATE_ROOT"/run/runner-*.pid; do
+        [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+    done
+    "$BIN_DIR/kheish" up --state-root "$STATE_ROOT" --port "${KHEISH_DAEMON_URL##*:}" --routes-file '' >/dev/null 2>&1
+    kill "$MOCK" 2>/dev/null
+}

@@ -69,6 +69,16 @@ for bad in "?cursor=abc" "?cursor=-1" "?cursor=1.5" "?cursor=9999999999999999999
 done
 api GET /v1/events/stream '' -H 'Last-Event-ID: x1'
 expect_problem 400 invalid_event_cursor events
+# A NUL in the head (nginx refuses it itself, so straight to a relay): a
+# 400 problem like the others, not a connection closed without an answer.
+exec 8<>"/dev/tcp/127.0.0.1/$KHEISH_RELAY_PORT"
+printf 'GET /v1/events/stream HTTP/1.1\r\nHost: kheish\r\nAuthorization: Bearer %s\r\nLast-Event-ID: 1\x002\r\n\r\n' \
+    "$ADMIN_TOKEN" >&8
+timeout 5 cat <&8 >"$RESP_DIR/nul"
+exec 8<&-
+head -1 "$RESP_DIR/nul" | grep -q '^HTTP/1.1 400 ' && grep -qi '^Content-Type: application/problem+json' "$RESP_DIR/nul" &&
+    tail -1 "$RESP_DIR/nul" | jq -e '.status == 400 and .code == "bad_request"' >/dev/null ||
+    fail "a NUL in Last-Event-ID: $(head -c 300 "$RESP_DIR/nul")"
 
 # No cursor (or an empty Last-Event-ID, or one past the tail): live only.
 stream "$F.live" 3 "/v1/events/stream" -H "Last-Event-ID:" &

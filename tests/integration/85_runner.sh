@@ -8,19 +8,8 @@
 K=$BIN_DIR/kheish
 PORT=${KHEISH_DAEMON_URL##*:}
 q() { $PSQL -Atc "$1"; }
-node tests/mock-provider/server.mjs --port 0 --ready-file "$RESP_DIR/mock.port" 2>"$RESP_DIR/mock.log" &
-MOCK=$!
-wait_until 10 test -s "$RESP_DIR/mock.port" || fail "the mock provider did not start"
-MOCK_URL=http://127.0.0.1:$(cat "$RESP_DIR/mock.port")
-# Back to a stack without runners (and without a routes file to remember).
-stop_runners() {
-    for f in "$STATE_ROOT"/run/runner-*.pid; do
-        [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
-    done
-    "$K" up --state-root "$STATE_ROOT" --port "$PORT" --routes-file '' >/dev/null 2>&1
-    kill "$MOCK" 2>/dev/null
-}
-trap 'stop_runners; rm -rf "$RESP_DIR"' EXIT
+mock_provider_start
+trap 'runners_stop; rm -rf "$RESP_DIR"' EXIT
 
 ANTH_KEY="sk-ant-$(uid)" OAI_KEY_VALUE="sk-oai-$(uid)"
 cat >"$RESP_DIR/routes.toml" <<EOF
