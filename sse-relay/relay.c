@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -356,26 +357,49 @@ on_client(struct relay *r, struct client *c, uint32_t events)
     flush(r, c);
 }
 
+/* The listening socket: a unix socket when spec is a path (an old one left
+ * by a killed relay is replaced; 0660, so only nginx's workers may connect
+ * and X-Real-IP can be trusted), else a TCP host:port, for relays on other
+ * hosts than nginx. Returns the descriptor, or -1 with errno. */
 static int
-open_listener(const char *hostport)
+open_listener(const char *spec, const char *group)
 {
-    char host[64];
-    const char *colon = strrchr(hostport, ':');
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    if (colon == NULL || (size_t)(colon - hostport) >= sizeof host)
-        return -1;
-    snprintf(host, sizeof host, "%.*s", (int)(colon - hostport), hostport);
+    union {
+        struct sockaddr sa;
+        struct sockaddr_un un;
+        struct sockaddr_in in;
+    } a = {0};
+    socklen_t len;
     int64_t port;
-    if (util_parse_i64(colon + 1, 1, 65535, &port) != 0 ||
-        inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-        return -1;
-    sa.sin_port = htons((uint16_t)port);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 4096) != 0) {
+    if (spec[0] == '/') {
+        if (strlen(spec) >= sizeof a.un.sun_path)
+            return errno = ENAMETOOLONG, -1;
+        a.un.sun_family = AF_UNIX;
+        strcpy(a.un.sun_path, spec);
+        len = sizeof a.un;
+        unlink(spec);
+    } else {
+        char host[64];
+        const char *colon = strrchr(spec, ':');
+        if (colon == NULL || (size_t)(colon - spec) >= sizeof host)
+            return errno = EINVAL, -1;
+        snprintf(host, sizeof host, "%.*s", (int)(colon - spec), spec);
+        a.in.sin_family = AF_INET;
+        if (util_parse_i64(colon + 1, 1, 65535, &port) != 0 ||
+            inet_pton(AF_INET, host, &a.in.sin_addr) != 1)
+            return errno = EINVAL, -1;
+        a.in.sin_port = htons((uint16_t)port);
+        len = sizeof a.in;
+    }
+    int fd = socket(a.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+    if (fd >= 0 && a.sa.sa_family == AF_INET)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, &a.sa, len) != 0 || listen(fd, 4096) != 0 ||
+        (a.sa.sa_family == AF_UNIX && util_socket_restrict(spec, group) != 0)) {
+        int err = errno;
         if (fd >= 0)
             close(fd);
-        return -1;
+        return errno = err, -1;
     }
     return fd;
 }
@@ -399,7 +423,7 @@ relay_run(const struct relay_config *cfg)
     setrlimit(RLIMIT_NOFILE, &rl);
     r.fd_limit = rl.rlim_cur;
 
-    r.lfd = open_listener(cfg->listen);
+    r.lfd = open_listener(cfg->listen, cfg->socket_group);
     if (r.lfd < 0) {
         fprintf(stderr, "kheish-sse-relay: cannot listen on %s: %s\n", cfg->listen,
                 strerror(errno));
@@ -481,6 +505,8 @@ relay_run(const struct relay_config *cfg)
     store_relay_forget(r.db, r.recorded_by);
     store_listener_close(r.listener);
     store_close(r.db);
+    if (cfg->listen[0] == '/')
+        unlink(cfg->listen);
     if (cfg->pid_file)
         unlink(cfg->pid_file);
     return 0;

@@ -26,7 +26,8 @@
 #define RELAY_REPORT_MS       5000          /* relay_stats update, for /v1/status */
 
 struct relay_config {
-    const char *listen;       /* host:port, loopback: only nginx should reach it */
+    const char *listen;       /* a unix socket path (only nginx may connect), or host:port */
+    const char *socket_group; /* the socket's group (nginx's workers); NULL: ours */
     const char *database_url; /* application role */
     const char *state_root;
     const char *pid_file; /* written once listening, removed at exit */
