@@ -84,12 +84,11 @@ wait_until() {
     done
 }
 
-# relay_streams I: how many connections relay I (1, 2: run/relay-I.pid, port
-# KHEISH_RELAY_PORT + I - 1) has established from nginx, i.e. streams it serves.
+# relay_streams I: how many connections relay I (1, 2: run/relay-I.pid,
+# run/relay-I.sock) has accepted from nginx, i.e. streams it serves (state 03,
+# connected, in /proc/net/unix).
 relay_streams() {
-    local port
-    port=$(printf %04X $((KHEISH_RELAY_PORT + $1 - 1)))
-    grep -cE "^ *[0-9]+: 0100007F:$port [0-9A-F]{8}:[0-9A-F]{4} 01 " /proc/net/tcp
+    grep -c " 0001 03 [0-9]* $STATE_ROOT/run/relay-$1.sock\$" /proc/net/unix
 }
 
 # relay_serving: the relay (1 or 2) that serves the only open stream.
@@ -99,4 +98,19 @@ relay_serving() {
         [ "$(relay_streams $i)" -gt 0 ] && echo $i && return 0
     done
     return 1
+}
+
+# key_env_routes FILE VAR [MODEL]: a routes file with one route whose key is
+# the variable VAR (runners start without calling the provider). For tests
+# that need runners; `kheish up --routes-file ''` stops them again.
+key_env_routes() {
+    printf 'version = 1\ndefault_route = "main"\n\n[routes.main]\ndriver = "openai"\n' >"$1"
+    printf 'default_model = "%s"\napi_key_env = "%s"\n' "${3:-gpt-4o}" "$2" >>"$1"
+}
+
+# up_stack [FLAGS...]: `kheish up` of the test stack, its output in
+# $RESP_DIR/up.log.
+up_stack() {
+    "$BIN_DIR/kheish" up --state-root "$STATE_ROOT" --port "${KHEISH_DAEMON_URL##*:}" "$@" \
+        >"$RESP_DIR/up.log" 2>&1
 }
