@@ -1,9 +1,10 @@
 /*
  * kheish up / kheish down: the whole stack on one host, in one state root.
  *
- * up creates what is missing and starts what is not running, so running it
- * twice is safe and fast; down stops only what up started (found through the
- * pid files and the cluster in the state root) and removes nothing.
+ * up creates what is missing and has the supervisor start what is not
+ * running, so running it twice is safe and fast; down stops only what up
+ * started (found through the pid files and the cluster in the state root)
+ * and removes nothing.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -30,15 +31,16 @@ static const char up_usage[] =
     "                 [--routes-file FILE]\n"
     "Creates the state root (--state-root, KHEISH_STATE_ROOT, default " STACK_DEFAULT_ROOT "),\n"
     "an embedded PostgreSQL cluster (unless KHEISH_DATABASE_URL is set), applies migrations,\n"
-    "starts kheish-fcgi, two kheish-sse-relays, kheish-runners (with a routes file:\n"
-    "--routes-file, KHEISH_ROUTES_FILE, or the previous up's; --routes-file '' for none) and\n"
-    "nginx on 127.0.0.1:PORT (default 4000, or the port of the previous up) and waits until\n"
-    "all of it is ready. --runners (default 2, or the previous up's) says how many runners.\n";
+    "starts nginx on 127.0.0.1:PORT (default 4000, or the port of the previous up) and a\n"
+    "supervisor that starts, and restarts when they die, kheish-fcgi, two kheish-sse-relays\n"
+    "and kheish-runners (with a routes file: --routes-file, KHEISH_ROUTES_FILE, or the\n"
+    "previous up's; --routes-file '' for none), and waits until all of it is ready.\n"
+    "--runners (default 2, or the previous up's) says how many runners.\n";
 
 static const char down_usage[] =
     "usage: kheish down [--state-root DIR]\n"
-    "Stops the nginx, kheish-fcgi, runners, relays and embedded PostgreSQL that `kheish up`\n"
-    "started in the state root. Removes nothing.\n";
+    "Stops the supervisor, nginx, kheish-fcgi, runners, relays and embedded PostgreSQL that\n"
+    "`kheish up` started in the state root. Removes nothing.\n";
 
 /* up's flags and environment, checked before anything is created. */
 struct up_flags {

@@ -52,8 +52,9 @@
 #define STACK_MAX_RUNNERS     64
 /* The supervisor's slots: kheish-fcgi, the relays, the runners. */
 #define STACK_SLOTS (1 + STACK_RELAYS + STACK_MAX_RUNNERS)
-/* A daemon that dies sooner than this after its start is restarted after a
- * backoff, from the minimum doubling to the maximum; else at once. */
+/* A daemon that dies sooner than this after its start, twice in a row or
+ * more, is restarted after a backoff, from the minimum doubling to the
+ * maximum; else at once. */
 #define STACK_CRASH_WINDOW_MS        5000
 #define STACK_RESTART_BACKOFF_MIN_MS 250
 #define STACK_RESTART_BACKOFF_MAX_MS 30000

@@ -63,7 +63,8 @@ struct slot {
     int stopping;        /* asked to stop: its end is no crash */
     int64_t started_ms;  /* monotonic */
     int64_t start_at_ms; /* monotonic: not started again before */
-    int64_t backoff_ms;  /* before the next start after a quick death */
+    int quick;           /* deaths in a row, each within STACK_CRASH_WINDOW_MS of its start */
+    int64_t backoff_ms;  /* before the next start: from the second quick death on */
     int restarts;        /* crashes seen and restarted */
     char last_exit[32];  /* "exit 1", "signal 9", "unknown" */
     int64_t last_restart_at_ms;
@@ -120,10 +121,10 @@ state_write(const struct sup *s)
     for (int i = 0; i < STACK_SLOTS; i++) {
         const struct slot *sl = &s->slots[i];
         struct stack_daemon d;
-        if (sl->pid == 0 && sl->restarts == 0 && !stack_daemon_wanted(&s->st, i))
-            continue;
-        stack_daemon_of(i, &d);
         total += sl->restarts;
+        if (sl->pid == 0 && !stack_daemon_wanted(&s->st, i))
+            continue; /* not part of the stack (any more) */
+        stack_daemon_of(i, &d);
         json_array_append_new(
             daemons,
             json_pack("{s:s, s:s, s:o, s:i, s:o, s:o, s:I, s:s}", "name", d.name, "process", d.comm,
@@ -195,8 +196,8 @@ adopt(struct sup *s)
 }
 
 /* Slot i's daemon is gone; how says how it ended. Unless we asked for it,
- * that is a crash: counted, logged, and the slot is started again after the
- * backoff (none when it had lived STACK_CRASH_WINDOW_MS). */
+ * that is a crash: counted, logged, and the slot is started again at once,
+ * or after the backoff when it is the second quick death in a row or more. */
 static void
 on_end(struct sup *s, int i, const char *how, const char *field, int value)
 {
@@ -215,13 +216,12 @@ on_end(struct sup *s, int i, const char *how, const char *field, int value)
         log_fields("info", f);
         return;
     }
-    if (lived >= STACK_CRASH_WINDOW_MS)
-        sl->backoff_ms = 0;
-    else
-        sl->backoff_ms = sl->backoff_ms == 0 ? STACK_RESTART_BACKOFF_MIN_MS
-                         : sl->backoff_ms * 2 > STACK_RESTART_BACKOFF_MAX_MS
-                             ? STACK_RESTART_BACKOFF_MAX_MS
-                             : sl->backoff_ms * 2;
+    sl->quick = lived >= STACK_CRASH_WINDOW_MS ? 0 : sl->quick + 1;
+    sl->backoff_ms = 0;
+    for (int k = 2; k <= sl->quick && sl->backoff_ms < STACK_RESTART_BACKOFF_MAX_MS; k++)
+        sl->backoff_ms = sl->backoff_ms ? 2 * sl->backoff_ms : STACK_RESTART_BACKOFF_MIN_MS;
+    if (sl->backoff_ms > STACK_RESTART_BACKOFF_MAX_MS)
+        sl->backoff_ms = STACK_RESTART_BACKOFF_MAX_MS;
     sl->restarts++;
     sl->start_at_ms = now + sl->backoff_ms;
     sl->last_restart_at_ms = util_now_ms();
@@ -271,7 +271,8 @@ reap(struct sup *s)
     return n;
 }
 
-/* Starts every wanted slot that is not running and whose backoff is over.
+/* Starts every wanted slot that is not running and whose backoff is over;
+ * one that has lived STACK_CRASH_WINDOW_MS is out of its crash loop.
  * Returns how many changed. */
 static int
 start_due(struct sup *s)
@@ -280,6 +281,11 @@ start_due(struct sup *s)
     int64_t now = mono_ms();
     for (int i = 0; i < STACK_SLOTS; i++) {
         struct slot *sl = &s->slots[i];
+        if (sl->pid && sl->quick && now - sl->started_ms >= STACK_CRASH_WINDOW_MS) {
+            sl->quick = 0;
+            sl->backoff_ms = 0;
+            n++;
+        }
         if (sl->pid || now < sl->start_at_ms || !stack_daemon_wanted(&s->st, i))
             continue;
         pid_t pid = stack_daemon_spawn(&s->st, i, s->bindir, (const char *const *)s->route_env);
@@ -321,7 +327,9 @@ stop_slot(struct sup *s, int i)
     }
 }
 
-/* Brings the daemons in line with stack.env (see the top of the file). */
+/* Brings the daemons in line with stack.env (see the top of the file). A
+ * daemon in a crash loop starts afresh, now and with up's environment: the
+ * operator may just have fixed what made it die (a missing secret). */
 static void
 reconcile(struct sup *s)
 {
@@ -335,10 +343,12 @@ reconcile(struct sup *s)
         struct slot *sl = &s->slots[i];
         struct stack_daemon d;
         stack_daemon_of(i, &d);
-        if (sl->pid &&
-            (!stack_daemon_wanted(&s->st, i) || (d.reads_routes && strcmp(sl->routes, key))))
+        if (sl->pid && (!stack_daemon_wanted(&s->st, i) || sl->backoff_ms ||
+                        (d.reads_routes && strcmp(sl->routes, key))))
             stop_slot(s, i);
-        sl->start_at_ms = 0; /* an operator's up means now */
+        sl->start_at_ms = 0;
+        sl->quick = 0;
+        sl->backoff_ms = 0;
     }
     start_due(s);
     state_write(s);

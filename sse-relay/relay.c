@@ -300,6 +300,11 @@ on_accept(struct relay *r)
         }
         c->fd = fd;
         c->close_at_ms = now_ms() + RELAY_HEAD_TIMEOUT_MS;
+        /* A unix socket buffers wmem_default (208 KiB) where loopback TCP
+         * grows to megabytes: a stream of large events would sit in our
+         * queue and be cut as a slow reader although nginx keeps up. */
+        if (sa.sin6_family == AF_UNIX)
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int){RELAY_SOCKET_SNDBUF}, sizeof(int));
         char ip[INET6_ADDRSTRLEN] = "unknown";
         int port = 0;
         if (sa.sin6_family == AF_INET) {
@@ -318,11 +323,10 @@ on_accept(struct relay *r)
         r->nclients++;
         c->watching = EPOLLIN | EPOLLRDHUP;
         watch(r, fd, c->watching, c, EPOLL_CTL_ADD);
-        /* Near the descriptor limit a newcomer is refused, never a stream. */
-        if ((rlim_t)fd + RELAY_FD_RESERVE >= r->fd_limit) {
-            client_refuse(c, 503, "events", NULL, "the relay is at its connection limit", "");
-            flush(r, c);
-        }
+        /* Near the descriptor limit a newcomer is refused, never a stream:
+         * once its head is read, since closing a unix socket that holds
+         * unread bytes resets it and the client would see no answer. */
+        c->refuse_full = (rlim_t)fd + RELAY_FD_RESERVE >= r->fd_limit;
     }
 }
 
@@ -344,7 +348,10 @@ on_client(struct relay *r, struct client *c, uint32_t events)
         c->head[c->head_len] = '\0';
         if (strstr(c->head, "\r\n\r\n")) {
             struct client_env env = {&r->gate, r->db, r->recorded_by, r->newest};
-            client_start(c, &env);
+            if (c->refuse_full)
+                client_refuse(c, 503, "events", NULL, "the relay is at its connection limit", "");
+            else
+                client_start(c, &env);
             r->replaying |= c->state == CLIENT_REPLAY;
         } else if (c->head_len == RELAY_HEAD_MAX_BYTES - 1) {
             client_refuse(c, 431, NULL, "bad_request", "the request head is too large", "");
