@@ -18,7 +18,7 @@ ROUNDS=${ROUNDS:-3}
 WORKERS=${WORKERS:-4}
 T=$(mktemp -d /tmp/kheish-bench.XXXXXX)
 chmod 755 "$T"
-PORT=$((30000 + RANDOM % 10000)) # also PORT+1, +2 (baselines), +1000 (PostgreSQL), +2000 (relay)
+PORT=$((30000 + RANDOM % 10000)) # also PORT+1, +2 (baselines), +1000 (PostgreSQL)
 trap '"$BIN/kheish" down --state-root "$T/state" >/dev/null 2>&1; [ -f "$T/ngx/nginx.pid" ] && kill -QUIT "$(cat "$T/ngx/nginx.pid")"; kill $SELECT1 $NOAUTH 2>/dev/null; wait; rm -rf "$T"' EXIT
 SELECT1= NOAUTH=
 

@@ -30,5 +30,6 @@ struct cli {
 int cmd_migrate(const struct cli *c, int argc, char **argv);
 int cmd_up(const struct cli *c, int argc, char **argv);
 int cmd_down(const struct cli *c, int argc, char **argv);
+int cmd_supervise(const struct cli *c, int argc, char **argv); /* hidden: started by up */
 
 #endif

@@ -154,6 +154,9 @@ static int
 dispatch(const struct args_global *g, int argc, char **argv)
 {
     const char *group;
+    /* The supervisor `kheish up` starts: no operator's command, so not listed. */
+    if (argc > 1 && !strcmp(argv[1], "supervise"))
+        return cmd_supervise(&g->cli, argc - 2, argv + 2);
     const struct command *cmd = find_command(argc, argv, &group);
     if (g->help && cmd && cmd->own_help) {
         char help[] = "--help", *help_argv[] = {help, NULL};

@@ -1,9 +1,10 @@
 /*
  * kheish up / kheish down: the whole stack on one host, in one state root.
  *
- * up creates what is missing and starts what is not running, so running it
- * twice is safe and fast; down stops only what up started (found through the
- * pid files and the cluster in the state root) and removes nothing.
+ * up creates what is missing and has the supervisor start what is not
+ * running, so running it twice is safe and fast; down stops only what up
+ * started (found through the pid files and the cluster in the state root)
+ * and removes nothing.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -11,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,15 +30,16 @@ static const char up_usage[] =
     "                 [--routes-file FILE]\n"
     "Creates the state root (--state-root, KHEISH_STATE_ROOT, default " STACK_DEFAULT_ROOT "),\n"
     "an embedded PostgreSQL cluster (unless KHEISH_DATABASE_URL is set), applies migrations,\n"
-    "starts kheish-fcgi, two kheish-sse-relays, kheish-runners (with a routes file:\n"
-    "--routes-file, KHEISH_ROUTES_FILE, or the previous up's; --routes-file '' for none) and\n"
-    "nginx on 127.0.0.1:PORT (default 4000, or the port of the previous up) and waits until\n"
-    "all of it is ready. --runners (default 2, or the previous up's) says how many runners.\n";
+    "starts nginx on 127.0.0.1:PORT (default 4000, or the port of the previous up) and a\n"
+    "supervisor that starts, and restarts when they die, kheish-fcgi, two kheish-sse-relays\n"
+    "and kheish-runners (with a routes file: --routes-file, KHEISH_ROUTES_FILE, or the\n"
+    "previous up's; --routes-file '' for none), and waits until all of it is ready.\n"
+    "--runners (default 2, or the previous up's) says how many runners.\n";
 
 static const char down_usage[] =
     "usage: kheish down [--state-root DIR]\n"
-    "Stops the nginx, kheish-fcgi, runners, relays and embedded PostgreSQL that `kheish up`\n"
-    "started in the state root. Removes nothing.\n";
+    "Stops the supervisor, nginx, kheish-fcgi, runners, relays and embedded PostgreSQL that\n"
+    "`kheish up` started in the state root. Removes nothing.\n";
 
 /* up's flags and environment, checked before anything is created. */
 struct up_flags {
@@ -52,12 +53,14 @@ struct up_flags {
 
 /* Makes the stack's routes file absolute (the runners start elsewhere) and
  * parses it now, so a bad or vanished file stops `up` before anything
- * starts. Returns 0 or -1 after printing why. */
+ * starts; records the digest of its content. Returns 0 or -1 after printing
+ * why. */
 static int
 routes_file_check(struct stack *st)
 {
     struct routes r;
     char err[512], abs[PATH_MAX];
+    st->routes_sha256[0] = '\0';
     if (st->routes_file[0] == '\0')
         return 0;
     if (realpath(st->routes_file, abs) == NULL) {
@@ -75,6 +78,8 @@ routes_file_check(struct stack *st)
         fprintf(stderr, "kheish up: %s\n", err);
         return -1;
     }
+    for (size_t i = 0; i < sizeof r.sha256; i++)
+        snprintf(st->routes_sha256 + 2 * i, 3, "%02x", r.sha256[i]);
     routes_free(&r);
     return 0;
 }
@@ -132,7 +137,6 @@ up_settings(const struct up_flags *f, struct stack *st)
                   : st->runners ? st->runners /* an older stack.env has none */
                                 : STACK_DEFAULT_RUNNERS;
     st->pg_port = st->port + STACK_PG_PORT_OFFSET;
-    st->relay_port = st->port + STACK_RELAY_PORT_OFFSET;
     st->drain_ms = (int)f->drain_ms;
     if (f->routes_file || !st->loaded)
         snprintf(st->routes_file, sizeof st->routes_file, "%s",
@@ -200,6 +204,8 @@ static const struct component {
     int (*running)(const struct stack *);
     int (*stop)(const struct stack *);
 } components[] = {
+    /* first, or it would start again what down stops */
+    {"kheish-supervisor", stack_supervisor_running, stack_supervisor_stop},
     {"nginx", stack_nginx_running, stack_nginx_stop},
     {"kheish-fcgi", stack_fcgi_running, stack_fcgi_stop},
     {"kheish-runner", stack_runners_running, stack_runners_stop},
@@ -227,21 +233,17 @@ check_port_change(const struct stack *st, int old_port)
     return 0;
 }
 
-/* A new routes file reaches the processes that read it at start: kheish-fcgi
- * (readiness) and the runners are stopped here and started again. */
-static int
-restart_for_routes(const struct stack *st, const char *old_routes)
+/* The processes that read the routes file at start, kheish-fcgi (readiness)
+ * and the runners, are restarted by the supervisor when its content or path
+ * changed (stack_routes_key); unchanged content restarts nothing. */
+static void
+announce_routes_change(const struct stack *st, const char *old_key)
 {
-    if (!st->loaded || !strcmp(old_routes, st->routes_file))
-        return 0;
-    if (stack_fcgi_running(st) || stack_runners_running(st))
+    char key[STACK_ROUTES_KEY_MAX];
+    stack_routes_key(st, key);
+    if (st->loaded && strcmp(old_key, key) && (stack_fcgi_running(st) || stack_runners_running(st)))
         fprintf(stderr, "kheish up: the routes file changed: restarting kheish-fcgi and the "
                         "runners\n");
-    if (stack_fcgi_stop(st) < 0 || stack_runners_stop(st) < 0) {
-        fprintf(stderr, "kheish up: could not stop them; see %s/logs\n", st->root);
-        return -1;
-    }
-    return 0;
 }
 
 static size_t
@@ -250,8 +252,6 @@ discard(char *p, size_t size, size_t n, void *u)
     (void)p, (void)u;
     return size * n;
 }
-
-#define UP_STARTED (1 + STACK_MAX_RUNNERS)
 
 /* What is not ready yet besides /readyz, into why; "" when all is. */
 static void
@@ -268,13 +268,14 @@ daemons_missing(const struct stack *st, char *why, size_t size)
 
 /* Polls GET /readyz through nginx until it answers 200 and every relay and
  * runner runs. Returns 0 when ready, EXIT_UNAVAILABLE after STACK_READY_MS,
- * EXIT_GENERIC when a process started now died. */
+ * EXIT_GENERIC when a daemon died meanwhile (the supervisor counted a
+ * restart). */
 static int
-wait_ready(const struct stack *st, const struct started *started)
+wait_ready(const struct stack *st)
 {
-    char url[64], last[CURL_ERROR_SIZE] = "no answer";
+    char url[64], last[CURL_ERROR_SIZE] = "no answer", died[128];
     long code = 0;
-    int status, rc = EXIT_UNAVAILABLE;
+    int rc = EXIT_UNAVAILABLE, restarts = stack_supervisor_restarts(st, died, sizeof died);
     CURL *h = curl_easy_init();
     snprintf(url, sizeof url, "http://" STACK_HOST ":%d/readyz", st->port);
     if (h == NULL || curl_easy_setopt(h, CURLOPT_URL, url) != CURLE_OK ||
@@ -299,16 +300,11 @@ wait_ready(const struct stack *st, const struct started *started)
         } else if (code != 0) {
             snprintf(last, sizeof last, "HTTP %ld", code);
         }
-        for (int i = 0; i < UP_STARTED && rc == EXIT_UNAVAILABLE; i++) {
-            if (started[i].pid <= 0 || waitpid(started[i].pid, &status, WNOHANG) != started[i].pid)
-                continue;
-            fprintf(stderr, "kheish up: %s exited (%s %d) before it was ready\n", started[i].name,
-                    WIFEXITED(status) ? "status" : "signal",
-                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+        if (stack_supervisor_restarts(st, died, sizeof died) > restarts) {
+            fprintf(stderr, "kheish up: %s ended before the stack was ready\n", died);
             rc = EXIT_GENERIC;
-        }
-        if (rc != EXIT_UNAVAILABLE)
             break;
+        }
         nanosleep(&(struct timespec){0, READY_POLL_MS * 1000000L}, NULL);
     }
     if (rc == EXIT_UNAVAILABLE)
@@ -322,6 +318,8 @@ static void
 print_failure_logs(const struct stack *st)
 {
     char path[PATH_MAX];
+    stack_path(st, "logs/supervisor.log", path);
+    stack_tail(path, 5);
     stack_path(st, "logs/fcgi.log", path);
     stack_tail(path, LOG_TAIL_LINES);
     stack_path(st, "nginx/logs/error.log", path);
@@ -380,14 +378,14 @@ print_summary(const struct cli *c, const struct stack *st, const struct stack_op
 }
 
 /* Everything up does before waiting for readiness. Returns 0, or an exit
- * code after printing why; *fcgi_pid receives the pid of a kheish-fcgi
- * started now (0 when one was already running). */
+ * code after printing why. */
 static int
-up_start(struct stack *st, const char *bindir, struct started *started)
+up_start(struct stack *st, const char *bindir)
 {
     char owner[STACK_URL_MAX], err[1024];
+    char *route_env[ROUTES_MAX_ROUTES + 1];
     int applied, total;
-    if (stack_layout_create(st) != 0 || stack_env_save(st) != 0)
+    if (stack_layout_create(st) != 0 || stack_env_save(st) != 0 || stack_logs_protect(st) != 0)
         return EXIT_GENERIC;
     if (st->embedded_pg && stack_pg_ensure(st) != 0)
         return EXIT_GENERIC;
@@ -397,13 +395,12 @@ up_start(struct stack *st, const char *bindir, struct started *started)
         return EXIT_GENERIC;
     }
     fprintf(stderr, "kheish up: applied %d of %d migrations\n", applied, total);
-    if (stack_nginx_write_conf(st) != 0)
+    if (stack_nginx_write_conf(st) != 0 || stack_supervisor_up(st, bindir) != 0)
         return EXIT_GENERIC;
-    started[0] = (struct started){stack_fcgi_start(st, bindir), "kheish-fcgi"};
-    if (started[0].pid < 0 || stack_relays_start(st, bindir) != 0 ||
-        stack_runners_start(st, bindir, started + 1) != 0 || stack_nginx_start(st) != 0)
-        return EXIT_GENERIC;
-    return EXIT_OK;
+    stack_route_env(st, route_env);
+    int rc = stack_nginx_start(st, (const char *const *)route_env);
+    stack_route_env_free(route_env);
+    return rc == 0 ? EXIT_OK : EXIT_GENERIC;
 }
 
 int
@@ -415,7 +412,6 @@ cmd_up(const struct cli *c, int argc, char **argv)
     struct up_flags f;
     struct stack st = {0};
     char bindir[PATH_MAX];
-    struct started started[UP_STARTED] = {{0}};
     int rc = stack_opts_parse(argc, argv, allowed, up_usage, &o);
     if (rc != 0)
         return rc > 0 ? EXIT_OK : EXIT_BAD_REQUEST;
@@ -425,15 +421,16 @@ cmd_up(const struct cli *c, int argc, char **argv)
         stack_env_load(&st) != 0)
         return EXIT_GENERIC;
     int old_port = st.port;
-    char old_routes[STACK_URL_MAX];
-    memcpy(old_routes, st.routes_file, sizeof old_routes);
+    char old_routes[STACK_ROUTES_KEY_MAX];
+    stack_routes_key(&st, old_routes);
     up_settings(&f, &st);
     if (routes_file_check(&st) != 0)
         return EXIT_BAD_REQUEST;
-    if (check_port_change(&st, old_port) != 0 || restart_for_routes(&st, old_routes) != 0)
+    if (check_port_change(&st, old_port) != 0)
         return EXIT_GENERIC;
-    rc = up_start(&st, bindir, started);
-    if (rc == EXIT_OK && (rc = wait_ready(&st, started)) != EXIT_OK)
+    announce_routes_change(&st, old_routes);
+    rc = up_start(&st, bindir);
+    if (rc == EXIT_OK && (rc = wait_ready(&st)) != EXIT_OK)
         print_failure_logs(&st);
     if (rc == EXIT_OK)
         return print_summary(c, &st, &o, bindir);

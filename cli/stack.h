@@ -10,17 +10,19 @@
  *                            (0600, created once; the key is the auth store's
  *                            unless KHEISH_AUTH_STORE_MASTER_KEY[_FILE] is set)
  *   workspace/         0700  the agents' workspace root
- *   run/               0755  api.sock (0660, kheish-fcgi), fcgi.pid, relay-N.pid,
- *                            runner-N.pid
- *   logs/              0755  fcgi.log, relay-N.log, runner-N.log; pg.log (initdb,
- *                            pg_ctl, createdb)
+ *   run/               0755  api.sock and relay-N.sock (0660, nginx's group only),
+ *                            fcgi.pid, relay-N.pid, runner-N.pid; supervisor.pid,
+ *                            supervisor.sock (0600), supervisor.json (restarts)
+ *   logs/              0755  (files 0640) supervisor.log, fcgi.log, relay-N.log,
+ *                            runner-N.log; pg.log (initdb, pg_ctl, createdb)
  *   nginx/             0755  nginx prefix: nginx.conf, nginx.pid, logs/, tmp/
  *   pg/                0700  embedded PostgreSQL (owner postgres when run as
  *                            root): data/, server.log and the unix socket
  *
  * Files: stack.c (the verbs), stack_files.c (layout, tokens, stack.env,
  * options), stack_proc.c (running and stopping processes), stack_pg.c,
- * stack_daemons.c, stack_nginx.c, migrate.c.
+ * stack_daemons.c (what each daemon is started with), stack_supervise.c (the
+ * supervisor that starts and restarts them), stack_nginx.c, migrate.c.
  */
 #ifndef KHEISH_CLI_STACK_H
 #define KHEISH_CLI_STACK_H
@@ -35,19 +37,28 @@
 #define STACK_DEFAULT_ROOT    ".kheish"
 #define STACK_DEFAULT_PORT    4000
 #define STACK_DEFAULT_WORKERS 4
-#define STACK_MAX_PORT        63534 /* PostgreSQL listens on port + 1000, the relays on + 2000.. */
+#define STACK_MAX_PORT        64535 /* PostgreSQL's socket is named after port + 1000 */
 /* The embedded cluster listens only on a unix socket, so its "port" only names
  * the socket file (.s.PGSQL.<port>) inside <root>/pg: it cannot clash with
  * anything outside the state root. Derived, not chosen, so `down` and
  * `migrate` find it again (it is also written to stack.env). */
-#define STACK_PG_PORT_OFFSET    1000
-#define STACK_RELAY_PORT_OFFSET 2000
-/* Relays behind nginx's upstream, on relay_port, relay_port + 1...: any of
- * them serves any stream, so one can die or restart while the other serves. */
+#define STACK_PG_PORT_OFFSET 1000
+/* Relays behind nginx's upstream, on run/relay-1.sock, run/relay-2.sock...:
+ * any of them serves any stream, so one can die or restart while the other
+ * serves. */
 #define STACK_RELAYS 2
 /* Runners started when the stack has a routes file (--runners). */
 #define STACK_DEFAULT_RUNNERS 2
 #define STACK_MAX_RUNNERS     64
+/* The supervisor's slots: kheish-fcgi, the relays, the runners. */
+#define STACK_SLOTS (1 + STACK_RELAYS + STACK_MAX_RUNNERS)
+/* A daemon that dies sooner than this after its start, twice in a row or
+ * more, is restarted after a backoff, from the minimum doubling to the
+ * maximum; else at once. */
+#define STACK_CRASH_WINDOW_MS        5000
+#define STACK_RESTART_BACKOFF_MIN_MS 250
+#define STACK_RESTART_BACKOFF_MAX_MS 30000
+#define STACK_ROUTES_KEY_MAX         (66 + STACK_URL_MAX) /* "<sha256> <path>" */
 /* Unix socket paths are limited to 107 bytes; the longest one we create is
  * <root>/pg/.s.PGSQL.NNNNN (root + 18). */
 #define STACK_ROOT_MAX      88
@@ -71,14 +82,14 @@ struct stack {
     char root[STACK_ROOT_MAX + 1]; /* absolute, validated by stack_root_resolve */
     int port;                      /* nginx on 127.0.0.1 */
     int pg_port;                   /* embedded cluster, port + STACK_PG_PORT_OFFSET */
-    int relay_port;                /* the first kheish-sse-relay, port + STACK_RELAY_PORT_OFFSET */
     int workers;
     int runners;     /* with a routes file */
     int embedded_pg; /* 1: cluster under pg/; 0: external KHEISH_DATABASE_URL */
     int drain_ms;
-    char database_url[STACK_URL_MAX]; /* what kheish-fcgi connects with */
-    char routes_file[STACK_URL_MAX];  /* absolute; "" when runs have no route (no runner) */
-    int loaded;                       /* stack.env existed */
+    char database_url[STACK_URL_MAX];  /* what kheish-fcgi connects with */
+    char routes_file[STACK_URL_MAX];   /* absolute; "" when runs have no route (no runner) */
+    char routes_sha256[STACK_URL_MAX]; /* of its content when up last read it (hex) */
+    int loaded;                        /* stack.env existed */
 };
 
 /* Command-line flags of the offline verbs (raw; validated by the verb). */
@@ -98,8 +109,8 @@ int stack_root_resolve(const char *arg, int create, struct stack *st);
 void stack_path(const struct stack *st, const char *rel, char out[PATH_MAX]);
 /* "127.0.0.1:<port>": what nginx listens on and kheish-fcgi's --bind. */
 void stack_bind(const struct stack *st, char *out, size_t size);
-/* "127.0.0.1:<relay_port + i>": relay i's --listen and a server of nginx's upstream. */
-void stack_relay_addr(const struct stack *st, int i, char *out, size_t size);
+/* <root>/run/relay-<i + 1>.sock: relay i's --listen, a server of nginx's upstream. */
+void stack_relay_socket(const struct stack *st, int i, char out[PATH_MAX]);
 int stack_env_load(struct stack *st);
 int stack_env_save(const struct stack *st);
 int stack_layout_create(const struct stack *st);
@@ -107,19 +118,24 @@ int stack_layout_create(const struct stack *st);
  * path into out and 1; 0 when the environment names one. */
 int stack_master_key_file(const struct stack *st, char out[PATH_MAX]);
 void stack_tail(const char *path, int lines);
+/* Makes every file in logs/ and nginx/logs/ 0640 at most, and creates
+ * nginx's error log so (nginx would make it 0644). Returns 0 or -1. */
+int stack_logs_protect(const struct stack *st);
 
 /* stack_proc.c */
 struct stack_cmd {
-    const char *const *argv; /* argv[0] is looked up in PATH unless it has a '/' */
-    const char *user;        /* as root, run as this user; NULL: as we are */
-    const char *log_path;    /* append stdout and stderr here; NULL: inherit */
-    const char *const *env;  /* extra NAME=VALUE entries; NULL-terminated or NULL */
-    int detach;              /* new session, stdin from /dev/null; do not wait */
+    const char *const *argv;  /* argv[0] is looked up in PATH unless it has a '/' */
+    const char *user;         /* as root, run as this user; NULL: as we are */
+    const char *log_path;     /* append stdout and stderr here; NULL: inherit */
+    const char *const *env;   /* extra NAME=VALUE entries; NULL-terminated or NULL */
+    const char *const *unset; /* names removed from its environment; NULL-terminated or NULL */
+    int detach;               /* new session, stdin from /dev/null; do not wait */
 };
 int stack_cmd_run(const struct stack_cmd *c);
 pid_t stack_cmd_spawn(const struct stack_cmd *c);
 int stack_cmd_capture(const char *const *argv, char *out, size_t outsz);
 int stack_user_can_access(const char *user, const char *path, int mode);
+int stack_proc_is(pid_t pid, const char *comm);
 int stack_pid_alive(const char *pid_file, const char *comm, pid_t *pid);
 int stack_pid_stop(const char *pid_file, const char *comm, int sig, int64_t timeout_ms, pid_t *pid);
 int stack_self_dir(char out[PATH_MAX]);
@@ -141,24 +157,35 @@ int stack_pg_stop(const struct stack *st);
 int stack_pg_running(const struct stack *st);
 
 /* stack_daemons.c */
-pid_t stack_fcgi_start(const struct stack *st, const char *bindir);
+struct stack_daemon {
+    const char *comm; /* binary, and process name in /proc */
+    char name[24];    /* fcgi, relay-N, runner-N: run/<name>.pid, logs/<name>.log */
+    int reads_routes; /* restarted when the routes file changes */
+};
+void stack_daemon_of(int slot, struct stack_daemon *d);
+int stack_daemon_wanted(const struct stack *st, int slot);
+int stack_daemon_alive(const struct stack *st, int slot, pid_t *pid);
+pid_t stack_daemon_spawn(const struct stack *st, int slot, const char *bindir,
+                         const char *const *route_env);
+void stack_route_env(const struct stack *st, char **names);
+void stack_route_env_free(char **names);
 int stack_fcgi_stop(const struct stack *st);
 int stack_fcgi_running(const struct stack *st);
-int stack_relays_start(const struct stack *st, const char *bindir);
 int stack_relays_stop(const struct stack *st);
 int stack_relays_running(const struct stack *st); /* how many */
-/* A process `up` started, watched until the stack is ready. */
-struct started {
-    pid_t pid; /* 0: was already running */
-    const char *name;
-};
-int stack_runners_start(const struct stack *st, const char *bindir, struct started *started);
 int stack_runners_stop(const struct stack *st);
 int stack_runners_running(const struct stack *st); /* how many */
 
+/* stack_supervise.c */
+void stack_routes_key(const struct stack *st, char out[STACK_ROUTES_KEY_MAX]);
+int stack_supervisor_up(const struct stack *st, const char *bindir);
+int stack_supervisor_running(const struct stack *st);
+int stack_supervisor_stop(const struct stack *st);
+int stack_supervisor_restarts(const struct stack *st, char *last, size_t size);
+
 /* stack_nginx.c */
 int stack_nginx_write_conf(const struct stack *st);
-int stack_nginx_start(const struct stack *st);
+int stack_nginx_start(const struct stack *st, const char *const *route_env);
 int stack_nginx_stop(const struct stack *st);
 int stack_nginx_running(const struct stack *st);
 

@@ -1,96 +1,160 @@
 /*
  * The stack's own daemons, kheish-fcgi, STACK_RELAYS kheish-sse-relays and,
- * with a routes file, st->runners kheish-runners (--runners):
- * started detached with their output in logs/<name>.log, found and stopped
- * through run/<name>.pid (which each writes itself once it listens).
+ * with a routes file, st->runners kheish-runners (--runners), one per slot:
+ * started detached by the supervisor (stack_supervise.c) with their output
+ * in logs/<name>.log, found and stopped through run/<name>.pid (which each
+ * writes itself once it listens).
  */
 #include "stack.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "routes.h"
+
 #define ENV_ENTRY_MAX (STACK_URL_MAX + PATH_MAX)
+#define SLOT_RELAY0   1
+#define SLOT_RUNNER0  (1 + STACK_RELAYS)
 
-struct daemon {
-    const char *comm; /* binary, and process name in /proc */
-    char pid_rel[32], log_rel[32];
-};
-static const struct daemon fcgi = {"kheish-fcgi", "run/fcgi.pid", "logs/fcgi.log"};
-
-/* Instance i (0-based) of a daemon run several times is <name>-<i + 1>. */
-static struct daemon
-instance(const char *comm, const char *name, int i)
+/* Slot 0 is kheish-fcgi, then the relays, then the runners; instance i
+ * (0-based) of a daemon run several times is <name>-<i + 1>. */
+void
+stack_daemon_of(int slot, struct stack_daemon *d)
 {
-    struct daemon d = {comm, "", ""};
-    snprintf(d.pid_rel, sizeof d.pid_rel, "run/%s-%d.pid", name, i + 1);
-    snprintf(d.log_rel, sizeof d.log_rel, "logs/%s-%d.log", name, i + 1);
-    return d;
+    if (slot == 0)
+        *d = (struct stack_daemon){"kheish-fcgi", "fcgi", 1};
+    else if (slot < SLOT_RUNNER0)
+        *d = (struct stack_daemon){"kheish-sse-relay", "", 0};
+    else
+        *d = (struct stack_daemon){"kheish-runner", "", 1};
+    if (slot > 0)
+        snprintf(d->name, sizeof d->name, "%s-%d", slot < SLOT_RUNNER0 ? "relay" : "runner",
+                 slot < SLOT_RUNNER0 ? slot - SLOT_RELAY0 + 1 : slot - SLOT_RUNNER0 + 1);
 }
 
-static struct daemon
-relay(int i)
+/* 1 when the stack runs slot: fcgi and the relays always, runner i when
+ * there is a routes file and i < st->runners. */
+int
+stack_daemon_wanted(const struct stack *st, int slot)
 {
-    return instance("kheish-sse-relay", "relay", i);
+    return slot < SLOT_RUNNER0 || (st->routes_file[0] && slot - SLOT_RUNNER0 < st->runners);
 }
 
-static struct daemon
-runner(int i)
+static void
+rel_path(const struct stack *st, const struct stack_daemon *d, const char *dir, const char *ext,
+         char out[PATH_MAX])
 {
-    return instance("kheish-runner", "runner", i);
+    char rel[64];
+    snprintf(rel, sizeof rel, "%s/%s.%s", dir, d->name, ext);
+    stack_path(st, rel, out);
 }
 
-static int
-running(const struct stack *st, const struct daemon *d)
+/* 1 (and *pid) when slot's pid file names a live process of its binary. */
+int
+stack_daemon_alive(const struct stack *st, int slot, pid_t *pid)
 {
+    struct stack_daemon d;
     char pid_file[PATH_MAX];
-    pid_t pid;
-    stack_path(st, d->pid_rel, pid_file);
-    return stack_pid_alive(pid_file, d->comm, &pid);
+    stack_daemon_of(slot, &d);
+    rel_path(st, &d, "run", "pid", pid_file);
+    return stack_pid_alive(pid_file, d.comm, pid);
 }
 
-/* SIGTERM, then wait up to timeout_ms. Returns 1 stopped, 0 not running,
- * -1 still running. */
-static int
-stop(const struct stack *st, const struct daemon *d, int64_t timeout_ms)
+/* The names of the variables the routes file's api_key_env fields name,
+ * NULL-terminated, into names (ROUTES_MAX_ROUTES + 1 entries, freed with
+ * stack_route_env_free): only the runners may see them. An unreadable file
+ * names none (the runners then refuse to start). */
+void
+stack_route_env(const struct stack *st, char **names)
 {
-    char pid_file[PATH_MAX];
-    pid_t pid;
-    stack_path(st, d->pid_rel, pid_file);
-    return stack_pid_stop(pid_file, d->comm, SIGTERM, timeout_ms, &pid);
+    struct routes r;
+    char err[512];
+    size_t n = 0;
+    if (st->routes_file[0] && routes_load(st->routes_file, &r, err, sizeof err) == 0) {
+        for (size_t i = 0; i < r.n; i++)
+            if (r.v[i].api_key_env)
+                names[n++] = strdup(r.v[i].api_key_env);
+        routes_free(&r);
+    }
+    names[n] = NULL;
 }
 
-/* Starts d in its own session with flags (after --pid-file), unless its pid
- * file names a live one. The database URL, the token files and the master
- * key file travel in the environment, not argv, so nothing secret shows in
- * ps. Returns its
- * pid, 0 when it was already running, -1 on failure. */
-static pid_t
-start(const struct stack *st, const struct daemon *d, const char *bindir, const char *const *flags)
+void
+stack_route_env_free(char **names)
 {
+    for (; *names; names++)
+        free(*names);
+}
+
+/* The flags of slot after --pid-file, into flags (at most 18 entries plus
+ * NULL); buf holds the formatted values. */
+static void
+daemon_flags(const struct stack *st, int slot, const char **flags, char buf[5][PATH_MAX])
+{
+    size_t n = 0;
+    if (slot >= SLOT_RUNNER0) {
+        flags[n++] = "--routes-file";
+        flags[n++] = st->routes_file;
+        flags[n] = NULL;
+        return;
+    }
+    stack_bind(st, buf[0], PATH_MAX);
+    const char *const common[] = {"--state-root", st->root, "--bind", buf[0]};
+    memcpy(flags, common, sizeof common);
+    n = 4;
+    if (geteuid() == 0) { /* nginx's workers are nobody:nogroup then */
+        flags[n++] = "--socket-group";
+        flags[n++] = STACK_NGINX_GROUP;
+    }
+    if (slot >= SLOT_RELAY0) {
+        stack_relay_socket(st, slot - SLOT_RELAY0, buf[1]);
+        flags[n++] = "--listen";
+        flags[n++] = buf[1];
+        flags[n] = NULL;
+        return;
+    }
+    stack_path(st, "run/api.sock", buf[1]);
+    stack_path(st, "workspace", buf[2]);
+    snprintf(buf[3], PATH_MAX, "%d", st->workers);
+    snprintf(buf[4], PATH_MAX, "%d", st->drain_ms);
+    const char *const fcgi[] = {"--socket",  buf[1], "--workspace-root", buf[2],
+                                "--workers", buf[3], "--drain-ms",       buf[4]};
+    memcpy(flags + n, fcgi, sizeof fcgi);
+    n += sizeof fcgi / sizeof fcgi[0];
+    if (st->routes_file[0]) { /* route readiness, the submission guard */
+        flags[n++] = "--routes-file";
+        flags[n++] = st->routes_file;
+    }
+    flags[n] = NULL;
+}
+
+/* Starts slot's daemon in its own session, as a child of the caller (the
+ * supervisor). The database URL, the token files and the master key file
+ * travel in the environment, not argv, so nothing secret shows in ps; the
+ * variables in route_env (stack_route_env) reach the runners only. Returns
+ * its pid, or -1 after printing why. */
+pid_t
+stack_daemon_spawn(const struct stack *st, int slot, const char *bindir,
+                   const char *const *route_env)
+{
+    struct stack_daemon d;
     char bin[PATH_MAX], pid_file[PATH_MAX], log[PATH_MAX], tok_a[PATH_MAX], tok_r[PATH_MAX];
     char key[PATH_MAX], env_db[ENV_ENTRY_MAX], env_a[ENV_ENTRY_MAX], env_r[ENV_ENTRY_MAX];
-    char env_k[ENV_ENTRY_MAX];
-    const char *argv[32] = {bin, "--pid-file", pid_file};
-    size_t n = 3;
-    pid_t pid;
-    stack_path(st, d->pid_rel, pid_file);
-    if (stack_pid_alive(pid_file, d->comm, &pid)) {
-        fprintf(stderr, "kheish up: %s is already running (pid %d)\n", d->comm, (int)pid);
-        return 0;
-    }
-    if (snprintf(bin, sizeof bin, "%s/%s", bindir, d->comm) >= (int)sizeof bin ||
+    char env_k[ENV_ENTRY_MAX], buf[5][PATH_MAX];
+    const char *argv[24] = {bin, "--pid-file", pid_file};
+    stack_daemon_of(slot, &d);
+    if (snprintf(bin, sizeof bin, "%s/%s", bindir, d.comm) >= (int)sizeof bin ||
         access(bin, X_OK) != 0) {
-        fprintf(stderr, "kheish up: %s is missing (%s); build it with `make`\n", bin,
-                strerror(errno));
+        fprintf(stderr, "kheish: %s is missing (%s); build it with `make`\n", bin, strerror(errno));
         return -1;
     }
-    while (*flags && n < sizeof argv / sizeof argv[0] - 1)
-        argv[n++] = *flags++;
-    argv[n] = NULL;
-    stack_path(st, d->log_rel, log);
+    daemon_flags(st, slot, argv + 3, buf);
+    rel_path(st, &d, "run", "pid", pid_file);
+    rel_path(st, &d, "logs", "log", log);
     stack_path(st, "tokens/admin-token", tok_a);
     stack_path(st, "tokens/readonly-token", tok_r);
     snprintf(env_db, sizeof env_db, "KHEISH_DATABASE_URL=%s", st->database_url);
@@ -103,147 +167,78 @@ start(const struct stack *st, const struct daemon *d, const char *bindir, const 
         .argv = argv,
         .log_path = log,
         .env = (const char *const[]){env_db, env_a, env_r, own_key ? env_k : NULL, NULL},
+        .unset = slot >= SLOT_RUNNER0 ? NULL : route_env,
         .detach = 1,
     };
     return stack_cmd_spawn(&c);
 }
 
-int
-stack_fcgi_running(const struct stack *st)
-{
-    return running(st, &fcgi);
-}
-
-/* Waits for the drain and for workers to finish their request. */
-int
-stack_fcgi_stop(const struct stack *st)
-{
-    return stop(st, &fcgi, (int64_t)st->drain_ms + STACK_STOP_EXTRA_MS);
-}
-
-pid_t
-stack_fcgi_start(const struct stack *st, const char *bindir)
-{
-    char sock[PATH_MAX], ws[PATH_MAX], workers[16], drain[16], bind[64];
-    stack_path(st, "run/api.sock", sock);
-    stack_path(st, "workspace", ws);
-    snprintf(workers, sizeof workers, "%d", st->workers);
-    snprintf(drain, sizeof drain, "%d", st->drain_ms);
-    stack_bind(st, bind, sizeof bind);
-    const char *flags[20] = {"--state-root",     st->root, "--socket",  sock,
-                             "--workspace-root", ws,       "--workers", workers,
-                             "--drain-ms",       drain,    "--bind",    bind};
-    size_t n = 12;
-    if (geteuid() == 0) { /* nginx's workers are nobody:nogroup then */
-        flags[n++] = "--socket-group";
-        flags[n++] = STACK_NGINX_GROUP;
-    }
-    if (st->routes_file[0]) { /* route readiness, the submission guard */
-        flags[n++] = "--routes-file";
-        flags[n++] = st->routes_file;
-    }
-    fprintf(stderr, "kheish up: starting kheish-fcgi with %d workers\n", st->workers);
-    return start(st, &fcgi, bindir, flags);
-}
-
-/* How many of the n instances run (and listen: each writes its pid file
- * once it does). */
+/* SIGTERM to the slots in [from, to), then wait up to timeout_ms for each.
+ * Returns 1 when any was stopped, 0 when none ran, -1 when one is still
+ * running. A runner finishes or interrupts its run first; kheish-fcgi drains. */
 static int
-count_running(const struct stack *st, struct daemon (*make)(int), int n)
-{
-    int up = 0;
-    for (int i = 0; i < n; i++) {
-        struct daemon d = make(i);
-        up += running(st, &d);
-    }
-    return up;
-}
-
-/* Stops the n instances: 1 when any was stopped, 0 when none ran, -1 when
- * one is still running. A runner finishes or interrupts its run first. */
-static int
-stop_all(const struct stack *st, struct daemon (*make)(int), int n)
+stop_slots(const struct stack *st, int from, int to, int64_t timeout_ms)
 {
     int stopped = 0, stuck = 0;
-    for (int i = 0; i < n; i++) {
-        struct daemon d = make(i);
-        int r = stop(st, &d, STACK_STOP_EXTRA_MS);
+    for (int slot = from; slot < to; slot++) {
+        struct stack_daemon d;
+        char pid_file[PATH_MAX];
+        pid_t pid;
+        stack_daemon_of(slot, &d);
+        rel_path(st, &d, "run", "pid", pid_file);
+        int r = stack_pid_stop(pid_file, d.comm, SIGTERM, timeout_ms, &pid);
         stopped |= r > 0;
         stuck |= r < 0;
     }
     return stuck ? -1 : stopped;
 }
 
+/* How many of the slots in [from, to) run (and listen: each writes its pid
+ * file once it does). */
+static int
+count_alive(const struct stack *st, int from, int to)
+{
+    int up = 0;
+    pid_t pid;
+    for (int slot = from; slot < to; slot++)
+        up += stack_daemon_alive(st, slot, &pid);
+    return up;
+}
+
+int
+stack_fcgi_running(const struct stack *st)
+{
+    return count_alive(st, 0, SLOT_RELAY0);
+}
+
+/* Waits for the drain and for workers to finish their request. */
+int
+stack_fcgi_stop(const struct stack *st)
+{
+    return stop_slots(st, 0, SLOT_RELAY0, (int64_t)st->drain_ms + STACK_STOP_EXTRA_MS);
+}
+
 int
 stack_relays_running(const struct stack *st)
 {
-    return count_running(st, relay, STACK_RELAYS);
+    return count_alive(st, SLOT_RELAY0, SLOT_RUNNER0);
 }
 
 int
 stack_relays_stop(const struct stack *st)
 {
-    return stop_all(st, relay, STACK_RELAYS);
+    return stop_slots(st, SLOT_RELAY0, SLOT_RUNNER0, STACK_STOP_EXTRA_MS);
 }
 
 int
 stack_runners_running(const struct stack *st)
 {
-    return count_running(st, runner, STACK_MAX_RUNNERS);
+    return count_alive(st, SLOT_RUNNER0, STACK_SLOTS);
 }
 
 /* Every runner, also those of an earlier up with more. */
 int
 stack_runners_stop(const struct stack *st)
 {
-    return stop_all(st, runner, STACK_MAX_RUNNERS);
-}
-
-/* Starts the relays that are not running. Returns 0 or -1. */
-int
-stack_relays_start(const struct stack *st, const char *bindir)
-{
-    char listen[64], bind[64];
-    stack_bind(st, bind, sizeof bind);
-    for (int i = 0; i < STACK_RELAYS; i++) {
-        struct daemon d = relay(i);
-        stack_relay_addr(st, i, listen, sizeof listen);
-        if (!running(st, &d))
-            fprintf(stderr, "kheish up: starting kheish-sse-relay on %s\n", listen);
-        if (start(st, &d, bindir,
-                  (const char *const[]){"--state-root", st->root, "--listen", listen, "--bind",
-                                        bind, NULL}) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* Starts the runners that are not running, when the stack has a routes
- * file, recording the pids of those started now. Returns 0 or -1. */
-int
-stack_runners_start(const struct stack *st, const char *bindir, struct started *started)
-{
-    if (st->routes_file[0] == '\0') {
-        fprintf(stderr, "kheish up: no routes file: runs stay queued until `kheish up "
-                        "--routes-file FILE` starts the runners\n");
-        return 0;
-    }
-    /* Fewer than an earlier up: the extra ones stop, finishing or
-     * interrupting their runs. */
-    for (int i = st->runners; i < STACK_MAX_RUNNERS; i++) {
-        struct daemon d = runner(i);
-        if (stop(st, &d, STACK_STOP_EXTRA_MS) < 0)
-            return -1;
-    }
-    for (int i = 0; i < st->runners; i++) {
-        struct daemon d = runner(i);
-        if (!running(st, &d))
-            fprintf(stderr, "kheish up: starting kheish-runner with %s\n", st->routes_file);
-        started[i].name = d.comm;
-        started[i].pid =
-            start(st, &d, bindir, (const char *const[]){"--routes-file", st->routes_file, NULL});
-        if (started[i].pid < 0)
-            return -1;
-    }
-    return 0;
+    return stop_slots(st, SLOT_RUNNER0, STACK_SLOTS, STACK_STOP_EXTRA_MS);
 }

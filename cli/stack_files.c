@@ -4,6 +4,7 @@
  */
 #include "stack.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -17,8 +18,8 @@
 
 #define TOKEN_RAW_BYTES  32
 #define ENV_LINE_MAX     (STACK_URL_MAX + 64)
-#define ENV_INTS         7                       /* integer settings in stack.env */
-#define ENV_STRS         2                       /* and string ones */
+#define ENV_INTS         6                       /* integer settings in stack.env */
+#define ENV_STRS         3                       /* and string ones */
 #define TAIL_WINDOW_SIZE 8192                    /* stack_tail reads at most this much */
 #define SH_QUOTED_MAX    (4 * STACK_URL_MAX + 3) /* every byte a quote, plus the outer pair */
 
@@ -148,11 +149,10 @@ stack_bind(const struct stack *st, char *out, size_t size)
     snprintf(out, size, STACK_HOST ":%d", st->port);
 }
 
-/* host:port of relay i: its --listen, a server of nginx's upstream. */
 void
-stack_relay_addr(const struct stack *st, int i, char *out, size_t size)
+stack_relay_socket(const struct stack *st, int i, char out[PATH_MAX])
 {
-    snprintf(out, size, STACK_HOST ":%d", st->relay_port + i);
+    snprintf(out, PATH_MAX, "%s/run/relay-%d.sock", st->root, i + 1);
 }
 
 struct env_int {
@@ -168,7 +168,6 @@ env_ints(struct stack *st, struct env_int out[ENV_INTS])
     struct env_int v[ENV_INTS] = {
         {"KHEISH_PORT", &st->port, 1, STACK_MAX_PORT},
         {"KHEISH_PG_PORT", &st->pg_port, 1, 65535},
-        {"KHEISH_RELAY_PORT", &st->relay_port, 1, 65535},
         {"KHEISH_WORKERS", &st->workers, 1, 65535},
         {"KHEISH_RUNNERS", &st->runners, 1, STACK_MAX_RUNNERS},
         {"KHEISH_EMBEDDED_PG", &st->embedded_pg, 0, 1},
@@ -228,6 +227,7 @@ env_strs(struct stack *st, struct env_str out[ENV_STRS])
 {
     out[0] = (struct env_str){"KHEISH_DATABASE_URL", st->database_url};
     out[1] = (struct env_str){"KHEISH_ROUTES_FILE", st->routes_file};
+    out[2] = (struct env_str){"KHEISH_ROUTES_SHA256", st->routes_sha256};
 }
 
 static int
@@ -447,4 +447,39 @@ stack_tail(const char *path, int lines)
         if (p[-1] == '\n' && ++seen == lines)
             break;
     fprintf(stderr, "--- last lines of %s ---\n%s%s", path, p, buf[n - 1] == '\n' ? "" : "\n");
+}
+
+/* Log files hold request paths, client addresses and reasons: not for every
+ * local user. */
+int
+stack_logs_protect(const struct stack *st)
+{
+    static const char *const dirs[] = {"logs", "nginx/logs"};
+    char dir[PATH_MAX], path[PATH_MAX];
+    struct stat sb;
+    stack_path(st, "nginx/logs/error.log", path);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        fprintf(stderr, "kheish: cannot create %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        stack_path(st, dirs[i], dir);
+        DIR *d = opendir(dir);
+        for (struct dirent *e; d && (e = readdir(d));) {
+            if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+                !S_ISREG(sb.st_mode) || (sb.st_mode & 0137) == 0)
+                continue;
+            if (fchmodat(dirfd(d), e->d_name, sb.st_mode & 0640, 0) != 0) {
+                fprintf(stderr, "kheish: cannot chmod %s/%s: %s\n", dir, e->d_name,
+                        strerror(errno));
+                closedir(d);
+                return -1;
+            }
+        }
+        if (d)
+            closedir(d);
+    }
+    return 0;
 }

@@ -139,13 +139,13 @@ done:
 int
 stack_nginx_write_conf(const struct stack *st)
 {
-    char sock[PATH_MAX], bind[64], relays[STACK_RELAYS * 64] = "", addr[64];
+    char sock[PATH_MAX], bind[64], relays[STACK_RELAYS * (PATH_MAX + 16)] = "", path[PATH_MAX];
     stack_path(st, "run/api.sock", sock);
     stack_bind(st, bind, sizeof bind);
     for (int i = 0; i < STACK_RELAYS; i++) {
-        stack_relay_addr(st, i, addr, sizeof addr);
-        snprintf(relays + strlen(relays), sizeof relays - strlen(relays), "%sserver %s;",
-                 i ? " " : "", addr);
+        stack_relay_socket(st, i, path);
+        snprintf(relays + strlen(relays), sizeof relays - strlen(relays), "%sserver unix:%s;",
+                 i ? " " : "", path);
     }
     /* Started by root, nginx switches its workers to this user and group;
      * otherwise they run as whoever started it and the directive is left out. */
@@ -169,11 +169,12 @@ nginx_bin(void)
     return access("/usr/sbin/nginx", X_OK) == 0 ? "/usr/sbin/nginx" : "nginx";
 }
 
-/* Starts nginx unless its pid file names a live nginx. nginx daemonises
- * itself after binding, so a port in use or a bad config fails here, with
- * its message on our stderr. Returns 0 or -1. */
+/* Starts nginx unless its pid file names a live nginx, without the
+ * variables of route_env (stack_route_env). nginx daemonises itself after
+ * binding, so a port in use or a bad config fails here, with its message on
+ * our stderr. Returns 0 or -1. */
 int
-stack_nginx_start(const struct stack *st)
+stack_nginx_start(const struct stack *st, const char *const *route_env)
 {
     char prefix[PATH_MAX], pid_file[PATH_MAX], err_log[PATH_MAX], run_dir[PATH_MAX];
     pid_t pid;
@@ -197,7 +198,8 @@ stack_nginx_start(const struct stack *st)
     }
     fprintf(stderr, "kheish up: starting nginx on " STACK_HOST ":%d\n", st->port);
     struct stack_cmd c = {
-        .argv = (const char *const[]){nginx_bin(), "-p", prefix, "-c", "nginx.conf", NULL}};
+        .argv = (const char *const[]){nginx_bin(), "-p", prefix, "-c", "nginx.conf", NULL},
+        .unset = route_env};
     int rc = stack_cmd_run(&c);
     if (rc == 0)
         return 0;

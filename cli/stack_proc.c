@@ -66,6 +66,8 @@ static void __attribute__((noreturn)) child_exec(const struct stack_cmd *c, int 
     for (const char *const *e = c->env; e && *e; e++)
         if (putenv((char *)*e) != 0)
             child_fail(errfd, "kheish: cannot set environment: %s\n", strerror(errno));
+    for (const char *const *u = c->unset; u && *u; u++)
+        unsetenv(*u);
     if (c->user && geteuid() == 0 && drop_to(c->user) != 0)
         child_fail(errfd, "kheish: cannot switch to user %s: %s\n", c->user, strerror(errno));
     /* "/" is readable by every user (postgres complains about an unreadable
@@ -114,7 +116,7 @@ open_log(const char *path)
 {
     if (path == NULL)
         return -1;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0)
         fprintf(stderr, "kheish: cannot open %s: %s\n", path, strerror(errno));
     return fd;
@@ -224,8 +226,8 @@ read_pid(const char *path)
 /* 1 when pid is a live (not zombie) process named comm. A pid file can
  * outlive its process and the pid be reused, hence the name check; our pid 1
  * reaps orphans late, hence the zombie check. */
-static int
-proc_is(pid_t pid, const char *comm)
+int
+stack_proc_is(pid_t pid, const char *comm)
 {
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
@@ -245,7 +247,7 @@ int
 stack_pid_alive(const char *pid_file, const char *comm, pid_t *pid)
 {
     pid_t p = read_pid(pid_file);
-    if (p <= 0 || !proc_is(p, comm))
+    if (p <= 0 || !stack_proc_is(p, comm))
         return 0;
     *pid = p;
     return 1;
@@ -274,7 +276,7 @@ stack_pid_stop(const char *pid_file, const char *comm, int sig, int64_t timeout_
         return -1;
     }
     int64_t deadline = util_monotonic_us() + timeout_ms * 1000;
-    while (proc_is(*pid, comm)) {
+    while (stack_proc_is(*pid, comm)) {
         if (util_monotonic_us() > deadline)
             return -1;
         sleep_ms(PROC_POLL_MS);

@@ -1,6 +1,8 @@
 #include "gate.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -109,6 +111,24 @@ gate_attach(struct gate *g, char *err, size_t errsz)
     return g->limits ? 0 : -1;
 }
 
+/* The client address as the audit and the rate limit may use it: an IPv4 or
+ * IPv6 address with its port ("[v6]:port"), or GATE_ADDR_INVALID when the
+ * front end's value is no address (a header's text never reaches a record). */
+static void
+client_addr(const struct gate_request *rq, char *out, size_t size)
+{
+    unsigned char bin[sizeof(struct in6_addr)];
+    int64_t port = 0;
+    int v6 = inet_pton(AF_INET6, rq->remote_addr, bin) == 1;
+    if (!v6 && inet_pton(AF_INET, rq->remote_addr, bin) != 1) {
+        snprintf(out, size, GATE_ADDR_INVALID);
+        return;
+    }
+    if (rq->remote_port && util_parse_i64(rq->remote_port, 0, 65535, &port) != 0)
+        port = 0;
+    snprintf(out, size, v6 ? "[%s]:%lld" : "%s:%lld", rq->remote_addr, (long long)port);
+}
+
 /* Counts the failure in its (reason, address) bucket; writes the audit line
  * unless the bucket is already limited; says whether it is limited. */
 static int
@@ -116,15 +136,17 @@ note_failure(struct gate *g, const struct gate_request *rq, struct gate_verdict 
              const char *bucket, const char *event, const char *limited_event, const char *reason,
              const char *required)
 {
-    char key[RATELIMIT_KEY_MAX + 1], addr[160];
-    snprintf(key, sizeof key, "%s:%s", bucket, rq->remote_addr ? rq->remote_addr : "unknown");
+    char key[RATELIMIT_KEY_MAX + 1], addr[INET6_ADDRSTRLEN + 16] = "unknown";
+    if (rq->remote_addr)
+        client_addr(rq, addr, sizeof addr);
+    /* The bucket is the address without its port: one client, many ports. */
+    snprintf(key, sizeof key, "%s:%.*s", bucket,
+             addr[0] == '[' ? (int)strcspn(addr + 1, "]") : (int)strcspn(addr, ":"),
+             addr + (addr[0] == '['));
     enum ratelimit_verdict rv =
         g->limits ? ratelimit_note(g->limits, key, util_monotonic_us() / 1000) : RATELIMIT_ALLOWED;
     if (rv == RATELIMIT_LIMITED)
         return 1;
-    if (rq->remote_addr)
-        snprintf(addr, sizeof addr, strchr(rq->remote_addr, ':') ? "[%s]:%s" : "%s:%s",
-                 rq->remote_addr, rq->remote_port ? rq->remote_port : "0");
     v->audit = audit_record(rv == RATELIMIT_ALLOWED ? event : limited_event, rq->method, rq->path,
                             reason, rq->origin, rq->remote_addr ? addr : NULL, required);
     char path[PATH_MAX + 16];

@@ -27,6 +27,10 @@ struct gate {
     char dir[PATH_MAX];       /* <state_root>/control-plane-auth */
 };
 
+/* What the audit and the rate limit record for a client address that is not
+ * an IPv4 or IPv6 address. */
+#define GATE_ADDR_INVALID "invalid"
+
 /* One request as the front end (nginx) saw it. */
 struct gate_request {
     const char *method;

@@ -1,10 +1,13 @@
 #include "util.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 int64_t
 util_now_ms(void)
@@ -152,4 +155,19 @@ util_in_list(const char *s, const char *const *list)
         if (!strcmp(s, *list))
             return 1;
     return 0;
+}
+
+int
+util_socket_restrict(const char *path, const char *group)
+{
+    gid_t gid = (gid_t)-1;
+    if (group) {
+        struct group *g = getgrnam(group);
+        if (g == NULL) {
+            errno = ENOENT;
+            return -1;
+        }
+        gid = g->gr_gid;
+    }
+    return chown(path, (uid_t)-1, gid) == 0 && chmod(path, 0660) == 0 ? 0 : -1;
 }

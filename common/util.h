@@ -33,4 +33,10 @@ int util_in_list(const char *s, const char *const *list);
 /* Lowercase hex SHA-256 of data into out[65]. */
 void util_sha256_hex(const void *data, size_t len, char out[65]);
 
+/* Makes a listening unix socket 0660 for its owner and group (nginx's
+ * workers, when group is not NULL): it is the only way past nginx, and a
+ * local user who could connect would claim any client address and dodge the
+ * auth rate limit. Returns 0, or -1 with errno (ENOENT: no such group). */
+int util_socket_restrict(const char *path, const char *group);
+
 #endif

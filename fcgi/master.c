@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <fcgiapp.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,25 +185,6 @@ socket_in_use(const char *path)
     return used;
 }
 
-/* The socket is the only way past nginx: only its owner and group (nginx's
- * workers) may connect, or a local user could claim any client address and
- * dodge the auth rate limit. */
-static int
-restrict_socket(const char *path, const char *group)
-{
-    gid_t gid = (gid_t)-1;
-    if (group) {
-        struct group *g = getgrnam(group);
-        if (g == NULL) {
-            errno = ENOENT;
-            fprintf(stderr, "kheish-fcgi: unknown --socket-group %s\n", group);
-            return -1;
-        }
-        gid = g->gr_gid;
-    }
-    return chown(path, (uid_t)-1, gid) == 0 && chmod(path, 0660) == 0 ? 0 : -1;
-}
-
 static void
 write_pid_file(const char *path)
 {
@@ -247,7 +227,7 @@ master_run(const struct config *cfg)
     gethostname(host, sizeof host - 1);
     snprintf(recorded_by, sizeof recorded_by, "kheish-fcgi@%s", host);
     int lfd = FCGX_OpenSocket(cfg->socket_path, 1024);
-    if (lfd < 0 || restrict_socket(cfg->socket_path, cfg->socket_group) != 0) {
+    if (lfd < 0 || util_socket_restrict(cfg->socket_path, cfg->socket_group) != 0) {
         fprintf(stderr, "kheish-fcgi: cannot listen on %s: %s\n", cfg->socket_path,
                 strerror(errno));
         return 1;

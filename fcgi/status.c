@@ -208,6 +208,35 @@ event_warnings(const json_t *events, json_t *warnings)
     }
 }
 
+/* The supervisor's state (kheish up's embedded stack: <state_root>/run/
+ * supervisor.json, see cli/stack_supervise.c), or null when nothing
+ * supervises this host's daemons (systemd does in production). A daemon that
+ * is down right now (waiting out its restart backoff) is an error warning. */
+static json_t *
+supervisor(const char *state_root, json_t *warnings)
+{
+    char path[4096], msg[256];
+    snprintf(path, sizeof path, "%s/run/supervisor.json", state_root);
+    json_t *sup = json_load_file(path, JSON_REJECT_DUPLICATES, NULL), *d;
+    if (!json_is_object(sup)) {
+        json_decref(sup);
+        return json_null();
+    }
+    size_t i;
+    json_array_foreach(json_object_get(sup, "daemons"), i, d)
+    {
+        if (!json_is_null(json_object_get(d, "pid")))
+            continue;
+        const char *name = json_string_value(json_object_get(d, "name"));
+        const char *how = json_string_value(json_object_get(d, "last_exit"));
+        snprintf(msg, sizeof msg, "%s is down (last exit: %s); restarting in %lld ms",
+                 name ? name : "?", how ? how : "none",
+                 (long long)json_integer_value(json_object_get(d, "backoff_ms")));
+        status_warn(warnings, "error", "daemon_restarting", msg, json_object_get(d, "name"));
+    }
+    return sup;
+}
+
 static int
 health_ok(const json_t *warnings)
 {
@@ -260,6 +289,7 @@ status_get(struct http_req *req, struct http_resp *resp)
     json_object_set_new(doc, "events", events ? events : json_null());
     json_object_set_new(doc, "provider_readiness", readiness ? readiness : json_null());
     json_object_set_new(doc, "runners", json_pack("{s:s?}", "maintenance_lock_holder", holder));
+    json_object_set_new(doc, "supervisor", supervisor(req->cfg->state_root, warnings));
     free(holder);
     json_object_set_new(doc, "health",
                         json_pack("{s:I, s:f, s:b, s:i, s:i, s:o}", "generated_at_ms",

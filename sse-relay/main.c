@@ -9,7 +9,9 @@
 
 static const char usage_head[] =
     "usage: kheish-sse-relay [options]\n"
-    "  --listen HOST:PORT   (127.0.0.1:4010) behind nginx only      KHEISH_RELAY_LISTEN\n"
+    "  --listen PATH|HOST:PORT  (127.0.0.1:4010) a unix socket path, or an address\n"
+    "                       only nginx can reach                    KHEISH_RELAY_LISTEN\n"
+    "  --socket-group GROUP the group given rw on the socket (nginx)  KHEISH_RELAY_SOCKET_GROUP\n"
     "  --database-url URL                                         KHEISH_DATABASE_URL\n"
     "  --state-root DIR     (.kheish)                               KHEISH_STATE_ROOT\n"
     "  --pid-file PATH                                            KHEISH_RELAY_PID_FILE\n";
@@ -28,6 +30,7 @@ relay_config_load(struct relay_config *cfg, int argc, char **argv)
         const char **dst;
     } opts[] = {
         {"--listen", "KHEISH_RELAY_LISTEN", "127.0.0.1:4010", &cfg->listen},
+        {"--socket-group", "KHEISH_RELAY_SOCKET_GROUP", NULL, &cfg->socket_group},
         {"--database-url", "KHEISH_DATABASE_URL", "", &cfg->database_url},
         {"--state-root", "KHEISH_STATE_ROOT", ".kheish", &cfg->state_root},
         {"--pid-file", "KHEISH_RELAY_PID_FILE", NULL, &cfg->pid_file},

@@ -22,6 +22,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -340,6 +341,11 @@ on_accept(struct relay *r)
         }
         c->fd = fd;
         c->close_at_ms = now_ms() + RELAY_HEAD_TIMEOUT_MS;
+        /* A unix socket buffers wmem_default (208 KiB) where loopback TCP
+         * grows to megabytes: a stream of large events would sit in our
+         * queue and be cut as a slow reader although nginx keeps up. */
+        if (sa.sin6_family == AF_UNIX)
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &(int){RELAY_SOCKET_SNDBUF}, sizeof(int));
         char ip[INET6_ADDRSTRLEN] = "unknown";
         int port = 0;
         if (sa.sin6_family == AF_INET) {
@@ -358,11 +364,10 @@ on_accept(struct relay *r)
         r->nclients++;
         c->watching = EPOLLIN | EPOLLRDHUP;
         watch(r, fd, c->watching, c, EPOLL_CTL_ADD);
-        /* Near the descriptor limit a newcomer is refused, never a stream. */
-        if ((rlim_t)fd + RELAY_FD_RESERVE >= r->fd_limit) {
-            client_refuse(c, 503, "events", NULL, "the relay is at its connection limit", "");
-            flush(r, c);
-        }
+        /* Near the descriptor limit a newcomer is refused, never a stream:
+         * once its head is read, since closing a unix socket that holds
+         * unread bytes resets it and the client would see no answer. */
+        c->refuse_full = (rlim_t)fd + RELAY_FD_RESERVE >= r->fd_limit;
     }
 }
 
@@ -386,7 +391,10 @@ on_client(struct relay *r, struct client *c, uint32_t events)
          * refuses it). */
         if (memmem(c->head, c->head_len, "\r\n\r\n", 4)) {
             struct client_env env = {&r->gate, r->db, r->recorded_by, r->newest};
-            client_start(c, &env);
+            if (c->refuse_full)
+                client_refuse(c, 503, "events", NULL, "the relay is at its connection limit", "");
+            else
+                client_start(c, &env);
             r->replaying |= c->state == CLIENT_REPLAY;
         } else if (c->head_len == RELAY_HEAD_MAX_BYTES - 1) {
             client_refuse(c, 431, NULL, "bad_request", "the request head is too large", "");
@@ -405,26 +413,49 @@ on_client(struct relay *r, struct client *c, uint32_t events)
     flush(r, c);
 }
 
+/* The listening socket: a unix socket when spec is a path (an old one left
+ * by a killed relay is replaced; 0660, so only nginx's workers may connect
+ * and X-Real-IP can be trusted), else a TCP host:port, for relays on other
+ * hosts than nginx. Returns the descriptor, or -1 with errno. */
 static int
-open_listener(const char *hostport)
+open_listener(const char *spec, const char *group)
 {
-    char host[64];
-    const char *colon = strrchr(hostport, ':');
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    if (colon == NULL || (size_t)(colon - hostport) >= sizeof host)
-        return -1;
-    snprintf(host, sizeof host, "%.*s", (int)(colon - hostport), hostport);
+    union {
+        struct sockaddr sa;
+        struct sockaddr_un un;
+        struct sockaddr_in in;
+    } a = {0};
+    socklen_t len;
     int64_t port;
-    if (util_parse_i64(colon + 1, 1, 65535, &port) != 0 ||
-        inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-        return -1;
-    sa.sin_port = htons((uint16_t)port);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 4096) != 0) {
+    if (spec[0] == '/') {
+        if (strlen(spec) >= sizeof a.un.sun_path)
+            return errno = ENAMETOOLONG, -1;
+        a.un.sun_family = AF_UNIX;
+        strcpy(a.un.sun_path, spec);
+        len = sizeof a.un;
+        unlink(spec);
+    } else {
+        char host[64];
+        const char *colon = strrchr(spec, ':');
+        if (colon == NULL || (size_t)(colon - spec) >= sizeof host)
+            return errno = EINVAL, -1;
+        snprintf(host, sizeof host, "%.*s", (int)(colon - spec), spec);
+        a.in.sin_family = AF_INET;
+        if (util_parse_i64(colon + 1, 1, 65535, &port) != 0 ||
+            inet_pton(AF_INET, host, &a.in.sin_addr) != 1)
+            return errno = EINVAL, -1;
+        a.in.sin_port = htons((uint16_t)port);
+        len = sizeof a.in;
+    }
+    int fd = socket(a.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+    if (fd >= 0 && a.sa.sa_family == AF_INET)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, &a.sa, len) != 0 || listen(fd, 4096) != 0 ||
+        (a.sa.sa_family == AF_UNIX && util_socket_restrict(spec, group) != 0)) {
+        int err = errno;
         if (fd >= 0)
             close(fd);
-        return -1;
+        return errno = err, -1;
     }
     return fd;
 }
@@ -448,7 +479,7 @@ relay_run(const struct relay_config *cfg)
     setrlimit(RLIMIT_NOFILE, &rl);
     r.fd_limit = rl.rlim_cur;
 
-    r.lfd = open_listener(cfg->listen);
+    r.lfd = open_listener(cfg->listen, cfg->socket_group);
     if (r.lfd < 0) {
         fprintf(stderr, "kheish-sse-relay: cannot listen on %s: %s\n", cfg->listen,
                 strerror(errno));
@@ -530,6 +561,8 @@ relay_run(const struct relay_config *cfg)
     store_relay_forget(r.db, r.recorded_by);
     store_listener_close(r.listener);
     store_close(r.db);
+    if (cfg->listen[0] == '/')
+        unlink(cfg->listen);
     if (cfg->pid_file)
         unlink(cfg->pid_file);
     return 0;

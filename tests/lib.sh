@@ -84,12 +84,11 @@ wait_until() {
     done
 }
 
-# relay_streams I: how many connections relay I (1, 2: run/relay-I.pid, port
-# KHEISH_RELAY_PORT + I - 1) has established from nginx, i.e. streams it serves.
+# relay_streams I: how many connections relay I (1, 2: run/relay-I.pid,
+# run/relay-I.sock) has accepted from nginx, i.e. streams it serves (state 03,
+# connected, in /proc/net/unix).
 relay_streams() {
-    local port
-    port=$(printf %04X $((KHEISH_RELAY_PORT + $1 - 1)))
-    grep -cE "^ *[0-9]+: 0100007F:$port [0-9A-F]{8}:[0-9A-F]{4} 01 " /proc/net/tcp
+    grep -c " 0001 03 [0-9]* $STATE_ROOT/run/relay-$1.sock\$" /proc/net/unix
 }
 
 # relay_serving: the relay (1 or 2) that serves the only open stream.
@@ -99,6 +98,29 @@ relay_serving() {
         [ "$(relay_streams $i)" -gt 0 ] && echo $i && return 0
     done
     return 1
+}
+
+# relay_raw I: standard input sent as is to relay I's socket (bytes nginx
+# would refuse); prints the answer, waiting at most 5 s for the relay to close.
+relay_raw() {
+    timeout 5 perl -MIO::Socket::UNIX -e '
+        my $s = IO::Socket::UNIX->new(Peer => $ARGV[0]) or die "relay socket: $!\n";
+        local $/; print $s scalar <STDIN>; $s->flush; print <$s>;' "$STATE_ROOT/run/relay-$1.sock"
+}
+
+# key_env_routes FILE VAR [MODEL]: a routes file with one route whose key is
+# the variable VAR (runners start without calling the provider). For tests
+# that need runners; `kheish up --routes-file ''` stops them again.
+key_env_routes() {
+    printf 'version = 1\ndefault_route = "main"\n\n[routes.main]\ndriver = "openai"\n' >"$1"
+    printf 'default_model = "%s"\napi_key_env = "%s"\n' "${3:-gpt-4o}" "$2" >>"$1"
+}
+
+# up_stack [FLAGS...]: `kheish up` of the test stack, its output in
+# $RESP_DIR/up.log.
+up_stack() {
+    "$BIN_DIR/kheish" up --state-root "$STATE_ROOT" --port "${KHEISH_DAEMON_URL##*:}" "$@" \
+        >"$RESP_DIR/up.log" 2>&1
 }
 
 # mock_provider_start: starts tests/mock-provider on a free port; sets MOCK
@@ -113,10 +135,6 @@ mock_provider_start() {
 # runners_stop: back to a stack without runners (and without a routes file to
 # remember: later tests expect runs to stay queued); stops the mock provider.
 runners_stop() {
-    local f
-    for f in "$STATE_ROOT"/run/runner-*.pid; do
-        [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
-    done
-    "$BIN_DIR/kheish" up --state-root "$STATE_ROOT" --port "${KHEISH_DAEMON_URL##*:}" --routes-file '' >/dev/null 2>&1
+    up_stack --routes-file ''
     kill "$MOCK" 2>/dev/null
 }

@@ -52,9 +52,9 @@ fi
 
 T=$(mktemp -d /tmp/kheish-bench-sse.XXXXXX)
 chmod 755 "$T"
-# nginx +1 (relays) and +2 (Nchan); PostgreSQL +1000 (a unix socket); relays
-# +2000, +2001. All below the ephemeral range (32768-): the 10k streams leave
-# thousands of ports there in use or in TIME_WAIT.
+# nginx +1 (relays) and +2 (Nchan); PostgreSQL +1000 (a unix socket); the
+# relays listen on unix sockets. All below the ephemeral range (32768-): the
+# 10k streams leave thousands of ports there in use or in TIME_WAIT.
 PORT=$((30000 + RANDOM % 700))
 RPORT=$((PORT + 1)) NPORT=$((PORT + 2))
 STARTED=() # background processes of this script
@@ -98,19 +98,12 @@ timeout 120 "$BIN/kheish" up --state-root "$T/state" --port "$PORT" >/dev/null
 TOKEN_FILE=$T/state/tokens/admin-token
 CLK_TCK=$(getconf CLK_TCK)
 
-# The relays: run/relay-N.pid listens on the relay port + N - 1; a stack
-# from before the two-relay change has one, run/relay.pid.
-RELAY_PORT=${KHEISH_RELAY_PORT:-$((PORT + 2000))}
+# The relays: run/relay-N.pid listens on run/relay-N.sock.
 RELAY_PIDS=() UPSTREAM=
-PID_FILES=("$T"/state/run/relay-*.pid)
-[ -f "${PID_FILES[0]}" ] || PID_FILES=("$T/state/run/relay.pid")
-for f in "${PID_FILES[@]}"; do
+for f in "$T"/state/run/relay-*.pid; do
     [ -f "$f" ] || continue
-    n=$(basename "$f" .pid)
-    n=${n#relay}
-    n=${n#-}
     RELAY_PIDS+=("$(cat "$f")")
-    UPSTREAM+="server 127.0.0.1:$((RELAY_PORT + ${n:-1} - 1)); "
+    UPSTREAM+="server unix:${f%.pid}.sock; "
 done
 [ ${#RELAY_PIDS[@]} -gt 0 ] || { echo "run.sh: no relay pid file in $T/state/run" >&2; exit 1; }
 

@@ -1,21 +1,21 @@
 # Near its descriptor limit the relay refuses newcomers with a 503 problem
 # instead of failing the streams it serves. A second relay with a small
-# limit, reached directly (nginx routes to the stack's own two).
-port=$((KHEISH_RELAY_PORT + 2))
+# limit, reached directly on its socket (nginx routes to the stack's own two).
+sock=$RESP_DIR/relay.sock
 (
     ulimit -n 48
-    exec "$BIN_DIR/kheish-sse-relay" --listen "127.0.0.1:$port" --state-root "$STATE_ROOT" \
+    exec "$BIN_DIR/kheish-sse-relay" --listen "$sock" --state-root "$STATE_ROOT" \
         --bind 127.0.0.1:1 --http-admin-token-file "$STATE_ROOT/tokens/admin-token" \
         --database-url "host=$STATE_ROOT/pg port=$KHEISH_PG_PORT dbname=kheish user=kheish_app"
 ) 2>"$RESP_DIR/relay.log" &
 relay=$!
-wait_until 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null || fail "second relay did not start"
+wait_until 5 test -S "$sock" || fail "second relay did not start"
 
 # 48 descriptors, 32 kept in reserve, a few for the relay itself: some of
 # 30 streams get in, the rest are told 503 at once.
 for i in $(seq 1 30); do
-    curl -sN --max-time 8 -o "$RESP_DIR/s$i" -w '%{http_code}\n' \
-        -H "Authorization: Bearer $ADMIN_TOKEN" "http://127.0.0.1:$port/v1/events/stream" \
+    curl -sN --max-time 8 -o "$RESP_DIR/s$i" -w '%{http_code}\n' --unix-socket "$sock" \
+        -H "Authorization: Bearer $ADMIN_TOKEN" "http://relay/v1/events/stream" \
         >"$RESP_DIR/code$i" &
     sleep 0.02
 done

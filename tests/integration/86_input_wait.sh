@@ -103,21 +103,21 @@ wait_until 2 same_fds || fail "the relay kept the wait of a client that left: $(
 
 # The relay itself: a wait needs the token its POST needed, and a wait whose
 # time is up answers the SessionView as it stands.
-relay=http://127.0.0.1:$KHEISH_RELAY_PORT$(printf /_kheish/input-wait/%s/%s "$s" "$(q "SELECT run_id FROM runs WHERE session_id = '$s'")")
-curl -s -o "$RESP_DIR/direct" -w '%{http_code}' --max-time 5 "$relay?wait_ms=0" >"$RESP_DIR/direct.status"
+relay=http://relay$(printf /_kheish/input-wait/%s/%s "$s" "$(q "SELECT run_id FROM runs WHERE session_id = '$s'")")
+curl --unix-socket "$STATE_ROOT/run/relay-1.sock" -s -o "$RESP_DIR/direct" -w '%{http_code}' --max-time 5 "$relay?wait_ms=0" >"$RESP_DIR/direct.status"
 [ "$(cat "$RESP_DIR/direct.status")" = 401 ] || fail "a wait without a token: $(cat "$RESP_DIR/direct.status")"
-curl -s -o "$RESP_DIR/direct" -w '%{http_code}' --max-time 5 -H "Authorization: Bearer $READONLY_TOKEN" \
+curl --unix-socket "$STATE_ROOT/run/relay-1.sock" -s -o "$RESP_DIR/direct" -w '%{http_code}' --max-time 5 -H "Authorization: Bearer $READONLY_TOKEN" \
     "$relay?wait_ms=0" >"$RESP_DIR/direct.status"
 [ "$(cat "$RESP_DIR/direct.status")" = 403 ] || fail "a wait with a read-only token: $(cat "$RESP_DIR/direct.status")"
 s2=$(new_session)
 api POST "/v1/sessions/$s2/runs" '{"content":"[[mock:hang]] still running"}'
-relay=http://127.0.0.1:$KHEISH_RELAY_PORT/_kheish/input-wait/$s2/$(jqr .run_id)
-curl -s -o "$RESP_DIR/direct" -w '%{http_code}' --max-time 5 -H "Authorization: Bearer $ADMIN_TOKEN" \
+relay=http://relay/_kheish/input-wait/$s2/$(jqr .run_id)
+curl --unix-socket "$STATE_ROOT/run/relay-1.sock" -s -o "$RESP_DIR/direct" -w '%{http_code}' --max-time 5 -H "Authorization: Bearer $ADMIN_TOKEN" \
     "$relay?wait_ms=300" >"$RESP_DIR/direct.status"
 [ "$(cat "$RESP_DIR/direct.status")" = 200 ] || fail "a wait whose time is up: $(cat "$RESP_DIR/direct.status")"
 jq -e --arg s "$s2" '.session_id == $s and .snapshot.status != "idle"' "$RESP_DIR/direct" >/dev/null ||
     fail "a wait whose time is up: $(cat "$RESP_DIR/direct")"
-curl -s -o "$RESP_DIR/direct" -w '%{http_code}' --max-time 5 -H "Authorization: Bearer $ADMIN_TOKEN" \
+curl --unix-socket "$STATE_ROOT/run/relay-1.sock" -s -o "$RESP_DIR/direct" -w '%{http_code}' --max-time 5 -H "Authorization: Bearer $ADMIN_TOKEN" \
     "$relay?wait_ms=-1" >"$RESP_DIR/direct.status"
 [ "$(cat "$RESP_DIR/direct.status")" = 400 ] || fail "wait_ms=-1: $(cat "$RESP_DIR/direct.status")"
 "$K" runs cancel "$(jqr .run_id)" >/dev/null || fail "cancel"
