@@ -83,10 +83,10 @@ done
 LOAD_AFTER=$(uptime)
 
 col() { grep -v '^$' <<<"${R[$1]}" | awk '{print $1}'; }
-paste -d' ' <(col empty) <(col full) >"$T/rates"
-echo "| round | empty table, runs/s | $FINISHED finished runs, runs/s | ratio |"
+paste -d' ' <(grep -v '^$' <<<"${R[empty]}") <(grep -v '^$' <<<"${R[full]}") >"$T/rates"
+echo "| round | empty table: runs/s (run / wait p50, ms) | $FINISHED finished runs: runs/s (run / wait p50, ms) | ratio |"
 echo "|---|---|---|---|"
-awk '{printf "| %d | %s | %s | %.2f |\n", NR, $1, $2, $2 / $1}' "$T/rates"
+awk '{printf "| %d | %s (%s / %s) | %s (%s / %s) | %.2f |\n", NR, $1, $3, $4, $5, $7, $8, $5 / $1}' "$T/rates"
 echo "| median | $(col empty | median) | $(col full | median) | |"
 echo "| worst | $(col empty | sort -n | head -1) | $(col full | sort -n | head -1) | |"
 echo
