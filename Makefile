@@ -192,6 +192,13 @@ bench: all $(BIN)/bench-select1 $(BIN)/bench-auth-check
 bench-runner: all
 	BIN_DIR=$(abspath $(BIN)) bench/runner/run.sh
 
+# The backlog benchmark of issue 11 (bench/runner/backlog.sh): draining a
+# queue on a table with a long history and stale statistics, against an
+# empty table.
+.PHONY: bench-backlog
+bench-backlog: all
+	BIN_DIR=$(abspath $(BIN)) bench/runner/backlog.sh
+
 # The SSE benchmark of issue 4 (bench/sse/run.sh): its load client and its
 # publisher share the HTTP bits and the latency histogram; the load client
 # parses streams with the project's SSE parser (common/sse.c).

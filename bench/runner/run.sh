@@ -36,7 +36,6 @@
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/../.."
-BIN=${BIN_DIR:-$PWD/bin}
 N=${N:-3000}
 SESSIONS=${SESSIONS:-$(((N + 3) / 4))} # 4 turns each: the history a run carries does not grow with N
 CONCURRENCY=${CONCURRENCY:-32}
@@ -50,50 +49,10 @@ PG_SETTINGS=${PG_SETTINGS:-}
 RUNNERS_MAX=4
 TIMEOUT=${TIMEOUT:-600} # s a throughput batch may take to end
 CLK_TCK=$(getconf CLK_TCK)
-T=$(mktemp -d /tmp/kheish-bench-runner.XXXXXX)
-chmod 755 "$T"
 LOAD_BEFORE=$(uptime)
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-PORT=
-while [ -z "$PORT" ]; do # as tests/run.sh: nginx, PostgreSQL's socket name
-    p=$((20000 + RANDOM % 10000))
-    port_free "$p" && port_free $((p + 1000)) && PORT=$p
-done
-MOCK=
-cleanup() {
-    local f
-    for f in "$T"/state/run/runner-*.pid; do # stopped by a drain pass?
-        if [ -f "$f" ]; then kill -CONT "$(cat "$f")" 2>/dev/null || true; fi
-    done
-    "$BIN/kheish" down --state-root "$T/state" >/dev/null 2>&1 || true
-    if [ -n "$MOCK" ]; then kill "$MOCK" 2>/dev/null || true; fi
-    wait || true
-    rm -rf "$T"
-}
-trap cleanup EXIT
-
-node tests/mock-provider/server.mjs --port 0 --ready-file "$T/mock.port" 2>"$T/mock.log" &
-MOCK=$!
-for _ in $(seq 100); do [ -s "$T/mock.port" ] && break; sleep 0.1; done
-[ -s "$T/mock.port" ] || { echo "run.sh: the mock provider did not start" >&2; exit 1; }
-cat >"$T/routes.toml" <<EOF
-version = 1
-default_route = "mock"
-
-[routes.mock]
-driver = "xai"
-default_model = "grok-mock"
-api_key = "bench-inline-key"
-base_url = "http://127.0.0.1:$(cat "$T/mock.port")/v1"
-EOF
-if ! timeout 120 "$BIN/kheish" up --state-root "$T/state" --port "$PORT" \
-    --routes-file "$T/routes.toml" >"$T/up.log" 2>&1; then
-    cat "$T/up.log" >&2
-    exit 1
-fi
-# shellcheck disable=SC1091
-. "$T/state/stack.env"
+# shellcheck source=bench/runner/stack.sh
+. bench/runner/stack.sh
 # Commit timestamps (for (b): when a run became visible as queued, then as
 # running) and, with PROFILE, pg_stat_statements: both need a restart.
 restart=(-c "ALTER SYSTEM SET track_commit_timestamp = on")
@@ -107,13 +66,11 @@ if [ "$PROFILE" = 1 ]; then
         -c "CREATE EXTENSION pg_stat_statements" \
         -c "ALTER SYSTEM SET pg_stat_statements.track = 'all'" -c "SELECT pg_reload_conf()" >/dev/null
 fi
-PSQL="psql -X -q -At -v ON_ERROR_STOP=1 -h $T/state/pg -p $KHEISH_PG_PORT -U postgres -d kheish"
 for kv in $PG_SETTINGS; do $PSQL -c "ALTER SYSTEM SET ${kv%%=*} = '${kv#*=}'"; done
 [ -z "$PG_SETTINGS" ] || $PSQL -c "SELECT pg_reload_conf()" >/dev/null
 API=http://127.0.0.1:$PORT
 AUTH="Authorization: Bearer $(cat "$T/state/tokens/admin-token")"
 TERMINAL="('completed', 'failed', 'interrupted', 'cancelled')"
-q() { $PSQL -c "$1"; }
 
 # K runners from now on: `kheish up --runners K` starts or stops the
 # difference; then wait until K are connected to the database.
@@ -133,21 +90,11 @@ runner_pids() {
     for f in "$T"/state/run/runner-*.pid; do [ -s "$f" ] && printf '%s ' "$(cat "$f")"; done
     return 0
 }
-sessions() { # PREFIX COUNT: PREFIX-1 .. PREFIX-COUNT
-    q "INSERT INTO sessions (session_id, agent_id, created_at_ms, updated_at_ms)
-       SELECT '$1-' || i, 'agent-bench', 0, 0 FROM generate_series(1, $2) i"
-}
-# Waits (in one psql) until COND holds, polling every INTERVAL s, at most SECONDS.
-wait_sql() { # COND SECONDS [INTERVAL]
-    $PSQL -c "SET statement_timeout = '${2}s'" -c "DO \$\$ BEGIN
-        WHILE NOT ($1) LOOP PERFORM pg_sleep(${3:-0.005}); END LOOP; END \$\$"
-}
 percentiles() { # reads numbers: prints p50 p99 max
     sort -n | awk '{a[NR] = $1} END {
         i = int(NR * 0.99 + 0.999999); if (i < 1) i = 1;
         printf "%s %s %s\n", a[int((NR + 1) / 2)], a[i], a[NR] }'
 }
-median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
 # CPU ticks of this stack's processes by component, and of the whole
 # machine (/proc/stat, busy = all but idle and iowait).
