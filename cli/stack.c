@@ -397,7 +397,7 @@ up_start(struct stack *st, const char *bindir, struct started *started)
         return EXIT_GENERIC;
     }
     fprintf(stderr, "kheish up: applied %d of %d migrations\n", applied, total);
-    if (stack_nginx_write_conf(st) != 0)
+    if (stack_nginx_write_conf(st, stack_nofile_raise()) != 0)
         return EXIT_GENERIC;
     started[0] = (struct started){stack_fcgi_start(st, bindir), "kheish-fcgi"};
     if (started[0].pid < 0 || stack_relays_start(st, bindir) != 0 ||
