@@ -86,9 +86,13 @@ probe() {
         >>"$T/results"
 }
 
-# ROUNDS rounds with F followers held: both endpoints at once.
+# ROUNDS rounds with F followers held: both endpoints at once. Then the
+# time kheish-fcgi itself took for those GET /v1/status (its log's
+# duration_ms), p50 and p99, to $T/handler-F: what is left of curl's time is
+# nginx and the network stack.
 rounds() { # F
-    local round m0 p1
+    local round m0 p1 log=$T/state/logs/fcgi.log from
+    from=$(($(wc -l <"$log") + 1))
     for round in $(seq "$ROUNDS"); do
         m0=$(machine_ticks)
         probe "$1" "$round" /healthz &
@@ -97,6 +101,9 @@ rounds() { # F
         wait "$p1"
         echo "$1 $round $(busy_pct "$m0" "$(machine_ticks)")" >>"$T/busy"
     done
+    tail -n +"$from" "$log" | jq -r 'select(.path == "/v1/status") | .duration_ms' | sort -g |
+        awk '{t[NR] = $1} END {printf "%.2f, %.2f", t[int(NR * 0.5 + 0.999)], t[int(NR * 0.99 + 0.999)]}' \
+            >"$T/handler-$1"
 }
 
 : >"$T/results"
@@ -133,16 +140,16 @@ echo
 echo "$ROUNDS rounds per case; each round $REQUESTS requests per endpoint at $RATE/s, both at once," \
     "one connection per request. Latency in ms (curl's time_total); the median round and the worst."
 echo
-echo "| followers | endpoint | p50 (median, worst) | p99 (median, worst) | max (median, worst) | non-200 | machine busy % |"
-echo "|---|---|---|---|---|---|---|"
+echo "| followers | endpoint | p50 (median, worst) | p99 (median, worst) | max (median, worst) | non-200 | kheish-fcgi's own p50, p99 | machine busy % |"
+echo "|---|---|---|---|---|---|---|---|"
 for f in 0 "$FOLLOWERS"; do
     busy=$(awk -v f="$f" '$1 == f {print $3}' "$T/busy" | median)
     for ep in /healthz /v1/status; do
-        printf '| %s | `%s` | %s, %s | %s, %s | %s, %s | %s | %s |\n' "$f" "$ep" \
+        printf '| %s | `%s` | %s, %s | %s, %s | %s, %s | %s | %s | %s |\n' "$f" "$ep" \
             "$(values "$f" "$ep" 4 | median)" "$(values "$f" "$ep" 4 | worst)" \
             "$(values "$f" "$ep" 5 | median)" "$(values "$f" "$ep" 5 | worst)" \
             "$(values "$f" "$ep" 6 | median)" "$(values "$f" "$ep" 6 | worst)" \
-            "$(values "$f" "$ep" 7 | total)" "$busy"
+            "$(values "$f" "$ep" 7 | total)" "$([ "$ep" = /v1/status ] && cat "$T/handler-$f")" "$busy"
     done
 done
 echo
