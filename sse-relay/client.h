@@ -34,6 +34,7 @@ struct client {
     size_t out_off, out_len, out_cap;
     int64_t over_soft_since_ms; /* 0 while under the soft cap */
     int64_t close_at_ms;        /* HEAD, CLOSING: closed by then */
+    int64_t beat_at_ms;         /* REPLAY, LIVE: next heartbeat; 0 until the first is set */
     struct client *prev, *next;
 };
 
