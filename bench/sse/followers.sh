@@ -60,7 +60,16 @@ timeout 120 "$BIN/kheish" up --state-root "$T/state" --port "$PORT" >/dev/null 2
     { cat "$T/up.log" >&2; exit 1; }
 TOKEN_FILE=$T/state/tokens/admin-token
 NGINX_WORKERS=$(pgrep -d ' ' -P "$(cat "$T/state/nginx/nginx.pid")")
+RELAYS=$(cat "$T"/state/run/relay-*.pid | paste -sd ' ')
 
+# CPU ticks (utime + stime) of the processes given, summed.
+ticks() {
+    local t=0 p
+    for p in "$@"; do
+        [ -r "/proc/$p/stat" ] && t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+    done
+    echo "$t"
+}
 # Machine-wide busy and total ticks (all cores), from /proc/stat, and the %
 # busy between two of them: others share the machine.
 machine_ticks() { awk '/^cpu / {b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6}' /proc/stat; }
@@ -89,10 +98,12 @@ probe() {
 # ROUNDS rounds with F followers held: both endpoints at once. Then the
 # time kheish-fcgi itself took for those GET /v1/status (its log's
 # duration_ms), p50 and p99, to $T/handler-F: what is left of curl's time is
-# nginx and the network stack.
+# nginx and the network stack; and the CPU (% of one core) of the nginx
+# workers, the relays and the load client over the rounds, to $T/cpu-F.
 rounds() { # F
-    local round m0 p1 log=$T/state/logs/fcgi.log from
+    local round m0 p1 log=$T/state/logs/fcgi.log from c0 t0=$EPOCHREALTIME
     from=$(($(wc -l <"$log") + 1))
+    c0="$(ticks $NGINX_WORKERS) $(ticks $RELAYS) $(ticks $LOAD_PID)"
     for round in $(seq "$ROUNDS"); do
         m0=$(machine_ticks)
         probe "$1" "$round" /healthz &
@@ -104,6 +115,11 @@ rounds() { # F
     tail -n +"$from" "$log" | jq -r 'select(.path == "/v1/status") | .duration_ms' | sort -g |
         awk '{t[NR] = $1} END {printf "%.2f, %.2f", t[int(NR * 0.5 + 0.999)], t[int(NR * 0.99 + 0.999)]}' \
             >"$T/handler-$1"
+    awk -v a="$c0" -v b="$(ticks $NGINX_WORKERS) $(ticks $RELAYS) $(ticks $LOAD_PID)" \
+        -v s="$(awk -v t0="$t0" -v t1="$EPOCHREALTIME" 'BEGIN {print t1 - t0}')" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN {split(a, x, " "); split(b, y, " ")
+                printf "%.1f / %.1f / %.1f", (y[1] - x[1]) / hz / s * 100, (y[2] - x[2]) / hz / s * 100,
+                       (y[3] - x[3]) / hz / s * 100}' >"$T/cpu-$1"
 }
 
 : >"$T/results"
@@ -140,16 +156,17 @@ echo
 echo "$ROUNDS rounds per case; each round $REQUESTS requests per endpoint at $RATE/s, both at once," \
     "one connection per request. Latency in ms (curl's time_total); the median round and the worst."
 echo
-echo "| followers | endpoint | p50 (median, worst) | p99 (median, worst) | max (median, worst) | non-200 | kheish-fcgi's own p50, p99 | machine busy % |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| followers | endpoint | p50 (median, worst) | p99 (median, worst) | max (median, worst) | non-200 | kheish-fcgi's own p50, p99 | CPU %: nginx / relays / load client | machine busy % |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for f in 0 "$FOLLOWERS"; do
     busy=$(awk -v f="$f" '$1 == f {print $3}' "$T/busy" | median)
     for ep in /healthz /v1/status; do
-        printf '| %s | `%s` | %s, %s | %s, %s | %s, %s | %s | %s | %s |\n' "$f" "$ep" \
+        printf '| %s | `%s` | %s, %s | %s, %s | %s, %s | %s | %s | %s | %s |\n' "$f" "$ep" \
             "$(values "$f" "$ep" 4 | median)" "$(values "$f" "$ep" 4 | worst)" \
             "$(values "$f" "$ep" 5 | median)" "$(values "$f" "$ep" 5 | worst)" \
             "$(values "$f" "$ep" 6 | median)" "$(values "$f" "$ep" 6 | worst)" \
-            "$(values "$f" "$ep" 7 | total)" "$([ "$ep" = /v1/status ] && cat "$T/handler-$f")" "$busy"
+            "$(values "$f" "$ep" 7 | total)" "$([ "$ep" = /v1/status ] && cat "$T/handler-$f")" \
+            "$(cat "$T/cpu-$f")" "$busy"
     done
 done
 echo
