@@ -216,6 +216,13 @@ $(BIN)/bench-sse-publish: $(OBJ)/bench/sse/publish.o $(BENCH_SSE_OBJ)
 bench-sse: all $(BIN)/bench-sse-load $(BIN)/bench-sse-publish
 	BIN_DIR=$(abspath $(BIN)) bench/sse/run.sh
 
+# Issue 11's acceptance benchmark (bench/sse/followers.sh): /healthz and
+# GET /v1/status latency with 0 and 10,000 SSE followers through the
+# embedded nginx of a `kheish up` stack.
+.PHONY: bench-followers
+bench-followers: all $(BIN)/bench-sse-load
+	BIN_DIR=$(abspath $(BIN)) KHEISH_NGINX_TEMPLATE_DIR=$(CURDIR)/nginx bench/sse/followers.sh
+
 clean:
 	rm -rf $(O)/bin $(O)/build
 

@@ -395,7 +395,8 @@ up_start(struct stack *st, const char *bindir)
         return EXIT_GENERIC;
     }
     fprintf(stderr, "kheish up: applied %d of %d migrations\n", applied, total);
-    if (stack_nginx_write_conf(st) != 0 || stack_supervisor_up(st, bindir) != 0)
+    if (stack_nginx_write_conf(st, stack_nofile_raise()) != 0 ||
+        stack_supervisor_up(st, bindir) != 0)
         return EXIT_GENERIC;
     stack_route_env(st, route_env);
     int rc = stack_nginx_start(st, (const char *const *)route_env);

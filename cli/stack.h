@@ -66,6 +66,10 @@
 #define STACK_READY_MS      30000 /* up waits this long for /readyz */
 #define STACK_STOP_EXTRA_MS 30000 /* down waits drain + this for kheish-fcgi */
 #define STACK_NGINX_STOP_MS 10000 /* graceful nginx quit, then SIGTERM */
+/* The descriptor limit up gives the daemons it starts: an nginx worker
+ * holds two per stream (worker_connections in nginx/embedded.conf.in), a
+ * relay one per stream it serves. */
+#define STACK_NOFILE 65536
 /* Nothing balances load in front of the embedded stack, so draining (readyz
  * 503 while still serving) would only delay `down`; KHEISH_DRAIN_MS overrides. */
 #define STACK_EMBEDDED_DRAIN_MS 0
@@ -139,6 +143,7 @@ int stack_proc_is(pid_t pid, const char *comm);
 int stack_pid_alive(const char *pid_file, const char *comm, pid_t *pid);
 int stack_pid_stop(const char *pid_file, const char *comm, int sig, int64_t timeout_ms, pid_t *pid);
 int stack_self_dir(char out[PATH_MAX]);
+long stack_nofile_raise(void);
 
 /* stack.c: the database of a state root for offline verbs. With
  * KHEISH_DATABASE_URL set, that one. Else the embedded cluster, started if
@@ -184,7 +189,7 @@ int stack_supervisor_stop(const struct stack *st);
 int stack_supervisor_restarts(const struct stack *st, char *last, size_t size);
 
 /* stack_nginx.c */
-int stack_nginx_write_conf(const struct stack *st);
+int stack_nginx_write_conf(const struct stack *st, long nofile);
 int stack_nginx_start(const struct stack *st, const char *const *route_env);
 int stack_nginx_stop(const struct stack *st);
 int stack_nginx_running(const struct stack *st);

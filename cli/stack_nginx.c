@@ -135,11 +135,13 @@ done:
 }
 
 /* Writes <root>/nginx/nginx.conf from embedded.conf.in and the
- * problems.conf it includes. Returns 0 or -1 after printing why. */
+ * problems.conf it includes; nofile is the descriptor limit nginx inherits
+ * (stack_nofile_raise). Returns 0 or -1 after printing why. */
 int
-stack_nginx_write_conf(const struct stack *st)
+stack_nginx_write_conf(const struct stack *st, long nofile)
 {
     char sock[PATH_MAX], bind[64], relays[STACK_RELAYS * (PATH_MAX + 16)] = "", path[PATH_MAX];
+    char nofile_s[24];
     stack_path(st, "run/api.sock", sock);
     stack_bind(st, bind, sizeof bind);
     for (int i = 0; i < STACK_RELAYS; i++) {
@@ -150,8 +152,12 @@ stack_nginx_write_conf(const struct stack *st)
     /* Started by root, nginx switches its workers to this user and group;
      * otherwise they run as whoever started it and the directive is left out. */
     const char *user = geteuid() == 0 ? "user " STACK_NGINX_USER " " STACK_NGINX_GROUP ";" : "";
-    const struct subst vars[] = {
-        {"BIND", bind}, {"FCGI_SOCKET", sock}, {"RELAY_SERVERS", relays}, {"USER", user}};
+    snprintf(nofile_s, sizeof nofile_s, "%ld", nofile);
+    const struct subst vars[] = {{"BIND", bind},
+                                 {"FCGI_SOCKET", sock},
+                                 {"NOFILE", nofile_s},
+                                 {"RELAY_SERVERS", relays},
+                                 {"USER", user}};
     if (render_file(st, "problems.conf", "nginx/problems.conf", NULL, 0) != 0)
         return -1;
     return render_file(st, "embedded.conf.in", "nginx/nginx.conf", vars,

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -300,4 +301,28 @@ stack_self_dir(char out[PATH_MAX])
         return -1;
     *slash = '\0';
     return 0;
+}
+
+/* Raises RLIMIT_NOFILE to STACK_NOFILE before up starts the daemons, which
+ * inherit it: the hard limit too when we may (root with CAP_SYS_RESOURCE,
+ * which containers often drop), else the soft limit up to the hard one,
+ * with a warning. Returns the soft limit now in force. */
+long
+stack_nofile_raise(void)
+{
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur >= STACK_NOFILE)
+        return STACK_NOFILE;
+    struct rlimit want = {STACK_NOFILE, rl.rlim_max > STACK_NOFILE ? rl.rlim_max : STACK_NOFILE};
+    if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+        return STACK_NOFILE;
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    fprintf(stderr,
+            "kheish up: the descriptor limit is %llu, not %d, and cannot be raised here: nginx "
+            "and the relays may hold fewer streams (raise it with ulimit -Hn as root, "
+            "LimitNOFILE= or docker --ulimit nofile=)\n",
+            (unsigned long long)rl.rlim_max, STACK_NOFILE);
+    return (long)rl.rlim_max;
 }

@@ -37,6 +37,7 @@ struct client {
     size_t out_off, out_len, out_cap;
     int64_t over_soft_since_ms; /* 0 while under the soft cap */
     int64_t close_at_ms;        /* HEAD, CLOSING: closed by then; WAIT: answered then */
+    int64_t beat_at_ms;         /* REPLAY, LIVE: next heartbeat; 0 until the first is set */
     int refuse_full;            /* accepted near the descriptor limit: 503 once the head is in */
     struct client *prev, *next;
 };

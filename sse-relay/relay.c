@@ -262,16 +262,26 @@ report(struct relay *r)
         log_msg("warn", "report_failed", "relay_stats not updated: %s", store_last_error(r->db));
 }
 
+/* Every RELAY_BEAT_TICK_MS: a heartbeat to each stream whose
+ * RELAY_HEARTBEAT_MS are up. A new stream's first one comes after a part of
+ * the period taken from its descriptor, so streams opened together (10,000
+ * followers, a reconnect storm) beat spread over the period: all at once,
+ * the burst held nginx, and every API request behind it, for hundreds of ms. */
 static void
 heartbeat(struct relay *r)
 {
-    int64_t now = now_ms();
+    int64_t now = now_ms(), slots = RELAY_HEARTBEAT_MS / RELAY_BEAT_TICK_MS;
     for (struct client *c = r->clients, *next; c; c = next) {
         next = c->next;
-        if (c->state == CLIENT_REPLAY || c->state == CLIENT_LIVE) {
-            feed(r, c, HEARTBEAT, sizeof HEARTBEAT - 1, now);
-            flush(r, c);
-        }
+        if (c->state != CLIENT_REPLAY && c->state != CLIENT_LIVE)
+            continue;
+        if (c->beat_at_ms == 0)
+            c->beat_at_ms = now + (1 + c->fd % slots) * RELAY_BEAT_TICK_MS;
+        if (now < c->beat_at_ms)
+            continue;
+        c->beat_at_ms = now + RELAY_HEARTBEAT_MS; /* before feed, which may drop c */
+        feed(r, c, HEARTBEAT, sizeof HEARTBEAT - 1, now);
+        flush(r, c);
     }
 }
 
@@ -513,7 +523,7 @@ relay_run(const struct relay_config *cfg)
     log_msg("info", "started", "serving streams on %s from event %lld", cfg->listen,
             (long long)r.newest);
 
-    int64_t next_poll = now_ms() + RELAY_POLL_MS, next_beat = now_ms() + RELAY_HEARTBEAT_MS;
+    int64_t next_poll = now_ms() + RELAY_POLL_MS, next_beat = now_ms() + RELAY_BEAT_TICK_MS;
     int64_t next_sweep = next_poll, next_report = now_ms();
     for (int running = 1; running;) {
         int64_t now = now_ms();
@@ -551,7 +561,7 @@ relay_run(const struct relay_config *cfg)
         }
         if (now >= next_beat) {
             heartbeat(&r);
-            next_beat = now + RELAY_HEARTBEAT_MS;
+            next_beat = now + RELAY_BEAT_TICK_MS;
         }
         replay(&r);
     }

@@ -15,7 +15,8 @@
 #define RELAY_REPLAY_PAGE     500            /* events a replaying client gets per loop turn */
 #define RELAY_PAGE_BYTES      (256 * 1024)   /* and at most this many bytes of frames per page */
 #define RELAY_POLL_MS         1000           /* tail read without a NOTIFY, at least this often */
-#define RELAY_HEARTBEAT_MS    10000          /* typed heartbeat frames */
+#define RELAY_HEARTBEAT_MS    10000          /* typed heartbeat frames, per stream */
+#define RELAY_BEAT_TICK_MS    100            /* streams due a heartbeat get it this often */
 #define RELAY_SOFT_CAP        (256 * 1024)   /* a client may stay above this ... */
 #define RELAY_SOFT_CAP_MS     5000           /* ... this long, */
 #define RELAY_HARD_CAP        (1024 * 1024)  /* and never above this: then live_lag, close */

@@ -127,9 +127,20 @@ for i in 1 2 3 4; do
 done
 
 # Heartbeats: typed, without an id, every 10 s (RELAY_HEARTBEAT_MS), whatever
-# the stream: each line is stamped with its arrival time.
-curl -sN --max-time 22 -H "Authorization: Bearer $ADMIN_TOKEN" "$KHEISH_DAEMON_URL/v1/runs/$run/stream" |
-    while IFS= read -r line; do echo "$(date +%s%3N) $line"; done >"$F"
+# the stream: each line is stamped with its arrival time. Meanwhile 8 streams
+# opened together: each beats on its own schedule, so their first heartbeats
+# are spread over the period, not one burst per relay.
+stamped() { # FILE SECONDS PATH
+    curl -sN --max-time "$2" -H "Authorization: Bearer $ADMIN_TOKEN" "$KHEISH_DAEMON_URL$3" |
+        while IFS= read -r line; do echo "$(date +%s%3N) $line"; done >"$1"
+}
+for i in $(seq 8); do stamped "$F.beat$i" 12 /v1/events/stream & done
+stamped "$F" 22 "/v1/runs/$run/stream"
+wait
+firsts=$(for i in $(seq 8); do awk '$3 == "heartbeat" {print $1; exit}' "$F.beat$i"; done | sort -n)
+[ "$(echo "$firsts" | grep -c .)" = 8 ] || fail "not every stream had a heartbeat in 12 s: $firsts"
+bursts=$(echo "$firsts" | awk 'NR == 1 || $1 - t > 50 {n++} {t = $1} END {print n}')
+[ "$bursts" -ge 4 ] || fail "8 streams opened together beat in $bursts bursts: $(echo $firsts)"
 grep -q ' event: heartbeat$' "$F" || fail "no heartbeat in 22 s"
 grep -q ' data: {"type":"heartbeat"}$' "$F" || fail "heartbeat data"
 grep -q ' id: ' "$F" && fail "a heartbeat carried an id"
