@@ -223,6 +223,11 @@ bench-sse: all $(BIN)/bench-sse-load $(BIN)/bench-sse-publish
 bench-followers: all $(BIN)/bench-sse-load
 	BIN_DIR=$(abspath $(BIN)) KHEISH_NGINX_TEMPLATE_DIR=$(CURDIR)/nginx bench/sse/followers.sh
 
+# Recovery time per fault: tests/integration/95_faults.sh, ROUNDS times.
+.PHONY: bench-faults
+bench-faults: all
+	BIN_DIR=$(abspath $(BIN)) bench/faults/run.sh
+
 clean:
 	rm -rf $(O)/bin $(O)/build
 

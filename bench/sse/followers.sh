@@ -31,19 +31,14 @@ export KHEISH_NGINX_TEMPLATE_DIR=${KHEISH_NGINX_TEMPLATE_DIR:-$PWD/nginx}
 # Descriptors: the load client holds one per stream; `kheish up` gives the
 # stack its own (nginx two per stream, over two workers; each relay one per
 # stream it serves). Raise the hard limit where we may, then the soft one.
-ulimit -Hn 65536 2>/dev/null || true
-ulimit -n "$(ulimit -Hn)"
-NOFILE=$(ulimit -n)
-if [ "$NOFILE" -lt $((FOLLOWERS + 100)) ]; then
-    echo "followers.sh: $FOLLOWERS followers need a descriptor limit of at least" \
-        "$((FOLLOWERS + 100)) (ulimit -Hn is $NOFILE)" >&2
-    exit 1
-fi
+# shellcheck source=bench/sse/nofile.sh
+. bench/sse/nofile.sh
+raise_nofile $((FOLLOWERS + 100)) followers.sh
 
 T=$(mktemp -d /tmp/kheish-bench-followers.XXXXXX)
 chmod 755 "$T"
-# nginx, PostgreSQL +1000 (a unix socket), relays +2000, +2001: all below the
-# ephemeral range (32768-), which the streams' nginx-to-relay side uses.
+# nginx, PostgreSQL +1000 (a unix socket): below the ephemeral range
+# (32768-), which the load client's connections use.
 PORT=$((30000 + RANDOM % 700))
 LOAD_PID=
 cleanup() {

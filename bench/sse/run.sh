@@ -38,17 +38,11 @@ fi
 # Descriptors: the load client holds every stream, nginx two per stream
 # (client and upstream, over two workers), each relay half of them. The
 # relays raise their soft limit to this hard limit themselves.
-ulimit -Hn 65536 2>/dev/null || true
-NOFILE=$(ulimit -Hn)
-ulimit -n "$NOFILE"
-if [ "$NOFILE" -lt 65536 ]; then
+# shellcheck source=bench/sse/nofile.sh
+. bench/sse/nofile.sh
+raise_nofile $((IDLE_STREAMS + 1000)) run.sh
+[ "$NOFILE" -ge 65536 ] ||
     echo "run.sh: the hard descriptor limit is $NOFILE, not 65536, and cannot be raised here" >&2
-fi
-if [ "$NOFILE" -lt $((IDLE_STREAMS + 1000)) ]; then
-    echo "run.sh: $IDLE_STREAMS idle streams need a hard descriptor limit of at least" \
-        "$((IDLE_STREAMS + 1000)) (ulimit -Hn is $NOFILE)" >&2
-    exit 1
-fi
 
 T=$(mktemp -d /tmp/kheish-bench-sse.XXXXXX)
 chmod 755 "$T"

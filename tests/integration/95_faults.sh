@@ -3,8 +3,8 @@
 # FastCGI worker, the master, a relay and a runner, then restart PostgreSQL
 # immediately, one after the other. Each fault is repaired without an
 # operator; at the end no submission is lost or made twice, and every run
-# ends (none stranded past its lease). The time each repair took is printed,
-# and appended to $KHEISH_FAULTS_REPORT when it is set (docs/performance.md).
+# ends (none stranded past its lease). The time each repair took goes to
+# $KHEISH_FAULTS_REPORT when it is set (bench/faults/run.sh).
 export KHEISH_DAEMON_URL
 q() { $PSQL -Atc "$1"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
@@ -107,5 +107,4 @@ dups=$(uniq -d "$RESP_DIR/stored" | wc -l)
 settled() { [ "$(q "SELECT count(*) FROM runs WHERE session_id LIKE '$tag-%' AND status IN ('queued', 'running')")" = 0 ]; }
 wait_until 30 settled || fail "runs left unfinished: $(q "SELECT status, count(*) FROM runs WHERE session_id LIKE '$tag-%' GROUP BY 1")"
 echo "faults: $submitted submissions, $(q "SELECT string_agg(status || ' ' || n, ', ') FROM (SELECT status, count(*) n FROM runs WHERE session_id LIKE '$tag-%' GROUP BY 1) s")"
-printf 'repaired in (ms):\n%s' "$report"
-[ -z "${KHEISH_FAULTS_REPORT:-}" ] || printf '%s' "$report" >>"$KHEISH_FAULTS_REPORT"
+[ -z "${KHEISH_FAULTS_REPORT:-}" ] || printf '%s' "$report" >"$KHEISH_FAULTS_REPORT"
