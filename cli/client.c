@@ -133,6 +133,8 @@ client_exit_for_status(long status)
         return EXIT_NOT_FOUND;
     case 409:
         return EXIT_CONFLICT;
+    case 502: /* nginx found no FastCGI process: the daemon is unreachable behind it */
+        return EXIT_UNREACHABLE;
     case 429:
     case 503:
     case 504: /* the gateway timed out: a timeout like our own */

@@ -104,7 +104,8 @@ check_number(const char *tok, size_t n, int real, size_t at, void *arg)
     }
     if (fabs(d) >= JSON_EXACT_REAL_LIMIT) {
         *err = (struct json_exact_err){
-            "number with a fraction or exponent of 2^53 or more (send whole numbers as integers)",
+            "number with a fraction or exponent of 2^53 or more (whole numbers up to 2^63-1 "
+            "are kept exactly when written as integers)",
             at};
         return -1;
     }

@@ -171,3 +171,12 @@ util_socket_restrict(const char *path, const char *group)
     }
     return chown(path, (uid_t)-1, gid) == 0 && chmod(path, 0660) == 0 ? 0 : -1;
 }
+
+int
+util_has_word(const char *list, const char *word, size_t n)
+{
+    for (const char *p = list; p && *p; p += strcspn(p, " "), p += *p == ' ')
+        if (strcspn(p, " ") == n && !strncmp(p, word, n))
+            return 1;
+    return 0;
+}

@@ -27,6 +27,10 @@ int util_utf8_printable(const char *s, size_t len);
 void util_b64url_encode(const void *in, size_t len, char *out, size_t outsz);
 int util_b64url_decode(const char *in, void *out, size_t outsz);
 
+/* 1 when the n bytes at word are one of the space-separated words of list
+ * (NULL: none). */
+int util_has_word(const char *list, const char *word, size_t n);
+
 /* 1 when s equals one of the strings of list (NULL-terminated). */
 int util_in_list(const char *s, const char *const *list);
 

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 struct http_route {
     const char *method;
     const char *pattern; /* '*' matches one non-empty path segment */
@@ -80,23 +82,12 @@ match(const char *pattern, char *buf, struct http_req *req)
     return *p == '\0' && *s == '\0';
 }
 
-/* 1 when word is one of the space-separated words of list (NULL: none). */
-static int
-has_word(const char *list, const char *word)
-{
-    size_t n = strlen(word);
-    for (const char *p = list; p && *p; p += strcspn(p, " "), p += *p == ' ')
-        if (strcspn(p, " ") == n && !strncmp(p, word, n))
-            return 1;
-    return 0;
-}
-
 /* Runs route's handler unless the query names a parameter it does not read. */
 static int
 run(const struct http_route *route, struct http_req *req, struct http_resp *resp)
 {
     for (int i = 0; i < req->nquery; i++)
-        if (!has_word(route->query, req->query[i].name))
+        if (!util_has_word(route->query, req->query[i].name, strlen(req->query[i].name)))
             return http_problem(resp, 400, NULL, "bad_request", "unknown query parameter '%s'",
                                 req->query[i].name);
     return route->fn(req, resp);

@@ -188,6 +188,20 @@ query_param(const char *query, const char *name, size_t *len, int *twice)
     return v;
 }
 
+/* 1 when every parameter of query is one of the space-separated names of
+ * allowed, as the API's routes refuse parameters they do not read. */
+static int
+query_known(const char *query, const char *allowed)
+{
+    for (const char *p = query; p && *p;) {
+        size_t n = strcspn(p, "&");
+        if (n > 0 && !util_has_word(allowed, p, strcspn(p, "=&")))
+            return 0;
+        p += n + (p[n] == '&');
+    }
+    return 1;
+}
+
 int
 client_parse(struct client *c, struct client_request *rq)
 {
@@ -198,6 +212,10 @@ client_parse(struct client *c, struct client_request *rq)
     const char *q = strchr(rq->target, '?');
     q = q ? q + 1 : NULL;
     rq->route = rq->path ? route(c, rq->path, q) : -1;
+    rq->query_ok = query_known(q, rq->route == 1 ? "wait_ms"
+                                  : rq->path && !strcmp(rq->path, "/v1/events/stream")
+                                      ? "cursor session_id run_id"
+                                      : "cursor");
     size_t qlen = 0;
     int twice = 0;
     char ms[16] = "";
@@ -305,6 +323,8 @@ client_start(struct client *c, const struct client_env *env)
         client_refuse(c, 405, "api", "method_not_allowed", "streams are read with GET", extra);
     } else if (rq.route == -2) {
         client_refuse(c, 400, NULL, "bad_request", "invalid session or run id", hdrs);
+    } else if (!rq.query_ok) {
+        client_refuse(c, 400, NULL, "bad_request", "unknown query parameter", hdrs);
     } else if (!rq.cursor_ok) {
         client_refuse(c, 400, "events", "invalid_event_cursor",
                       "cursor and Last-Event-ID must be decimal event ids", hdrs);

@@ -53,6 +53,7 @@ struct client_request {
     int route;
     int64_t wait_ms; /* of an input wait: its wait_ms query parameter, -1 when invalid */
     int cursor_ok;   /* cursor= and Last-Event-ID are absent or decimal, and not repeated */
+    int query_ok;    /* the query names only parameters its route reads */
     int64_t cursor;  /* the larger of the two, -1 for none */
 };
 

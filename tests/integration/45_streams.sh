@@ -69,6 +69,12 @@ for bad in "?cursor=abc" "?cursor=-1" "?cursor=1.5" "?cursor=9999999999999999999
 done
 api GET /v1/events/stream '' -H 'Last-Event-ID: x1'
 expect_problem 400 invalid_event_cursor events
+# Query parameters a stream does not read are refused, as on the API's routes.
+for bad in "/v1/events/stream?foo=1" "/v1/events/stream?session_id=$s1&bogus" \
+    "/v1/sessions/$s1/stream?run_id=$run" "/v1/runs/$run/stream?session_id=$s1"; do
+    api GET "$bad"
+    expect_problem 400 bad_request
+done
 # A NUL in the head (nginx refuses it itself, so straight to a relay): a
 # 400 problem like the others, not a connection closed without an answer.
 printf 'GET /v1/events/stream HTTP/1.1\r\nHost: kheish\r\nAuthorization: Bearer %s\r\nLast-Event-ID: 1\x002\r\n\r\n' \
