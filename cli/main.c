@@ -81,7 +81,9 @@ static const struct command commands[] = {
            cmd_secrets_set),
     ONLINE("secrets", "delete", "<ref> [--offline] [--state-root DIR]", cmd_secrets_delete),
     OFFLINE("migrate", "[--database-url URL] [--state-root DIR]", cmd_migrate),
-    OFFLINE("up", "[--state-root DIR] [--port PORT] [--workers N]", cmd_up),
+    OFFLINE("up",
+            "[--state-root DIR] [--port PORT] [--workers N] [--runners N] [--routes-file FILE]",
+            cmd_up),
     OFFLINE("down", "[--state-root DIR]", cmd_down),
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -171,7 +173,9 @@ dispatch(const struct args_global *g, int argc, char **argv)
         return EXIT_OK;
     }
     if (cmd == NULL) {
-        if (argc > 1)
+        if (group && argc == 2)
+            fprintf(stderr, "kheish: '%s' needs a command\n", argv[1]);
+        else if (argc > 1)
             fprintf(stderr, "kheish: unknown command '%s%s%s'\n", argv[1],
                     group && argc > 2 ? " " : "", group && argc > 2 ? argv[2] : "");
         print_usage(stderr, group);

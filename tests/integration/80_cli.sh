@@ -42,5 +42,7 @@ expect_exit 2 kheish sessions create '../x'
 expect_exit 2 kheish runs get
 expect_exit 2 kheish runs list --limit nope
 expect_exit 2 kheish no-such-command
+expect_exit 2 kheish sessions
+grep -q "'sessions' needs a command" "$RESP_DIR/cli.err" || fail "a group without a command: $(head -1 "$RESP_DIR/cli.err")"
 expect_exit 3 kheish --base-url http://127.0.0.1:1 status
 expect_exit 2 kheish --token a --token-file /dev/null status
