@@ -81,23 +81,29 @@ token(const char *tok, size_t n, char *buf, size_t size)
     return buf;
 }
 
+/* 1 when the integer token is beyond int64 (jansson refuses it). */
+static int
+beyond_int64(const char *tok, size_t n)
+{
+    char buf[512];
+    errno = 0;
+    (void)strtoll(token(tok, n, buf, sizeof buf), NULL, 10);
+    return errno == ERANGE;
+}
+
 static int
 check_number(const char *tok, size_t n, int real, size_t at, void *arg)
 {
     struct json_exact_err *err = arg;
-    char buf[512];
-    const char *s = token(tok, n, buf, sizeof buf);
-    char *end;
-    errno = 0;
     if (!real) {
-        (void)strtoll(s, &end, 10);
-        if (errno == ERANGE) {
-            *err = (struct json_exact_err){"integer outside the 64-bit range", at};
-            return -1;
-        }
-        return 0;
+        if (!beyond_int64(tok, n))
+            return 0;
+        *err = (struct json_exact_err){"integer outside the 64-bit range", at};
+        return -1;
     }
-    double d = strtod(s, &end);
+    char buf[512];
+    errno = 0;
+    double d = strtod(token(tok, n, buf, sizeof buf), NULL);
     if (errno == ERANGE || !isfinite(d)) {
         *err = (struct json_exact_err){"number too large or too small to store exactly", at};
         return -1;
@@ -131,9 +137,7 @@ widen_number(const char *tok, size_t n, int real, size_t at, void *arg)
 {
     struct widen *w = arg;
     (void)at;
-    char buf[512];
-    errno = 0;
-    if (real || (strtoll(token(tok, n, buf, sizeof buf), NULL, 10), errno != ERANGE))
+    if (real || !beyond_int64(tok, n))
         return 0;
     size_t k = (size_t)(tok + n - w->text);
     memcpy(w->out + w->used, w->text, k);
