@@ -2,13 +2,14 @@
  * The runner's loop. It executes up to cfg->concurrency runs at once, their
  * provider calls being transfers on one curl multi handle, and waits in
  * curl_multi_poll on those transfers and on its LISTEN connection together,
- * so a cancel (NOTIFY kheish_control) stops a call at once. Each turn:
- * claim runs into the free slots (after a NOTIFY on kheish_runs, a run that
- * ended, or RUNNER_POLL_MS), move the transfers on, stream replies as trace
- * events every RUNNER_TRACE_BATCH_MS, and commit the outcomes. Claims,
- * traces, outcomes and lease renewals each go to the database as one batch
- * for all the runs concerned. The holder of the maintenance lock also
- * recovers the runs whose lease expired.
+ * so a cancel (NOTIFY kheish_control) stops a call at once. Each turn: move
+ * the transfers on, stream replies as trace events every
+ * RUNNER_TRACE_BATCH_MS, then commit the outcomes and claim runs into the
+ * slots free after them (when runs ended, after a NOTIFY on kheish_runs, or
+ * every RUNNER_POLL_MS) in one statement. Traces, outcomes with claims, and
+ * lease renewals each go to the database as one batch for all the runs
+ * concerned. The holder of the maintenance lock also recovers the runs whose
+ * lease expired.
  */
 #include "loop.h"
 
@@ -172,30 +173,6 @@ setup(struct runner *r)
     return check_routes(r) == 0 ? 0 : 2;
 }
 
-/* Fills the free slots with claimed runs. */
-static void
-claim(struct runner *r)
-{
-    size_t free_slots = (size_t)r->cfg->concurrency - r->njobs, n = 0;
-    struct store_work *w = calloc(free_slots, sizeof *w);
-    enum store_rc rc =
-        w ? store_work_claim(r->db, r->owner, r->cfg->lease_ms, w, free_slots, &n) : STORE_ERROR;
-    if (rc != STORE_OK) {
-        log_msg("warn", "claim_failed", "claiming runs: %s", store_last_error(r->db));
-        r->db_retry_ms = runner_now_ms() + RUNNER_DB_RETRY_MS;
-    }
-    /* A full batch may have left more behind. */
-    r->want_claim = rc == STORE_OK && n == free_slots;
-    for (size_t i = 0; i < n; i++) {
-        struct job *j = job_start(r, &w[i]);
-        if (j)
-            r->jobs[r->njobs++] = j;
-        else /* out of memory: its lease runs out, and recovery takes it */
-            store_work_free(&w[i]);
-    }
-    free(w);
-}
-
 /* What goes to the database together, into r->batch: the replies' new text
  * of every job whose trace batch is due (outcomes 0), or the jobs with an
  * outcome, each with its text not yet sent (outcomes 1). */
@@ -239,17 +216,45 @@ trace(struct runner *r, int64_t now)
     }
 }
 
-/* Commits the known outcomes; a failed commit is tried again later. */
+/* When to claim next: when told of work, but no sooner than
+ * RUNNER_CLAIM_GAP_MS after the last claim, so that under load claims come
+ * in batches; every RUNNER_POLL_MS without news; never without a free
+ * slot. */
+static int64_t
+claim_at(const struct runner *r)
+{
+    if (r->njobs == (size_t)r->cfg->concurrency)
+        return INT64_MAX;
+    int64_t at = r->last_claim_ms + RUNNER_CLAIM_GAP_MS;
+    if (!r->want_claim && r->next_claim_ms > at)
+        at = r->next_claim_ms;
+    return at > r->db_retry_ms ? at : r->db_retry_ms;
+}
+
+/* The turn's statement: commits the known outcomes (unless a failed commit
+ * waits to be tried again) and claims runs into the slots free after them,
+ * when there are outcomes or it is time to claim (claim_at), unless the
+ * runner is shutting down. Nothing to commit or claim: no statement. */
 static void
-finish(struct runner *r)
+work(struct runner *r)
 {
     struct store_outcome *o = r->batch;
-    size_t n = collect(r, 1, 0);
-    if (n == 0)
+    int64_t now = runner_now_ms();
+    size_t n = now >= r->db_retry_ms ? collect(r, 1, 0) : 0, claimed = 0;
+    size_t max_claim = !runner_stopping && (n || now >= claim_at(r))
+                           ? (size_t)r->cfg->concurrency - r->njobs + n
+                           : 0;
+    if (n == 0 && max_claim == 0)
         return;
-    if (store_work_finish(r->db, r->owner, o, n) != STORE_OK) {
-        log_msg("error", "finish_failed", "outcomes of %zu runs: %s", n, store_last_error(r->db));
+    struct store_work *w = max_claim ? calloc(max_claim, sizeof *w) : NULL;
+    enum store_rc rc = max_claim && w == NULL ? STORE_ERROR
+                                              : store_work_turn(r->db, r->owner, r->cfg->lease_ms,
+                                                                o, n, w, max_claim, &claimed);
+    if (rc != STORE_OK) {
+        log_msg("error", "turn_failed", "outcomes of %zu runs, a claim of %zu: %s", n, max_claim,
+                store_last_error(r->db));
         r->db_retry_ms = runner_now_ms() + RUNNER_DB_RETRY_MS;
+        free(w);
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -261,7 +266,20 @@ finish(struct runner *r)
             log_msg("info", "run_taken", "run %s was ended by someone else first", j->w.run_id);
         j->stop = "finished";
     }
-    r->want_claim = 1; /* slots are free again */
+    if (max_claim) {
+        /* A full batch may have left more behind. */
+        r->want_claim = claimed == max_claim;
+        r->last_claim_ms = runner_now_ms();
+        r->next_claim_ms = r->last_claim_ms + RUNNER_POLL_MS;
+    }
+    for (size_t i = 0; i < claimed; i++) {
+        struct job *j = job_start(r, &w[i]);
+        if (j)
+            r->jobs[r->njobs++] = j;
+        else /* out of memory: its lease runs out, and recovery takes it */
+            store_work_free(&w[i]);
+    }
+    free(w);
 }
 
 /* Extends the leases of the running jobs; a job whose run is no longer ours
@@ -315,21 +333,6 @@ perform(struct runner *r)
     }
 }
 
-/* When to claim next: when told of work, but no sooner than
- * RUNNER_CLAIM_GAP_MS after the last claim, so that under load claims come
- * in batches; every RUNNER_POLL_MS without news; never without a free
- * slot. */
-static int64_t
-claim_at(const struct runner *r)
-{
-    if (r->njobs == (size_t)r->cfg->concurrency)
-        return INT64_MAX;
-    int64_t at = r->last_claim_ms + RUNNER_CLAIM_GAP_MS;
-    if (!r->want_claim && r->next_claim_ms > at)
-        at = r->next_claim_ms;
-    return at > r->db_retry_ms ? at : r->db_retry_ms;
-}
-
 /* How long the loop may sleep: until the next timer of any kind. */
 static int
 wait_ms(const struct runner *r, int64_t now)
@@ -361,18 +364,12 @@ turn(struct runner *r)
     }
     if (r->njobs && now >= r->next_renew_ms)
         renew(r, now);
-    if (now >= claim_at(r)) {
-        claim(r);
-        r->last_claim_ms = now;
-        r->next_claim_ms = now + RUNNER_POLL_MS;
-    }
     perform(r);
     now = runner_now_ms();
     for (size_t i = 0; i < r->njobs; i++)
         job_retry_if_due(r, r->jobs[i], now);
     trace(r, now);
-    if (now >= r->db_retry_ms)
-        finish(r);
+    work(r);
     reap(r);
     struct curl_waitfd wake = {r->listener ? store_listener_fd(r->listener) : -1, CURL_WAIT_POLLIN,
                                0};
@@ -389,7 +386,7 @@ shut_down(struct runner *r)
         if (r->jobs[i]->stop == NULL && r->jobs[i]->status == NULL)
             job_end(r, r->jobs[i], "interrupted", "the runner executing it was shut down");
     r->db_retry_ms = 0;
-    finish(r);
+    work(r);
     for (size_t i = 0; i < r->njobs; i++)
         r->jobs[i]->stop = "shut down";
     reap(r);

@@ -151,18 +151,12 @@ enum store_rc store_lease_issue(struct store *s, const char *subject_id, const c
 enum store_rc store_lease_resolve(struct store *s, const char *token, const char *route_id,
                                   char **slot_id);
 
-/* The runner's side of runs (store/work.c, sql/006, sql/007). */
+/* The runner's side of runs (store/work.c, sql/006, sql/007, sql/011). */
 struct store_work {
     char run_id[160], session_id[160], agent_id[160], kind[48];
     json_t *payload; /* the run's SubmitInputRequest */
     json_t *history; /* [{role: user|assistant, text}] of the session's earlier completed runs */
 };
-/* Claims up to max runs, oldest first, each the head of its session's queue
- * (FOR UPDATE SKIP LOCKED), and moves them to running with a lease for
- * owner, in one statement. w[0..*n) are the claimed runs; free each with
- * store_work_free. */
-enum store_rc store_work_claim(struct store *s, const char *owner, int64_t lease_ms,
-                               struct store_work *w, size_t max, size_t *n);
 /* Extends the leases of owner's runs w[0..n); lost[i] is set when w[i] is no
  * longer owner's running run (cancelled, interrupted, recovered). */
 enum store_rc store_work_renew(struct store *s, const char *owner, int64_t lease_ms,
@@ -179,10 +173,15 @@ struct store_outcome {
 };
 /* Appends the trace events of o[0..n) in one transaction. */
 enum store_rc store_work_trace(struct store *s, const struct store_outcome *o, size_t n);
-/* Ends the runs of o[0..n) (their traces first) in one statement. A run that
- * is no longer owner's running run is left as it is (ended stays 0). */
-enum store_rc store_work_finish(struct store *s, const char *owner, struct store_outcome *o,
-                                size_t n);
+/* A runner's turn, in one statement (sql/011): ends the runs of o[0..n)
+ * (their traces first; a run that is no longer owner's running run is left
+ * as it is, its ended 0), then claims up to max runs into w[0..*claimed),
+ * oldest first, each the head of its session's queue (FOR UPDATE SKIP
+ * LOCKED), moved to running with a lease for owner. Free each claimed run
+ * with store_work_free. */
+enum store_rc store_work_turn(struct store *s, const char *owner, int64_t lease_ms,
+                              struct store_outcome *o, size_t n, struct store_work *w, size_t max,
+                              size_t *claimed);
 /* Runs whose lease expired: input runs interrupted, daemon-owned work
  * requeued, each with its reason, each on its own (sql/009). *out is
  * {requeued, interrupted, failed: [{run_id, reason, left_running}]}, the

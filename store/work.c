@@ -1,8 +1,8 @@
 /*
- * The runner's side of runs (sql/006, sql/007): claim the oldest runnable
- * runs with a lease, renew the leases, stream trace events, commit outcomes,
- * and recover the runs of runners that died. Claims and outcomes go in
- * batches, one statement each (kheish_claim_runs, kheish_finish_runs). Every
+ * The runner's side of runs (sql/006, sql/007, sql/011): commit outcomes
+ * and claim the oldest runnable runs with a lease, renew the leases, stream
+ * trace events, and recover the runs of runners that died. Outcomes and
+ * claims go in batches, together in one statement (kheish_work). Every
  * state change goes through the run state machine (kheish_run_set_status),
  * so its events and the one-active-run rule hold here as for the API.
  */
@@ -19,39 +19,6 @@ copy_field(char *dst, size_t size, const json_t *o, const char *key)
 {
     const char *v = json_string_value(json_object_get(o, key));
     snprintf(dst, size, "%s", v ? v : "");
-}
-
-enum store_rc
-store_work_claim(struct store *s, const char *owner, int64_t lease_ms, struct store_work *w,
-                 size_t max, size_t *n)
-{
-    char lease[24], lim[24], hist[16];
-    snprintf(lease, sizeof lease, "%" PRId64, lease_ms);
-    snprintf(lim, sizeof lim, "%zu", max);
-    snprintf(hist, sizeof hist, "%d", HISTORY_RUNS);
-    json_t *claimed;
-    *n = 0;
-    enum store_rc rc =
-        db_call(s, &claimed, "SELECT kheish_claim_runs($1, $2::bigint, $3::int, $4::int)", 4,
-                (const char *const[]){owner, lease, lim, hist});
-    size_t i;
-    json_t *c;
-    json_array_foreach(claimed, i, c)
-    {
-        if (i == max)
-            break;
-        struct store_work *x = &w[i];
-        memset(x, 0, sizeof *x);
-        copy_field(x->run_id, sizeof x->run_id, c, "run_id");
-        copy_field(x->session_id, sizeof x->session_id, c, "session_id");
-        copy_field(x->agent_id, sizeof x->agent_id, c, "agent_id");
-        copy_field(x->kind, sizeof x->kind, c, "kind");
-        x->payload = json_incref(json_object_get(c, "payload"));
-        x->history = json_incref(json_object_get(c, "history"));
-        *n = i + 1;
-    }
-    json_decref(claimed);
-    return rc;
 }
 
 /* run_ids of the runs: a jsonb parameter. */
@@ -126,10 +93,37 @@ store_work_trace(struct store *s, const struct store_outcome *o, size_t n)
     return n ? store_tx(s, trace_tx, &x) : STORE_OK;
 }
 
-enum store_rc
-store_work_finish(struct store *s, const char *owner, struct store_outcome *o, size_t n)
+/* The claimed runs of a turn's result into w[0..*n). */
+static void
+claimed_runs(json_t *claimed, struct store_work *w, size_t max, size_t *n)
 {
-    json_t *outcomes = json_array(), *ended = NULL;
+    size_t i;
+    json_t *c;
+    json_array_foreach(claimed, i, c)
+    {
+        if (i == max)
+            break;
+        struct store_work *x = &w[i];
+        memset(x, 0, sizeof *x);
+        copy_field(x->run_id, sizeof x->run_id, c, "run_id");
+        copy_field(x->session_id, sizeof x->session_id, c, "session_id");
+        copy_field(x->agent_id, sizeof x->agent_id, c, "agent_id");
+        copy_field(x->kind, sizeof x->kind, c, "kind");
+        x->payload = json_incref(json_object_get(c, "payload"));
+        x->history = json_incref(json_object_get(c, "history"));
+        *n = i + 1;
+    }
+}
+
+enum store_rc
+store_work_turn(struct store *s, const char *owner, int64_t lease_ms, struct store_outcome *o,
+                size_t n, struct store_work *w, size_t max, size_t *claimed)
+{
+    char lease[24], lim[24], hist[16];
+    snprintf(lease, sizeof lease, "%" PRId64, lease_ms);
+    snprintf(lim, sizeof lim, "%zu", max);
+    snprintf(hist, sizeof hist, "%d", HISTORY_RUNS);
+    json_t *outcomes = json_array(), *res = NULL;
     for (size_t i = 0; i < n; i++)
         json_array_append_new(outcomes,
                               json_pack("{s:s, s:s, s:s?, s:s?, s:o}", "run_id", o[i].w->run_id,
@@ -137,10 +131,12 @@ store_work_finish(struct store *s, const char *owner, struct store_outcome *o, s
                                         o[i].text, "traces", traces_of(&o[i])));
     char *param = db_json_param(outcomes);
     json_decref(outcomes);
-    enum store_rc rc = param ? db_call(s, &ended, "SELECT kheish_finish_runs($1, $2::jsonb)", 2,
-                                       (const char *const[]){owner, param})
-                             : STORE_ERROR;
+    enum store_rc rc =
+        param ? db_call(s, &res, "SELECT kheish_work($1, $2::jsonb, $3::bigint, $4::int, $5::int)",
+                        5, (const char *const[]){owner, param, lease, lim, hist})
+              : STORE_ERROR;
     free(param);
+    json_t *ended = json_object_get(res, "ended");
     for (size_t i = 0; i < n; i++) {
         size_t j;
         json_t *id;
@@ -148,7 +144,9 @@ store_work_finish(struct store *s, const char *owner, struct store_outcome *o, s
         json_array_foreach(ended, j, id) o[i].ended |=
             !strcmp(json_string_value(id), o[i].w->run_id);
     }
-    json_decref(ended);
+    *claimed = 0;
+    claimed_runs(json_object_get(res, "claimed"), w, max, claimed);
+    json_decref(res);
     return rc;
 }
 

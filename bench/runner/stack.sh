@@ -56,9 +56,12 @@ sessions() { # PREFIX COUNT: PREFIX-1 .. PREFIX-COUNT
     q "INSERT INTO sessions (session_id, agent_id, created_at_ms, updated_at_ms)
        SELECT '$1-' || i, 'agent-bench', 0, 0 FROM generate_series(1, $2) i"
 }
-# Waits (in one psql) until COND holds, polling every INTERVAL s, at most SECONDS.
+# Waits (in one psql) until COND holds, polling every INTERVAL s, at most
+# SECONDS. Each poll is a transaction of its own: a waiter that held one
+# snapshot throughout would keep every row version the drain leaves behind
+# from being pruned, and slow the very drain it watches.
 wait_sql() { # COND SECONDS [INTERVAL]
     $PSQL -c "SET statement_timeout = '${2}s'" -c "DO \$\$ BEGIN
-        WHILE NOT ($1) LOOP PERFORM pg_sleep(${3:-0.005}); END LOOP; END \$\$"
+        WHILE NOT ($1) LOOP COMMIT; PERFORM pg_sleep(${3:-0.005}); END LOOP; END \$\$"
 }
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
