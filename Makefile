@@ -6,11 +6,16 @@ O       ?= .
 BIN     := $(O)/bin
 OBJ     := $(O)/build/obj
 CFLAGS  ?= -O2 -g
-PKG_CFLAGS = $(shell pkg-config --cflags $(1))
-PKG_LIBS   = $(shell pkg-config --libs $(1))
+# Build flags are expanded only in recipes, never while the Makefile is read:
+# `make up` installs the -dev packages pkg-config asks about (deps) before the
+# first compile needs them. .ci/run checks it with a pkg-config that fails.
+PKG_CONFIG ?= pkg-config
+PKG_LIBS    = $(shell $(PKG_CONFIG) --libs $(1))
+# Asked once, on first use (the deferred, then memoised, form of :=).
+PKG_INCLUDE = $(eval PKG_INCLUDE := $(shell $(PKG_CONFIG) --cflags libpq libcurl))$(PKG_INCLUDE)
 # The project's own flags stay even when CFLAGS is given on the command line.
-KH_CFLAGS := $(CFLAGS) -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Icommon -Istore \
-             -Ifcgi -MMD -MP $(call PKG_CFLAGS,libpq libcurl)
+KH_CFLAGS = $(CFLAGS) -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Icommon -Istore \
+            -Ifcgi -MMD -MP $(PKG_INCLUDE)
 
 FCGI_PKGS  := fcgi jansson libpq libsodium
 CLI_PKGS   := libcurl jansson libpq libsodium
@@ -21,7 +26,7 @@ FCGI_SRC   := $(wildcard fcgi/*.c)
 CLI_SRC    := $(wildcard cli/*.c)
 RELAY_SRC  := $(wildcard sse-relay/*.c)
 RUNNER_SRC := $(wildcard runner/*.c)
-MIGRATIONS := $(sort $(wildcard sql/[0-9]*.sql))
+MIGRATIONS := $(sort $(wildcard sql/migrations/[0-9]*.sql)) $(sort $(wildcard sql/functions/*.sql))
 
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 COMMON_OBJ := $(call obj,$(COMMON_SRC))
@@ -79,7 +84,10 @@ deps:
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEB_PKGS); \
 	else echo "deps: all $(words $(DEB_PKGS)) packages present"; fi
 
-up: deps all
+# all in a second make, started once deps has run: nothing of the build is
+# decided before the packages it needs are there, even under -j.
+up: deps
+	$(MAKE) all
 	$(BIN)/kheish up
 
 down:
@@ -108,7 +116,7 @@ FUZZ_CC      := clang
 FUZZ_OBJ     := $(O)/build/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                 -fno-omit-frame-pointer
-FUZZ_CFLAGS  := $(KH_CFLAGS) -Isse-relay -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_CFLAGS   = $(KH_CFLAGS) -Isse-relay -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))
 FUZZ_BINS    := $(patsubst %,$(BIN)/fuzz-%,$(FUZZ_NAMES))
 FUZZ_LIB_OBJ := $(patsubst $(OBJ)/%,$(FUZZ_OBJ)/%,$(filter-out $(OBJ)/fcgi/main.o,$(FCGI_OBJ)) \

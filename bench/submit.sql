@@ -1,7 +1,7 @@
 -- pgbench script: the SQL of one run submission as the API sends it (POST
 -- /v1/sessions/{id}/runs, store/runs.c), into one of 100 sessions made by
 -- bench/run.sh: the submission, one statement that is its own transaction
--- (sql/007), then the WAL flush it waits for. The API sends both in one
+-- (sql/functions/runs.sql), then the WAL flush it waits for. The API sends both in one
 -- pipeline; pgbench, without \syncpipeline (PostgreSQL 17), sends them as two
 -- round trips. Needs -M prepared: variables are then parameters, as in the API.
 \set s random(1, 100)

@@ -30,14 +30,14 @@ stack_owner_url(const struct stack *st, char *out, size_t outsz)
 /* Applies pending migrations. Returns the store's verdict; on failure err
  * holds a one-line reason. */
 enum store_rc
-stack_migrate(const char *conninfo, int *applied, int *total, char *err, size_t errsz)
+stack_migrate(const char *conninfo, struct store_migration_report *report, char *err, size_t errsz)
 {
     struct store *s = store_open(conninfo, NULL);
     if (s == NULL) {
         snprintf(err, errsz, "out of memory");
         return STORE_ERROR;
     }
-    enum store_rc rc = store_migrate(s, applied, total);
+    enum store_rc rc = store_migrate(s, report);
     if (rc != STORE_OK) {
         snprintf(err, errsz, "%s: %s", store_strerror(rc), store_last_error(s));
         err[strcspn(err, "\n")] = '\0'; /* libpq messages end with a newline */
@@ -88,14 +88,15 @@ cmd_migrate(const struct cli *c, int argc, char **argv)
     static const char *const allowed[] = {"--database-url", "--state-root", NULL};
     struct stack_opts o = {0};
     struct stack st = {0};
-    int applied = 0, total = 0, embedded;
+    struct store_migration_report r = {0};
+    int embedded;
     char err[1024];
     int rc = stack_opts_parse(argc, argv, allowed, usage, &o);
     if (rc != 0)
         return rc > 0 ? EXIT_OK : EXIT_BAD_REQUEST;
     if (migrate_conninfo(&o, &st, &embedded) != 0)
         return EXIT_GENERIC;
-    enum store_rc src = stack_migrate(st.database_url, &applied, &total, err, sizeof err);
+    enum store_rc src = stack_migrate(st.database_url, &r, err, sizeof err);
     if (src != STORE_OK) {
         fprintf(stderr, "kheish migrate: %s\n", err);
         if (src == STORE_UNAVAILABLE && embedded)
@@ -106,8 +107,10 @@ cmd_migrate(const struct cli *c, int argc, char **argv)
         return EXIT_GENERIC;
     }
     if (c->json)
-        printf("{\"applied\":%d,\"total\":%d}\n", applied, total);
+        printf("{\"applied\":%d,\"total\":%d,\"functions_applied\":%d,\"functions_total\":%d}\n",
+               r.applied, r.total, r.functions_applied, r.functions_total);
     else
-        printf("applied %d of %d migrations\n", applied, total);
+        printf("applied %d of %d migrations and %d of %d functions files\n", r.applied, r.total,
+               r.functions_applied, r.functions_total);
     return EXIT_OK;
 }

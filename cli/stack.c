@@ -154,7 +154,7 @@ stack_db_open(const char *root_arg, int create, struct stack *st, char *url, siz
 {
     struct up_flags f;
     char err[1024];
-    int applied, total;
+    struct store_migration_report r;
     *started = 0;
     if (up_flags_parse(&(struct stack_opts){0}, &f) != 0)
         return -1;
@@ -182,7 +182,7 @@ stack_db_open(const char *root_arg, int create, struct stack *st, char *url, siz
             return -1;
         *started = 1;
     }
-    if (stack_migrate(url, &applied, &total, err, sizeof err) != STORE_OK) {
+    if (stack_migrate(url, &r, err, sizeof err) != STORE_OK) {
         fprintf(stderr, "kheish: migration failed: %s\n", err);
         stack_db_close(st, *started);
         return -1;
@@ -384,17 +384,18 @@ up_start(struct stack *st, const char *bindir)
 {
     char owner[STACK_URL_MAX], err[1024];
     char *route_env[ROUTES_MAX_ROUTES + 1];
-    int applied, total;
+    struct store_migration_report r;
     if (stack_layout_create(st) != 0 || stack_env_save(st) != 0 || stack_logs_protect(st) != 0)
         return EXIT_GENERIC;
     if (st->embedded_pg && stack_pg_ensure(st) != 0)
         return EXIT_GENERIC;
     stack_owner_url(st, owner, sizeof owner);
-    if (stack_migrate(owner, &applied, &total, err, sizeof err) != STORE_OK) {
+    if (stack_migrate(owner, &r, err, sizeof err) != STORE_OK) {
         fprintf(stderr, "kheish up: migration failed: %s\n", err);
         return EXIT_GENERIC;
     }
-    fprintf(stderr, "kheish up: applied %d of %d migrations\n", applied, total);
+    fprintf(stderr, "kheish up: applied %d of %d migrations and %d of %d functions files\n",
+            r.applied, r.total, r.functions_applied, r.functions_total);
     if (stack_nginx_write_conf(st, stack_nofile_raise()) != 0 ||
         stack_supervisor_up(st, bindir) != 0)
         return EXIT_GENERIC;

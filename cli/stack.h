@@ -196,7 +196,7 @@ int stack_nginx_running(const struct stack *st);
 
 /* migrate.c */
 void stack_owner_url(const struct stack *st, char *out, size_t outsz);
-enum store_rc stack_migrate(const char *conninfo, int *applied, int *total, char *err,
+enum store_rc stack_migrate(const char *conninfo, struct store_migration_report *report, char *err,
                             size_t errsz);
 
 #endif

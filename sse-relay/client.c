@@ -74,6 +74,14 @@ parse_cursor(const char *s, int64_t *out)
     return 0;
 }
 
+/* The answer is queued: flush it, then close. */
+static void
+closing(struct client *c)
+{
+    c->state = CLIENT_CLOSING;
+    c->close_at_ms = util_monotonic_us() / 1000 + RELAY_CLOSE_GRACE_MS;
+}
+
 void
 client_answer(struct client *c, int status, const char *headers, const json_t *doc)
 {
@@ -94,8 +102,7 @@ client_answer(struct client *c, int status, const char *headers, const json_t *d
     if (body)
         client_queue(c, body, strlen(body));
     free(body);
-    c->state = CLIENT_CLOSING;
-    c->close_at_ms = util_monotonic_us() / 1000 + RELAY_CLOSE_GRACE_MS;
+    closing(c);
 }
 
 void
@@ -331,15 +338,18 @@ client_start(struct client *c, const struct client_env *env)
     } else {
         /* None means live only; past the tail is clamped. */
         c->cursor = rq.cursor < 0 || rq.cursor > env->newest ? env->newest : rq.cursor;
+        /* retry: ends no frame of its own: it goes out with the first one,
+         * which clients read for its id: and event: (contract, section 2). */
+        int head_only = !strcmp(rq.method, "HEAD");
         char head[1024];
         int n = snprintf(head, sizeof head,
                          "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                          "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
-                         "Connection: close\r\n%s\r\nretry: 1000\n\n",
-                         hdrs);
+                         "Connection: close\r\n%s\r\n%s",
+                         hdrs, head_only ? "" : "retry: 1000\n");
         client_queue(c, head, (size_t)n);
-        if (!strcmp(rq.method, "HEAD"))
-            client_answer(c, 200, "", NULL);
+        if (head_only)
+            closing(c);
         else
             c->state = c->cursor < env->newest ? CLIENT_REPLAY : CLIENT_LIVE;
     }

@@ -1,4 +1,4 @@
-/* The control-plane auth audit ledger (sql/002_auth_audit.sql): append only. */
+/* The control-plane auth audit ledger (sql/migrations/002_auth_audit.sql): append only. */
 #include <stdlib.h>
 
 #include "internal.h"

@@ -1,5 +1,5 @@
 /*
- * The credential broker (sql/005): subjects, and the short-lived leases a
+ * The credential broker (sql/migrations/005, sql/functions/auth.sql): subjects, and the short-lived leases a
  * subject is issued for an audience (a route and its slot). A lease is an
  * opaque token; only its SHA-256 is stored. It resolves while unexpired,
  * unrevoked and issued under its subject's current epoch.
@@ -18,7 +18,7 @@ now_str(char out[24])
     snprintf(out, 24, "%" PRId64, db_now_ms());
 }
 
-/* A status view (sql/005) of the row with that id, as of now; missing when
+/* A status view (sql/functions/auth.sql) of the row with that id, as of now; missing when
  * there is none. */
 static enum store_rc
 status_now(struct store *s, const char *sql, const char *id, enum store_rc missing, json_t **out)

@@ -395,7 +395,7 @@ notice_closed(PGconn *c)
  * not for a round trip back to a client process that may not be scheduled:
  * the event append takes the lock that serialises every event-writing
  * transaction of the system until it ends. That end does not wait for the
- * WAL flush (sql/007): the flush comes after, as its own transaction, and
+ * WAL flush (sql/functions/events.sql): the flush comes after, as its own transaction, and
  * nothing returns before it, so what the caller goes on to do rests on
  * durable facts.
  */
@@ -512,8 +512,12 @@ store_tx(struct store *s, store_tx_fn fn, void *ctx)
         int committing = rc == STORE_OK;
         if (committing)
             rc = s->append[0] ? db_append_and_commit(s) : tx_command(s, "COMMIT");
-        else if (PQstatus(s->conn) == CONNECTION_OK)
+        else if (PQstatus(s->conn) == CONNECTION_OK) {
+            char why[sizeof s->err]; /* fn's reason outlives the ROLLBACK */
+            memcpy(why, s->err, sizeof why);
             tx_command(s, "ROLLBACK");
+            memcpy(s->err, why, sizeof why);
+        }
         s->in_tx = 0;
         forget_append(s);
         /* A connection lost before COMMIT was sent rolled the work back on the

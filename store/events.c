@@ -1,7 +1,7 @@
 /*
  * The one event-append function (ARCHITECTURE.md, "Event ids") and the tail
  * reader. The rule itself lives in the database function kheish_append_events
- * (sql/001_foundation.sql). A transaction records its append here; store_tx
+ * (sql/functions/events.sql). A transaction records its append here; store_tx
  * sends it with the COMMIT, so it is always the transaction's last statement.
  */
 #include <inttypes.h>

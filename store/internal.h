@@ -49,7 +49,7 @@ PGresult *db_exec(struct store *s, enum store_rc *rc, const char *sql, int npara
 
 /* db_exec for a statement returning one json/jsonb column in one row:
  * *out receives the parsed value; STORE_OK with *out NULL when no row. */
-/* One statement that is a whole transaction (a sql/007 function call),
+/* One statement that is a whole transaction (a function of sql/functions/),
  * tried again on a serialization failure or deadlock; its JSON result, once
  * durable (db_exec_durable). */
 enum store_rc db_call(struct store *s, json_t **out, const char *sql, int nparams,
@@ -87,7 +87,7 @@ void db_events_free(struct db_events *e);
 /* data is stolen; its "type" is set to name. */
 void db_events_stream(struct db_events *e, const char *name, const char *session_id,
                       const char *run_id, json_t *data);
-/* Appends events made by the database (sql/007): stream and run arrays. */
+/* Appends events made by the database (sql/functions/): stream and run arrays. */
 void db_events_extend(struct db_events *e, const json_t *stream, const json_t *run);
 /* session_state_changed for the session, read inside the transaction. */
 enum store_rc db_events_session_state(struct store *s, struct db_events *e, const char *session_id);

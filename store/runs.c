@@ -1,7 +1,7 @@
 /*
  * Runs: submission (with idempotency), reads, and state changes through the
  * run state machine. The machine itself is the run_transitions table and its
- * trigger (sql/001_foundation.sql), so no writer can bypass it.
+ * trigger (sql/functions/runs.sql), so no writer can bypass it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +17,7 @@ is_terminal(const char *status)
            !strcmp(status, "interrupted") || !strcmp(status, "cancelled");
 }
 
-/* The transition is sql/007's kheish_run_set_status: it returns {view,
+/* The transition is kheish_run_set_status (sql/functions/runs.sql): it returns {view,
  * stream, run}; the events go to ev, the view to view_out. */
 enum store_rc
 db_run_set_status(struct store *s, const char *run_id, const char *to, const char *error,

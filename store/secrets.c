@@ -1,5 +1,5 @@
 /*
- * Secret slots (sql/005): sealed by the caller (common/sealed.c), stored as
+ * Secret slots (sql/migrations/005): sealed by the caller (common/sealed.c), stored as
  * ciphertext, shown as AuthSlotStatus, audited without values. Writers
  * serialise on the auth_store_key row, which also checks that every slot is
  * sealed with the same master key.

@@ -86,7 +86,7 @@ store_events_status(struct store *s, int64_t relay_stale_ms, json_t **block)
     snprintf(stale, sizeof stale, "%lld", (long long)relay_stale_ms);
     return db_json(
         s, block,
-        /* O(1): ids are dense (sql/004), so the retained events are the
+        /* O(1): ids are dense (sql/migrations/004), so the retained events are the
          * ids between the prune mark and the newest. */
         "WITH w AS (SELECT (SELECT min(id) FROM events) AS oldest, i.last_id AS newest, "
         "CASE WHEN i.last_id > p.pruned_through THEN i.last_id - p.pruned_through ELSE 0 END "

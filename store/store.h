@@ -87,7 +87,7 @@ enum store_rc store_stream_frames(struct store *s, int64_t after, const char *se
 void store_frames_free(struct store_frame *f, int n);
 enum store_rc store_stream_newest(struct store *s, int64_t *newest);
 
-/* What retention took from a stream after its cursor (sql/004). */
+/* What retention took from a stream after its cursor (sql/functions/events.sql). */
 struct store_gap {
     int64_t skipped;      /* the stream's events that are gone */
     int64_t resume_after; /* the newest pruned id: resuming after it loses nothing more */
@@ -97,7 +97,7 @@ struct store_gap {
 enum store_rc store_stream_gap(struct store *s, int64_t after, const char *session_id,
                                const char *run_id, struct store_gap *gap, int *found);
 
-/* Secret slots (store/secrets.c, sql/005). The caller seals the value with
+/* Secret slots (store/secrets.c, sql/migrations/005). The caller seals the value with
  * the master key (common/sealed.h) for the version the store picks; only
  * ciphertext is stored. Statuses are AuthSlotStatus documents. */
 struct store_slot_write {
@@ -151,7 +151,7 @@ enum store_rc store_lease_issue(struct store *s, const char *subject_id, const c
 enum store_rc store_lease_resolve(struct store *s, const char *token, const char *route_id,
                                   char **slot_id);
 
-/* The runner's side of runs (store/work.c, sql/006, sql/007, sql/011). */
+/* The runner's side of runs (store/work.c, sql/functions/work.sql). */
 struct store_work {
     char run_id[160], session_id[160], agent_id[160], kind[48];
     json_t *payload; /* the run's SubmitInputRequest */
@@ -173,7 +173,7 @@ struct store_outcome {
 };
 /* Appends the trace events of o[0..n) in one transaction. */
 enum store_rc store_work_trace(struct store *s, const struct store_outcome *o, size_t n);
-/* A runner's turn, in one statement (sql/011): ends the runs of o[0..n)
+/* A runner's turn, in one statement (kheish_work): ends the runs of o[0..n)
  * (their traces first; a run that is no longer owner's running run is left
  * as it is, its ended 0), then claims up to max runs into w[0..*claimed),
  * oldest first, each the head of its session's queue (FOR UPDATE SKIP
@@ -183,7 +183,7 @@ enum store_rc store_work_turn(struct store *s, const char *owner, int64_t lease_
                               struct store_outcome *o, size_t n, struct store_work *w, size_t max,
                               size_t *claimed);
 /* Runs whose lease expired: input runs interrupted, daemon-owned work
- * requeued, each with its reason, each on its own (sql/009). *out is
+ * requeued, each with its reason, each on its own (kheish_recover_runs). *out is
  * {requeued, interrupted, failed: [{run_id, reason, left_running}]}, the
  * runs it could not move (caller decrefs). */
 enum store_rc store_work_recover(struct store *s, json_t **out);
@@ -304,9 +304,13 @@ enum store_rc store_events_status(struct store *s, int64_t relay_stale_ms, json_
 enum store_rc store_auth_audit_append(struct store *s, const json_t *record,
                                       const char *recorded_by);
 
-/* Migrations (owner connection). Applies every embedded migration not yet
- * recorded, in one transaction under an advisory lock. *applied receives how
- * many were applied now. */
-enum store_rc store_migrate(struct store *s, int *applied, int *total);
+/* Migrations (owner connection), in one transaction under an advisory
+ * lock: every embedded migration not yet recorded, then every functions
+ * file whose text changed. The report counts what was applied now. */
+struct store_migration_report {
+    int applied, total;                     /* sql/migrations/ */
+    int functions_applied, functions_total; /* sql/functions/ */
+};
+enum store_rc store_migrate(struct store *s, struct store_migration_report *report);
 
 #endif

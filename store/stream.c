@@ -46,7 +46,7 @@ store_stream_frames(struct store *s, int64_t after, const char *session_id, cons
     *out = NULL;
     *n = *more = 0;
     /* Durable before it is sent: events commit without waiting for their
-     * flush (sql/007). */
+     * flush (sql/functions/events.sql). */
     PGresult *r = db_exec_durable(s, &rc, frame_sql[(session_id != NULL) | (run_id != NULL) << 1],
                                   5, (const char *const[]){a, session_id, run_id, l, b});
     if (r == NULL)
@@ -96,7 +96,7 @@ store_stream_newest(struct store *s, int64_t *newest)
     return STORE_OK;
 }
 
-/* Ids are dense (sql/004), so the global stream's loss is exact; a filtered
+/* Ids are dense (sql/migrations/004), so the global stream's loss is exact; a filtered
  * stream's is its scope's pruned count, exact when all of them came after
  * the cursor. A run filter is the narrower scope. */
 enum store_rc

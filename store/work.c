@@ -1,5 +1,5 @@
 /*
- * The runner's side of runs (sql/006, sql/007, sql/011): commit outcomes
+ * The runner's side of runs (sql/functions/work.sql): commit outcomes
  * and claim the oldest runnable runs with a lease, renew the leases, stream
  * trace events, and recover the runs of runners that died. Outcomes and
  * claims go in batches, together in one statement (kheish_work). Every

@@ -38,6 +38,24 @@ datas "$F" | jq -e 'all(.[]; (.type | type) == "string")' >/dev/null || fail "da
 [ "$(events "$F")" = "interrupted run_updated runtime_updated session_state_changed " ] ||
     fail "global stream events: $(events "$F")"
 
+# The first frame (up to the first blank line) holds id: and event:, as
+# upstream's clients and probes read it: on all three streams, from cursor=0
+# and from Last-Event-ID. retry: rides in it, never in a frame of its own.
+first_frame() { tr -d '\r' <"$1" | awk '/^$/ {exit} {print}'; }
+for path in /v1/events/stream /v1/sessions/$s1/stream /v1/runs/$run/stream; do
+    for how in "?cursor=0" "-H Last-Event-ID:1"; do
+        case $how in \?*) stream "$F" 1 "$path$how" ;; *) stream "$F" 1 "$path" $how ;; esac
+        frame=$(first_frame "$F")
+        grep -q '^id: [0-9]' <<<"$frame" && grep -q '^event: ' <<<"$frame" ||
+            fail "$path ($how): first frame without id: and event: [$frame]"
+        grep -q '^retry: 1000$' <<<"$frame" || fail "$path ($how): no retry: in the first frame [$frame]"
+    done
+done
+# HEAD: the stream's head and nothing after it.
+curl -s --max-time 2 -I -H "Authorization: Bearer $ADMIN_TOKEN" "$KHEISH_DAEMON_URL/v1/events/stream" >"$F" || true
+[ "$(grep -c '^HTTP/' "$F")" = 1 ] && grep -qi '^content-type: text/event-stream' "$F" ||
+    fail "HEAD of a stream: $(cat "$F")"
+
 # Filters: a session's stream, a run's, and the global stream's query filters.
 stream "$F" 1 "/v1/sessions/$s1/stream?cursor=0"
 datas "$F" | jq -e --arg s "$s1" 'length > 0 and all(.[]; (.session_id // .run.session_id) == $s)' >/dev/null ||

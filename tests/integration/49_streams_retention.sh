@@ -1,4 +1,4 @@
-# Retention (sql/004): event ids are dense, kheish_prune_events deletes the
+# Retention (sql/migrations/004, sql/functions/events.sql): event ids are dense, kheish_prune_events deletes the
 # oldest events, and a stream whose cursor is older than what is retained
 # starts with a stream_gap frame (reason replay_window) giving the exact
 # number skipped and the id to resume after, for its own scope only.

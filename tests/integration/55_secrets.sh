@@ -1,4 +1,4 @@
-# Secrets (contract §5, sql/005): sealed slots through the API and the CLI,
+# Secrets (contract §5, sql/migrations/005_auth_store.sql): sealed slots through the API and the CLI,
 # online and offline; no plaintext in the database, a dump, a log or an
 # answer; a wrong master key is refused; leases end with their slot.
 K=$BIN_DIR/kheish

@@ -5,15 +5,14 @@
  * the statistics. Every claim must take exactly the sessions' heads (FIFO,
  * one active run per session) and read a number of buffers bounded by the
  * sessions and the runs it claims, never by the runs the table holds: the
- * anti join of sql/007 read every earlier run of each queued run's session,
- * about 120,000 buffers per claim here. The test runs in a database of its
- * own, dropped at the end.
+ * anti join of the first claim (before migration 008) read every earlier run of each queued run's
+ * session, about 120,000 buffers per claim here. The test runs in a database of its own, dropped at
+ * the end.
  */
 #include <jansson.h>
-#include <libpq-fe.h>
 #include <sodium.h>
 
-#include "check.h"
+#include "check_pg.h"
 #include "store.h"
 
 #define SESSIONS      4
@@ -33,20 +32,10 @@
 
 static PGconn *pg;
 
-/* Runs q, which must succeed; returns its first value ("" when none), valid
- * until the next call. */
 static const char *
 sql(const char *q)
 {
-    static char value[4096];
-    PGresult *r = PQexec(pg, q);
-    int ok = PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK;
-    CHECK(ok);
-    if (!ok)
-        fprintf(stderr, "  %s: %s", q, PQerrorMessage(pg));
-    snprintf(value, sizeof value, "%s", ok && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
-    PQclear(r);
-    return value;
+    return check_sql(pg, q);
 }
 
 /* The buffers one claim reads, as EXPLAIN counts them: the function's own
@@ -98,18 +87,13 @@ claims(void)
 int
 main(void)
 {
-    int applied, total;
+    struct store_migration_report report;
     char url[1024];
     if (sodium_init() < 0)
         return 1;
-    /* The harness's URL is keyword=value (tests/run.sh): a later dbname wins. */
-    snprintf(url, sizeof url, "%s dbname=" DATABASE, check_database_url());
-    pg = PQconnectdb(check_database_url());
-    sql("DROP DATABASE IF EXISTS " DATABASE);
-    sql("CREATE DATABASE " DATABASE);
-    PQfinish(pg);
+    check_scratch_db(DATABASE, 0, url, sizeof url);
     struct store *db = store_open(url, NULL);
-    CHECK(store_migrate(db, &applied, &total) == STORE_OK);
+    CHECK(store_migrate(db, &report) == STORE_OK);
     pg = PQconnectdb(url);
     sql("ALTER TABLE runs SET (autovacuum_enabled = off)");
     sql("INSERT INTO sessions (session_id, agent_id, created_at_ms, updated_at_ms) "
@@ -132,8 +116,6 @@ main(void)
     claims();
     PQfinish(pg);
     store_close(db);
-    pg = PQconnectdb(check_database_url());
-    sql("DROP DATABASE " DATABASE);
-    PQfinish(pg);
+    check_scratch_db(DATABASE, 1, url, sizeof url);
     return check_report("store_claim_plan");
 }

@@ -58,11 +58,11 @@ int
 main(void)
 {
     const char *url = check_database_url();
-    int applied, total;
+    struct store_migration_report report;
     if (sodium_init() < 0)
         return 1;
     struct store *s = store_open(url, NULL);
-    CHECK(store_migrate(s, &applied, &total) == STORE_OK);
+    CHECK(store_migrate(s, &report) == STORE_OK);
 
     /* Start after whatever the database already holds. */
     json_t *items;

@@ -145,11 +145,11 @@ queue_order(void)
 int
 main(void)
 {
-    int applied, total;
+    struct store_migration_report report;
     if (sodium_init() < 0)
         return 1;
     db = store_open(check_database_url(), NULL);
-    CHECK(store_migrate(db, &applied, &total) == STORE_OK);
+    CHECK(store_migrate(db, &report) == STORE_OK);
     table();
     queue_order();
     store_close(db);

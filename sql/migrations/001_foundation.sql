@@ -1,6 +1,8 @@
 -- 001: sessions, runs, events, runtime revisions, roles.
 --
--- Applied by `kheish migrate` inside one transaction. Never edit this file once
+-- The migrations hold tables, indexes, constraints and data moves; the
+-- functions, triggers and views they serve are in sql/functions/. `kheish
+-- migrate` applies both in one transaction. Never edit a migration once
 -- applied anywhere: `kheish migrate` refuses a changed checksum. Add a new
 -- numbered file instead.
 
@@ -14,10 +16,6 @@ BEGIN
     END IF;
 END
 $$;
-
-CREATE FUNCTION kheish_now_ms() RETURNS bigint
-    LANGUAGE sql STABLE
-    AS $$ SELECT (extract(epoch FROM now()) * 1000)::bigint $$;
 
 CREATE TABLE sessions (
     session_id       text PRIMARY KEY
@@ -34,8 +32,9 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_created ON sessions (created_at_ms, session_id);
 
--- The run state machine of the contract (section 3). The trigger below refuses
--- every status change that is not listed here, whoever issues it.
+-- The run state machine of the contract (section 3). A trigger
+-- (runs_guard_transition) refuses every status change that is not listed
+-- here, whoever issues it.
 CREATE TABLE run_transitions (
     from_status text NOT NULL,
     to_status   text NOT NULL,
@@ -89,31 +88,6 @@ CREATE INDEX runs_live ON runs (session_id, run_no)
 CREATE INDEX runs_submitted ON runs (submitted_at_ms, run_id);
 CREATE INDEX runs_session_submitted ON runs (session_id, submitted_at_ms, run_id);
 
-CREATE FUNCTION runs_guard_transition() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-BEGIN
-    IF NEW.status = OLD.status THEN
-        RETURN NEW;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM run_transitions
-                   WHERE from_status = OLD.status AND to_status = NEW.status) THEN
-        RAISE EXCEPTION 'run % cannot go from % to %', OLD.run_id, OLD.status, NEW.status
-            USING ERRCODE = 'KH409';
-    END IF;
-    -- Queue order: a queued run starts only when it is the oldest queued one of its session.
-    IF OLD.status = 'queued' AND NEW.status = 'running' AND EXISTS (
-        SELECT 1 FROM runs q WHERE q.session_id = OLD.session_id
-                               AND q.status = 'queued' AND q.run_no < OLD.run_no) THEN
-        RAISE EXCEPTION 'run % is not at the head of session % queue', OLD.run_id, OLD.session_id
-            USING ERRCODE = 'KH409';
-    END IF;
-    RETURN NEW;
-END
-$$;
-CREATE TRIGGER runs_guard_transition BEFORE UPDATE OF status ON runs
-    FOR EACH ROW EXECUTE FUNCTION runs_guard_transition();
-
 -- Persisted run events (RunEventEntry), the run's own history.
 CREATE TABLE run_events (
     id           bigserial PRIMARY KEY,
@@ -126,7 +100,8 @@ CREATE TABLE run_events (
 CREATE INDEX run_events_run ON run_events (run_id, id);
 CREATE INDEX run_events_session ON run_events (session_id, id);
 
--- Stream events (SSE). Ids are handed out in commit order: see kheish_append_events.
+-- Stream events (SSE). Ids are handed out in commit order: see kheish_append_events
+-- (sql/functions/events.sql).
 CREATE SEQUENCE events_id_seq;
 CREATE TABLE events (
     id            bigint PRIMARY KEY,
@@ -139,111 +114,6 @@ CREATE TABLE events (
 CREATE INDEX events_session ON events (session_id, id) WHERE session_id IS NOT NULL;
 CREATE INDEX events_run ON events (run_id, id) WHERE run_id IS NOT NULL;
 
--- The event-id rule (ARCHITECTURE.md, "Event ids"). Called once per
--- transaction, as its last statement. The advisory lock is held until COMMIT,
--- so every id drawn after it belongs to a transaction that commits after all
--- transactions holding smaller ids: a reader tailing `id > cursor` never skips
--- one. One NOTIFY carries only the newest id.
-CREATE FUNCTION kheish_append_events(stream jsonb, run jsonb) RETURNS bigint
-    LANGUAGE plpgsql
-    AS $$
-DECLARE
-    newest bigint;
-BEGIN
-    PERFORM pg_advisory_xact_lock(7739075311862628353);
-    INSERT INTO run_events (run_id, session_id, agent_id, timestamp_ms, event)
-        SELECT e->>'run_id', e->>'session_id', e->>'agent_id', kheish_now_ms(), e->'event'
-        FROM jsonb_array_elements(run) WITH ORDINALITY AS t(e, n) ORDER BY n;
-    WITH ins AS (
-        INSERT INTO events (id, created_at_ms, name, session_id, run_id, data)
-            SELECT nextval('events_id_seq'), kheish_now_ms(), e->>'name', e->>'session_id',
-                   e->>'run_id', e->'data'
-            FROM jsonb_array_elements(stream) WITH ORDINALITY AS t(e, n) ORDER BY n
-            RETURNING id)
-    SELECT max(id) INTO newest FROM ins;
-    IF newest IS NOT NULL THEN
-        PERFORM pg_notify('kheish_events', newest::text);
-    END IF;
-    RETURN newest;
-END
-$$;
-
--- The views are PL/pgSQL rather than SQL functions: PL/pgSQL caches the plans
--- of its statements per connection, a non-inlined SQL function replans its body
--- on every call (measured: 5x slower GET /v1/runs/{id}).
-CREATE FUNCTION run_view(r runs) RETURNS jsonb
-    LANGUAGE plpgsql STABLE
-    AS $$
-BEGIN
-    RETURN jsonb_build_object(
-    'run_id', r.run_id, 'session_id', r.session_id, 'agent_id', r.agent_id,
-    'kind', r.kind, 'status', r.status,
-    'submitted_at_ms', r.submitted_at_ms, 'updated_at_ms', r.updated_at_ms,
-    'started_at_ms', r.started_at_ms, 'finished_at_ms', r.finished_at_ms,
-    'queued_position', CASE WHEN r.status = 'queued' THEN (
-        SELECT count(*) FROM runs q
-        WHERE q.session_id = r.session_id AND q.status = 'queued' AND q.run_no <= r.run_no) END,
-    'request', r.request,
-    'input_attachments', coalesce(r.payload->'attachments', '[]'),
-    'input_metadata', r.input_metadata,
-    'pending_approval_ids', '[]'::jsonb, 'pending_approvals', '[]'::jsonb,
-    'pending_question_ids', '[]'::jsonb, 'pending_questions', '[]'::jsonb,
-    'outputs', r.outputs, 'deliveries', '[]'::jsonb, 'error', r.error);
-END
-$$;
-
--- The agent status of a session follows its active run.
-CREATE FUNCTION session_status(sid text) RETURNS text
-    LANGUAGE plpgsql STABLE
-    AS $$
-BEGIN
-    RETURN coalesce((SELECT CASE status WHEN 'waiting_for_user_question' THEN 'waiting_for_user_input'
-                                    ELSE status END
-                 FROM runs WHERE session_id = sid
-                   AND status IN ('running', 'waiting_for_approval', 'waiting_for_user_question')),
-                'idle');
-END
-$$;
-
-CREATE FUNCTION session_summary(s sessions) RETURNS jsonb
-    LANGUAGE plpgsql STABLE
-    AS $$
-BEGIN
-    RETURN jsonb_build_object(
-    'session_id', s.session_id, 'agent_id', s.agent_id, 'status', session_status(s.session_id),
-    'thread_id', s.thread_id, 'pending_approvals', 0, 'pending_questions', 0,
-    'route_policy', NULL, 'goal', NULL,
-    'capability_scope', s.capability_scope, 'effective_capability_scope', s.capability_scope,
-    'credential_scope', s.credential_scope, 'effective_credential_scope', s.credential_scope,
-    'persona', CASE WHEN s.persona_id IS NULL THEN NULL
-                    ELSE jsonb_build_object('persona_id', s.persona_id) END,
-    'operator', NULL, 'tool_overrides', NULL, 'input_contract', NULL, 'output_contract', NULL,
-    'reply_targets', '[]'::jsonb,
-    'created_at_ms', s.created_at_ms, 'updated_at_ms', s.updated_at_ms,
-    'ended_at_ms', s.ended_at_ms, 'end_reason', s.end_reason);
-END
-$$;
-
-CREATE FUNCTION session_view(s sessions) RETURNS jsonb
-    LANGUAGE plpgsql STABLE
-    AS $$
-BEGIN
-    RETURN session_summary(s) || jsonb_build_object(
-    'snapshot', jsonb_build_object(
-        'status', session_status(s.session_id),
-        'active_run_id', (SELECT run_id FROM runs WHERE session_id = s.session_id
-                            AND status IN ('running', 'waiting_for_approval',
-                                           'waiting_for_user_question')),
-        'queued_run_ids', coalesce((SELECT jsonb_agg(run_id ORDER BY run_no) FROM runs
-                                    WHERE session_id = s.session_id AND status = 'queued'),
-                                   '[]'::jsonb),
-        'run_count', (SELECT count(*) FROM runs WHERE session_id = s.session_id),
-        'ended', s.ended_at_ms IS NOT NULL,
-        'ended_at_ms', s.ended_at_ms, 'end_reason', s.end_reason),
-    'outputs', '[]'::jsonb);
-END
-$$;
-
 -- Runtime settings: every change appends a revision; the newest one is current.
 CREATE TABLE runtime_revisions (
     revision             bigint PRIMARY KEY,
@@ -254,7 +124,7 @@ CREATE TABLE runtime_revisions (
     settings             jsonb NOT NULL
 );
 INSERT INTO runtime_revisions (revision, updated_at_ms, source, setting, settings)
-VALUES (1, kheish_now_ms(), 'bootstrap', 'initial', jsonb_build_object(
+VALUES (1, (extract(epoch FROM now()) * 1000)::bigint, 'bootstrap', 'initial', jsonb_build_object(
     'route_id', NULL, 'provider', NULL, 'model', NULL,
     'permission_mode', 'default', 'debug_level', 'off',
     'system_prompt', jsonb_build_object('override_prompt', NULL, 'custom_prompt', NULL,

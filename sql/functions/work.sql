@@ -1,81 +1,5 @@
--- 011: the runner's turn, outcomes and claims in one statement.
---
--- A runner ended its runs with one statement (kheish_finish_runs) and took
--- their sessions' next runs with another (kheish_claim_runs), once the
--- NOTIFY of the first had reached it: two commits, two event appends, and
--- between them a wait in which the session's queue stood still. Now one
--- function does both: kheish_work ends the runs its outcomes name, then
--- claims into the free slots (a session whose run just ended may start its
--- next at once, in the same transaction), and appends the events of both as
--- one batch. Draining 10,000 runs over 8 sessions, a run and the wait for
--- the next one were 16 and 7 ms (docs/performance.md).
-
-DROP FUNCTION kheish_claim_runs(text, bigint, int, int);
-DROP FUNCTION kheish_finish_runs(text, jsonb);
-
--- As in sql/007, the view read back by the UPDATE that makes it.
-CREATE OR REPLACE FUNCTION kheish_run_set_status(id text, to_status text, error text,
-                                                 lease_owner text DEFAULT NULL,
-                                                 lease_expires_at_ms bigint DEFAULT NULL,
-                                                 outputs jsonb DEFAULT NULL) RETURNS jsonb
-    LANGUAGE plpgsql
-    AS $$
-DECLARE
-    now_ms bigint := kheish_now_ms();
-    active text[] := ARRAY['running', 'waiting_for_approval', 'waiting_for_user_question'];
-    old_status text;
-    v jsonb;
-    stream jsonb;
-BEGIN
-    SELECT r.status INTO old_status FROM runs r WHERE r.run_id = id FOR UPDATE;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-    UPDATE runs r SET
-        status = to_status, updated_at_ms = now_ms,
-        started_at_ms = CASE WHEN to_status = 'running' THEN coalesce(r.started_at_ms, now_ms)
-                             ELSE r.started_at_ms END,
-        finished_at_ms = CASE WHEN to_status IN ('completed', 'failed', 'interrupted', 'cancelled')
-                              THEN now_ms END,
-        error = coalesce(kheish_run_set_status.error, r.error),
-        outputs = coalesce(kheish_run_set_status.outputs, r.outputs),
-        lease_owner = CASE WHEN to_status = 'running'
-            THEN coalesce(kheish_run_set_status.lease_owner, r.lease_owner) END,
-        lease_expires_at_ms = CASE WHEN to_status = 'running'
-            THEN coalesce(kheish_run_set_status.lease_expires_at_ms, r.lease_expires_at_ms) END
-    WHERE r.run_id = id
-    RETURNING run_view(r) INTO v;
-    stream := jsonb_build_array(
-        kheish_stream_event('run_updated', v->>'session_id', id, jsonb_build_object('run', v)));
-    IF old_status = ANY (active) OR to_status = ANY (active) THEN
-        stream := stream || kheish_session_state_event(v->>'session_id');
-    END IF;
-    RETURN jsonb_build_object(
-        'view', v, 'stream', stream,
-        'run', jsonb_build_array(jsonb_build_object(
-            'run_id', id, 'session_id', v->'session_id', 'agent_id', v->'agent_id',
-            'event', kheish_run_event(to_status, v, error))));
-END
-$$;
-
--- run_no is unique by its sequence; what its readers need is each session's
--- runs in order. Its global unique index gave the planner a way to read a
--- conversation backwards over every session's runs and their dead versions
--- (which it took whenever the statistics made it look cheap), and cost an
--- index entry per row version. Each session's runs are now unique in
--- order, and a conversation has one index to read, whatever the statistics.
-ALTER TABLE runs DROP CONSTRAINT runs_run_no_key;
-DROP INDEX runs_session_no;
-CREATE UNIQUE INDEX runs_session_no ON runs (session_id, run_no);
-
--- The conversation (sql/007), the run view (sql/001) and the flattening of
--- event batches (sql/007) planned once per connection: with a custom plan
--- chosen at every call, planning a conversation cost more than running it
--- (0.43 against 0.79 ms per claim in a drain), and the view was planned at
--- every transition.
-ALTER FUNCTION kheish_conversation(text, bigint, int) SET plan_cache_mode = force_generic_plan;
-ALTER FUNCTION run_view(runs) SET plan_cache_mode = force_generic_plan;
-ALTER FUNCTION kheish_flatten(jsonb[]) SET plan_cache_mode = force_generic_plan;
+-- The runners' work: a turn (outcomes, then claims) and restart recovery.
+-- Each is one statement and one transaction, with one events append.
 
 -- A runner's turn. First the outcomes, [{run_id, status, error, text,
 -- traces}]: each run still owner's and running gets its trace events not
@@ -90,8 +14,8 @@ ALTER FUNCTION kheish_flatten(jsonb[]) SET plan_cache_mode = force_generic_plan;
 -- lookup of a few rows, so no statistics can make it a scan (sql/008).
 -- Returns {ended: [run_id], claimed: [{run_id, session_id, agent_id, kind,
 -- payload, history}]}, history being the conversation so far.
-CREATE FUNCTION kheish_work(owner text, outcomes jsonb, lease_ms bigint, max int,
-                            history_runs int) RETURNS jsonb
+CREATE OR REPLACE FUNCTION kheish_work(owner text, outcomes jsonb, lease_ms bigint, max int,
+                                       history_runs int) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -162,3 +86,55 @@ BEGIN
 END
 $$;
 
+-- Restart recovery, each run on its own. The runs of a runner whose lease
+-- expired go back to the queue (daemon-owned work) or are interrupted (user
+-- input), contract §3. A run that cannot be moved (its row breaks a reader,
+-- a trigger refuses) is failed with the reason, and if even that fails it is
+-- reported and left: one bad row never stops the others.
+CREATE OR REPLACE FUNCTION kheish_recover_runs(max int) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    q record;
+    input boolean;
+    ch jsonb;
+    why text;
+    requeued int := 0;
+    interrupted int := 0;
+    failed jsonb := '[]';
+    stream jsonb[] := '{}'; -- batches of events (kheish_append_batches)
+    run jsonb[] := '{}';
+BEGIN
+    FOR q IN SELECT r.run_id, r.kind, coalesce(r.lease_owner, 'no runner') AS owner FROM runs r
+             WHERE r.status = 'running' AND coalesce(r.lease_expires_at_ms, 0) < kheish_now_ms()
+             ORDER BY r.run_no LIMIT max FOR UPDATE SKIP LOCKED LOOP
+        input := q.kind = 'input';
+        BEGIN
+            ch := kheish_run_set_status(q.run_id,
+                CASE WHEN input THEN 'interrupted' ELSE 'queued' END,
+                CASE WHEN input THEN format('the runner executing it stopped (%s''s lease '
+                    'expired); interrupted by restart recovery', q.owner) END);
+            requeued := requeued + (NOT input)::int;
+            interrupted := interrupted + input::int;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS why = MESSAGE_TEXT;
+            BEGIN
+                ch := kheish_run_set_status(q.run_id, 'failed',
+                    format('restart recovery could not %s it: %s',
+                           CASE WHEN input THEN 'interrupt' ELSE 'requeue' END, why));
+            EXCEPTION WHEN OTHERS THEN
+                ch := NULL;
+                why := why || '; failing it did not work either: ' || SQLERRM;
+            END;
+            failed := failed || jsonb_build_object('run_id', q.run_id, 'reason', why,
+                                                   'left_running', ch IS NULL);
+        END;
+        IF ch IS NOT NULL THEN
+            stream := stream || (ch->'stream');
+            run := run || (ch->'run');
+        END IF;
+    END LOOP;
+    PERFORM kheish_append_batches(stream, run);
+    RETURN jsonb_build_object('requeued', requeued, 'interrupted', interrupted, 'failed', failed);
+END
+$$;

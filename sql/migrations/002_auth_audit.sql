@@ -24,20 +24,6 @@ CREATE TABLE auth_audit (
 );
 CREATE INDEX auth_audit_time ON auth_audit (timestamp_ms);
 
-CREATE FUNCTION kheish_refuse_change() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-BEGIN
-    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
-        USING ERRCODE = 'insufficient_privilege';
-END
-$$;
-
-CREATE TRIGGER auth_audit_append_only BEFORE UPDATE OR DELETE ON auth_audit
-    FOR EACH ROW EXECUTE FUNCTION kheish_refuse_change();
-CREATE TRIGGER auth_audit_no_truncate BEFORE TRUNCATE ON auth_audit
-    FOR EACH STATEMENT EXECUTE FUNCTION kheish_refuse_change();
-
 GRANT SELECT, INSERT ON auth_audit TO kheish_app;
 GRANT USAGE ON SEQUENCE auth_audit_id_seq TO kheish_app;
 GRANT SELECT ON auth_audit TO kheish_auditor;

@@ -1,4 +1,4 @@
--- A session's conversation (kheish_conversation, sql/007) reads its newest
+-- A session's conversation (kheish_conversation) reads its newest
 -- completed runs backwards by (session_id, run_no). Through runs_session_no
 -- that scan also steps over every earlier version of each run (queued,
 -- running: three per run until vacuum), which costs a drain with autovacuum

@@ -1,0 +1,242 @@
+-- Runs: the state machine's guard, the wake-ups, the RunView, and every
+-- write of a run: submit (kheish_run_submit) and each status change
+-- (kheish_run_set_status, which every transition goes through, so the
+-- events of a transition are made in one place).
+
+-- The run state machine of the contract (section 3): the trigger refuses
+-- every status change that run_transitions does not list, whoever issues it.
+CREATE OR REPLACE FUNCTION runs_guard_transition() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF NEW.status = OLD.status THEN
+        RETURN NEW;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM run_transitions
+                   WHERE from_status = OLD.status AND to_status = NEW.status) THEN
+        RAISE EXCEPTION 'run % cannot go from % to %', OLD.run_id, OLD.status, NEW.status
+            USING ERRCODE = 'KH409';
+    END IF;
+    -- Queue order: a queued run starts only when it is the oldest queued one of its session.
+    IF OLD.status = 'queued' AND NEW.status = 'running' AND EXISTS (
+        SELECT 1 FROM runs q WHERE q.session_id = OLD.session_id
+                               AND q.status = 'queued' AND q.run_no < OLD.run_no) THEN
+        RAISE EXCEPTION 'run % is not at the head of session % queue', OLD.run_id, OLD.session_id
+            USING ERRCODE = 'KH409';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE OR REPLACE TRIGGER runs_guard_transition BEFORE UPDATE OF status ON runs
+    FOR EACH ROW EXECUTE FUNCTION runs_guard_transition();
+
+-- Wake-ups come from the database itself, so psql writers wake runners too:
+-- a run that becomes queued, or an active run that ends (its session's next
+-- run may start), NOTIFYs kheish_runs; a run that is cancelled or
+-- interrupted while a runner may be executing it NOTIFYs kheish_control
+-- with its id, and that runner aborts its provider call.
+CREATE OR REPLACE FUNCTION runs_notify() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    was_active boolean := TG_OP = 'UPDATE' AND OLD.status IN
+        ('running', 'waiting_for_approval', 'waiting_for_user_question');
+BEGIN
+    IF NEW.status = 'queued' OR (was_active AND NEW.status IN
+            ('completed', 'failed', 'interrupted', 'cancelled')) THEN
+        PERFORM pg_notify('kheish_runs', '');
+    END IF;
+    IF was_active AND NEW.status IN ('interrupted', 'cancelled') THEN
+        PERFORM pg_notify('kheish_control', NEW.run_id);
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE TRIGGER runs_notify AFTER INSERT OR UPDATE OF status ON runs
+    FOR EACH ROW EXECUTE FUNCTION runs_notify();
+
+-- The RunView. The views are PL/pgSQL rather than SQL functions: PL/pgSQL
+-- caches the plans of its statements per connection, a non-inlined SQL
+-- function replans its body on every call (measured: 5x slower GET
+-- /v1/runs/{id}); the plan is generic, chosen once, not at every transition.
+CREATE OR REPLACE FUNCTION run_view(r runs) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET plan_cache_mode = force_generic_plan
+    AS $$
+BEGIN
+    RETURN jsonb_build_object(
+    'run_id', r.run_id, 'session_id', r.session_id, 'agent_id', r.agent_id,
+    'kind', r.kind, 'status', r.status,
+    'submitted_at_ms', r.submitted_at_ms, 'updated_at_ms', r.updated_at_ms,
+    'started_at_ms', r.started_at_ms, 'finished_at_ms', r.finished_at_ms,
+    'queued_position', CASE WHEN r.status = 'queued' THEN (
+        SELECT count(*) FROM runs q
+        WHERE q.session_id = r.session_id AND q.status = 'queued' AND q.run_no <= r.run_no) END,
+    'request', r.request,
+    'input_attachments', coalesce(r.payload->'attachments', '[]'),
+    'input_metadata', r.input_metadata,
+    'pending_approval_ids', '[]'::jsonb, 'pending_approvals', '[]'::jsonb,
+    'pending_question_ids', '[]'::jsonb, 'pending_questions', '[]'::jsonb,
+    'outputs', r.outputs, 'deliveries', '[]'::jsonb, 'error', r.error);
+END
+$$;
+
+-- The persisted RunEventEntry payload for entering status to.
+CREATE OR REPLACE FUNCTION kheish_run_event(to_status text, view jsonb, error text) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+SELECT CASE to_status
+    WHEN 'running' THEN jsonb_build_object('type', 'started')
+    WHEN 'queued' THEN jsonb_build_object('type', 'queued', 'position', view->'queued_position')
+    WHEN 'failed' THEN jsonb_strip_nulls(jsonb_build_object('type', 'failed', 'error', error))
+    ELSE jsonb_build_object('type', to_status) END
+$$;
+
+-- A submission (POST /v1/sessions/{id}/runs and /input) in one statement:
+-- the session locked (exclusively when the run needs it idle), the run
+-- inserted as queued, its events appended. Returns {result, view}, result
+-- being ok, replayed (the same idempotency key and fingerprint: the
+-- existing run), session_not_found, session_ended, session_busy,
+-- or idempotency_conflict. A concurrent submission with the same key that
+-- has not committed yet is a serialization failure: the caller tries again.
+CREATE OR REPLACE FUNCTION kheish_run_submit(sid text, p jsonb, idem_key text,
+                                             idem_fingerprint text, require_idle boolean)
+    RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    ended bigint;
+    agent text;
+    id text;
+    prior record;
+    v jsonb;
+    now_ms bigint := kheish_now_ms();
+BEGIN
+    IF require_idle THEN
+        SELECT s.ended_at_ms, s.agent_id INTO ended, agent FROM sessions s
+        WHERE s.session_id = sid FOR UPDATE;
+    ELSE
+        SELECT s.ended_at_ms, s.agent_id INTO ended, agent FROM sessions s
+        WHERE s.session_id = sid FOR SHARE;
+    END IF;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('result', 'session_not_found');
+    ELSIF ended IS NOT NULL THEN
+        RETURN jsonb_build_object('result', 'session_ended');
+    END IF;
+    IF require_idle AND EXISTS (SELECT 1 FROM runs r WHERE r.session_id = sid AND r.status IN
+            ('queued', 'running', 'waiting_for_approval', 'waiting_for_user_question')) THEN
+        RETURN jsonb_build_object('result', 'session_busy');
+    END IF;
+    INSERT INTO runs (run_id, run_no, session_id, agent_id, kind, status, submitted_at_ms,
+                      updated_at_ms, request, payload, input_metadata, idempotency_key,
+                      idempotency_fingerprint)
+        SELECT 'run-' || n, n, sid, agent, 'input', 'queued', now_ms, now_ms,
+               jsonb_build_object(
+                   'source_plugin', coalesce(p->>'source_plugin', 'api'),
+                   'source_kind', coalesce(p->>'source_kind', 'api'), 'actor_id', p->'actor_id',
+                   'text_preview', nullif(left(coalesce(p->>'content', ''), 200), ''),
+                   'provider', p->'provider', 'model', p#>'{generation,model}'),
+               p, p->'metadata', idem_key, idem_fingerprint
+        FROM (SELECT nextval('runs_run_no_seq') AS n) v
+        ON CONFLICT (session_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        RETURNING run_id INTO id;
+    IF id IS NULL THEN
+        SELECT r.idempotency_fingerprint = idem_fingerprint AS same, run_view(r) AS view INTO prior
+        FROM runs r WHERE r.session_id = sid AND r.idempotency_key = idem_key;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'a submission with the same idempotency key is in progress'
+                USING ERRCODE = 'serialization_failure';
+        END IF;
+        RETURN jsonb_build_object('result', CASE WHEN prior.same THEN 'replayed'
+                                                 ELSE 'idempotency_conflict' END,
+                                  'view', CASE WHEN prior.same THEN prior.view END);
+    END IF;
+    SELECT run_view(r) INTO v FROM runs r WHERE r.run_id = id;
+    PERFORM kheish_append_events(
+        jsonb_build_array(kheish_stream_event('run_updated', sid, id, jsonb_build_object('run', v))),
+        jsonb_build_array(
+            jsonb_build_object('run_id', id, 'session_id', sid, 'agent_id', agent,
+                               'event', jsonb_build_object('type', 'accepted')),
+            jsonb_build_object('run_id', id, 'session_id', sid, 'agent_id', agent,
+                               'event', kheish_run_event('queued', v, NULL))));
+    RETURN jsonb_build_object('result', 'ok', 'view', v);
+END
+$$;
+
+-- Moves a run to status to (the transition trigger refuses what the state
+-- machine does not allow, SQLSTATE KH409). error, when given, is recorded;
+-- lease_owner and lease_expires_at_ms are kept only while running (given
+-- ones replace them); outputs, when given, replace the run's. Returns
+-- {view, stream, run} (the events to append: the run event, run_updated with
+-- the new RunView read back by the UPDATE that makes it, and
+-- session_state_changed when the session's active run changed), or NULL when
+-- there is no such run. The caller appends the events.
+CREATE OR REPLACE FUNCTION kheish_run_set_status(id text, to_status text, error text,
+                                                 lease_owner text DEFAULT NULL,
+                                                 lease_expires_at_ms bigint DEFAULT NULL,
+                                                 outputs jsonb DEFAULT NULL) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    now_ms bigint := kheish_now_ms();
+    active text[] := ARRAY['running', 'waiting_for_approval', 'waiting_for_user_question'];
+    old_status text;
+    v jsonb;
+    stream jsonb;
+BEGIN
+    SELECT r.status INTO old_status FROM runs r WHERE r.run_id = id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    UPDATE runs r SET
+        status = to_status, updated_at_ms = now_ms,
+        started_at_ms = CASE WHEN to_status = 'running' THEN coalesce(r.started_at_ms, now_ms)
+                             ELSE r.started_at_ms END,
+        finished_at_ms = CASE WHEN to_status IN ('completed', 'failed', 'interrupted', 'cancelled')
+                              THEN now_ms END,
+        error = coalesce(kheish_run_set_status.error, r.error),
+        outputs = coalesce(kheish_run_set_status.outputs, r.outputs),
+        lease_owner = CASE WHEN to_status = 'running'
+            THEN coalesce(kheish_run_set_status.lease_owner, r.lease_owner) END,
+        lease_expires_at_ms = CASE WHEN to_status = 'running'
+            THEN coalesce(kheish_run_set_status.lease_expires_at_ms, r.lease_expires_at_ms) END
+    WHERE r.run_id = id
+    RETURNING run_view(r) INTO v;
+    stream := jsonb_build_array(
+        kheish_stream_event('run_updated', v->>'session_id', id, jsonb_build_object('run', v)));
+    IF old_status = ANY (active) OR to_status = ANY (active) THEN
+        stream := stream || kheish_session_state_event(v->>'session_id');
+    END IF;
+    RETURN jsonb_build_object(
+        'view', v, 'stream', stream,
+        'run', jsonb_build_array(jsonb_build_object(
+            'run_id', id, 'session_id', v->'session_id', 'agent_id', v->'agent_id',
+            'event', kheish_run_event(to_status, v, error))));
+END
+$$;
+
+-- The conversation of a session before run before_run_no: its last
+-- history_runs completed runs, each one's input then its outputs, oldest
+-- first, as [{role, text}]. It reads the partial index of completed runs
+-- (one entry per run, where runs_session_no holds every version until
+-- vacuum) with a generic plan: a custom one chosen at every call cost more
+-- to plan than to run (0.43 against 0.79 ms per claim in a drain).
+CREATE OR REPLACE FUNCTION kheish_conversation(sid text, before_run_no bigint, history_runs int)
+    RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET plan_cache_mode = force_generic_plan
+    AS $$
+BEGIN
+    RETURN (
+        WITH h AS (SELECT r.run_no, r.payload->>'content' AS input, r.outputs FROM runs r
+                   WHERE r.session_id = sid AND r.status = 'completed'
+                   AND r.run_no < before_run_no ORDER BY r.run_no DESC LIMIT history_runs)
+        SELECT coalesce(jsonb_agg(m ORDER BY n, k), '[]') FROM (
+            SELECT h.run_no AS n, 0 AS k, jsonb_build_object('role', 'user', 'text', h.input) AS m
+            FROM h WHERE h.input <> ''
+            UNION ALL
+            SELECT h.run_no, 1, jsonb_build_object('role', 'assistant', 'text', o->>'content')
+            FROM h, jsonb_array_elements(h.outputs) o WHERE o->>'content' <> '') t);
+END
+$$;

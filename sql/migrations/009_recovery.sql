@@ -1,0 +1,2 @@
+-- 009: restart recovery became one statement, each run on its own
+-- (kheish_recover_runs, sql/functions/work.sql). No schema change.
