@@ -1,8 +1,8 @@
 /*
- * The credential broker (sql/migrations/005, sql/functions/auth.sql): subjects, and the short-lived leases a
- * subject is issued for an audience (a route and its slot). A lease is an
- * opaque token; only its SHA-256 is stored. It resolves while unexpired,
- * unrevoked and issued under its subject's current epoch.
+ * The credential broker (sql/migrations/005, sql/functions/auth.sql): subjects, and the short-lived
+ * leases a subject is issued for an audience (a route and its slot). A lease is an opaque token;
+ * only its SHA-256 is stored. It resolves while unexpired, unrevoked and issued under its subject's
+ * current epoch.
  */
 #include <inttypes.h>
 #include <sodium.h>
