@@ -11,33 +11,61 @@
 #include "log.h"
 #include "util.h"
 
-static const char *const store_errors[] = {
-    [STORE_OK] = "ok",
-    [STORE_UNAVAILABLE] = "database unavailable",
-    [STORE_ERROR] = "database error",
-    [STORE_RETRY] = "transaction conflict, retry",
-    [STORE_SESSION_NOT_FOUND] = "session not found",
-    [STORE_RUN_NOT_FOUND] = "run not found",
-    [STORE_REVISION_NOT_FOUND] = "runtime revision not found",
-    [STORE_SESSION_CONFLICT] = "session exists with different settings",
-    [STORE_SESSION_ENDED] = "session has ended",
-    [STORE_RUN_STATE_CONFLICT] = "run state transition not allowed",
-    [STORE_IDEMPOTENCY_CONFLICT] = "idempotency key reused with a different payload",
-    [STORE_REVISION_CONFLICT] = "runtime revision changed since expected_revision",
-    [STORE_MIGRATION_CHANGED] = "an applied migration was changed",
-    [STORE_SECRET_NOT_FOUND] = "secret not found",
-    [STORE_KEY_MISMATCH] = "the auth store is sealed with a different master key",
-    [STORE_LEASE_NOT_FOUND] = "lease not found",
-    [STORE_SUBJECT_NOT_FOUND] = "subject not found",
-    [STORE_SESSION_BUSY] = "the session has a queued or active run",
+/* Each error's name (what a database function's {"result": ...} says) and
+ * message. */
+static const struct {
+    const char *name, *message;
+} store_errors[] = {
+    [STORE_OK] = {"ok", "ok"},
+    [STORE_UNAVAILABLE] = {"unavailable", "database unavailable"},
+    [STORE_ERROR] = {"error", "database error"},
+    [STORE_RETRY] = {"retry", "transaction conflict, retry"},
+    [STORE_SESSION_NOT_FOUND] = {"session_not_found", "session not found"},
+    [STORE_RUN_NOT_FOUND] = {"run_not_found", "run not found"},
+    [STORE_REVISION_NOT_FOUND] = {"revision_not_found", "runtime revision not found"},
+    [STORE_SESSION_CONFLICT] = {"session_conflict", "session exists with different settings"},
+    [STORE_SESSION_ENDED] = {"session_ended", "session has ended"},
+    [STORE_RUN_STATE_CONFLICT] = {"run_state_conflict", "run state transition not allowed"},
+    [STORE_IDEMPOTENCY_CONFLICT] = {"idempotency_conflict",
+                                    "idempotency key reused with a different payload"},
+    [STORE_REVISION_CONFLICT] = {"revision_conflict",
+                                 "runtime revision changed since expected_revision"},
+    [STORE_MIGRATION_CHANGED] = {"migration_changed", "an applied migration was changed"},
+    [STORE_SECRET_NOT_FOUND] = {"secret_not_found", "secret not found"},
+    [STORE_KEY_MISMATCH] = {"key_mismatch", "the auth store is sealed with a different master key"},
+    [STORE_LEASE_NOT_FOUND] = {"lease_not_found", "lease not found"},
+    [STORE_SUBJECT_NOT_FOUND] = {"subject_not_found", "subject not found"},
+    [STORE_SESSION_BUSY] = {"session_busy", "the session has a queued or active run"},
 };
 
 const char *
 store_strerror(enum store_rc rc)
 {
-    if ((size_t)rc >= sizeof store_errors / sizeof store_errors[0] || !store_errors[rc])
+    if ((size_t)rc >= sizeof store_errors / sizeof store_errors[0] || !store_errors[rc].message)
         return "unknown store error";
-    return store_errors[rc];
+    return store_errors[rc].message;
+}
+
+enum store_rc
+db_call_result(struct store *s, json_t **res, const char **result, const char *sql, int nparams,
+               const char *const *params)
+{
+    *res = NULL;
+    enum store_rc rc = db_call(s, res, sql, nparams, params);
+    if (rc != STORE_OK)
+        return rc;
+    *result = json_string_value(json_object_get(*res, "result"));
+    for (size_t i = 0; *result && i < sizeof store_errors / sizeof store_errors[0]; i++)
+        if (store_errors[i].name && !strcmp(*result, store_errors[i].name))
+            return (enum store_rc)i;
+    static const char *const successes[] = {"created", "reused", "replayed"};
+    for (size_t i = 0; *result && i < sizeof successes / sizeof successes[0]; i++)
+        if (!strcmp(*result, successes[i]))
+            return STORE_OK;
+    snprintf(s->err, sizeof s->err, "unexpected answer from %s", sql);
+    json_decref(*res);
+    *res = NULL;
+    return STORE_ERROR;
 }
 
 const char *

@@ -73,20 +73,6 @@ db_events_extend(struct db_events *e, const json_t *stream, const json_t *run)
 }
 
 enum store_rc
-db_events_session_state(struct store *s, struct db_events *e, const char *session_id)
-{
-    json_t *state;
-    enum store_rc rc = db_json(s, &state, "SELECT kheish_session_state_event($1)", 1,
-                               (const char *const[]){session_id});
-    if (rc != STORE_OK)
-        return rc;
-    if (state == NULL)
-        return STORE_SESSION_NOT_FOUND;
-    json_array_append_new(e->stream, state);
-    return STORE_OK;
-}
-
-enum store_rc
 db_events_append(struct store *s, struct db_events *e)
 {
     enum store_rc rc = store_events_append(s, e->stream, e->run);

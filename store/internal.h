@@ -54,6 +54,12 @@ PGresult *db_exec(struct store *s, enum store_rc *rc, const char *sql, int npara
  * durable (db_exec_durable). */
 enum store_rc db_call(struct store *s, json_t **out, const char *sql, int nparams,
                       const char *const *params);
+/* db_call for a function answering {"result": R, ...}: the store_rc that R
+ * names ("ok", or an error's name: "session_not_found"...), or STORE_OK for
+ * created, reused and replayed (*result tells). *res is the whole answer
+ * (caller decrefs). */
+enum store_rc db_call_result(struct store *s, json_t **res, const char **result, const char *sql,
+                             int nparams, const char *const *params);
 enum store_rc db_json(struct store *s, json_t **out, const char *sql, int nparams,
                       const char *const *params);
 
@@ -89,8 +95,6 @@ void db_events_stream(struct db_events *e, const char *name, const char *session
                       const char *run_id, json_t *data);
 /* Appends events made by the database (sql/functions/): stream and run arrays. */
 void db_events_extend(struct db_events *e, const json_t *stream, const json_t *run);
-/* session_state_changed for the session, read inside the transaction. */
-enum store_rc db_events_session_state(struct store *s, struct db_events *e, const char *session_id);
 enum store_rc db_events_append(struct store *s, struct db_events *e);
 
 /* Keyset pagination: sql returns (item jsonb, key_ms bigint, key_id text) rows,

@@ -40,38 +40,21 @@ db_run_set_status(struct store *s, const char *run_id, const char *to, const cha
 enum store_rc
 store_run_submit(struct store *s, const struct store_run_submit *req, json_t **view, int *replayed)
 {
-    static const struct {
-        const char *result;
-        enum store_rc rc;
-    } results[] = {
-        {"ok", STORE_OK},
-        {"replayed", STORE_OK},
-        {"session_not_found", STORE_SESSION_NOT_FOUND},
-        {"session_ended", STORE_SESSION_ENDED},
-        {"session_busy", STORE_SESSION_BUSY},
-        {"idempotency_conflict", STORE_IDEMPOTENCY_CONFLICT},
-    };
     json_t *res = NULL;
+    const char *result = NULL;
     char *payload = db_json_param(req->payload);
     *view = NULL;
-    *replayed = 0;
     enum store_rc rc =
-        payload ? db_call(s, &res, "SELECT kheish_run_submit($1, $2::jsonb, $3, $4, $5)", 5,
-                          (const char *const[]){req->session_id, payload, req->idempotency_key,
-                                                req->fingerprint, req->require_idle ? "t" : "f"})
-                : STORE_ERROR;
+        payload
+            ? db_call_result(s, &res, &result,
+                             "SELECT kheish_run_submit($1, $2::jsonb, $3, $4, $5)", 5,
+                             (const char *const[]){req->session_id, payload, req->idempotency_key,
+                                                   req->fingerprint, req->require_idle ? "t" : "f"})
+            : STORE_ERROR;
     free(payload);
-    if (rc == STORE_OK) {
-        const char *result = json_string_value(json_object_get(res, "result"));
-        size_t i = 0;
-        while (i < sizeof results / sizeof results[0] &&
-               (!result || strcmp(result, results[i].result)))
-            i++;
-        rc = i < sizeof results / sizeof results[0] ? results[i].rc : STORE_ERROR;
-        *replayed = i == 1;
-        if (rc == STORE_OK)
-            *view = json_incref(json_object_get(res, "view"));
-    }
+    *replayed = rc == STORE_OK && !strcmp(result, "replayed");
+    if (rc == STORE_OK)
+        *view = json_incref(json_object_get(res, "view"));
     json_decref(res);
     return rc;
 }

@@ -73,3 +73,126 @@ BEGIN
             FROM sessions s WHERE s.session_id = sid);
 END
 $$;
+
+-- Creates session sid, or reuses it when it exists and the persona and
+-- scopes given (not null) are its own. Returns {result, view}, result
+-- being created (its session_state_changed appended), reused, or
+-- session_conflict (no view).
+CREATE OR REPLACE FUNCTION kheish_session_create(sid text, thread text, persona text,
+                                                 capability jsonb, credential jsonb)
+    RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    now_ms bigint := kheish_now_ms();
+    s sessions;
+BEGIN
+    INSERT INTO sessions (session_id, agent_id, thread_id, persona_id, capability_scope,
+                          credential_scope, created_at_ms, updated_at_ms)
+        VALUES (sid, 'agent-' || sid, thread, persona, capability, credential, now_ms, now_ms)
+        ON CONFLICT (session_id) DO NOTHING
+        RETURNING * INTO s;
+    IF FOUND THEN
+        PERFORM kheish_append_events(jsonb_build_array(kheish_session_state_event(sid)), '[]');
+        RETURN jsonb_build_object('result', 'created', 'view', session_view(s));
+    END IF;
+    SELECT * INTO s FROM sessions x WHERE x.session_id = sid;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'session % was removed while it was created', sid
+            USING ERRCODE = 'serialization_failure';
+    END IF;
+    IF (persona IS NULL OR s.persona_id IS NOT DISTINCT FROM persona)
+       AND (capability IS NULL OR s.capability_scope IS NOT DISTINCT FROM capability)
+       AND (credential IS NULL OR s.credential_scope IS NOT DISTINCT FROM credential) THEN
+        RETURN jsonb_build_object('result', 'reused', 'view', session_view(s));
+    END IF;
+    RETURN jsonb_build_object('result', 'session_conflict');
+END
+$$;
+
+-- Moves the runs of session sid that are active (queued false) or queued
+-- (queued true) to to_status, oldest first. Returns {count, stream, run},
+-- the events for the caller to append.
+CREATE OR REPLACE FUNCTION kheish_session_stop_runs(sid text, queued boolean, to_status text)
+    RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    q record;
+    ch jsonb;
+    n int := 0;
+    stream jsonb[] := '{}'; -- batches of events (kheish_append_batches)
+    run jsonb[] := '{}';
+BEGIN
+    FOR q IN SELECT r.run_id FROM runs r WHERE r.session_id = sid
+             AND CASE WHEN queued THEN r.status = 'queued'
+                      ELSE r.status IN ('running', 'waiting_for_approval',
+                                        'waiting_for_user_question') END
+             ORDER BY r.run_no FOR UPDATE LOOP
+        ch := kheish_run_set_status(q.run_id, to_status, NULL);
+        stream := stream || (ch->'stream');
+        run := run || (ch->'run');
+        n := n + 1;
+    END LOOP;
+    RETURN jsonb_build_object('count', n, 'stream', kheish_flatten(stream),
+                              'run', kheish_flatten(run));
+END
+$$;
+
+-- POST /v1/sessions/{id}/interrupt: the active run, if any, is interrupted,
+-- then the session's interrupted event. Returns {result: ok, interrupted,
+-- snapshot} or {result: session_not_found}.
+CREATE OR REPLACE FUNCTION kheish_session_interrupt(sid text) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    agent text;
+    stopped jsonb;
+BEGIN
+    SELECT s.agent_id INTO agent FROM sessions s WHERE s.session_id = sid FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('result', 'session_not_found');
+    END IF;
+    stopped := kheish_session_stop_runs(sid, false, 'interrupted');
+    IF (stopped->>'count')::int > 0 THEN
+        PERFORM kheish_append_events(
+            stopped->'stream' || jsonb_build_array(kheish_stream_event('interrupted', sid, NULL,
+                jsonb_build_object('session_id', sid, 'agent_id', agent))),
+            stopped->'run');
+    END IF;
+    RETURN jsonb_build_object('result', 'ok', 'interrupted', (stopped->>'count')::int > 0,
+        'snapshot', (SELECT session_view(s) FROM sessions s WHERE s.session_id = sid)->'snapshot');
+END
+$$;
+
+-- POST /v1/sessions/{id}/end: its active run interrupted, its queued runs
+-- cancelled, the session ended with reason, and its session_state_changed;
+-- an ended session is left as it is. Returns {result: ok, view} or
+-- {result: session_not_found}.
+CREATE OR REPLACE FUNCTION kheish_session_end(sid text, reason text) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    ended bigint;
+    active jsonb;
+    queued jsonb;
+BEGIN
+    SELECT s.ended_at_ms INTO ended FROM sessions s WHERE s.session_id = sid FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('result', 'session_not_found');
+    END IF;
+    IF ended IS NULL THEN
+        active := kheish_session_stop_runs(sid, false, 'interrupted');
+        queued := kheish_session_stop_runs(sid, true, 'cancelled');
+        UPDATE sessions SET ended_at_ms = kheish_now_ms(), end_reason = reason,
+                            updated_at_ms = kheish_now_ms()
+        WHERE session_id = sid;
+        PERFORM kheish_append_events(
+            (active->'stream') || (queued->'stream')
+                || jsonb_build_array(kheish_session_state_event(sid)),
+            (active->'run') || (queued->'run'));
+    END IF;
+    RETURN jsonb_build_object('result', 'ok',
+        'view', (SELECT session_view(s) FROM sessions s WHERE s.session_id = sid));
+END
+$$;

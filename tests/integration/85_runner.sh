@@ -85,7 +85,7 @@ jq -e '.ok == false and .auth_checked and any(.diagnostics[]; .code == "route_au
 "$K" secrets set anth-key --provider anthropic --value "$ANTH_KEY" >/dev/null || fail "secrets set"
 KHEISH_RUNNER_LEASE_MS=3000 KHEISH_RUNNER_CONCURRENCY=2 KHEISH_TEST_OAI_KEY=$OAI_KEY_VALUE "$K" up --state-root "$STATE_ROOT" \
     --port "$PORT" --routes-file "$RESP_DIR/routes.toml" >"$RESP_DIR/up" 2>&1 ||
-    fail "up with a routes file: $(grep -v "^[0-9/]* [0-9:]* \[" "$RESP_DIR/up" | tail -5)"
+    fail "up with a routes file: $(grep '^kheish' "$RESP_DIR/up"; tail -n 5 "$STATE_ROOT/logs/supervisor.log")"
 [ "$(ls "$STATE_ROOT"/run/runner-*.pid | wc -l)" = 2 ] || fail "expected two runners"
 api GET /v1/status
 expect_json '.provider_readiness | .error_route_count == 0 and .active_route_ready
