@@ -231,6 +231,20 @@ claim_at(const struct runner *r)
     return at > r->db_retry_ms ? at : r->db_retry_ms;
 }
 
+/* Frees the jobs that are over. */
+static void
+reap(struct runner *r)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < r->njobs; i++) {
+        if (r->jobs[i]->stop)
+            job_free(r->jobs[i]);
+        else
+            r->jobs[kept++] = r->jobs[i];
+    }
+    r->njobs = kept;
+}
+
 /* The turn's statement: commits the known outcomes (unless a failed commit
  * waits to be tried again) and claims runs into the slots free after them,
  * when there are outcomes or it is time to claim (claim_at), unless the
@@ -272,6 +286,7 @@ work(struct runner *r)
         r->last_claim_ms = runner_now_ms();
         r->next_claim_ms = r->last_claim_ms + RUNNER_POLL_MS;
     }
+    reap(r); /* the slots of the runs just ended, which the claimed take */
     for (size_t i = 0; i < claimed; i++) {
         struct job *j = job_start(r, &w[i]);
         if (j)
@@ -302,20 +317,6 @@ renew(struct runner *r, int64_t now)
         if (lost[i] && j->status == NULL)
             job_stop(r, j, "lease lost");
     }
-}
-
-/* Frees the jobs that are over. */
-static void
-reap(struct runner *r)
-{
-    size_t kept = 0;
-    for (size_t i = 0; i < r->njobs; i++) {
-        if (r->jobs[i]->stop)
-            job_free(r->jobs[i]);
-        else
-            r->jobs[kept++] = r->jobs[i];
-    }
-    r->njobs = kept;
 }
 
 /* Moves the transfers on and takes the verdicts of those that ended. */

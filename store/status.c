@@ -67,13 +67,12 @@ store_status_counts(struct store *s, const struct store_status_thresholds *t, js
 enum store_rc
 store_write_probe(struct store *s, const char *who)
 {
-    char now[24];
     enum store_rc rc;
-    snprintf(now, sizeof now, "%lld", (long long)db_now_ms());
-    PGresult *r = db_exec(s, &rc,
-                          "UPDATE storage_probe SET checked_at_ms = $1::bigint, checked_by = $2 "
-                          "WHERE id = 1",
-                          2, (const char *const[]){now, who});
+    PGresult *r =
+        db_exec(s, &rc,
+                "UPDATE storage_probe SET checked_at_ms = kheish_now_ms(), checked_by = $1 "
+                "WHERE id = 1",
+                1, (const char *const[]){who});
     PQclear(r);
     return r ? STORE_OK : rc;
 }
@@ -81,8 +80,7 @@ store_write_probe(struct store *s, const char *who)
 enum store_rc
 store_events_status(struct store *s, int64_t relay_stale_ms, json_t **block)
 {
-    char now[24], stale[24];
-    snprintf(now, sizeof now, "%lld", (long long)db_now_ms());
+    char stale[24];
     snprintf(stale, sizeof stale, "%lld", (long long)relay_stale_ms);
     return db_json(
         s, block,
@@ -91,7 +89,7 @@ store_events_status(struct store *s, int64_t relay_stale_ms, json_t **block)
         "WITH w AS (SELECT (SELECT min(id) FROM events) AS oldest, i.last_id AS newest, "
         "CASE WHEN i.last_id > p.pruned_through THEN i.last_id - p.pruned_through ELSE 0 END "
         "AS n, p.* FROM event_ids i, event_retention p), "
-        "r AS (SELECT * FROM relay_stats WHERE $1::bigint - updated_at_ms <= $2::bigint) "
+        "r AS (SELECT * FROM relay_stats WHERE kheish_now_ms() - updated_at_ms <= $1::bigint) "
         "SELECT jsonb_build_object("
         "'history_capacity', NULL, 'retained_event_count', w.n, "
         "'oldest_event_id', w.oldest::text, 'newest_event_id', nullif(w.newest, 0)::text, "
@@ -108,5 +106,5 @@ store_events_status(struct store *s, int64_t relay_stale_ms, json_t **block)
         "  newest_event_id::text, 'lagged_total', lagged_total, 'gaps_total', gaps_total, "
         "  'started_at_ms', started_at_ms, 'updated_at_ms', updated_at_ms) ORDER BY relay_id) "
         "  FROM r), '[]'::jsonb)) FROM w",
-        2, (const char *const[]){now, stale});
+        1, (const char *const[]){stale});
 }

@@ -130,10 +130,9 @@ store_stream_gap(struct store *s, int64_t after, const char *session_id, const c
 enum store_rc
 store_relay_report(struct store *s, const struct store_relay_stats *st)
 {
-    char started[24], now[24], subs[16], rep[16], newest[24], lagged[24], gaps[24];
+    char started[24], subs[16], rep[16], newest[24], lagged[24], gaps[24];
     enum store_rc rc;
     snprintf(started, sizeof started, "%" PRId64, st->started_at_ms);
-    snprintf(now, sizeof now, "%" PRId64, db_now_ms());
     snprintf(subs, sizeof subs, "%d", st->subscribers);
     snprintf(rep, sizeof rep, "%d", st->replaying);
     snprintf(newest, sizeof newest, "%" PRId64, st->newest_event_id);
@@ -142,12 +141,12 @@ store_relay_report(struct store *s, const struct store_relay_stats *st)
     PGresult *r = db_exec(
         s, &rc,
         "INSERT INTO relay_stats (relay_id, started_at_ms, updated_at_ms, subscribers, replaying, "
-        "newest_event_id, lagged_total, gaps_total) VALUES ($1, $2::bigint, $3::bigint, "
-        "$4::int, $5::int, $6::bigint, $7::bigint, $8::bigint) ON CONFLICT (relay_id) DO UPDATE "
+        "newest_event_id, lagged_total, gaps_total) VALUES ($1, $2::bigint, kheish_now_ms(), "
+        "$3::int, $4::int, $5::bigint, $6::bigint, $7::bigint) ON CONFLICT (relay_id) DO UPDATE "
         "SET updated_at_ms = EXCLUDED.updated_at_ms, subscribers = EXCLUDED.subscribers, "
         "replaying = EXCLUDED.replaying, newest_event_id = EXCLUDED.newest_event_id, "
         "lagged_total = EXCLUDED.lagged_total, gaps_total = EXCLUDED.gaps_total",
-        8, (const char *const[]){st->relay_id, started, now, subs, rep, newest, lagged, gaps});
+        7, (const char *const[]){st->relay_id, started, subs, rep, newest, lagged, gaps});
     PQclear(r);
     return r ? STORE_OK : rc;
 }

@@ -37,18 +37,19 @@ enum store_rc
 store_work_renew(struct store *s, const char *owner, int64_t lease_ms,
                  const struct store_work *const *w, size_t n, int *lost)
 {
-    char expires[24];
+    char lease[24];
     enum store_rc rc = STORE_ERROR;
-    snprintf(expires, sizeof expires, "%" PRId64, db_now_ms() + lease_ms);
+    snprintf(lease, sizeof lease, "%" PRId64, lease_ms);
     char *ids = ids_param(w, n);
     json_t *renewed = NULL;
     if (ids)
-        rc = db_json(s, &renewed,
-                     "WITH r AS (UPDATE runs SET lease_expires_at_ms = $3::bigint "
-                     "WHERE run_id IN (SELECT jsonb_array_elements_text($1::jsonb)) "
-                     "AND lease_owner = $2 AND status = 'running' RETURNING run_id) "
-                     "SELECT coalesce(jsonb_object_agg(run_id, true), '{}') FROM r",
-                     3, (const char *const[]){ids, owner, expires});
+        rc =
+            db_json(s, &renewed,
+                    "WITH r AS (UPDATE runs SET lease_expires_at_ms = kheish_now_ms() + $3::bigint "
+                    "WHERE run_id IN (SELECT jsonb_array_elements_text($1::jsonb)) "
+                    "AND lease_owner = $2 AND status = 'running' RETURNING run_id) "
+                    "SELECT coalesce(jsonb_object_agg(run_id, true), '{}') FROM r",
+                    3, (const char *const[]){ids, owner, lease});
     free(ids);
     for (size_t i = 0; i < n && rc == STORE_OK; i++)
         lost[i] = json_object_get(renewed, w[i]->run_id) == NULL;
