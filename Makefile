@@ -14,8 +14,10 @@ PKG_LIBS    = $(shell $(PKG_CONFIG) --libs $(1))
 # Asked once, on first use (the deferred, then memoised, form of :=).
 PKG_INCLUDE = $(eval PKG_INCLUDE := $(shell $(PKG_CONFIG) --cflags libpq libcurl))$(PKG_INCLUDE)
 # The project's own flags stay even when CFLAGS is given on the command line.
+# Each module sees common/, store/ and its own directory ($(<D)), never
+# another binary's headers; the tests and fuzz harnesses also see fcgi/.
 KH_CFLAGS = $(CFLAGS) -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Icommon -Istore \
-            -Ifcgi -MMD -MP $(PKG_INCLUDE)
+            -I$(<D) $(TEST_INCLUDE) -MMD -MP $(PKG_INCLUDE)
 
 FCGI_PKGS  := fcgi jansson libpq libsodium
 CLI_PKGS   := libcurl jansson libpq libsodium
@@ -37,12 +39,14 @@ RELAY_OBJ  := $(call obj,$(RELAY_SRC))
 RUNNER_OBJ := $(call obj,$(RUNNER_SRC))
 TEST_BINS  := $(patsubst tests/unit/%.c,$(BIN)/test-%,$(wildcard tests/unit/*.c))
 
-.PHONY: all deps up down test asan fuzz format format-check bench clean
+.PHONY: all deps up down test asan fuzz format format-check lint bench clean
 all: $(BIN)/kheish-fcgi $(BIN)/kheish-sse-relay $(BIN)/kheish-runner $(BIN)/kheish $(TEST_BINS)
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(KH_CFLAGS) -c -o $@ $<
+
+$(OBJ)/tests/%.o $(O)/build/fuzz/tests/%.o: TEST_INCLUDE = -Ifcgi -Isse-relay
 
 $(OBJ)/store/migrations.c: store/embed-sql.sh $(MIGRATIONS)
 	@mkdir -p $(dir $@)
@@ -116,7 +120,7 @@ FUZZ_CC      := clang
 FUZZ_OBJ     := $(O)/build/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                 -fno-omit-frame-pointer
-FUZZ_CFLAGS   = $(KH_CFLAGS) -Isse-relay -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_CFLAGS   = $(KH_CFLAGS) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))
 FUZZ_BINS    := $(patsubst %,$(BIN)/fuzz-%,$(FUZZ_NAMES))
 FUZZ_LIB_OBJ := $(patsubst $(OBJ)/%,$(FUZZ_OBJ)/%,$(filter-out $(OBJ)/fcgi/main.o,$(FCGI_OBJ)) \
@@ -183,6 +187,19 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(FORMAT_SRC)
 
+# The shape of the store (docs/architecture.md, "One way to write"), checked
+# by grep: time that decides anything is the database's (no wall clock in
+# store/ or runner/), events are built in SQL only, and every change is one
+# statement (BEGIN ... COMMIT is kheish migrate's alone).
+lint:
+	@! grep -nE 'util_now_ms|CLOCK_REALTIME|gettimeofday|time\(NULL\)' store/*.c runner/*.c \
+	    || { echo "lint: a wall clock in store/ or runner/ (use kheish_now_ms())"; exit 1; }
+	@! grep -nE 'kheish_(append_events|stream_event|run_event)\(' store/*.c \
+	    || { echo "lint: an event built in C (build it in sql/functions/)"; exit 1; }
+	@! grep -n 'store_tx(' store/*.c | grep -v '^store/migrate.c:\|^store/db.c:' \
+	    || { echo "lint: a multi-statement write (make it one function of sql/functions/)"; exit 1; }
+	@echo "lint: ok"
+
 $(BIN)/bench-select1: bench/select1.c
 	@mkdir -p $(dir $@)
 	$(CC) $(KH_CFLAGS) -o $@ $< $(LDFLAGS) $(call PKG_LIBS,fcgi libpq)
@@ -210,7 +227,7 @@ bench-backlog: all
 # The SSE benchmark of issue 4 (bench/sse/run.sh): its load client and its
 # publisher share the HTTP bits and the latency histogram; the load client
 # parses streams with the project's SSE parser (common/sse.c).
-BENCH_SSE_OBJ := $(call obj,bench/sse/http.c bench/sse/hist.c) $(OBJ)/common/util.o
+BENCH_SSE_OBJ := $(call obj,bench/sse/http_client.c bench/sse/hist.c) $(OBJ)/common/util.o
 
 $(BIN)/bench-sse-load: $(OBJ)/bench/sse/load.o $(OBJ)/common/sse.o $(BENCH_SSE_OBJ)
 	@mkdir -p $(dir $@)

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "cmd.h"
+#include "names.h"
 #include "routes.h"
 #include "util.h"
 
@@ -159,8 +160,7 @@ canary(const struct cli *c, const json_t *route, int64_t timeout_ms, struct repo
         const char *text = json_string_value(
             json_object_get(json_array_get(json_object_get(run, "outputs"), 0), "content"));
         const char *error = json_string_value(json_object_get(run, "error"));
-        if (st && (!strcmp(st, "completed") || !strcmp(st, "failed") ||
-                   !strcmp(st, "interrupted") || !strcmp(st, "cancelled"))) {
+        if (st && util_in_list(st, names_terminal_statuses)) {
             int completed = !strcmp(st, "completed");
             int ok = completed && text && strstr(text, CANARY_MARKER);
             status = ok ? "passed" : "failed";

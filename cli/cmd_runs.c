@@ -5,15 +5,9 @@
 #include <time.h>
 
 #include "cmd.h"
+#include "names.h"
 #include "util.h"
 #include "views.h"
-
-static const char *const run_statuses[] = {
-    "queued",    "running", "waiting_for_approval", "waiting_for_user_question",
-    "completed", "failed",  "interrupted",          "cancelled",
-    NULL};
-static const char *const terminal_statuses[] = {"completed", "failed", "interrupted", "cancelled",
-                                                NULL};
 
 int
 cmd_runs_list(const struct cli *c, int argc, char **argv)
@@ -24,7 +18,7 @@ cmd_runs_list(const struct cli *c, int argc, char **argv)
     struct client_url url;
     const struct args_opt opts[] = {
         {.name = "session-id", .str = &session},
-        {.name = "status", .str = &status, .choices = run_statuses},
+        {.name = "status", .str = &status, .choices = names_run_statuses},
         {.name = "page", .flag = &page},
         {.name = "limit", .num = &limit, .min = 1, .max = INT32_MAX},
         {.name = "cursor", .str = &cursor},
@@ -76,14 +70,11 @@ wait_step(const struct cli *c, const json_t *run, const char *id, int64_t elapse
           int64_t timeout_ms)
 {
     const char *status = json_string_value(json_object_get(run, "status"));
-    const char *const *t = terminal_statuses;
     if (status == NULL) {
         fprintf(stderr, "kheish: the view of run %s has no status\n", id);
         return EXIT_SCHEMA;
     }
-    while (*t && strcmp(*t, status))
-        t++;
-    if (*t) {
+    if (util_in_list(status, names_terminal_statuses)) {
         output_print(c, run, &view_run);
         return EXIT_OK;
     }

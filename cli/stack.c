@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "config.h"
+#include "pool.h"
 #include "routes.h"
 #include "stack.h"
 #include "util.h"
@@ -94,8 +94,8 @@ up_flags_parse(const struct stack_opts *o, struct up_flags *f)
         fprintf(stderr, "kheish up: --port must be an integer in [1, %d]\n", STACK_MAX_PORT);
         return -1;
     }
-    if (o->workers && util_parse_i64(o->workers, 1, CONFIG_MAX_WORKERS, &f->workers) != 0) {
-        fprintf(stderr, "kheish up: --workers must be an integer in [1, %d]\n", CONFIG_MAX_WORKERS);
+    if (o->workers && util_parse_i64(o->workers, 1, POOL_MAX_WORKERS, &f->workers) != 0) {
+        fprintf(stderr, "kheish up: --workers must be an integer in [1, %d]\n", POOL_MAX_WORKERS);
         return -1;
     }
     if (o->runners && util_parse_i64(o->runners, 1, STACK_MAX_RUNNERS, &f->runners) != 0) {
@@ -446,7 +446,7 @@ cmd_down(const struct cli *c, int argc, char **argv)
 {
     static const char *const allowed[] = {"--state-root", NULL};
     struct stack_opts o = {0};
-    struct stack st = {.drain_ms = CONFIG_DEFAULT_DRAIN_MS}; /* stack.env may lower it */
+    struct stack st = {.drain_ms = POOL_DEFAULT_DRAIN_MS}; /* stack.env may lower it */
     int rc = stack_opts_parse(argc, argv, allowed, down_usage, &o);
     if (rc != 0)
         return rc > 0 ? EXIT_OK : EXIT_BAD_REQUEST;

@@ -444,17 +444,11 @@ static const char *const exclusive_keys[][3] = {
     {"project", "project_env", NULL},
 };
 
-static const char *const driver_names[] = {"anthropic", "google", "openai", "openrouter", "xai"};
-
-#define CAP_IMAGE (ROUTE_CAP_IMAGE_GENERATION | ROUTE_CAP_IMAGE_EDIT)
-#define CAP_AUDIO (ROUTE_CAP_AUDIO_GENERATION | ROUTE_CAP_TRANSCRIPTION)
-static const unsigned driver_caps[] = {
-    [ROUTE_DRIVER_ANTHROPIC] = ROUTE_CAP_MULTIMODAL_INPUT | ROUTE_CAP_NATIVE_WEB_SEARCH,
-    [ROUTE_DRIVER_GOOGLE] = ROUTE_CAP_MULTIMODAL_INPUT | CAP_IMAGE,
-    [ROUTE_DRIVER_OPENAI] =
-        ROUTE_CAP_MULTIMODAL_INPUT | ROUTE_CAP_NATIVE_WEB_SEARCH | CAP_IMAGE | CAP_AUDIO,
-    [ROUTE_DRIVER_OPENROUTER] = ROUTE_CAP_MULTIMODAL_INPUT | CAP_IMAGE | CAP_AUDIO,
-    [ROUTE_DRIVER_XAI] = ROUTE_CAP_MULTIMODAL_INPUT | ROUTE_CAP_NATIVE_WEB_SEARCH | CAP_IMAGE,
+const struct route_driver_info route_drivers[ROUTE_DRIVER_COUNT] = {
+#define ROUTE_DRIVER_INFO(id, name, wire, auth, base, caps, slot)                                  \
+    [ROUTE_DRIVER_##id] = {name, wire, auth, base, caps, slot},
+    ROUTE_DRIVERS(ROUTE_DRIVER_INFO)
+#undef ROUTE_DRIVER_INFO
 };
 
 static const struct key *
@@ -845,11 +839,12 @@ name_index(const char *s, const char *const *names, size_t n)
 static int
 set_driver(struct parser *p, const struct key *k, struct value *v)
 {
-    int d = name_index(v->str, driver_names, sizeof driver_names / sizeof driver_names[0]);
-    if (d < 0)
-        return fail(&p->d, "`%s` must be anthropic, google, openai, openrouter or xai", k->name);
-    p->cur->driver = (enum route_driver)d;
-    return 0;
+    for (int d = 0; d < ROUTE_DRIVER_COUNT; d++)
+        if (!strcmp(v->str, route_drivers[d].name)) {
+            p->cur->driver = (enum route_driver)d;
+            return 0;
+        }
+    return fail(&p->d, "`%s` must be anthropic, google, openai, openrouter or xai", k->name);
 }
 
 static int
@@ -921,14 +916,14 @@ static int
 resolve_caps(struct parser *p)
 {
     struct route *r = p->cur;
-    unsigned def = driver_caps[r->driver];
+    unsigned def = route_drivers[r->driver].caps;
     r->caps = (def | p->cap_on) & ~p->cap_off;
     for (size_t i = 0; i < NROUTE_KEYS; i++) {
         const struct key *k = &route_keys[i];
-        if (k->set == set_cap && (k->cap & p->cap_on & CAP_AUDIO & ~def))
+        if (k->set == set_cap && (k->cap & p->cap_on & ROUTE_CAPS_AUDIO & ~def))
             return fail_at(&p->d, p->route_line[i],
                            "`%s` cannot be enabled: the %s driver does not support it", k->name,
-                           driver_names[r->driver]);
+                           route_drivers[r->driver].name);
     }
     return 0;
 }
@@ -1110,12 +1105,6 @@ routes_select(const struct routes *r, const char *provider, const char *model,
     return rt;
 }
 
-const char *
-route_driver_name(enum route_driver d)
-{
-    return (unsigned)d < sizeof driver_names / sizeof driver_names[0] ? driver_names[d] : "unknown";
-}
-
 static const char *
 auth_kind(const struct route *rt)
 {
@@ -1137,7 +1126,7 @@ route_inventory(const struct route *rt)
             caps = NULL;
         }
     return json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:o}", "route_id", rt->id, "provider",
-                     route_driver_name(rt->driver), "model", rt->default_model, "auth_ref",
+                     route_drivers[rt->driver].name, "model", rt->default_model, "auth_ref",
                      rt->auth_ref, "auth_kind", auth_kind(rt), "model_support",
                      rt->model_support_any ? "any" : "family", "capabilities", caps);
 }

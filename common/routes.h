@@ -48,14 +48,6 @@
 #define ROUTES_ARRAY_MAX_ITEMS  32
 #define ROUTES_ID_MAX_BYTES     64 /* a route id, and any key */
 
-enum route_driver {
-    ROUTE_DRIVER_ANTHROPIC,
-    ROUTE_DRIVER_GOOGLE,
-    ROUTE_DRIVER_OPENAI,
-    ROUTE_DRIVER_OPENROUTER,
-    ROUTE_DRIVER_XAI,
-};
-
 /* Capabilities, named in the file and the inventory as their override keys. */
 #define ROUTE_CAP_MULTIMODAL_INPUT  (1u << 0)
 #define ROUTE_CAP_NATIVE_WEB_SEARCH (1u << 1)
@@ -63,6 +55,59 @@ enum route_driver {
 #define ROUTE_CAP_IMAGE_EDIT        (1u << 3)
 #define ROUTE_CAP_AUDIO_GENERATION  (1u << 4)
 #define ROUTE_CAP_TRANSCRIPTION     (1u << 5)
+#define ROUTE_CAPS_IMAGE            (ROUTE_CAP_IMAGE_GENERATION | ROUTE_CAP_IMAGE_EDIT)
+#define ROUTE_CAPS_AUDIO            (ROUTE_CAP_AUDIO_GENERATION | ROUTE_CAP_TRANSCRIPTION)
+
+/* The wire formats the runner speaks (runner/provider.c) and the ways a
+ * credential is sent. */
+enum route_wire {
+    ROUTE_WIRE_NONE,      /* not served by this build: calls fail with a clear error */
+    ROUTE_WIRE_RESPONSES, /* POST {base}/responses (OpenAI Responses API) */
+    ROUTE_WIRE_CHAT,      /* POST {base}/chat/completions (OpenAI-compatible chat) */
+    ROUTE_WIRE_MESSAGES,  /* POST {base}/messages (Anthropic Messages API) */
+};
+enum route_auth {
+    ROUTE_AUTH_BEARER,    /* Authorization: Bearer */
+    ROUTE_AUTH_OPENAI,    /* Bearer, and OpenAI-Organization / OpenAI-Project */
+    ROUTE_AUTH_ANTHROPIC, /* x-api-key, anthropic-version, anthropic-beta */
+};
+
+/* The provider drivers, in one table: X(ID, name, wire, auth, default base
+ * URL, capabilities, slot provider). The slot provider is the provider an
+ * auth_ref's secret slot must have (names.h). Adding a driver is a line
+ * here, and its wire format in runner/provider.c if it is a new one. */
+#define ROUTE_DRIVERS(X)                                                                           \
+    X(ANTHROPIC, "anthropic", ROUTE_WIRE_MESSAGES, ROUTE_AUTH_ANTHROPIC,                           \
+      "https://api.anthropic.com/v1", ROUTE_CAP_MULTIMODAL_INPUT | ROUTE_CAP_NATIVE_WEB_SEARCH,    \
+      "anthropic")                                                                                 \
+    X(GOOGLE, "google", ROUTE_WIRE_NONE, ROUTE_AUTH_BEARER, NULL,                                  \
+      ROUTE_CAP_MULTIMODAL_INPUT | ROUTE_CAPS_IMAGE, "google")                                     \
+    X(OPENAI, "openai", ROUTE_WIRE_RESPONSES, ROUTE_AUTH_OPENAI, "https://api.openai.com/v1",      \
+      ROUTE_CAP_MULTIMODAL_INPUT | ROUTE_CAP_NATIVE_WEB_SEARCH | ROUTE_CAPS_IMAGE |                \
+          ROUTE_CAPS_AUDIO,                                                                        \
+      "open_ai")                                                                                   \
+    X(OPENROUTER, "openrouter", ROUTE_WIRE_CHAT, ROUTE_AUTH_BEARER,                                \
+      "https://openrouter.ai/api/v1",                                                              \
+      ROUTE_CAP_MULTIMODAL_INPUT | ROUTE_CAPS_IMAGE | ROUTE_CAPS_AUDIO, "open_router")             \
+    X(XAI, "xai", ROUTE_WIRE_CHAT, ROUTE_AUTH_BEARER, "https://api.x.ai/v1",                       \
+      ROUTE_CAP_MULTIMODAL_INPUT | ROUTE_CAP_NATIVE_WEB_SEARCH | ROUTE_CAPS_IMAGE, "x_ai")
+
+enum route_driver {
+#define ROUTE_DRIVER_ID(id, ...) ROUTE_DRIVER_##id,
+    ROUTE_DRIVERS(ROUTE_DRIVER_ID)
+#undef ROUTE_DRIVER_ID
+        ROUTE_DRIVER_COUNT
+};
+
+struct route_driver_info {
+    const char *name;
+    enum route_wire wire;
+    enum route_auth auth;
+    const char *default_base_url;
+    unsigned caps;
+    const char *slot_provider;
+};
+extern const struct route_driver_info route_drivers[ROUTE_DRIVER_COUNT];
 
 /* One [routes.<id>] table. Optional strings are NULL when absent. */
 struct route {
@@ -108,9 +153,6 @@ const struct route *routes_find(const struct routes *r, const char *id);
  * or the route's default. NULL, with why, when `provider` names no route. */
 const struct route *routes_select(const struct routes *r, const char *provider, const char *model,
                                   const char **model_out, char *why, size_t whysz);
-
-/* "anthropic", "google", "openai", "openrouter", "xai". */
-const char *route_driver_name(enum route_driver d);
 
 /* What `doctor routes` and the route inventory show: {default_route,
  * route_count, sha256 (hex), routes: [{route_id, provider, model, auth_ref,

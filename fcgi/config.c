@@ -49,7 +49,7 @@ struct str_opt {
 
 /* The routes file, when there is one: loaded once, before the workers fork. */
 static int
-routes_setup(struct config *cfg, char *err, size_t errsz)
+routes_setup(struct fcgi_config *cfg, char *err, size_t errsz)
 {
     if (cfg->routes_file == NULL)
         return 0;
@@ -69,7 +69,7 @@ routes_setup(struct config *cfg, char *err, size_t errsz)
 }
 
 int
-config_load(struct config *cfg, int argc, char **argv)
+fcgi_config_load(struct fcgi_config *cfg, int argc, char **argv)
 {
     int64_t workers;
     struct str_opt strs[] = {
@@ -83,11 +83,10 @@ config_load(struct config *cfg, int argc, char **argv)
         {"--default-route", "KHEISH_DEFAULT_ROUTE", NULL, &cfg->default_route},
     };
     struct int_opt ints[] = {
-        {"--workers", "KHEISH_FCGI_WORKERS", 1, CONFIG_MAX_WORKERS, CONFIG_DEFAULT_WORKERS,
-         &workers},
+        {"--workers", "KHEISH_FCGI_WORKERS", 1, POOL_MAX_WORKERS, POOL_DEFAULT_WORKERS, &workers},
         {"--max-body-bytes", "KHEISH_MAX_BODY_BYTES", 1024, 64 * 1024 * 1024,
          CONFIG_DEFAULT_MAX_BODY_BYTES, &cfg->max_body_bytes},
-        {"--drain-ms", "KHEISH_DRAIN_MS", 0, 600000, CONFIG_DEFAULT_DRAIN_MS, &cfg->drain_ms},
+        {"--drain-ms", "KHEISH_DRAIN_MS", 0, 600000, POOL_DEFAULT_DRAIN_MS, &cfg->drain_ms},
         {NULL, "KHEISH_QUEUED_RUN_LAG_WARNING_THRESHOLD_MS", 1, INT64_MAX / 2,
          CONFIG_DEFAULT_THRESHOLD_MS, &cfg->queued_run_lag_threshold_ms},
         {NULL, "KHEISH_STALE_NON_TERMINAL_RUN_THRESHOLD_MS", 1, INT64_MAX / 2,

@@ -5,17 +5,15 @@
 #include <stdint.h>
 
 #include "gate.h"
+#include "pool.h"
 #include "routes.h"
 #include "sealed.h"
 
-#define CONFIG_DEFAULT_WORKERS        4
-#define CONFIG_MAX_WORKERS            256
 #define CONFIG_DEFAULT_MAX_BODY_BYTES (2 * 1024 * 1024)
-#define CONFIG_DEFAULT_DRAIN_MS       5000
 #define CONFIG_DEFAULT_THRESHOLD_MS   1800000 /* 30 min, queued-lag and stale-run warnings */
 #define CONFIG_DEFAULT_INPUT_WAIT_MS  300000  /* 5 min */
 
-struct config {
+struct fcgi_config {
     const char *socket_path;
     const char *database_url;
     const char *state_root;
@@ -43,6 +41,6 @@ struct config {
 
 /* Fills cfg from argv and the environment. Returns 0, or -1 after printing
  * the reason to stderr. */
-int config_load(struct config *cfg, int argc, char **argv);
+int fcgi_config_load(struct fcgi_config *cfg, int argc, char **argv);
 
 #endif

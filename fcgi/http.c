@@ -32,24 +32,10 @@ struct store_problem {
 };
 
 static const struct store_problem store_problems[] = {
-    [STORE_OK] = {500, NULL, "internal_error"},
-    [STORE_UNAVAILABLE] = {503, "storage", "database_unavailable"},
-    [STORE_ERROR] = {500, NULL, "internal_error"},
-    [STORE_RETRY] = {503, "storage", "database_contention"},
-    [STORE_SESSION_NOT_FOUND] = {404, "sessions", "session_not_found"},
-    [STORE_RUN_NOT_FOUND] = {404, "runs", "run_not_found"},
-    [STORE_REVISION_NOT_FOUND] = {404, "runtime", "runtime_revision_not_found"},
-    [STORE_SESSION_CONFLICT] = {409, "sessions", "session_conflict"},
-    [STORE_SESSION_ENDED] = {409, "sessions", "session_ended"},
-    [STORE_RUN_STATE_CONFLICT] = {409, "runs", "run_state_conflict"},
-    [STORE_IDEMPOTENCY_CONFLICT] = {409, "idempotency", "idempotency_conflict"},
-    [STORE_REVISION_CONFLICT] = {409, "runtime", "runtime_revision_conflict"},
-    [STORE_MIGRATION_CHANGED] = {500, NULL, "internal_error"},
-    [STORE_SECRET_NOT_FOUND] = {404, "secrets", "secret_not_found"},
-    [STORE_KEY_MISMATCH] = {409, "secrets", "master_key_mismatch"},
-    [STORE_LEASE_NOT_FOUND] = {404, "runtime", "lease_not_found"},
-    [STORE_SUBJECT_NOT_FOUND] = {404, "runtime", "subject_not_found"},
-    [STORE_SESSION_BUSY] = {409, "sessions", "session_busy"},
+#define STORE_PROBLEM(id, name, message, status, domain, code)                                     \
+    [STORE_##id] = {status, domain, code},
+    STORE_ERRORS(STORE_PROBLEM)
+#undef STORE_PROBLEM
 };
 
 int

@@ -37,8 +37,9 @@ struct http_req {
     const char *content_encoding; /* or NULL */
     char *body;                   /* NUL-terminated, body_len bytes */
     size_t body_len;
+    json_t *json; /* the body, checked against its route's fields (router.h) */
     struct store *db;
-    const struct config *cfg;
+    const struct fcgi_config *cfg;
     struct gate *gate;
     const char *recorded_by; /* "kheish-fcgi@<host>", for audit rows */
     int draining;

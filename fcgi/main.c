@@ -9,13 +9,13 @@
 int
 main(int argc, char **argv)
 {
-    struct config cfg = {0};
+    struct fcgi_config cfg = {0};
     log_init("kheish-fcgi");
     if (sodium_init() < 0) {
         fprintf(stderr, "kheish-fcgi: libsodium failed to initialise\n");
         return 1;
     }
-    int rc = config_load(&cfg, argc, argv) != 0 ? 2 : master_run(&cfg);
+    int rc = fcgi_config_load(&cfg, argc, argv) != 0 ? 2 : master_run(&cfg);
     routes_free(&cfg.routes);
     sealed_key_wipe(&cfg.master_key);
     return rc;

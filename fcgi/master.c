@@ -41,7 +41,7 @@ struct slot {
 };
 
 struct pool {
-    const struct config *cfg;
+    const struct fcgi_config *cfg;
     int listen_fd;
     struct shared_state *shared;
     struct slot *slots;
@@ -196,7 +196,7 @@ write_pid_file(const char *path)
 }
 
 int
-master_run(const struct config *cfg)
+master_run(const struct fcgi_config *cfg)
 {
     sigset_t set;
     sigemptyset(&set);

@@ -6,6 +6,6 @@
 
 /* Opens the socket, runs the pool until SIGTERM/SIGINT has drained it.
  * Returns the process exit status. */
-int master_run(const struct config *cfg);
+int master_run(const struct fcgi_config *cfg);
 
 #endif

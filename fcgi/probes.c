@@ -1,7 +1,7 @@
 /* Liveness and readiness, outside /v1 and without auth. */
 #include "router.h"
 
-int
+static int
 probes_healthz(struct http_req *req, struct http_resp *resp)
 {
     (void)req;
@@ -10,7 +10,7 @@ probes_healthz(struct http_req *req, struct http_resp *resp)
 }
 
 /* Ready when not draining and the database answers. */
-int
+static int
 probes_readyz(struct http_req *req, struct http_resp *resp)
 {
     if (req->draining)
@@ -23,3 +23,9 @@ probes_readyz(struct http_req *req, struct http_resp *resp)
     resp->text = "ready\n";
     return resp->status = 200;
 }
+
+const struct http_route probes_routes[] = {
+    {"GET", "/healthz", AUTH_ACCESS_NONE, probes_healthz, NULL, NULL, NULL},
+    {"GET", "/readyz", AUTH_ACCESS_NONE, probes_readyz, NULL, NULL, NULL},
+    ROUTES_END,
+};

@@ -8,20 +8,6 @@
 
 #include "readiness.h"
 
-/* The slot provider a driver's credential must have. */
-static const char *
-slot_provider(enum route_driver d)
-{
-    static const char *const names[] = {
-        [ROUTE_DRIVER_ANTHROPIC] = "anthropic",
-        [ROUTE_DRIVER_GOOGLE] = "google",
-        [ROUTE_DRIVER_OPENAI] = "open_ai",
-        [ROUTE_DRIVER_OPENROUTER] = "open_router",
-        [ROUTE_DRIVER_XAI] = "x_ai",
-    };
-    return names[d];
-}
-
 static void
 state(json_t *e, const char *st, const char *code, const char *message, const char *action)
 {
@@ -54,9 +40,10 @@ route_state(struct store *db, const struct route *rt, json_t *e)
         snprintf(msg, sizeof msg, "the status of slot '%s' cannot be read: %s", rt->auth_ref,
                  store_strerror(rc));
         state(e, "error", "route_auth_status_error", msg, NULL);
-    } else if (strcmp(provider, slot_provider(rt->driver))) {
+    } else if (strcmp(provider, route_drivers[rt->driver].slot_provider)) {
         snprintf(msg, sizeof msg, "slot '%s' holds a %s credential, the %s driver needs %s",
-                 rt->auth_ref, provider, route_driver_name(rt->driver), slot_provider(rt->driver));
+                 rt->auth_ref, provider, route_drivers[rt->driver].name,
+                 route_drivers[rt->driver].slot_provider);
         state(e, "error", "route_auth_provider_mismatch", msg, NULL);
     } else {
         state(e, "ok", "route_auth_ready", "the route's secret slot is ready", NULL);

@@ -1,49 +1,53 @@
-/* router: method + path to handler; 404 route_not_found and 405 otherwise. */
+/*
+ * router: method + path to handler; 404 route_not_found and 405 otherwise.
+ *
+ * Each handler file declares the routes it serves in a table of its own
+ * (sessions.c: sessions_routes, ...); router.c concatenates the tables.
+ */
 #ifndef KHEISH_FCGI_ROUTER_H
 #define KHEISH_FCGI_ROUTER_H
 
+#include "auth.h"
 #include "http.h"
+#include "validate.h"
 
 typedef int (*handler_fn)(struct http_req *req, struct http_resp *resp);
 
-/* Finds the handler for req->method and req->path, filling req->params with
+struct http_route {
+    const char *method;
+    const char *pattern;     /* '*' matches one non-empty path segment */
+    enum auth_access access; /* the least a caller needs (contract §5; test-api_routes) */
+    handler_fn fn;           /* NULL: a stream the SSE relay serves (nginx sends it there) */
+    const char *query;       /* the query parameters it reads, space-separated; others refused */
+    /* Its JSON body's fields, checked before fn runs (req->json), or NULL:
+     * no body is read. */
+    const struct field *body;
+    /* The DaemonCapabilities flags it serves (status.c), space-separated. */
+    const char *capabilities;
+};
+#define ROUTES_END                                                                                 \
+    {                                                                                              \
+        NULL, NULL, AUTH_ACCESS_NONE, NULL, NULL, NULL, NULL                                       \
+    }
+
+#define PAGE_QUERY "limit page cursor"
+
+/* What the router gives every route: errors as problem+json with a domain code. */
+#define ROUTER_CAPABILITIES "problem_details domain_errors"
+/* Every flag of DaemonCapabilities (status.c), NULL-terminated. */
+extern const char *const status_capability_flags[];
+
+/* The handler files' tables (ROUTES_END-terminated), and all of them. */
+extern const struct http_route probes_routes[], status_routes[], sessions_routes[], runs_routes[],
+    runtime_routes[], secrets_routes[];
+extern const struct http_route *const router_tables[];
+
+/* Finds the route for req->method and req->path, filling req->params with
  * the path's '*' segments, and runs it; or sets the 404/405 problem. */
 int router_dispatch(struct http_req *req, struct http_resp *resp);
 
-/* Handlers, one file per resource group. */
-int probes_healthz(struct http_req *req, struct http_resp *resp);
-int probes_readyz(struct http_req *req, struct http_resp *resp);
-int status_get(struct http_req *req, struct http_resp *resp);
-int status_capabilities(struct http_req *req, struct http_resp *resp);
-int sessions_create(struct http_req *req, struct http_resp *resp);
-int sessions_list(struct http_req *req, struct http_resp *resp);
-int sessions_get(struct http_req *req, struct http_resp *resp);
-int sessions_events(struct http_req *req, struct http_resp *resp);
-int sessions_interrupt(struct http_req *req, struct http_resp *resp);
-int sessions_end(struct http_req *req, struct http_resp *resp);
-int runs_submit(struct http_req *req, struct http_resp *resp);
-int sessions_input(struct http_req *req, struct http_resp *resp);
-int runs_list(struct http_req *req, struct http_resp *resp);
-int runs_get(struct http_req *req, struct http_resp *resp);
-int runs_events(struct http_req *req, struct http_resp *resp);
-int runs_cancel(struct http_req *req, struct http_resp *resp);
-int runtime_get(struct http_req *req, struct http_resp *resp);
-int runtime_permission_mode(struct http_req *req, struct http_resp *resp);
-int runtime_debug_level(struct http_req *req, struct http_resp *resp);
-int runtime_revisions(struct http_req *req, struct http_resp *resp);
-int runtime_rollback(struct http_req *req, struct http_resp *resp);
 /* Appends a health warning {severity, code, message, related_id?} (status.c). */
 void status_warn(json_t *warnings, const char *severity, const char *code, const char *message,
                  const json_t *related_id);
-
-int secrets_list(struct http_req *req, struct http_resp *resp);
-int secrets_put(struct http_req *req, struct http_resp *resp);
-int secrets_get(struct http_req *req, struct http_resp *resp);
-int secrets_delete(struct http_req *req, struct http_resp *resp);
-int secrets_revoke_slot(struct http_req *req, struct http_resp *resp);
-int auth_subject_get(struct http_req *req, struct http_resp *resp);
-int auth_subject_revoke(struct http_req *req, struct http_resp *resp);
-int auth_lease_get(struct http_req *req, struct http_resp *resp);
-int auth_lease_revoke(struct http_req *req, struct http_resp *resp);
 
 #endif

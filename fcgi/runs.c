@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "names.h"
 #include "page.h"
 #include "readiness.h"
 #include "router.h"
@@ -11,11 +12,6 @@
 #define RUN_EVENTS_DEFAULT_LIMIT 1000
 #define RUN_EVENTS_MAX_LIMIT     1000
 #define FINGERPRINT_VERSION      "v1:"
-
-static const char *const run_statuses[] = {
-    "queued",    "running", "waiting_for_approval", "waiting_for_user_question",
-    "completed", "failed",  "interrupted",          "cancelled",
-    NULL};
 
 /* "v1:" + SHA-256 of the canonical (sorted, compact) payload. */
 static void
@@ -29,25 +25,24 @@ fingerprint(const json_t *payload, char out[3 + 65])
     free(canon);
 }
 
-/* Validates a SubmitInputRequest and queues its run; *view receives the
- * RunView. Returns 0, or -1 with a problem in resp. */
+/* Queues the run of a SubmitInputRequest (its fields checked by the
+ * router); *view receives the RunView. Returns 0, or -1 with a problem in
+ * resp. */
 static int
 submit(struct http_req *req, struct http_resp *resp, int require_idle, json_t **view)
 {
-    json_t *body = NULL;
+    json_t *body = req->json;
     char fp[3 + 65];
-    int replayed, rc = -1;
+    int replayed;
     const char *session = http_path_id(req, 0, "session", resp);
-    if (session == NULL || validate_body(req, validate_submit_input, &body, resp) != 0)
+    if (session == NULL || validate_submit_rules(body, resp) != 0 ||
+        readiness_check_submission(req, body, resp) != 0)
         return -1;
-    if (validate_submit_rules(body, resp) != 0 || readiness_check_submission(req, body, resp) != 0)
-        goto out;
     const char *key = json_string_value(json_object_get(body, "idempotency_key"));
-    if (key && req->idempotency_key && strcmp(key, req->idempotency_key)) {
-        http_problem(resp, 400, "idempotency", "invalid_idempotency_key",
-                     "the Idempotency-Key header and the idempotency_key field differ");
-        goto out;
-    }
+    if (key && req->idempotency_key && strcmp(key, req->idempotency_key))
+        return http_problem(resp, 400, "idempotency", "invalid_idempotency_key",
+                            "the Idempotency-Key header and the idempotency_key field differ"),
+               -1;
     key = req->idempotency_key ? req->idempotency_key : key;
     json_t *payload = json_deep_copy(body);
     json_object_del(payload, "idempotency_key");
@@ -55,13 +50,10 @@ submit(struct http_req *req, struct http_resp *resp, int require_idle, json_t **
     struct store_run_submit s = {session, payload, key, key ? fp : NULL, require_idle};
     enum store_rc src = store_run_submit(req->db, &s, view, &replayed);
     json_decref(payload);
-    rc = src == STORE_OK ? 0 : (http_store_problem(resp, src), -1);
-out:
-    json_decref(body);
-    return rc;
+    return src == STORE_OK ? 0 : (http_store_problem(resp, src), -1);
 }
 
-int
+static int
 runs_submit(struct http_req *req, struct http_resp *resp)
 {
     json_t *view;
@@ -73,7 +65,7 @@ runs_submit(struct http_req *req, struct http_resp *resp)
  * run: its answer sends nginx to the internal wait location, where a relay
  * holds the request, without a worker, until the run ended or input_wait_ms
  * passed, and answers the SessionView (sse-relay/relay.c). */
-int
+static int
 sessions_input(struct http_req *req, struct http_resp *resp)
 {
     json_t *view;
@@ -89,7 +81,7 @@ sessions_input(struct http_req *req, struct http_resp *resp)
     return 200;
 }
 
-int
+static int
 runs_list(struct http_req *req, struct http_resp *resp)
 {
     struct page_req p;
@@ -100,7 +92,7 @@ runs_list(struct http_req *req, struct http_resp *resp)
         return resp->status;
     if (f.session_id && !uri_valid_id(f.session_id))
         return http_problem(resp, 400, NULL, "bad_request", "invalid session_id");
-    if (f.status && !util_in_list(f.status, run_statuses))
+    if (f.status && !util_in_list(f.status, names_run_statuses))
         return http_problem(resp, 400, NULL, "bad_request", "unknown run status");
     if (active && strcmp(active, "true") && strcmp(active, "false"))
         return http_problem(resp, 400, NULL, "bad_request",
@@ -111,7 +103,7 @@ runs_list(struct http_req *req, struct http_resp *resp)
                           : http_store_problem(resp, rc);
 }
 
-int
+static int
 runs_get(struct http_req *req, struct http_resp *resp)
 {
     char *view;
@@ -122,7 +114,7 @@ runs_get(struct http_req *req, struct http_resp *resp)
     return rc == STORE_OK ? http_json_text(resp, 200, view) : http_store_problem(resp, rc);
 }
 
-int
+static int
 runs_events(struct http_req *req, struct http_resp *resp)
 {
     json_t *out;
@@ -135,14 +127,29 @@ runs_events(struct http_req *req, struct http_resp *resp)
     return rc == STORE_OK ? http_json(resp, 200, out) : http_store_problem(resp, rc);
 }
 
-int
+static int
 runs_cancel(struct http_req *req, struct http_resp *resp)
 {
-    json_t *body = NULL, *view;
+    json_t *view;
     const char *id = http_path_id(req, 0, "run", resp);
-    if (id == NULL || validate_body(req, validate_empty, &body, resp) != 0)
+    if (id == NULL)
         return resp->status;
-    json_decref(body);
     enum store_rc rc = store_run_cancel(req->db, id, &view);
     return rc == STORE_OK ? http_json(resp, 200, view) : http_store_problem(resp, rc);
 }
+
+const struct http_route runs_routes[] = {
+    {"POST", "/v1/sessions/*/runs", AUTH_ACCESS_ADMIN, runs_submit, NULL, validate_submit_input,
+     "session_run_idempotency"},
+    {"POST", "/v1/sessions/*/input", AUTH_ACCESS_ADMIN, sessions_input, NULL, validate_submit_input,
+     NULL},
+    {"GET", "/v1/runs", AUTH_ACCESS_READ_ONLY, runs_list,
+     "session_id status priority_active order " PAGE_QUERY, NULL,
+     "cursor_pagination paginated_lists"},
+    {"GET", "/v1/runs/*", AUTH_ACCESS_READ_ONLY, runs_get, NULL, NULL, NULL},
+    {"GET", "/v1/runs/*/events", AUTH_ACCESS_READ_ONLY, runs_events, "limit", NULL, NULL},
+    {"GET", "/v1/runs/*/stream", AUTH_ACCESS_READ_ONLY, NULL, "cursor", NULL,
+     "live_events sse_replay typed_sse_heartbeat"},
+    {"POST", "/v1/runs/*/cancel", AUTH_ACCESS_ADMIN, runs_cancel, NULL, validate_empty, NULL},
+    ROUTES_END,
+};

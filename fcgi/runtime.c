@@ -6,7 +6,7 @@
 
 #define REVISIONS_DEFAULT_LIMIT 100
 
-int
+static int
 runtime_get(struct http_req *req, struct http_resp *resp)
 {
     json_t *view;
@@ -21,45 +21,37 @@ revision(const json_t *body, const char *key)
     return json_is_integer(v) ? json_integer_value(v) : -1;
 }
 
-/* Applies one change described by the validated body. */
+/* Applies one change described by the body. */
 static int
-change(struct http_req *req, struct http_resp *resp, const struct field *schema,
-       const char *setting, const char *value_key)
+change(struct http_req *req, struct http_resp *resp, const char *setting, const char *value_key)
 {
-    json_t *body, *view;
-    if (validate_body(req, schema, &body, resp) != 0)
-        return resp->status;
+    json_t *body = req->json, *view;
     const char *value = value_key ? json_string_value(json_object_get(body, value_key)) : NULL;
-    if (value_key && value == NULL) {
-        json_decref(body);
-        return http_problem(resp, 400, NULL, "bad_request", "field '%s' is required", value_key);
-    }
     struct store_runtime_change c = {setting, value, revision(body, "expected_revision"),
                                      revision(body, "target_revision")};
     enum store_rc rc = store_runtime_change(req->db, &c, &view);
-    json_decref(body);
     return rc == STORE_OK ? http_json(resp, 200, view) : http_store_problem(resp, rc);
 }
 
-int
+static int
 runtime_permission_mode(struct http_req *req, struct http_resp *resp)
 {
-    return change(req, resp, validate_permission_mode, "permission_mode", "mode");
+    return change(req, resp, "permission_mode", "mode");
 }
 
-int
+static int
 runtime_debug_level(struct http_req *req, struct http_resp *resp)
 {
-    return change(req, resp, validate_debug_level, "debug_level", "level");
+    return change(req, resp, "debug_level", "level");
 }
 
-int
+static int
 runtime_rollback(struct http_req *req, struct http_resp *resp)
 {
-    return change(req, resp, validate_rollback, "rollback", NULL);
+    return change(req, resp, "rollback", NULL);
 }
 
-int
+static int
 runtime_revisions(struct http_req *req, struct http_resp *resp)
 {
     json_t *out;
@@ -69,3 +61,15 @@ runtime_revisions(struct http_req *req, struct http_resp *resp)
     enum store_rc rc = store_runtime_revisions(req->db, limit, &out);
     return rc == STORE_OK ? http_json(resp, 200, out) : http_store_problem(resp, rc);
 }
+
+const struct http_route runtime_routes[] = {
+    {"GET", "/v1/runtime", AUTH_ACCESS_READ_ONLY, runtime_get, NULL, NULL, NULL},
+    {"POST", "/v1/runtime/permission-mode", AUTH_ACCESS_ADMIN, runtime_permission_mode, NULL,
+     validate_permission_mode, NULL},
+    {"POST", "/v1/runtime/debug-level", AUTH_ACCESS_ADMIN, runtime_debug_level, NULL,
+     validate_debug_level, NULL},
+    {"GET", "/v1/runtime/revisions", AUTH_ACCESS_ADMIN, runtime_revisions, "limit", NULL, NULL},
+    {"POST", "/v1/runtime/rollback", AUTH_ACCESS_ADMIN, runtime_rollback, NULL, validate_rollback,
+     NULL},
+    ROUTES_END,
+};

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "names.h"
 #include "router.h"
 #include "sealed.h"
 #include "util.h"
@@ -14,28 +15,24 @@
 
 #define SECRET_VALUE_MAX_BYTES 16384
 
-static const char *const providers[] = {"generic",     "open_ai", "anthropic", "google",
-                                        "open_router", "x_ai",    NULL};
-static const char *const modes[] = {"opaque_secret", "api_key", "oauth_account", NULL};
-
 static const struct field record_fields[] = {
-    {"slot_id", F_ID, 1, URI_ID_MAX_BYTES, NULL, NULL},
-    {"provider", F_STRING, 1, 32, providers, NULL},
-    {"mode", F_STRING, 1, 32, modes, NULL},
-    {"state", F_OBJECT, 0, 0, NULL, NULL},
-    {"updated_at_ms", F_INT, 0, INT64_MAX, NULL, NULL},
+    {"slot_id", F_ID, 1, URI_ID_MAX_BYTES, NULL, NULL, REQUIRED},
+    {"provider", F_STRING, 1, 32, names_slot_providers, NULL, REQUIRED},
+    {"mode", F_STRING, 1, 32, names_slot_modes, NULL, REQUIRED},
+    {"state", F_OBJECT, 0, 0, NULL, NULL, REQUIRED},
+    {"updated_at_ms", F_INT, 0, INT64_MAX, NULL, NULL, OPTIONAL},
     FIELDS_END,
 };
 static const struct field opaque_state[] = {
-    {"value", F_STRING, 1, SECRET_VALUE_MAX_BYTES, NULL, NULL},
+    {"value", F_STRING, 1, SECRET_VALUE_MAX_BYTES, NULL, NULL, REQUIRED},
     FIELDS_END,
 };
 static const char *const api_key_kind[] = {"api_key", NULL};
 static const struct field api_key_state[] = {
-    {"kind", F_STRING, 1, 16, api_key_kind, NULL},
-    {"api_key", F_STRING, 1, SECRET_VALUE_MAX_BYTES, NULL, NULL},
-    {"organization", F_STRING, 1, 256, NULL, NULL},
-    {"project", F_STRING, 1, 256, NULL, NULL},
+    {"kind", F_STRING, 1, 16, api_key_kind, NULL, REQUIRED},
+    {"api_key", F_STRING, 1, SECRET_VALUE_MAX_BYTES, NULL, NULL, REQUIRED},
+    {"organization", F_STRING, 1, 256, NULL, NULL, OPTIONAL},
+    {"project", F_STRING, 1, 256, NULL, NULL, OPTIONAL},
     FIELDS_END,
 };
 
@@ -43,10 +40,6 @@ static const struct field api_key_state[] = {
 static int
 check_record(const json_t *rec, struct http_resp *resp)
 {
-    static const char *const required[] = {"slot_id", "provider", "mode", "state", NULL};
-    for (const char *const *k = required; *k; k++)
-        if (json_object_get(rec, *k) == NULL)
-            return http_problem(resp, 400, NULL, "bad_request", "field '%s' is required", *k), -1;
     const char *provider = json_string_value(json_object_get(rec, "provider"));
     const char *mode = json_string_value(json_object_get(rec, "mode"));
     const json_t *state = json_object_get(rec, "state");
@@ -60,15 +53,7 @@ check_record(const json_t *rec, struct http_resp *resp)
                             "provider 'generic' goes with mode 'opaque_secret', every other "
                             "provider with 'api_key'"),
                -1;
-    const struct field *shape = generic ? opaque_state : api_key_state;
-    if (validate_object(state, shape, resp) != 0)
-        return -1;
-    const char *need = generic ? "value" : "api_key";
-    if (json_object_get(state, need) == NULL || (!generic && !json_object_get(state, "kind")))
-        return http_problem(resp, 400, NULL, "bad_request", "state.%s is required",
-                            json_object_get(state, need) ? "kind" : need),
-               -1;
-    return 0;
+    return validate_object(state, generic ? opaque_state : api_key_state, resp);
 }
 
 struct seal_ctx {
@@ -86,23 +71,17 @@ seal(void *arg, int64_t version, unsigned char nonce[SEALED_NONCE_BYTES], unsign
     return sealed_seal(x->key, x->slot_id, version, x->plain, x->len, nonce, ct, ct_len);
 }
 
-int
+static int
 secrets_put(struct http_req *req, struct http_resp *resp)
 {
-    json_t *rec, *status = NULL;
-    if (validate_body(req, record_fields, &rec, resp) != 0)
+    json_t *rec = req->json, *status = NULL;
+    if (check_record(rec, resp) != 0)
         return resp->status;
-    if (check_record(rec, resp) != 0) {
-        json_decref(rec);
-        return resp->status;
-    }
-    if (!req->cfg->has_master_key) {
-        json_decref(rec);
+    if (!req->cfg->has_master_key)
         return http_problem(resp, 503, "secrets", "master_key_unavailable",
                             "kheish-fcgi has no auth store master key "
                             "(KHEISH_AUTH_STORE_MASTER_KEY or KHEISH_AUTH_STORE_MASTER_KEY_FILE); "
                             "set the secret with `kheish secrets set --offline` instead");
-    }
     char *plain = json_dumps(json_object_get(rec, "state"), JSON_COMPACT | JSON_SORT_KEYS);
     const char *slot_id = json_string_value(json_object_get(rec, "slot_id"));
     struct seal_ctx x = {&req->cfg->master_key, slot_id, plain, plain ? strlen(plain) : 0};
@@ -119,11 +98,10 @@ secrets_put(struct http_req *req, struct http_resp *resp)
     if (plain)
         sodium_memzero(plain, x.len);
     free(plain);
-    json_decref(rec);
     return rc == STORE_OK ? http_json(resp, 200, status) : http_store_problem(resp, rc);
 }
 
-int
+static int
 secrets_list(struct http_req *req, struct http_resp *resp)
 {
     json_t *list;
@@ -143,7 +121,7 @@ slot_param(struct http_req *req, struct http_resp *resp)
     return id;
 }
 
-int
+static int
 secrets_get(struct http_req *req, struct http_resp *resp)
 {
     json_t *status;
@@ -154,7 +132,7 @@ secrets_get(struct http_req *req, struct http_resp *resp)
     return rc == STORE_OK ? http_json(resp, 200, status) : http_store_problem(resp, rc);
 }
 
-int
+static int
 secrets_delete(struct http_req *req, struct http_resp *resp)
 {
     const char *id = slot_param(req, resp);
@@ -165,7 +143,7 @@ secrets_delete(struct http_req *req, struct http_resp *resp)
                           : http_store_problem(resp, rc);
 }
 
-int
+static int
 secrets_revoke_slot(struct http_req *req, struct http_resp *resp)
 {
     int revoked = 0;
@@ -206,26 +184,43 @@ broker(struct http_req *req, struct http_resp *resp,
     return rc == STORE_OK ? http_json(resp, 200, out) : http_store_problem(resp, rc);
 }
 
-int
-auth_subject_get(struct http_req *req, struct http_resp *resp)
+static int
+secrets_subject_get(struct http_req *req, struct http_resp *resp)
 {
     return broker(req, resp, store_subject_status, 1);
 }
 
-int
-auth_subject_revoke(struct http_req *req, struct http_resp *resp)
+static int
+secrets_subject_revoke(struct http_req *req, struct http_resp *resp)
 {
     return broker(req, resp, store_subject_revoke, 1);
 }
 
-int
-auth_lease_get(struct http_req *req, struct http_resp *resp)
+static int
+secrets_lease_get(struct http_req *req, struct http_resp *resp)
 {
     return broker(req, resp, store_lease_status, 0);
 }
 
-int
-auth_lease_revoke(struct http_req *req, struct http_resp *resp)
+static int
+secrets_lease_revoke(struct http_req *req, struct http_resp *resp)
 {
     return broker(req, resp, store_lease_revoke, 0);
 }
+
+const struct http_route secrets_routes[] = {
+    {"GET", "/v1/runtime/secrets", AUTH_ACCESS_ADMIN, secrets_list, NULL, NULL, NULL},
+    {"POST", "/v1/runtime/secrets", AUTH_ACCESS_ADMIN, secrets_put, NULL, record_fields, NULL},
+    {"GET", "/v1/runtime/secrets/*", AUTH_ACCESS_ADMIN, secrets_get, NULL, NULL, NULL},
+    {"DELETE", "/v1/runtime/secrets/*", AUTH_ACCESS_ADMIN, secrets_delete, NULL, NULL, NULL},
+    {"POST", "/v1/runtime/auth/slots/*/revoke", AUTH_ACCESS_ADMIN, secrets_revoke_slot, NULL, NULL,
+     NULL},
+    {"GET", "/v1/runtime/auth/subjects/*", AUTH_ACCESS_ADMIN, secrets_subject_get, NULL, NULL,
+     NULL},
+    {"POST", "/v1/runtime/auth/subjects/*/revoke", AUTH_ACCESS_ADMIN, secrets_subject_revoke, NULL,
+     NULL, NULL},
+    {"GET", "/v1/runtime/auth/leases/*", AUTH_ACCESS_ADMIN, secrets_lease_get, NULL, NULL, NULL},
+    {"POST", "/v1/runtime/auth/leases/*/revoke", AUTH_ACCESS_ADMIN, secrets_lease_revoke, NULL,
+     NULL, NULL},
+    ROUTES_END,
+};

@@ -19,22 +19,19 @@ obj(const json_t *o, const char *key)
     return json_is_object(v) ? v : NULL;
 }
 
-int
+static int
 sessions_create(struct http_req *req, struct http_resp *resp)
 {
-    json_t *body, *view;
+    json_t *body = req->json, *view;
     int created;
-    if (validate_body(req, validate_session_create, &body, resp) != 0)
-        return resp->status;
     struct store_session_create c = {str(body, "session_id"), str(body, "thread_id"),
                                      str(body, "persona_id"), obj(body, "capability_scope"),
                                      obj(body, "credential_scope")};
     enum store_rc rc = store_session_create(req->db, &c, &view, &created);
-    json_decref(body);
     return rc == STORE_OK ? http_json(resp, 201, view) : http_store_problem(resp, rc);
 }
 
-int
+static int
 sessions_list(struct http_req *req, struct http_resp *resp)
 {
     struct page_req p;
@@ -49,7 +46,7 @@ sessions_list(struct http_req *req, struct http_resp *resp)
                           : http_store_problem(resp, rc);
 }
 
-int
+static int
 sessions_get(struct http_req *req, struct http_resp *resp)
 {
     json_t *view;
@@ -60,7 +57,7 @@ sessions_get(struct http_req *req, struct http_resp *resp)
     return rc == STORE_OK ? http_json(resp, 200, view) : http_store_problem(resp, rc);
 }
 
-int
+static int
 sessions_events(struct http_req *req, struct http_resp *resp)
 {
     json_t *out;
@@ -74,26 +71,44 @@ sessions_events(struct http_req *req, struct http_resp *resp)
     return rc == STORE_OK ? http_json(resp, 200, out) : http_store_problem(resp, rc);
 }
 
-int
+static int
 sessions_interrupt(struct http_req *req, struct http_resp *resp)
 {
-    json_t *body = NULL, *out;
+    json_t *out;
     const char *id = http_path_id(req, 0, "session", resp);
-    if (id == NULL || validate_body(req, validate_empty, &body, resp) != 0)
+    if (id == NULL)
         return resp->status;
-    json_decref(body);
     enum store_rc rc = store_session_interrupt(req->db, id, &out);
     return rc == STORE_OK ? http_json(resp, 200, out) : http_store_problem(resp, rc);
 }
 
-int
+static int
 sessions_end(struct http_req *req, struct http_resp *resp)
 {
-    json_t *body = NULL, *view;
+    json_t *view;
     const char *id = http_path_id(req, 0, "session", resp);
-    if (id == NULL || validate_body(req, validate_session_end, &body, resp) != 0)
+    if (id == NULL)
         return resp->status;
-    enum store_rc rc = store_session_end(req->db, id, str(body, "reason"), &view);
-    json_decref(body);
+    enum store_rc rc = store_session_end(req->db, id, str(req->json, "reason"), &view);
     return rc == STORE_OK ? http_json(resp, 200, view) : http_store_problem(resp, rc);
 }
+
+const struct http_route sessions_routes[] = {
+    {"POST", "/v1/sessions", AUTH_ACCESS_ADMIN, sessions_create, NULL, validate_session_create,
+     "restart_restore"},
+    {"GET", "/v1/sessions", AUTH_ACCESS_READ_ONLY, sessions_list, "persona_id " PAGE_QUERY, NULL,
+     "cursor_pagination paginated_lists"},
+    {"GET", "/v1/sessions/*", AUTH_ACCESS_READ_ONLY, sessions_get, NULL, NULL, NULL},
+    {"GET", "/v1/sessions/*/events", AUTH_ACCESS_READ_ONLY, sessions_events, "limit", NULL,
+     "session_events"},
+    /* The streams, which the SSE relay serves. */
+    {"GET", "/v1/events/stream", AUTH_ACCESS_READ_ONLY, NULL, "cursor session_id run_id", NULL,
+     "live_events sse_replay typed_sse_heartbeat"},
+    {"GET", "/v1/sessions/*/stream", AUTH_ACCESS_READ_ONLY, NULL, "cursor", NULL,
+     "live_events sse_replay typed_sse_heartbeat"},
+    {"POST", "/v1/sessions/*/interrupt", AUTH_ACCESS_ADMIN, sessions_interrupt, NULL,
+     validate_empty, NULL},
+    {"POST", "/v1/sessions/*/end", AUTH_ACCESS_ADMIN, sessions_end, NULL, validate_session_end,
+     NULL},
+    ROUTES_END,
+};

@@ -16,35 +16,46 @@
 #define CONTROL_PLANE_VERSION "0.1.0"
 #define STATUS_RELAY_STALE_MS 30000 /* a relay silent this long is not counted */
 
+/* The flags of DaemonCapabilities (contract §1.2), in upstream's order. */
+const char *const status_capability_flags[] = {"approvals",
+                                               "sidechains",
+                                               "mailboxes",
+                                               "session_events",
+                                               "restart_restore",
+                                               "live_events",
+                                               "session_run_idempotency",
+                                               "playbooks",
+                                               "flows",
+                                               "problem_details",
+                                               "openapi",
+                                               "cursor_pagination",
+                                               "paginated_lists",
+                                               "domain_errors",
+                                               "sse_replay",
+                                               "typed_sse_heartbeat",
+                                               "agent_supervisor_audit",
+                                               "spawn_policies",
+                                               NULL};
+
+/* Each flag is true only when this build serves it: a route declares it
+ * (router.h), or the router does (ROUTER_CAPABILITIES). */
 static json_t *
 capabilities(void)
 {
-    static const char *const flags[] = {"approvals",
-                                        "sidechains",
-                                        "mailboxes",
-                                        "session_events",
-                                        "restart_restore",
-                                        "live_events",
-                                        "session_run_idempotency",
-                                        "playbooks",
-                                        "flows",
-                                        "problem_details",
-                                        "openapi",
-                                        "cursor_pagination",
-                                        "paginated_lists",
-                                        "domain_errors",
-                                        "sse_replay",
-                                        "typed_sse_heartbeat",
-                                        "agent_supervisor_audit",
-                                        "spawn_policies"};
     json_t *c = json_pack("{s:s, s:i, s:i}", "control_plane_version", CONTROL_PLANE_VERSION,
                           "api_revision", 3, "route_capability_matrix_version", 2);
-    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
-        json_object_set_new(c, flags[i], json_true());
+    for (const char *const *f = status_capability_flags; *f; f++) {
+        size_t len = strlen(*f);
+        int served = util_has_word(ROUTER_CAPABILITIES, *f, len);
+        for (const struct http_route *const *t = router_tables; *t && !served; t++)
+            for (const struct http_route *r = *t; r->method && !served; r++)
+                served = util_has_word(r->capabilities, *f, len);
+        json_object_set_new(c, *f, json_boolean(served));
+    }
     return c;
 }
 
-int
+static int
 status_capabilities(struct http_req *req, struct http_resp *resp)
 {
     (void)req;
@@ -250,7 +261,7 @@ health_ok(const json_t *warnings)
     return 1;
 }
 
-int
+static int
 status_get(struct http_req *req, struct http_resp *resp)
 {
     int64_t t0 = util_monotonic_us();
@@ -299,3 +310,9 @@ status_get(struct http_req *req, struct http_resp *resp)
                                   "route_warning_count", route_warnings, "warnings", warnings));
     return http_json(resp, 200, doc);
 }
+
+const struct http_route status_routes[] = {
+    {"GET", "/v1/status", AUTH_ACCESS_READ_ONLY, status_get, NULL, NULL, NULL},
+    {"GET", "/v1/capabilities", AUTH_ACCESS_READ_ONLY, status_capabilities, NULL, NULL, NULL},
+    ROUTES_END,
+};

@@ -133,6 +133,12 @@ validate_object(const json_t *obj, const struct field *fields, struct http_resp 
         if (check_value(v, f, key, resp) != 0)
             return -1;
     }
+    for (const struct field *f = fields; f->name; f++) {
+        const json_t *given = json_object_get(obj, f->name);
+        if (f->required && (given == NULL || json_is_null(given)))
+            return http_problem(resp, 400, NULL, "bad_request", "field '%s' is required", f->name),
+                   -1;
+    }
     return 0;
 }
 
@@ -160,61 +166,62 @@ static const char *const permission_modes[] = {"default", "acceptEdits", "bypass
 static const char *const debug_levels[] = {"off", "on", "redacted", "full", NULL};
 
 static const struct field tool_choice_object[] = {
-    {"type", F_STRING, 0, 64, tool_choice_types, NULL},
-    {"name", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL},
+    {"type", F_STRING, 0, 64, tool_choice_types, NULL, OPTIONAL},
+    {"name", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL, OPTIONAL},
     FIELDS_END,
 };
 
 static const struct field generation[] = {
-    {"model", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL},
-    {"fallback_model", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL},
-    {"temperature", F_NUMBER, 0, 2, NULL, NULL},
-    {"max_output_tokens", F_INT, 1, 10000000, NULL, NULL},
-    {"tool_choice", F_ANY, 0, 0, NULL, NULL},
-    {"allow_parallel_tool_calls", F_BOOL, 0, 0, NULL, NULL},
-    {"response_format", F_ANY, 0, 0, NULL, NULL},
-    {"reasoning", F_OBJECT, 0, 0, NULL, NULL},
+    {"model", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL, OPTIONAL},
+    {"fallback_model", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL, OPTIONAL},
+    {"temperature", F_NUMBER, 0, 2, NULL, NULL, OPTIONAL},
+    {"max_output_tokens", F_INT, 1, 10000000, NULL, NULL, OPTIONAL},
+    {"tool_choice", F_ANY, 0, 0, NULL, NULL, OPTIONAL},
+    {"allow_parallel_tool_calls", F_BOOL, 0, 0, NULL, NULL, OPTIONAL},
+    {"response_format", F_ANY, 0, 0, NULL, NULL, OPTIONAL},
+    {"reasoning", F_OBJECT, 0, 0, NULL, NULL, OPTIONAL},
     FIELDS_END,
 };
 
 static const struct field input_item[] = {
-    {"type", F_STRING, 0, 32, item_types, NULL},
-    {"text", F_STRING, 0, TEXT_MAX_BYTES, NULL, NULL},
-    {"asset_id", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL},
-    {"board_id", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL},
-    {"revision_id", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL},
-    {"file_name", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL},
-    {"media_type", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL},
-    {"content_base64", F_STRING, 0, TEXT_MAX_BYTES, NULL, NULL},
+    {"type", F_STRING, 0, 32, item_types, NULL, OPTIONAL},
+    {"text", F_STRING, 0, TEXT_MAX_BYTES, NULL, NULL, OPTIONAL},
+    {"asset_id", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL, OPTIONAL},
+    {"board_id", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL, OPTIONAL},
+    {"revision_id", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL, OPTIONAL},
+    {"file_name", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL, OPTIONAL},
+    {"media_type", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL, OPTIONAL},
+    {"content_base64", F_STRING, 0, TEXT_MAX_BYTES, NULL, NULL, OPTIONAL},
     FIELDS_END,
 };
-static const struct field input_item_value = {NULL, F_OBJECT, 0, 0, NULL, input_item};
+static const struct field input_item_value = {NULL, F_OBJECT, 0, 0, NULL, input_item, OPTIONAL};
 
 static const struct field requirement[] = {
-    {"type", F_STRING, 0, 32, (const char *const[]){"workspace_file", NULL}, NULL},
-    {"path", F_STRING, 0, 4096, NULL, NULL},
+    {"type", F_STRING, 0, 32, (const char *const[]){"workspace_file", NULL}, NULL, OPTIONAL},
+    {"path", F_STRING, 0, 4096, NULL, NULL, OPTIONAL},
     FIELDS_END,
 };
-static const struct field requirement_value = {NULL, F_OBJECT, 0, 0, NULL, requirement};
-static const struct field binding_key_value = {NULL, F_STRING, 0, NAME_MAX_BYTES, NULL, NULL};
-static const struct field object_value = {NULL, F_OBJECT, 0, 0, NULL, NULL};
+static const struct field requirement_value = {NULL, F_OBJECT, 0, 0, NULL, requirement, OPTIONAL};
+static const struct field binding_key_value = {NULL, F_STRING, 0,       NAME_MAX_BYTES,
+                                               NULL, NULL,     OPTIONAL};
+static const struct field object_value = {NULL, F_OBJECT, 0, 0, NULL, NULL, OPTIONAL};
 
 const struct field validate_submit_input[] = {
-    {"provider", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL},
-    {"source_plugin", F_STRING, 0, 64, NULL, NULL},
-    {"source_kind", F_STRING, 0, 64, NULL, NULL},
-    {"actor_id", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL},
-    {"content", F_STRING, 0, TEXT_MAX_BYTES, NULL, NULL},
-    {"input_items", F_ARRAY, 0, LIST_MAX_ITEMS, NULL, &input_item_value},
-    {"attachments", F_ARRAY, 0, LIST_MAX_ITEMS, NULL, &object_value},
-    {"generation", F_OBJECT, 0, 0, NULL, generation},
-    {"completion_requirements", F_ARRAY, 0, LIST_MAX_ITEMS, NULL, &requirement_value},
-    {"metadata", F_OBJECT, 0, 0, NULL, NULL},
-    {"binding_keys", F_ARRAY, 0, LIST_MAX_ITEMS, NULL, &binding_key_value},
-    {"reply_targets", F_ARRAY, 0, 16, NULL, &object_value},
-    {"reply_plugin", F_STRING, 0, 64, NULL, NULL},
-    {"reply_address", F_STRING, 0, 2048, NULL, NULL},
-    {"idempotency_key", F_STRING, 1, 255, NULL, NULL},
+    {"provider", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL, OPTIONAL},
+    {"source_plugin", F_STRING, 0, 64, NULL, NULL, OPTIONAL},
+    {"source_kind", F_STRING, 0, 64, NULL, NULL, OPTIONAL},
+    {"actor_id", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL, OPTIONAL},
+    {"content", F_STRING, 0, TEXT_MAX_BYTES, NULL, NULL, OPTIONAL},
+    {"input_items", F_ARRAY, 0, LIST_MAX_ITEMS, NULL, &input_item_value, OPTIONAL},
+    {"attachments", F_ARRAY, 0, LIST_MAX_ITEMS, NULL, &object_value, OPTIONAL},
+    {"generation", F_OBJECT, 0, 0, NULL, generation, OPTIONAL},
+    {"completion_requirements", F_ARRAY, 0, LIST_MAX_ITEMS, NULL, &requirement_value, OPTIONAL},
+    {"metadata", F_OBJECT, 0, 0, NULL, NULL, OPTIONAL},
+    {"binding_keys", F_ARRAY, 0, LIST_MAX_ITEMS, NULL, &binding_key_value, OPTIONAL},
+    {"reply_targets", F_ARRAY, 0, 16, NULL, &object_value, OPTIONAL},
+    {"reply_plugin", F_STRING, 0, 64, NULL, NULL, OPTIONAL},
+    {"reply_address", F_STRING, 0, 2048, NULL, NULL, OPTIONAL},
+    {"idempotency_key", F_STRING, 1, 255, NULL, NULL, OPTIONAL},
     FIELDS_END,
 };
 
@@ -237,9 +244,9 @@ validate_submit_rules(const json_t *obj, struct http_resp *resp)
     const json_t *tc = json_object_get(json_object_get(obj, "generation"), "tool_choice");
     if (tc && !json_is_null(tc)) {
         static const struct field as_string = {
-            "generation.tool_choice", F_STRING, 0, 64, tool_choices, NULL};
+            "generation.tool_choice", F_STRING, 0, 64, tool_choices, NULL, OPTIONAL};
         static const struct field as_object = {"generation.tool_choice", F_OBJECT, 0, 0, NULL,
-                                               tool_choice_object};
+                                               tool_choice_object,       OPTIONAL};
         return check_value(tc, json_is_object(tc) ? &as_object : &as_string,
                            "generation.tool_choice", resp);
     }
@@ -247,36 +254,36 @@ validate_submit_rules(const json_t *obj, struct http_resp *resp)
 }
 
 const struct field validate_session_create[] = {
-    {"session_id", F_ID, 0, URI_ID_MAX_BYTES, NULL, NULL},
-    {"thread_id", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL},
-    {"persona_id", F_ID, 0, URI_ID_MAX_BYTES, NULL, NULL},
-    {"capability_scope", F_OBJECT, 0, 0, NULL, NULL},
-    {"credential_scope", F_OBJECT, 0, 0, NULL, NULL},
+    {"session_id", F_ID, 0, URI_ID_MAX_BYTES, NULL, NULL, OPTIONAL},
+    {"thread_id", F_STRING, 0, NAME_MAX_BYTES, NULL, NULL, OPTIONAL},
+    {"persona_id", F_ID, 0, URI_ID_MAX_BYTES, NULL, NULL, OPTIONAL},
+    {"capability_scope", F_OBJECT, 0, 0, NULL, NULL, OPTIONAL},
+    {"credential_scope", F_OBJECT, 0, 0, NULL, NULL, OPTIONAL},
     FIELDS_END,
 };
 
 const struct field validate_session_end[] = {
-    {"reason", F_STRING, 0, 1024, NULL, NULL},
+    {"reason", F_STRING, 0, 1024, NULL, NULL, OPTIONAL},
     FIELDS_END,
 };
 
 const struct field validate_empty[] = {FIELDS_END};
 
 const struct field validate_permission_mode[] = {
-    {"mode", F_STRING, 0, 32, permission_modes, NULL},
-    {"expected_revision", F_INT, 1, REVISION_MAX, NULL, NULL},
+    {"mode", F_STRING, 0, 32, permission_modes, NULL, REQUIRED},
+    {"expected_revision", F_INT, 1, REVISION_MAX, NULL, NULL, OPTIONAL},
     FIELDS_END,
 };
 
 const struct field validate_debug_level[] = {
-    {"level", F_STRING, 0, 32, debug_levels, NULL},
-    {"expected_revision", F_INT, 1, REVISION_MAX, NULL, NULL},
+    {"level", F_STRING, 0, 32, debug_levels, NULL, REQUIRED},
+    {"expected_revision", F_INT, 1, REVISION_MAX, NULL, NULL, OPTIONAL},
     FIELDS_END,
 };
 
 const struct field validate_rollback[] = {
-    {"target_revision", F_INT, 1, REVISION_MAX, NULL, NULL},
-    {"expected_revision", F_INT, 1, REVISION_MAX, NULL, NULL},
-    {"skip_hooks", F_BOOL, 0, 0, NULL, NULL},
+    {"target_revision", F_INT, 1, REVISION_MAX, NULL, NULL, OPTIONAL},
+    {"expected_revision", F_INT, 1, REVISION_MAX, NULL, NULL, OPTIONAL},
+    {"skip_hooks", F_BOOL, 0, 0, NULL, NULL, OPTIONAL},
     FIELDS_END,
 };

@@ -19,11 +19,14 @@ struct field {
     int64_t min, max;            /* F_INT/F_NUMBER range; F_STRING length; F_ARRAY max items */
     const char *const *values;   /* F_STRING: allowed values, NULL-terminated */
     const struct field *members; /* F_OBJECT: its fields; F_ARRAY: each item's */
+    int required;                /* REQUIRED: absent or null is a 400 */
 };
+#define REQUIRED 1
+#define OPTIONAL 0
 
 #define FIELDS_END                                                                                 \
     {                                                                                              \
-        NULL, 0, 0, 0, NULL, NULL                                                                  \
+        NULL, 0, 0, 0, NULL, NULL, 0                                                               \
     }
 
 /* Checks obj against fields (terminated by FIELDS_END). Returns 0, or -1 with

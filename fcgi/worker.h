@@ -12,7 +12,7 @@ struct shared_state {
 };
 
 struct worker_ctx {
-    const struct config *cfg;
+    const struct fcgi_config *cfg;
     struct store *db;
     struct shared_state *shared;
     struct gate *gate;       /* attached to the shared rate-limit table */

@@ -21,7 +21,7 @@ typedef int (*frame_fn)(struct provider_call *c, const struct sse_frame *f, cons
                         const char **text, int *done);
 
 struct wire {
-    const char *default_base, *path;
+    const char *path;
     frame_fn frame;
     json_t *(*body)(const struct provider_call *c);
 };
@@ -170,15 +170,12 @@ messages_frame(struct provider_call *c, const struct sse_frame *f, const json_t 
     return 0;
 }
 
+/* The wire formats (routes.h: a driver names its own). */
 static const struct wire wires[] = {
-    [ROUTE_DRIVER_ANTHROPIC] = {"https://api.anthropic.com/v1", "/messages", messages_frame,
-                                messages_body},
-    [ROUTE_DRIVER_GOOGLE] = {NULL, NULL, NULL, NULL},
-    [ROUTE_DRIVER_OPENAI] = {"https://api.openai.com/v1", "/responses", responses_frame,
-                             responses_body},
-    [ROUTE_DRIVER_OPENROUTER] = {"https://openrouter.ai/api/v1", "/chat/completions", chat_frame,
-                                 chat_body},
-    [ROUTE_DRIVER_XAI] = {"https://api.x.ai/v1", "/chat/completions", chat_frame, chat_body},
+    [ROUTE_WIRE_NONE] = {NULL, NULL, NULL},
+    [ROUTE_WIRE_RESPONSES] = {"/responses", responses_frame, responses_body},
+    [ROUTE_WIRE_CHAT] = {"/chat/completions", chat_frame, chat_body},
+    [ROUTE_WIRE_MESSAGES] = {"/messages", messages_frame, messages_body},
 };
 
 static int
@@ -246,7 +243,8 @@ headers(const struct provider_call *c)
     char h[ROUTES_STRING_MAX_BYTES + 64];
     struct curl_slist *l = curl_slist_append(NULL, "Content-Type: application/json");
     l = curl_slist_append(l, "Accept: text/event-stream");
-    if (rt->driver == ROUTE_DRIVER_ANTHROPIC) {
+    enum route_auth auth = route_drivers[rt->driver].auth;
+    if (auth == ROUTE_AUTH_ANTHROPIC) {
         snprintf(h, sizeof h, "x-api-key: %s", c->api_key);
         l = curl_slist_append(l, h);
         snprintf(h, sizeof h, "anthropic-version: %s",
@@ -266,11 +264,11 @@ headers(const struct provider_call *c)
     const char *project = rt->project       ? rt->project
                           : rt->project_env ? getenv(rt->project_env)
                                             : NULL;
-    if (org && rt->driver == ROUTE_DRIVER_OPENAI) {
+    if (org && auth == ROUTE_AUTH_OPENAI) {
         snprintf(h, sizeof h, "OpenAI-Organization: %s", org);
         l = curl_slist_append(l, h);
     }
-    if (project && rt->driver == ROUTE_DRIVER_OPENAI) {
+    if (project && auth == ROUTE_AUTH_OPENAI) {
         snprintf(h, sizeof h, "OpenAI-Project: %s", project);
         l = curl_slist_append(l, h);
     }
@@ -324,17 +322,17 @@ enum provider_rc
 provider_start(struct provider_call *c, CURLM *multi)
 {
     const struct route *rt = c->route;
-    const struct wire *w = &wires[rt->driver];
+    const struct wire *w = &wires[route_drivers[rt->driver].wire];
     c->http_status = 0;
     c->retry_after_ms = -1;
     c->error[0] = '\0';
     c->transfer = NULL;
     if (w->path == NULL) {
-        fail(c, "the %s driver is not supported by this runner", route_driver_name(rt->driver));
+        fail(c, "the %s driver is not supported by this runner", route_drivers[rt->driver].name);
         return PROVIDER_FAILED;
     }
     char url[ROUTES_STRING_MAX_BYTES + 64];
-    const char *base = rt->base_url ? rt->base_url : w->default_base;
+    const char *base = rt->base_url ? rt->base_url : route_drivers[rt->driver].default_base_url;
     size_t blen = strlen(base);
     while (blen > 0 && base[blen - 1] == '/')
         blen--;

@@ -25,7 +25,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "relay_client.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -40,7 +40,7 @@ struct relay {
     struct store_listener *listener;
     int64_t listen_retry_ms;
     int64_t newest; /* high-water mark: every event up to it is queued */
-    struct client *clients;
+    struct relay_client *clients;
     int nclients, replaying;
     int tail_more;                                /* the last tail page was cut: read on at once */
     int64_t started_ms, lagged_total, gaps_total; /* for relay_stats */
@@ -64,7 +64,7 @@ watch(struct relay *r, int fd, uint32_t events, void *ptr, int op)
 /* What a client waits for: its request head, a writable socket when bytes
  * are queued, and always the peer closing. epoll is told only of changes. */
 static void
-rearm(struct relay *r, struct client *c)
+rearm(struct relay *r, struct relay_client *c)
 {
     uint32_t ev = EPOLLRDHUP | (c->state == CLIENT_HEAD ? EPOLLIN : 0) |
                   (c->out_off < c->out_len ? EPOLLOUT : 0);
@@ -74,7 +74,7 @@ rearm(struct relay *r, struct client *c)
 }
 
 static void
-drop(struct relay *r, struct client *c)
+drop(struct relay *r, struct relay_client *c)
 {
     epoll_ctl(r->ep, EPOLL_CTL_DEL, c->fd, NULL);
     if (c->prev)
@@ -84,15 +84,15 @@ drop(struct relay *r, struct client *c)
     if (c->next)
         c->next->prev = c->prev;
     r->nclients--;
-    client_free(c);
+    relay_client_free(c);
 }
 
 /* Sends what is queued; drops the client when it is gone, or when it was
  * closing and everything is out. */
 static void
-flush(struct relay *r, struct client *c)
+flush(struct relay *r, struct relay_client *c)
 {
-    int done = client_flush(c);
+    int done = relay_client_flush(c);
     if (done < 0 || (done == 1 && c->state == CLIENT_CLOSING))
         drop(r, c);
     else
@@ -101,7 +101,7 @@ flush(struct relay *r, struct client *c)
 
 /* Queues bytes on a streaming client, ending it when it is too far behind. */
 static void
-feed(struct relay *r, struct client *c, const char *data, size_t len, int64_t now)
+feed(struct relay *r, struct relay_client *c, const char *data, size_t len, int64_t now)
 {
     size_t pending = c->out_len - c->out_off;
     if (pending > RELAY_SOFT_CAP) {
@@ -111,8 +111,8 @@ feed(struct relay *r, struct client *c, const char *data, size_t len, int64_t no
         c->over_soft_since_ms = 0;
     }
     if ((c->over_soft_since_ms && now - c->over_soft_since_ms > RELAY_SOFT_CAP_MS) ||
-        client_queue(c, data, len) != 0) {
-        client_lagged(c, now);
+        relay_client_queue(c, data, len) != 0) {
+        relay_client_lagged(c, now);
         r->lagged_total++;
         r->gaps_total++;
     }
@@ -121,16 +121,18 @@ feed(struct relay *r, struct client *c, const char *data, size_t len, int64_t no
 /* Answers an input wait with the SessionView, exactly what GET
  * /v1/sessions/{id} answers, or with the problem the read met. */
 static void
-wait_end(struct relay *r, struct client *c)
+wait_end(struct relay *r, struct relay_client *c)
 {
     json_t *view = NULL;
     enum store_rc rc = store_session_get(r->db, c->session_id, &view);
     if (rc == STORE_OK)
-        client_answer(c, 200, c->headers, view);
+        relay_client_answer(c, 200, c->headers, view);
     else if (rc == STORE_SESSION_NOT_FOUND)
-        client_refuse(c, 404, "sessions", "session_not_found", store_strerror(rc), c->headers);
+        relay_client_refuse(c, 404, "sessions", "session_not_found", store_strerror(rc),
+                            c->headers);
     else
-        client_refuse(c, 503, "storage", "database_unavailable", store_strerror(rc), c->headers);
+        relay_client_refuse(c, 503, "storage", "database_unavailable", store_strerror(rc),
+                            c->headers);
     json_decref(view);
     flush(r, c);
 }
@@ -138,7 +140,7 @@ wait_end(struct relay *r, struct client *c)
 /* Reads an input wait's run and answers the wait once it ended. A read that
  * fails leaves recheck set: the next tail (within RELAY_POLL_MS) retries. */
 static void
-wait_check(struct relay *r, struct client *c)
+wait_check(struct relay *r, struct relay_client *c)
 {
     int ended;
     enum store_rc rc = store_run_ended(r->db, c->run_id, &ended);
@@ -167,7 +169,7 @@ tail(struct relay *r)
      * read (it was away that long). The live streams go back to replay from
      * the old mark, which reports the gap. */
     if (n > 0 && f[0].id > r->newest + 1) {
-        for (struct client *c = r->clients; c; c = c->next)
+        for (struct relay_client *c = r->clients; c; c = c->next)
             if (c->state == CLIENT_LIVE) {
                 c->state = CLIENT_REPLAY;
                 c->cursor = r->newest;
@@ -175,9 +177,9 @@ tail(struct relay *r)
             }
     }
     for (int i = 0; i < n; i++) {
-        for (struct client *c = r->clients; c; c = c->next)
+        for (struct relay_client *c = r->clients; c; c = c->next)
             if (c->state == CLIENT_LIVE && f[i].id > c->cursor &&
-                client_wants(c, f[i].session_id, f[i].run_id)) {
+                relay_client_wants(c, f[i].session_id, f[i].run_id)) {
                 feed(r, c, f[i].text, f[i].len, now);
                 c->cursor = f[i].id;
             } else if (c->state == CLIENT_WAIT && f[i].run_id && !strcmp(f[i].run_id, c->run_id)) {
@@ -186,7 +188,7 @@ tail(struct relay *r)
         r->newest = f[i].id;
     }
     store_frames_free(f, n);
-    for (struct client *c = r->clients, *next; c; c = next) {
+    for (struct relay_client *c = r->clients, *next; c; c = next) {
         next = c->next;
         if (c->state == CLIENT_WAIT && c->recheck)
             wait_check(r, c);
@@ -200,7 +202,7 @@ tail(struct relay *r)
  * first: a prune in between is then reported, never skipped silently).
  * Returns the index of the first frame to send, or -1 to retry later. */
 static int
-replay_gap(struct relay *r, struct client *c, const struct store_frame *f, int n)
+replay_gap(struct relay *r, struct relay_client *c, const struct store_frame *f, int n)
 {
     struct store_gap g;
     int found, i = 0;
@@ -208,7 +210,7 @@ replay_gap(struct relay *r, struct client *c, const struct store_frame *f, int n
         return -1;
     if (!found)
         return 0;
-    if (client_gap(c, &g) != 0)
+    if (relay_client_gap(c, &g) != 0)
         return -1;
     r->gaps_total++;
     log_msg("info", "stream_gap", "client %s: %lld events before %lld were pruned", c->peer,
@@ -224,7 +226,7 @@ static void
 replay(struct relay *r)
 {
     r->replaying = 0;
-    for (struct client *c = r->clients, *next; c; c = next) {
+    for (struct relay_client *c = r->clients, *next; c; c = next) {
         next = c->next;
         /* A client that reads slowly waits for EPOLLOUT: history is paced
          * by the reader, never dropped. */
@@ -236,7 +238,8 @@ replay(struct relay *r)
                                 RELAY_PAGE_BYTES, &f, &n, &more) != STORE_OK)
             return;
         int queued = replay_gap(r, c, f, n);
-        while (queued >= 0 && queued < n && client_queue(c, f[queued].text, f[queued].len) == 0)
+        while (queued >= 0 && queued < n &&
+               relay_client_queue(c, f[queued].text, f[queued].len) == 0)
             c->cursor = f[queued++].id;
         store_frames_free(f, n);
         if (!more && queued == n)
@@ -252,7 +255,7 @@ static void
 report(struct relay *r)
 {
     int streams = 0, replaying = 0;
-    for (struct client *c = r->clients; c; c = c->next) {
+    for (struct relay_client *c = r->clients; c; c = c->next) {
         streams += c->state == CLIENT_REPLAY || c->state == CLIENT_LIVE;
         replaying += c->state == CLIENT_REPLAY;
     }
@@ -271,7 +274,7 @@ static void
 heartbeat(struct relay *r)
 {
     int64_t now = now_ms(), slots = RELAY_HEARTBEAT_MS / RELAY_BEAT_TICK_MS;
-    for (struct client *c = r->clients, *next; c; c = next) {
+    for (struct relay_client *c = r->clients, *next; c; c = next) {
         next = c->next;
         if (c->state != CLIENT_REPLAY && c->state != CLIENT_LIVE)
             continue;
@@ -291,7 +294,7 @@ static void
 sweep(struct relay *r)
 {
     int64_t now = now_ms();
-    for (struct client *c = r->clients, *next; c; c = next) {
+    for (struct relay_client *c = r->clients, *next; c; c = next) {
         next = c->next;
         if (now < c->close_at_ms)
             continue;
@@ -343,7 +346,7 @@ on_accept(struct relay *r)
         int fd = accept4(r->lfd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return;
-        struct client *c = calloc(1, sizeof *c);
+        struct relay_client *c = calloc(1, sizeof *c);
         if (c == NULL || (c->head = malloc(RELAY_HEAD_MAX_BYTES)) == NULL) {
             free(c);
             close(fd);
@@ -382,7 +385,7 @@ on_accept(struct relay *r)
 }
 
 static void
-on_client(struct relay *r, struct client *c, uint32_t events)
+on_client(struct relay *r, struct relay_client *c, uint32_t events)
 {
     if (events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) {
         drop(r, c);
@@ -400,14 +403,15 @@ on_client(struct relay *r, struct client *c, uint32_t events)
         /* memmem: a NUL in the head must not hide its end (client_parse
          * refuses it). */
         if (memmem(c->head, c->head_len, "\r\n\r\n", 4)) {
-            struct client_env env = {&r->gate, r->db, r->recorded_by, r->newest};
+            struct relay_client_env env = {&r->gate, r->db, r->recorded_by, r->newest};
             if (c->refuse_full)
-                client_refuse(c, 503, "events", NULL, "the relay is at its connection limit", "");
+                relay_client_refuse(c, 503, "events", NULL, "the relay is at its connection limit",
+                                    "");
             else
-                client_start(c, &env);
+                relay_client_start(c, &env);
             r->replaying |= c->state == CLIENT_REPLAY;
         } else if (c->head_len == RELAY_HEAD_MAX_BYTES - 1) {
-            client_refuse(c, 431, NULL, "bad_request", "the request head is too large", "");
+            relay_client_refuse(c, 431, NULL, "bad_request", "the request head is too large", "");
         }
         if (c->state != CLIENT_HEAD) { /* the head is read: 8 KiB less per stream */
             free(c->head);

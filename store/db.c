@@ -16,26 +16,9 @@
 static const struct {
     const char *name, *message;
 } store_errors[] = {
-    [STORE_OK] = {"ok", "ok"},
-    [STORE_UNAVAILABLE] = {"unavailable", "database unavailable"},
-    [STORE_ERROR] = {"error", "database error"},
-    [STORE_RETRY] = {"retry", "transaction conflict, retry"},
-    [STORE_SESSION_NOT_FOUND] = {"session_not_found", "session not found"},
-    [STORE_RUN_NOT_FOUND] = {"run_not_found", "run not found"},
-    [STORE_REVISION_NOT_FOUND] = {"revision_not_found", "runtime revision not found"},
-    [STORE_SESSION_CONFLICT] = {"session_conflict", "session exists with different settings"},
-    [STORE_SESSION_ENDED] = {"session_ended", "session has ended"},
-    [STORE_RUN_STATE_CONFLICT] = {"run_state_conflict", "run state transition not allowed"},
-    [STORE_IDEMPOTENCY_CONFLICT] = {"idempotency_conflict",
-                                    "idempotency key reused with a different payload"},
-    [STORE_REVISION_CONFLICT] = {"revision_conflict",
-                                 "runtime revision changed since expected_revision"},
-    [STORE_MIGRATION_CHANGED] = {"migration_changed", "an applied migration was changed"},
-    [STORE_SECRET_NOT_FOUND] = {"secret_not_found", "secret not found"},
-    [STORE_KEY_MISMATCH] = {"key_mismatch", "the auth store is sealed with a different master key"},
-    [STORE_LEASE_NOT_FOUND] = {"lease_not_found", "lease not found"},
-    [STORE_SUBJECT_NOT_FOUND] = {"subject_not_found", "subject not found"},
-    [STORE_SESSION_BUSY] = {"session_busy", "the session has a queued or active run"},
+#define STORE_ERROR_NAME(id, name, message, ...) [STORE_##id] = {name, message},
+    STORE_ERRORS(STORE_ERROR_NAME)
+#undef STORE_ERROR_NAME
 };
 
 const char *
@@ -68,16 +51,22 @@ db_call_result(struct store *s, json_t **res, const char **result, const char *s
     return STORE_ERROR;
 }
 
+enum store_rc
+db_call_get(struct store *s, const char *key, json_t **out, const char *sql, int nparams,
+            const char *const *params)
+{
+    json_t *res;
+    const char *result;
+    enum store_rc rc = db_call_result(s, &res, &result, sql, nparams, params);
+    *out = rc == STORE_OK ? json_incref(json_object_get(res, key)) : NULL;
+    json_decref(res);
+    return rc;
+}
+
 const char *
 store_last_error(const struct store *s)
 {
     return s->err;
-}
-
-int64_t
-db_now_ms(void)
-{
-    return util_now_ms();
 }
 
 struct store *
@@ -97,14 +86,6 @@ store_open(const char *conninfo, const struct store_host *host)
     return s;
 }
 
-static void
-forget_append(struct store *s)
-{
-    free(s->append[0]);
-    free(s->append[1]);
-    s->append[0] = s->append[1] = NULL;
-}
-
 void
 store_close(struct store *s)
 {
@@ -112,7 +93,6 @@ store_close(struct store *s)
         return;
     if (s->conn)
         PQfinish(s->conn);
-    forget_append(s);
     free(s->conninfo);
     free(s->state_root);
     free(s->workspace_root);
@@ -415,32 +395,30 @@ notice_closed(PGconn *c)
 }
 
 /*
- * Runs sql (and, when commit, then COMMIT), then kheish_flush_wal(), as one
- * pipeline: one round trip. Returns sql's result (caller clears it), or NULL
- * with *rc.
+ * Runs sql, a statement that is its own transaction, then kheish_flush_wal(),
+ * as one pipeline: one round trip. Returns sql's result (caller clears it),
+ * or NULL with *rc.
  *
  * Pipelined so that whatever sql locks is held for the server's work only,
  * not for a round trip back to a client process that may not be scheduled:
  * the event append takes the lock that serialises every event-writing
  * transaction of the system until it ends. That end does not wait for the
- * WAL flush (sql/functions/events.sql): the flush comes after, as its own transaction, and
- * nothing returns before it, so what the caller goes on to do rests on
- * durable facts.
+ * WAL flush (sql/functions/events.sql): the flush comes after, as its own
+ * transaction, and nothing returns before it, so what the caller goes on to
+ * do rests on durable facts.
  */
-static PGresult *
-exec_durable(struct store *s, enum store_rc *rc, const char *sql, int nparams,
-             const char *const *params, int commit)
+PGresult *
+db_exec_durable(struct store *s, enum store_rc *rc, const char *sql, int nparams,
+                const char *const *params)
 {
     static const char *const FLUSH_SQL = "SELECT kheish_flush_wal()";
     PGresult *kept = NULL;
-    /* Inside a transaction, a lost connection is the caller's to handle.
-     * Outside, a connection the server closed since (a restart) is found
-     * now, before the statement goes out, and replaced: the statement is not
-     * run twice, as it could be if it were retried after a failure. */
-    if (!commit && s->conn)
+    /* A connection the server closed since (a restart) is found now, before
+     * the statement goes out, and replaced: the statement is not run twice,
+     * as it could be if it were retried after a failure. */
+    if (s->conn)
         notice_closed(s->conn);
-    *rc = commit ? (PQstatus(s->conn) == CONNECTION_OK ? STORE_OK : STORE_UNAVAILABLE)
-                 : db_connect(s);
+    *rc = db_connect(s);
     if (*rc != STORE_OK)
         return NULL;
     /* Prepared before the pipeline starts: preparing is a round trip. */
@@ -453,9 +431,8 @@ exec_durable(struct store *s, enum store_rc *rc, const char *sql, int nparams,
         return NULL;
     }
     PGconn *c = s->conn;
-    if (!PQenterPipelineMode(c) || !send_statement(s, sql, nparams, params) ||
-        (commit && !PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0)) ||
-        !PQpipelineSync(c) || !send_statement(s, FLUSH_SQL, 0, NULL) || !PQpipelineSync(c)) {
+    if (!PQenterPipelineMode(c) || !send_statement(s, sql, nparams, params) || !PQpipelineSync(c) ||
+        !send_statement(s, FLUSH_SQL, 0, NULL) || !PQpipelineSync(c)) {
         *rc = drop_connection(s, STORE_OK);
         return NULL;
     }
@@ -463,8 +440,6 @@ exec_durable(struct store *s, enum store_rc *rc, const char *sql, int nparams,
      * A failure aborts what follows it up to the sync point. */
     *rc = STORE_OK;
     read_statement(s, rc, &kept);
-    if (commit)
-        read_statement(s, rc, NULL);
     int synced = read_sync(s);
     read_statement(s, rc, NULL);
     synced = synced && read_sync(s);
@@ -473,30 +448,12 @@ exec_durable(struct store *s, enum store_rc *rc, const char *sql, int nparams,
         *rc = drop_connection(s, *rc);
         return NULL;
     }
-    /* A failure inside BEGIN ... COMMIT leaves the transaction open. */
-    if (PQtransactionStatus(c) != PQTRANS_IDLE)
-        PQclear(PQexec(c, "ROLLBACK"));
     if (*rc == STORE_OK)
         return kept;
     if (*rc == STORE_ERROR)
         log_msg("error", "store_error", "%s", s->err);
     PQclear(kept);
     return NULL;
-}
-
-enum store_rc
-db_exec_commit(struct store *s, const char *sql, int nparams, const char *const *params)
-{
-    enum store_rc rc;
-    PQclear(exec_durable(s, &rc, sql, nparams, params, 1));
-    return rc;
-}
-
-PGresult *
-db_exec_durable(struct store *s, enum store_rc *rc, const char *sql, int nparams,
-                const char *const *params)
-{
-    return exec_durable(s, rc, sql, nparams, params, 0);
 }
 
 /* Before another attempt of a transaction that conflicted: a little longer
@@ -539,7 +496,7 @@ store_tx(struct store *s, store_tx_fn fn, void *ctx)
         rc = fn(s, ctx);
         int committing = rc == STORE_OK;
         if (committing)
-            rc = s->append[0] ? db_append_and_commit(s) : tx_command(s, "COMMIT");
+            rc = tx_command(s, "COMMIT");
         else if (PQstatus(s->conn) == CONNECTION_OK) {
             char why[sizeof s->err]; /* fn's reason outlives the ROLLBACK */
             memcpy(why, s->err, sizeof why);
@@ -547,7 +504,6 @@ store_tx(struct store *s, store_tx_fn fn, void *ctx)
             memcpy(s->err, why, sizeof why);
         }
         s->in_tx = 0;
-        forget_append(s);
         /* A connection lost before COMMIT was sent rolled the work back on the
          * server: safe to run again. Lost during COMMIT, the outcome is unknown. */
         if (rc == STORE_UNAVAILABLE && !committing && attempt == 0)

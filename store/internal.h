@@ -17,9 +17,6 @@ struct store {
     char *workspace_root;
     int connect_budget_ms;
     int in_tx;
-    /* The transaction's event append (its two jsonb parameters), sent with
-     * its COMMIT; NULL until store_events_append runs. */
-    char *append[2];
     /* Statements prepared on this connection, by the address of their text
      * (every statement is a string constant); forgotten on reconnect. */
     const char *prepared[STORE_MAX_PREPARED];
@@ -27,18 +24,16 @@ struct store {
     char err[512];
 };
 
-/* Runs sql and then COMMIT in one pipeline (one round trip) and returns once
- * the commit is durable (see db.c); an error in sql aborts the transaction
- * instead of committing it. */
-enum store_rc db_exec_commit(struct store *s, const char *sql, int nparams,
-                             const char *const *params);
+/* A transaction of several statements (migrations). fn runs between BEGIN and COMMIT; a STORE_RETRY
+ * from any statement (serialization failure, deadlock) rolls back and runs fn again, up to
+ * STORE_TX_MAX_ATTEMPTS times. Any other non-OK return rolls back. */
+typedef enum store_rc (*store_tx_fn)(struct store *s, void *ctx);
+enum store_rc store_tx(struct store *s, store_tx_fn fn, void *ctx);
+
 /* Runs sql as its own transaction, outside any other, and returns its
  * result (as db_exec) once the WAL holds everything it committed or saw. */
 PGresult *db_exec_durable(struct store *s, enum store_rc *rc, const char *sql, int nparams,
                           const char *const *params);
-
-/* Commits the transaction together with the event append it recorded. */
-enum store_rc db_append_and_commit(struct store *s);
 
 /* Runs one parameterised statement. On success returns the result (caller
  * PQclear()s it); on failure returns NULL and sets *rc. Outside a transaction a
@@ -47,8 +42,6 @@ enum store_rc db_append_and_commit(struct store *s);
 PGresult *db_exec(struct store *s, enum store_rc *rc, const char *sql, int nparams,
                   const char *const *params);
 
-/* db_exec for a statement returning one json/jsonb column in one row:
- * *out receives the parsed value; STORE_OK with *out NULL when no row. */
 /* One statement that is a whole transaction (a function of sql/functions/),
  * tried again on a serialization failure or deadlock; its JSON result, once
  * durable (db_exec_durable). */
@@ -60,6 +53,12 @@ enum store_rc db_call(struct store *s, json_t **out, const char *sql, int nparam
  * (caller decrefs). */
 enum store_rc db_call_result(struct store *s, json_t **res, const char **result, const char *sql,
                              int nparams, const char *const *params);
+/* db_call_result keeping one member of the answer: *out receives the value
+ * of key (a new reference, NULL when absent or on error). */
+enum store_rc db_call_get(struct store *s, const char *key, json_t **out, const char *sql,
+                          int nparams, const char *const *params);
+/* db_exec for a statement returning one json/jsonb column in one row:
+ * *out receives the parsed value; STORE_OK with *out NULL when no row. */
 enum store_rc db_json(struct store *s, json_t **out, const char *sql, int nparams,
                       const char *const *params);
 
@@ -80,23 +79,6 @@ json_t *db_decode(struct store *s, const PGresult *r, int row);
 /* Serialises a jansson value for a jsonb parameter (caller frees). */
 char *db_json_param(const json_t *v);
 
-int64_t db_now_ms(void);
-
-/* The events one transaction appends, collected as it goes and handed to
- * store_events_append by db_events_append. */
-struct db_events {
-    json_t *stream;
-    json_t *run;
-};
-void db_events_init(struct db_events *e);
-void db_events_free(struct db_events *e);
-/* data is stolen; its "type" is set to name. */
-void db_events_stream(struct db_events *e, const char *name, const char *session_id,
-                      const char *run_id, json_t *data);
-/* Appends events made by the database (sql/functions/): stream and run arrays. */
-void db_events_extend(struct db_events *e, const json_t *stream, const json_t *run);
-enum store_rc db_events_append(struct store *s, struct db_events *e);
-
 /* Keyset pagination: sql returns (item jsonb, key_ms bigint, key_id text) rows,
  * already ordered and limited to page->limit + 1. */
 enum store_rc db_page_fetch(struct store *s, const char *sql, int nparams,
@@ -104,12 +86,5 @@ enum store_rc db_page_fetch(struct store *s, const char *sql, int nparams,
 /* Splits a decoded cursor "<ms>:<id>" into its two parameters (ms must fit in
  * buf). Returns -1 when malformed. */
 int db_cursor_split(const char *cursor, char *ms, size_t mssz, const char **id);
-
-/* Moves a run (already locked by the caller or not) to status `to` through the
- * state machine, records the run event and run_updated (and
- * session_state_changed when the session's active run changes) in ev.
- * *view (optional) receives the new RunView. */
-enum store_rc db_run_set_status(struct store *s, const char *run_id, const char *to,
-                                const char *error, struct db_events *ev, json_t **view);
 
 #endif

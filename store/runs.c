@@ -7,35 +7,10 @@
 #include <string.h>
 
 #include "internal.h"
+#include "names.h"
+#include "util.h"
 
 static const char *const RUN_VIEW_SQL = "SELECT run_view(r) FROM runs r WHERE run_id = $1";
-
-static int
-is_terminal(const char *status)
-{
-    return !strcmp(status, "completed") || !strcmp(status, "failed") ||
-           !strcmp(status, "interrupted") || !strcmp(status, "cancelled");
-}
-
-/* The transition is kheish_run_set_status (sql/functions/runs.sql): it returns {view,
- * stream, run}; the events go to ev, the view to view_out. */
-enum store_rc
-db_run_set_status(struct store *s, const char *run_id, const char *to, const char *error,
-                  struct db_events *ev, json_t **view_out)
-{
-    json_t *res;
-    enum store_rc rc = db_json(s, &res, "SELECT kheish_run_set_status($1, $2, $3)", 3,
-                               (const char *const[]){run_id, to, error});
-    if (rc != STORE_OK)
-        return rc;
-    if (res == NULL)
-        return STORE_RUN_NOT_FOUND;
-    db_events_extend(ev, json_object_get(res, "stream"), json_object_get(res, "run"));
-    if (view_out)
-        *view_out = json_incref(json_object_get(res, "view"));
-    json_decref(res);
-    return STORE_OK;
-}
 
 enum store_rc
 store_run_submit(struct store *s, const struct store_run_submit *req, json_t **view, int *replayed)
@@ -74,7 +49,7 @@ store_run_ended(struct store *s, const char *id, int *ended)
                                (const char *const[]){id});
     if (rc == STORE_OK && status == NULL)
         rc = STORE_RUN_NOT_FOUND;
-    *ended = rc == STORE_OK && is_terminal(status);
+    *ended = rc == STORE_OK && util_in_list(status, names_terminal_statuses);
     free(status);
     return rc;
 }
@@ -129,50 +104,22 @@ store_run_events(struct store *s, const char *id, int limit, json_t **out)
     return rc == STORE_OK && *out == NULL ? STORE_RUN_NOT_FOUND : rc;
 }
 
-struct change_ctx {
-    const char *id;
-    const char *to; /* NULL: cancel, which is idempotent on terminal runs */
-    json_t **view;
-};
-
+/* Cancel (to NULL) or another transition: kheish_run_change (sql/functions/runs.sql). */
 static enum store_rc
-change_tx(struct store *s, void *arg)
+change(struct store *s, const char *id, const char *to, json_t **view)
 {
-    struct change_ctx *c = arg;
-    enum store_rc rc;
-    PGresult *r = db_exec(s, &rc, "SELECT status FROM runs WHERE run_id = $1 FOR UPDATE", 1,
-                          (const char *const[]){c->id});
-    if (r == NULL)
-        return rc;
-    int found = PQntuples(r) > 0;
-    int terminal = found && is_terminal(PQgetvalue(r, 0, 0));
-    int same = found && c->to && !strcmp(PQgetvalue(r, 0, 0), c->to);
-    PQclear(r);
-    if (!found)
-        return STORE_RUN_NOT_FOUND;
-    if ((c->to == NULL && terminal) || same)
-        return db_json(s, c->view, RUN_VIEW_SQL, 1, (const char *const[]){c->id});
-    struct db_events ev;
-    db_events_init(&ev);
-    rc = db_run_set_status(s, c->id, c->to ? c->to : "cancelled", NULL, &ev, c->view);
-    if (rc == STORE_OK)
-        rc = db_events_append(s, &ev);
-    db_events_free(&ev);
-    return rc;
+    return db_call_get(s, "view", view, "SELECT kheish_run_change($1, $2)", 2,
+                       (const char *const[]){id, to});
 }
 
 enum store_rc
 store_run_cancel(struct store *s, const char *id, json_t **view)
 {
-    struct change_ctx c = {id, NULL, view};
-    *view = NULL;
-    return store_tx(s, change_tx, &c);
+    return change(s, id, NULL, view);
 }
 
 enum store_rc
 store_run_transition(struct store *s, const char *id, const char *to, json_t **view)
 {
-    struct change_ctx c = {id, to, view};
-    *view = NULL;
-    return store_tx(s, change_tx, &c);
+    return change(s, id, to, view);
 }

@@ -123,11 +123,6 @@ store_session_interrupt(struct store *s, const char *id, json_t **out)
 enum store_rc
 store_session_end(struct store *s, const char *id, const char *reason, json_t **view)
 {
-    json_t *res;
-    const char *result;
-    enum store_rc rc = db_call_result(s, &res, &result, "SELECT kheish_session_end($1, $2)", 2,
-                                      (const char *const[]){id, reason});
-    *view = rc == STORE_OK ? json_incref(json_object_get(res, "view")) : NULL;
-    json_decref(res);
-    return rc;
+    return db_call_get(s, "view", view, "SELECT kheish_session_end($1, $2)", 2,
+                       (const char *const[]){id, reason});
 }

@@ -10,8 +10,7 @@ enum store_rc
 store_status_counts(struct store *s, const struct store_status_thresholds *t, json_t **runs,
                     int64_t *session_total)
 {
-    char now[24], lag[24], stale[24];
-    snprintf(now, sizeof now, "%lld", (long long)db_now_ms());
+    char lag[24], stale[24];
     snprintf(lag, sizeof lag, "%" PRId64, t->queued_run_lag_ms);
     snprintf(stale, sizeof stale, "%" PRId64, t->stale_non_terminal_ms);
     json_t *row;
@@ -26,8 +25,8 @@ store_status_counts(struct store *s, const struct store_status_thresholds *t, js
         "onl AS (SELECT run_id, submitted_at_ms FROM live ORDER BY submitted_at_ms, run_id "
         "  LIMIT 1), "
         "idle AS (SELECT run_id, updated_at_ms FROM live ORDER BY updated_at_ms, run_id LIMIT 1), "
-        "st AS (SELECT run_id, updated_at_ms FROM live WHERE $1::bigint - updated_at_ms > "
-        "  $3::bigint) "
+        "st AS (SELECT run_id, updated_at_ms FROM live WHERE kheish_now_ms() - updated_at_ms > "
+        "  $2::bigint) "
         "SELECT jsonb_build_array(jsonb_build_object("
         "'total', (SELECT coalesce(sum(n), 0) FROM c), "
         "'queued', coalesce((SELECT n FROM c WHERE status = 'queued'), 0), "
@@ -44,18 +43,18 @@ store_status_counts(struct store *s, const struct store_status_thresholds *t, js
         "'max_session_queue_depth', coalesce((SELECT max(k) FROM (SELECT count(*) AS k FROM live "
         "  WHERE status = 'queued' GROUP BY session_id) q), 0), "
         "'oldest_queued_run_id', (SELECT run_id FROM oq), "
-        "'oldest_queued_run_age_ms', (SELECT $1::bigint - submitted_at_ms FROM oq), "
-        "'queued_run_lag_threshold_ms', $2::bigint, "
+        "'oldest_queued_run_age_ms', (SELECT kheish_now_ms() - submitted_at_ms FROM oq), "
+        "'queued_run_lag_threshold_ms', $1::bigint, "
         "'oldest_non_terminal_run_id', (SELECT run_id FROM onl), "
-        "'oldest_non_terminal_run_age_ms', (SELECT $1::bigint - submitted_at_ms FROM onl), "
+        "'oldest_non_terminal_run_age_ms', (SELECT kheish_now_ms() - submitted_at_ms FROM onl), "
         "'oldest_idle_non_terminal_run_id', (SELECT run_id FROM idle), "
-        "'oldest_non_terminal_run_idle_ms', (SELECT $1::bigint - updated_at_ms FROM idle), "
-        "'stale_non_terminal_run_threshold_ms', $3::bigint, "
+        "'oldest_non_terminal_run_idle_ms', (SELECT kheish_now_ms() - updated_at_ms FROM idle), "
+        "'stale_non_terminal_run_threshold_ms', $2::bigint, "
         "'stale_non_terminal_run_count', (SELECT count(*) FROM st), "
         "'stale_non_terminal_run_ids', coalesce((SELECT jsonb_agg(run_id) FROM (SELECT run_id "
         "  FROM st ORDER BY updated_at_ms, run_id LIMIT " STALE_RUN_IDS_MAX ") x), '[]'::jsonb)), "
         "(SELECT count(*) FROM sessions))",
-        3, (const char *const[]){now, lag, stale});
+        2, (const char *const[]){lag, stale});
     if (rc != STORE_OK)
         return rc;
     *runs = json_incref(json_array_get(row, 0));

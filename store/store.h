@@ -14,25 +14,57 @@
 
 struct store;
 
+/* What a store call answers, in one table: X(ID, name, message, HTTP
+ * status, problem domain, problem code). name is what a database function
+ * answers with ({"result": name}); the API turns the error into that
+ * problem+json (fcgi/http.c), the message being its detail. */
+#define STORE_ERRORS(X)                                                                            \
+    X(OK, "ok", "ok", 500, NULL, "internal_error")                                                 \
+    /* the database cannot be reached */                                                           \
+    X(UNAVAILABLE, "unavailable", "database unavailable", 503, "storage", "database_unavailable")  \
+    /* unexpected database error (logged) */                                                       \
+    X(ERROR, "error", "database error", 500, NULL, "internal_error")                               \
+    /* serialization failure or deadlock: retry the transaction */                                 \
+    X(RETRY, "retry", "transaction conflict, retry", 503, "storage", "database_contention")        \
+    X(SESSION_NOT_FOUND, "session_not_found", "session not found", 404, "sessions",                \
+      "session_not_found")                                                                         \
+    X(RUN_NOT_FOUND, "run_not_found", "run not found", 404, "runs", "run_not_found")               \
+    X(REVISION_NOT_FOUND, "revision_not_found", "runtime revision not found", 404, "runtime",      \
+      "runtime_revision_not_found")                                                                \
+    /* create with a persona/scope differing from the stored one */                                \
+    X(SESSION_CONFLICT, "session_conflict", "session exists with different settings", 409,         \
+      "sessions", "session_conflict")                                                              \
+    /* new work for an ended session */                                                            \
+    X(SESSION_ENDED, "session_ended", "session has ended", 409, "sessions", "session_ended")       \
+    /* a transition the run state machine refuses */                                               \
+    X(RUN_STATE_CONFLICT, "run_state_conflict", "run state transition not allowed", 409, "runs",   \
+      "run_state_conflict")                                                                        \
+    /* same Idempotency-Key, different payload */                                                  \
+    X(IDEMPOTENCY_CONFLICT, "idempotency_conflict",                                                \
+      "idempotency key reused with a different payload", 409, "idempotency",                       \
+      "idempotency_conflict")                                                                      \
+    /* stale expected_revision */                                                                  \
+    X(REVISION_CONFLICT, "revision_conflict", "runtime revision changed since expected_revision",  \
+      409, "runtime", "runtime_revision_conflict")                                                 \
+    /* an applied migration's file changed */                                                      \
+    X(MIGRATION_CHANGED, "migration_changed", "an applied migration was changed", 500, NULL,       \
+      "internal_error")                                                                            \
+    X(SECRET_NOT_FOUND, "secret_not_found", "secret not found", 404, "secrets",                    \
+      "secret_not_found")                                                                          \
+    /* slots are sealed with another master key */                                                 \
+    X(KEY_MISMATCH, "key_mismatch", "the auth store is sealed with a different master key", 409,   \
+      "secrets", "master_key_mismatch")                                                            \
+    X(LEASE_NOT_FOUND, "lease_not_found", "lease not found", 404, "runtime", "lease_not_found")    \
+    X(SUBJECT_NOT_FOUND, "subject_not_found", "subject not found", 404, "runtime",                 \
+      "subject_not_found")                                                                         \
+    /* a run is queued or active (POST .../input) */                                               \
+    X(SESSION_BUSY, "session_busy", "the session has a queued or active run", 409, "sessions",     \
+      "session_busy")
+
 enum store_rc {
-    STORE_OK = 0,
-    STORE_UNAVAILABLE, /* the database cannot be reached */
-    STORE_ERROR,       /* unexpected database error (logged) */
-    STORE_RETRY,       /* serialization failure or deadlock: retry the transaction */
-    STORE_SESSION_NOT_FOUND,
-    STORE_RUN_NOT_FOUND,
-    STORE_REVISION_NOT_FOUND,
-    STORE_SESSION_CONFLICT,     /* create with a persona/scope differing from the stored one */
-    STORE_SESSION_ENDED,        /* new work for an ended session */
-    STORE_RUN_STATE_CONFLICT,   /* a transition the run state machine refuses */
-    STORE_IDEMPOTENCY_CONFLICT, /* same Idempotency-Key, different payload */
-    STORE_REVISION_CONFLICT,    /* stale expected_revision */
-    STORE_MIGRATION_CHANGED,    /* an applied migration's file changed */
-    STORE_SECRET_NOT_FOUND,
-    STORE_KEY_MISMATCH, /* slots are sealed with another master key */
-    STORE_LEASE_NOT_FOUND,
-    STORE_SUBJECT_NOT_FOUND,
-    STORE_SESSION_BUSY, /* a run is queued or active (POST .../input) */
+#define STORE_RC(id, ...) STORE_##id,
+    STORE_ERRORS(STORE_RC)
+#undef STORE_RC
 };
 
 const char *store_strerror(enum store_rc rc);
@@ -50,18 +82,6 @@ void store_close(struct store *s);
 void store_set_connect_budget(struct store *s, int ms);
 enum store_rc store_ping(struct store *s);
 const char *store_last_error(const struct store *s);
-
-/* Transactions. fn runs between BEGIN and COMMIT; a STORE_RETRY from any
- * statement (serialization failure, deadlock) rolls back and runs fn again,
- * up to STORE_TX_MAX_ATTEMPTS times. Any other non-OK return rolls back. */
-typedef enum store_rc (*store_tx_fn)(struct store *s, void *ctx);
-enum store_rc store_tx(struct store *s, store_tx_fn fn, void *ctx);
-
-/* Events. Appends stream events (array of {name, session_id?, run_id?, data})
- * and persisted run events (array of {run_id, session_id, agent_id, event}) to
- * the current transaction, at most once per transaction: they are written by
- * the transaction's last statement, sent together with its COMMIT. */
-enum store_rc store_events_append(struct store *s, json_t *stream, json_t *run_events);
 
 /* Tail of the stream events after cursor, in id order (used by readers and tests). */
 enum store_rc store_events_after(struct store *s, int64_t cursor, int limit, json_t **items);

@@ -66,32 +66,24 @@ traces_of(const struct store_outcome *o)
                         : json_array();
 }
 
-struct trace_ctx {
-    const struct store_outcome *o;
-    size_t n;
-};
-
-static enum store_rc
-trace_tx(struct store *s, void *arg)
-{
-    struct trace_ctx *x = arg;
-    struct db_events ev;
-    db_events_init(&ev);
-    for (size_t i = 0; i < x->n; i++) {
-        json_t *traces = traces_of(&x->o[i]), *t;
-        size_t j;
-        json_array_foreach(traces, j, t) db_events_stream(
-            &ev, "trace", x->o[i].w->session_id, x->o[i].w->run_id, json_pack("{s:O}", "trace", t));
-        json_decref(traces);
-    }
-    return db_events_append(s, &ev);
-}
-
 enum store_rc
 store_work_trace(struct store *s, const struct store_outcome *o, size_t n)
 {
-    struct trace_ctx x = {o, n};
-    return n ? store_tx(s, trace_tx, &x) : STORE_OK;
+    if (n == 0)
+        return STORE_OK;
+    json_t *batch = json_array(), *res = NULL;
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(batch,
+                              json_pack("{s:s, s:s, s:o}", "session_id", o[i].w->session_id,
+                                        "run_id", o[i].w->run_id, "traces", traces_of(&o[i])));
+    char *param = db_json_param(batch);
+    json_decref(batch);
+    enum store_rc rc = param ? db_call(s, &res, "SELECT kheish_work_traces($1::jsonb)", 1,
+                                       (const char *const[]){param})
+                             : STORE_ERROR;
+    free(param);
+    json_decref(res);
+    return rc;
 }
 
 /* The claimed runs of a turn's result into w[0..*n). */

@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #include "hist.h"
-#include "http.h"
+#include "http_client.h"
 #include "sse.h"
 #include "util.h"
 

@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #include "hist.h"
-#include "http.h"
+#include "http_client.h"
 #include "util.h"
 
 #define PUBLISH_RATE_MAX      100000 /* events/s */

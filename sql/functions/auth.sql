@@ -76,3 +76,166 @@ SELECT jsonb_build_object(
         FROM auth_leases l WHERE l.subject_id = s.subject_id AND l.revoked_at_ms IS NULL
         AND l.expires_at_ms > now_ms AND l.subject_epoch = s.epoch AND NOT s.revoked), '[]'))
 $$;
+
+-- The writes of the auth store and the broker, one statement each. Every
+-- slot write queues on the auth_store_key row, which also checks that all
+-- slots are sealed with the same master key.
+
+-- The version the next write of slot gets (it is sealed into the
+-- ciphertext): versions continue from the audit, which outlives a delete.
+CREATE OR REPLACE FUNCTION kheish_slot_next_version(slot text) RETURNS bigint
+    LANGUAGE sql STABLE
+    AS $$ SELECT coalesce(max(a.version), 0) + 1 FROM auth_slot_audit a WHERE a.slot_id = slot $$;
+
+-- Revokes slot's active leases and audits the change (action); returns how
+-- many leases it revoked.
+CREATE OR REPLACE FUNCTION kheish_slot_audit(slot text, action text, version bigint,
+                                             provider text, recorded_by text) RETURNS int
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    n int;
+BEGIN
+    WITH gone AS (
+        UPDATE auth_leases l SET revoked_at_ms = kheish_now_ms(), revoked_reason = action
+        WHERE l.slot_id = slot AND l.revoked_at_ms IS NULL AND l.expires_at_ms > kheish_now_ms()
+        RETURNING 1)
+    INSERT INTO auth_slot_audit (at_ms, slot_id, action, version, provider, revoked_leases,
+                                 recorded_by)
+        SELECT kheish_now_ms(), slot, action, version, provider, count(*), recorded_by FROM gone
+        RETURNING revoked_leases INTO n;
+    RETURN n;
+END
+$$;
+
+-- POST /v1/runtime/secrets: slot written (created, or overwritten: the
+-- rotation path, whose leases end now) with a value sealed under key_id for
+-- version, which must still be the next version (a concurrent write took it
+-- otherwise: {result: retry}, and the caller seals again). Returns {result:
+-- ok, status}, or {result: key_mismatch} when the store is sealed with
+-- another key.
+CREATE OR REPLACE FUNCTION kheish_slot_put(slot text, provider text, mode text, version bigint,
+                                           key_id text, nonce bytea, ciphertext bytea,
+                                           recorded_by text) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    same_key boolean;
+    st jsonb;
+BEGIN
+    INSERT INTO auth_store_key AS k (key_id, created_at_ms) VALUES (key_id, kheish_now_ms())
+        ON CONFLICT (one) DO UPDATE SET one = true
+        RETURNING k.key_id = kheish_slot_put.key_id INTO same_key;
+    IF NOT same_key THEN
+        RETURN jsonb_build_object('result', 'key_mismatch');
+    ELSIF version <> kheish_slot_next_version(slot) THEN
+        RETURN jsonb_build_object('result', 'retry');
+    END IF;
+    INSERT INTO auth_slots AS a (slot_id, provider, mode, version, key_id, nonce, ciphertext,
+                                 updated_at_ms)
+        VALUES (slot, provider, mode, version, key_id, nonce, ciphertext, kheish_now_ms())
+        ON CONFLICT (slot_id) DO UPDATE SET
+            provider = EXCLUDED.provider, mode = EXCLUDED.mode, version = EXCLUDED.version,
+            key_id = EXCLUDED.key_id, nonce = EXCLUDED.nonce, ciphertext = EXCLUDED.ciphertext,
+            updated_at_ms = EXCLUDED.updated_at_ms
+        RETURNING auth_slot_status(a) INTO st;
+    PERFORM kheish_slot_audit(slot, 'set', version, provider, recorded_by);
+    RETURN jsonb_build_object('result', 'ok', 'status', st);
+END
+$$;
+
+-- DELETE /v1/runtime/secrets/{id}: {result: ok} or {result: secret_not_found}.
+CREATE OR REPLACE FUNCTION kheish_slot_delete(slot text, recorded_by text) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    p text;
+BEGIN
+    DELETE FROM auth_slots a WHERE a.slot_id = slot RETURNING a.provider INTO p;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('result', 'secret_not_found');
+    END IF;
+    PERFORM kheish_slot_audit(slot, 'delete', NULL, p, recorded_by);
+    RETURN jsonb_build_object('result', 'ok');
+END
+$$;
+
+-- POST /v1/runtime/auth/slots/{id}/revoke: {result: ok, revoked} or
+-- {result: secret_not_found}.
+CREATE OR REPLACE FUNCTION kheish_slot_revoke_leases(slot text, recorded_by text) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM FROM auth_slots a WHERE a.slot_id = slot FOR SHARE;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('result', 'secret_not_found');
+    END IF;
+    RETURN jsonb_build_object('result', 'ok',
+        'revoked', kheish_slot_audit(slot, 'revoke_leases', NULL, NULL, recorded_by));
+END
+$$;
+
+-- POST /v1/runtime/auth/subjects/{id}/revoke: the subject (created if
+-- unknown) is revoked under a new epoch, its leases with it. Returns
+-- {result: ok, status}.
+CREATE OR REPLACE FUNCTION kheish_subject_revoke(subject text) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    INSERT INTO auth_subjects AS a (subject_id, epoch, revoked, updated_at_ms)
+        VALUES (subject, 2, true, kheish_now_ms())
+        ON CONFLICT (subject_id) DO UPDATE SET
+            epoch = a.epoch + 1, revoked = true, updated_at_ms = EXCLUDED.updated_at_ms;
+    UPDATE auth_leases l SET revoked_at_ms = kheish_now_ms(), revoked_reason = 'subject_revoked'
+    WHERE l.subject_id = subject AND l.revoked_at_ms IS NULL;
+    RETURN jsonb_build_object('result', 'ok', 'status',
+        (SELECT auth_subject_status(a, kheish_now_ms()) FROM auth_subjects a
+         WHERE a.subject_id = subject));
+END
+$$;
+
+-- POST /v1/runtime/auth/leases/{id}/revoke: {result: ok, status} or
+-- {result: lease_not_found}; revoking a revoked lease changes nothing.
+CREATE OR REPLACE FUNCTION kheish_lease_revoke(lease text) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    st jsonb;
+BEGIN
+    UPDATE auth_leases l SET revoked_at_ms = kheish_now_ms(), revoked_reason = 'lease_revoked'
+    WHERE l.lease_id = lease AND l.revoked_at_ms IS NULL;
+    SELECT auth_lease_status(l, kheish_now_ms()) INTO st FROM auth_leases l
+    WHERE l.lease_id = lease;
+    IF st IS NULL THEN
+        RETURN jsonb_build_object('result', 'lease_not_found');
+    END IF;
+    RETURN jsonb_build_object('result', 'ok', 'status', st);
+END
+$$;
+
+-- A lease for subject (created if unknown) to use slot through route, valid
+-- ttl_ms from now; only digest, the SHA-256 of its token, is kept.
+-- Returns {result: ok, expires_at_ms}, or {result: subject_not_found} for
+-- a revoked subject, which is issued nothing.
+CREATE OR REPLACE FUNCTION kheish_lease_issue(lease text, subject text, route text, slot text,
+                                              digest bytea, ttl_ms bigint) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    subj record;
+    now_ms bigint := kheish_now_ms();
+BEGIN
+    INSERT INTO auth_subjects AS a (subject_id, updated_at_ms) VALUES (subject, now_ms)
+        ON CONFLICT (subject_id) DO UPDATE SET updated_at_ms = a.updated_at_ms
+        RETURNING a.epoch, a.revoked INTO subj;
+    IF subj.revoked THEN
+        RETURN jsonb_build_object('result', 'subject_not_found');
+    END IF;
+    INSERT INTO auth_leases (lease_id, grant_id, subject_id, subject_epoch, audience, slot_id,
+                             token_digest, issued_at_ms, expires_at_ms)
+        VALUES (lease, 'grant-' || subject || ':' || route, subject, subj.epoch,
+                jsonb_build_object('type', 'route', 'route_id', route, 'slot_id', slot), slot,
+                digest, now_ms, now_ms + ttl_ms);
+    RETURN jsonb_build_object('result', 'ok', 'expires_at_ms', now_ms + ttl_ms);
+END
+$$;

@@ -240,3 +240,31 @@ BEGIN
             FROM h, jsonb_array_elements(h.outputs) o WHERE o->>'content' <> '') t);
 END
 $$;
+
+-- A status change asked for through the API (POST /v1/runs/{id}/cancel, or
+-- a transition to to_status), in one statement: cancel (to_status NULL)
+-- leaves an ended run as it is, and a run already in to_status is left too;
+-- otherwise the run moves (the trigger refuses what the state machine does
+-- not allow, KH409) and its events are appended. Returns {result: ok, view}
+-- or {result: run_not_found}.
+CREATE OR REPLACE FUNCTION kheish_run_change(id text, to_status text) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    cur text;
+    ch jsonb;
+BEGIN
+    SELECT r.status INTO cur FROM runs r WHERE r.run_id = id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('result', 'run_not_found');
+    END IF;
+    IF (to_status IS NULL AND cur IN ('completed', 'failed', 'interrupted', 'cancelled'))
+       OR cur = to_status THEN
+        RETURN jsonb_build_object('result', 'ok',
+            'view', (SELECT run_view(r) FROM runs r WHERE r.run_id = id));
+    END IF;
+    ch := kheish_run_set_status(id, coalesce(to_status, 'cancelled'), NULL);
+    PERFORM kheish_append_events(ch->'stream', ch->'run');
+    RETURN jsonb_build_object('result', 'ok', 'view', ch->'view');
+END
+$$;

@@ -86,6 +86,21 @@ BEGIN
 END
 $$;
 
+-- A runner's trace events sent before its runs end (a batch every
+-- RUNNER_TRACE_BATCH_MS): traces is [{session_id, run_id, traces: [trace
+-- object]}], appended in that order. Returns the newest event id.
+CREATE OR REPLACE FUNCTION kheish_work_traces(traces jsonb) RETURNS bigint
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RETURN kheish_append_events(coalesce((
+        SELECT jsonb_agg(kheish_stream_event('trace', r->>'session_id', r->>'run_id',
+                                             jsonb_build_object('trace', t)) ORDER BY i, j)
+        FROM jsonb_array_elements(traces) WITH ORDINALITY AS x(r, i),
+             jsonb_array_elements(r->'traces') WITH ORDINALITY AS y(t, j)), '[]'), '[]');
+END
+$$;
+
 -- Restart recovery, each run on its own. The runs of a runner whose lease
 -- expired go back to the queue (daemon-owned work) or are interrupted (user
 -- input), contract §3. A run that cannot be moved (its row breaks a reader,

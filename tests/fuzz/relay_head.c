@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h"
+#include "relay_client.h"
 #include "fuzz.h"
 #include "uri.h"
 
@@ -29,7 +29,7 @@ has_param(const char *target, const char *name)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct client *c = calloc(1, sizeof *c);
+    struct relay_client *c = calloc(1, sizeof *c);
     if (c == NULL || size >= RELAY_HEAD_MAX_BYTES || (c->head = malloc(size + 1)) == NULL) {
         free(c);
         return 0;
@@ -38,8 +38,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(c->head, data, size);
     c->head[size] = '\0';
     c->head_len = size;
-    struct client_request rq;
-    if (client_parse(c, &rq) == 0) {
+    struct relay_request rq;
+    if (relay_client_parse(c, &rq) == 0) {
         FUZZ_CHECK(memchr(data, '\0', size) == NULL);
         FUZZ_CHECK(rq.method && rq.target && *rq.method && *rq.target);
         FUZZ_CHECK(rq.path == NULL || rq.path[0] == '/');
@@ -61,6 +61,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(rq.path == NULL);
     }
     free(rq.path);
-    client_free(c);
+    relay_client_free(c);
     return 0;
 }

@@ -141,7 +141,7 @@ defaults(void)
                  drivers[i].driver);
         CHECK(parse(text) == 0 && rs.v[0].caps == drivers[i].caps);
         CHECK(rs.v[0].driver == (enum route_driver)i);
-        CHECK_STR(route_driver_name(rs.v[0].driver), drivers[i].driver);
+        CHECK_STR(route_drivers[rs.v[0].driver].name, drivers[i].driver);
         CHECK_STR(rs.default_route, "r");
     }
     CHECK(parse(ONE "transcription = true\n") == -1); /* anthropic */

@@ -1,6 +1,6 @@
 /*
  * The event-id rule (ARCHITECTURE.md): 8 writer processes each commit 500
- * transactions appending events through store_events_append while a reader
+ * transactions appending events through kheish_append_events while a reader
  * tails with `id > cursor`. Every event must be seen exactly once, in
  * increasing id order, and each writer's events in the order it wrote them.
  */
@@ -8,7 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "check_pg.h"
 #include "store.h"
 #include "util.h"
 
@@ -18,39 +18,30 @@
 #define TAIL_PAGE       1000
 #define TAIL_TIMEOUT_MS 120000
 
-struct writer_tx {
-    int writer;
-    int seq;
-};
-
-static enum store_rc
-append_tx(struct store *s, void *arg)
-{
-    struct writer_tx *w = arg;
-    json_t *stream = json_array();
-    for (int k = 0; k < EVENTS_PER_TX; k++)
-        json_array_append_new(stream,
-                              json_pack("{s:s, s:{s:i, s:i}}", "name", "test_event", "data",
-                                        "writer", w->writer, "seq", w->seq * EVENTS_PER_TX + k));
-    json_t *run = json_array();
-    enum store_rc rc = store_events_append(s, stream, run);
-    json_decref(stream);
-    json_decref(run);
-    return rc;
-}
-
+/* A writer: its own connection, each statement one transaction. */
 static int
 writer(const char *url, int id)
 {
-    struct store *s = store_open(url, NULL);
+    PGconn *pg = PQconnectdb(url);
     for (int i = 0; i < TX_PER_WRITER; i++) {
-        struct writer_tx w = {id, i};
-        if (store_tx(s, append_tx, &w) != STORE_OK) {
-            fprintf(stderr, "writer %d: %s\n", id, store_last_error(s));
+        json_t *stream = json_array();
+        for (int k = 0; k < EVENTS_PER_TX; k++)
+            json_array_append_new(stream,
+                                  json_pack("{s:s, s:{s:i, s:i}}", "name", "test_event", "data",
+                                            "writer", id, "seq", i * EVENTS_PER_TX + k));
+        char *param = json_dumps(stream, JSON_COMPACT);
+        json_decref(stream);
+        PGresult *r = PQexecParams(pg, "SELECT kheish_append_events($1::jsonb, '[]')", 1, NULL,
+                                   (const char *const[]){param}, NULL, NULL, 0);
+        free(param);
+        int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+        PQclear(r);
+        if (!ok) {
+            fprintf(stderr, "writer %d: %s", id, PQerrorMessage(pg));
             return 1;
         }
     }
-    store_close(s);
+    PQfinish(pg);
     return 0;
 }
 

@@ -1,4 +1,4 @@
-#include "client.h"
+#include "relay_client.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -15,7 +15,7 @@
 
 /* Splits the head in place: request line, then "Name: value" lines. */
 static int
-parse_head(char *buf, struct client_request *h)
+parse_head(char *buf, struct relay_request *h)
 {
     memset(h, 0, sizeof *h);
     char *line = buf, *end = strstr(buf, "\r\n");
@@ -43,12 +43,12 @@ parse_head(char *buf, struct client_request *h)
             const char *name;
             size_t offset;
         } wanted[] = {
-            {"authorization", offsetof(struct client_request, authorization)},
-            {"origin", offsetof(struct client_request, origin)},
-            {"last-event-id", offsetof(struct client_request, last_event_id)},
-            {"x-real-ip", offsetof(struct client_request, real_ip)},
-            {"x-real-port", offsetof(struct client_request, real_port)},
-            {"x-request-id", offsetof(struct client_request, request_id)},
+            {"authorization", offsetof(struct relay_request, authorization)},
+            {"origin", offsetof(struct relay_request, origin)},
+            {"last-event-id", offsetof(struct relay_request, last_event_id)},
+            {"x-real-ip", offsetof(struct relay_request, real_ip)},
+            {"x-real-port", offsetof(struct relay_request, real_port)},
+            {"x-request-id", offsetof(struct relay_request, request_id)},
         };
         for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
             const char **dst = (const char **)((char *)h + wanted[i].offset);
@@ -76,14 +76,14 @@ parse_cursor(const char *s, int64_t *out)
 
 /* The answer is queued: flush it, then close. */
 static void
-closing(struct client *c)
+closing(struct relay_client *c)
 {
     c->state = CLIENT_CLOSING;
     c->close_at_ms = util_monotonic_us() / 1000 + RELAY_CLOSE_GRACE_MS;
 }
 
 void
-client_answer(struct client *c, int status, const char *headers, const json_t *doc)
+relay_client_answer(struct relay_client *c, int status, const char *headers, const json_t *doc)
 {
     /* A problem's title is its reason phrase. */
     char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
@@ -98,19 +98,19 @@ client_answer(struct client *c, int status, const char *headers, const json_t *d
                      "HTTP/1.1 %d %s\r\n%sCache-Control: no-store\r\nConnection: close\r\n%s\r\n",
                      status, reason, type, headers);
     if (n > 0 && (size_t)n < sizeof head)
-        client_queue(c, head, (size_t)n);
+        relay_client_queue(c, head, (size_t)n);
     if (body)
-        client_queue(c, body, strlen(body));
+        relay_client_queue(c, body, strlen(body));
     free(body);
     closing(c);
 }
 
 void
-client_refuse(struct client *c, int status, const char *domain, const char *code,
-              const char *detail, const char *headers)
+relay_client_refuse(struct relay_client *c, int status, const char *domain, const char *code,
+                    const char *detail, const char *headers)
 {
     json_t *p = problem_doc(status, domain, code, detail);
-    client_answer(c, status, headers, p);
+    relay_client_answer(c, status, headers, p);
     json_decref(p);
 }
 
@@ -118,7 +118,7 @@ client_refuse(struct client *c, int status, const char *domain, const char *code
  * else (no id can be a dot segment, so nginx never routes such a path to a
  * stream location): 1, or -2 (a bad id). */
 static int
-route_wait(struct client *c, const char *ids)
+route_wait(struct relay_client *c, const char *ids)
 {
     const char *slash = strchr(ids, '/');
     if (slash == NULL)
@@ -133,7 +133,7 @@ route_wait(struct client *c, const char *ids)
 /* What a path names: 0 (a stream), 1 (an input wait), -1 (nothing), -2 (a
  * bad id). */
 static int
-route(struct client *c, const char *path, const char *query)
+route(struct relay_client *c, const char *path, const char *query)
 {
     static const char sessions[] = "/v1/sessions/", runs[] = "/v1/runs/",
                       wait[] = URI_INPUT_WAIT_PREFIX;
@@ -210,7 +210,7 @@ query_known(const char *query, const char *allowed)
 }
 
 int
-client_parse(struct client *c, struct client_request *rq)
+relay_client_parse(struct relay_client *c, struct relay_request *rq)
 {
     memset(rq, 0, sizeof *rq);
     if (memchr(c->head, '\0', c->head_len) || parse_head(c->head, rq) != 0)
@@ -255,19 +255,20 @@ request_id_header(const char *id, char *out, size_t size)
 
 /* Starts the wait of an inline /input, which nginx sends as a GET. */
 static void
-wait_start(struct client *c, const struct client_request *rq, const char *headers)
+wait_start(struct relay_client *c, const struct relay_request *rq, const char *headers)
 {
     if (strcmp(rq->method, "GET")) {
         char allow[768];
         snprintf(allow, sizeof allow, "%sAllow: GET\r\n", headers);
-        client_refuse(c, 405, "api", "method_not_allowed", "an input wait is read with GET", allow);
+        relay_client_refuse(c, 405, "api", "method_not_allowed", "an input wait is read with GET",
+                            allow);
     } else if (rq->wait_ms < 0) {
         char detail[64];
         snprintf(detail, sizeof detail, "wait_ms must be one integer in [0, %d]",
                  URI_INPUT_WAIT_MAX_MS);
-        client_refuse(c, 400, NULL, "bad_request", detail, headers);
+        relay_client_refuse(c, 400, NULL, "bad_request", detail, headers);
     } else if ((c->headers = strdup(headers)) == NULL) {
-        client_refuse(c, 503, NULL, NULL, "out of memory", headers);
+        relay_client_refuse(c, 503, NULL, NULL, "out of memory", headers);
     } else {
         c->state = CLIENT_WAIT;
         c->close_at_ms = util_monotonic_us() / 1000 + rq->wait_ms;
@@ -275,13 +276,13 @@ wait_start(struct client *c, const struct client_request *rq, const char *header
 }
 
 void
-client_start(struct client *c, const struct client_env *env)
+relay_client_start(struct relay_client *c, const struct relay_client_env *env)
 {
-    struct client_request rq;
+    struct relay_request rq;
     /* hdrs: the header lines every answer carries (CORS, X-Request-Id) */
     char hdrs[640] = "", extra[768] = "", input[sizeof "/v1/sessions//input" + URI_ID_MAX_BYTES];
-    if (client_parse(c, &rq) != 0) {
-        client_refuse(c, 400, NULL, "bad_request", "malformed request head", "");
+    if (relay_client_parse(c, &rq) != 0) {
+        relay_client_refuse(c, 400, NULL, "bad_request", "malformed request head", "");
         return;
     }
     char peer_ip[64];
@@ -313,28 +314,29 @@ client_start(struct client *c, const struct client_env *env)
     request_id_header(rq.request_id, hdrs + strlen(hdrs), sizeof hdrs - strlen(hdrs));
     snprintf(extra, sizeof extra, "%sAllow: GET, HEAD\r\n", hdrs);
     if (v.status == 204) {
-        client_answer(c, 204, hdrs, NULL);
+        relay_client_answer(c, 204, hdrs, NULL);
     } else if (v.status != 0) {
         snprintf(extra, sizeof extra, "%s%s", hdrs,
                  v.challenge     ? "WWW-Authenticate: Bearer realm=\"" AUTH_REALM "\"\r\n"
                  : v.retry_after ? "Retry-After: 60\r\n"
                                  : "");
-        client_refuse(c, v.status, v.domain, v.code, v.detail, extra);
+        relay_client_refuse(c, v.status, v.domain, v.code, v.detail, extra);
     } else if (rq.path == NULL) {
-        client_refuse(c, 400, NULL, "bad_request", "the request path is not valid", hdrs);
+        relay_client_refuse(c, 400, NULL, "bad_request", "the request path is not valid", hdrs);
     } else if (rq.route == 1) {
         wait_start(c, &rq, hdrs);
     } else if (rq.route == -1) {
-        client_refuse(c, 404, "api", "route_not_found", "no stream at this path", hdrs);
+        relay_client_refuse(c, 404, "api", "route_not_found", "no stream at this path", hdrs);
     } else if (strcmp(rq.method, "GET") && strcmp(rq.method, "HEAD")) {
-        client_refuse(c, 405, "api", "method_not_allowed", "streams are read with GET", extra);
+        relay_client_refuse(c, 405, "api", "method_not_allowed", "streams are read with GET",
+                            extra);
     } else if (rq.route == -2) {
-        client_refuse(c, 400, NULL, "bad_request", "invalid session or run id", hdrs);
+        relay_client_refuse(c, 400, NULL, "bad_request", "invalid session or run id", hdrs);
     } else if (!rq.query_ok) {
-        client_refuse(c, 400, NULL, "bad_request", "unknown query parameter", hdrs);
+        relay_client_refuse(c, 400, NULL, "bad_request", "unknown query parameter", hdrs);
     } else if (!rq.cursor_ok) {
-        client_refuse(c, 400, "events", "invalid_event_cursor",
-                      "cursor and Last-Event-ID must be decimal event ids", hdrs);
+        relay_client_refuse(c, 400, "events", "invalid_event_cursor",
+                            "cursor and Last-Event-ID must be decimal event ids", hdrs);
     } else {
         /* None means live only; past the tail is clamped. */
         c->cursor = rq.cursor < 0 || rq.cursor > env->newest ? env->newest : rq.cursor;
@@ -347,7 +349,7 @@ client_start(struct client *c, const struct client_env *env)
                          "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
                          "Connection: close\r\n%s\r\n%s",
                          hdrs, head_only ? "" : "retry: 1000\n");
-        client_queue(c, head, (size_t)n);
+        relay_client_queue(c, head, (size_t)n);
         if (head_only)
             closing(c);
         else
@@ -357,7 +359,7 @@ client_start(struct client *c, const struct client_env *env)
 }
 
 int
-client_queue(struct client *c, const char *data, size_t len)
+relay_client_queue(struct relay_client *c, const char *data, size_t len)
 {
     /* One frame larger than the cap still goes out alone: memory stays
      * bounded by the largest event, and the client decides what to do. */
@@ -395,7 +397,7 @@ client_queue(struct client *c, const char *data, size_t len)
 }
 
 int
-client_flush(struct client *c)
+relay_client_flush(struct relay_client *c)
 {
     while (c->out_off < c->out_len) {
         ssize_t n =
@@ -412,13 +414,13 @@ client_flush(struct client *c)
 }
 
 static const char *
-scope(const struct client *c)
+scope(const struct relay_client *c)
 {
     return c->run_id ? "run" : c->session_id ? "session" : "global";
 }
 
 int
-client_gap(struct client *c, const struct store_gap *g)
+relay_client_gap(struct relay_client *c, const struct store_gap *g)
 {
     char gap[400];
     int n = snprintf(gap, sizeof gap,
@@ -427,14 +429,14 @@ client_gap(struct client *c, const struct store_gap *g)
                      "\"skipped_is_estimate\":%s}\n\n",
                      (long long)g->resume_after, (long long)g->skipped, (long long)g->resume_after,
                      scope(c), g->estimate ? "true" : "false");
-    if (client_queue(c, gap, (size_t)n) != 0)
+    if (relay_client_queue(c, gap, (size_t)n) != 0)
         return -1;
     c->cursor = g->resume_after;
     return 0;
 }
 
 void
-client_lagged(struct client *c, int64_t now_ms)
+relay_client_lagged(struct relay_client *c, int64_t now_ms)
 {
     /* Keep the frame it is receiving (a cut frame would corrupt the stream),
      * drop the rest, and count the events dropped. */
@@ -454,7 +456,7 @@ client_lagged(struct client *c, int64_t now_ms)
                      "\"reason\":\"live_lag\",\"scope\":\"%s\",\"skipped_is_estimate\":true}\n\n",
                      skipped, scope(c));
     if (c->out_len - c->out_off + (size_t)n <= RELAY_HARD_CAP)
-        client_queue(c, gap, (size_t)n);
+        relay_client_queue(c, gap, (size_t)n);
     c->state = CLIENT_CLOSING;
     c->close_at_ms = now_ms + RELAY_CLOSE_GRACE_MS;
     log_msg("warn", "stream_lagged", "client %s fell behind; %d queued events dropped, closing",
@@ -462,14 +464,14 @@ client_lagged(struct client *c, int64_t now_ms)
 }
 
 int
-client_wants(const struct client *c, const char *session_id, const char *run_id)
+relay_client_wants(const struct relay_client *c, const char *session_id, const char *run_id)
 {
     return (c->session_id == NULL || (session_id && !strcmp(c->session_id, session_id))) &&
            (c->run_id == NULL || (run_id && !strcmp(c->run_id, run_id)));
 }
 
 void
-client_free(struct client *c)
+relay_client_free(struct relay_client *c)
 {
     if (c->fd >= 0)
         close(c->fd);

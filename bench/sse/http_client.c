@@ -1,4 +1,4 @@
-#include "http.h"
+#include "http_client.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

@@ -21,7 +21,7 @@ enum client_state {
     CLIENT_CLOSING, /* flushing a last answer, then closed */
 };
 
-struct client {
+struct relay_client {
     int fd;
     enum client_state state;
     char peer[64]; /* address:port of the connection (nginx) */
@@ -39,11 +39,11 @@ struct client {
     int64_t close_at_ms;        /* HEAD, CLOSING: closed by then; WAIT: answered then */
     int64_t beat_at_ms;         /* REPLAY, LIVE: next heartbeat; 0 until the first is set */
     int refuse_full;            /* accepted near the descriptor limit: 503 once the head is in */
-    struct client *prev, *next;
+    struct relay_client *prev, *next;
 };
 
 /* A request head, parsed in place (the strings point into client.head). */
-struct client_request {
+struct relay_request {
     char *method, *target;
     const char *authorization, *origin, *last_event_id, *real_ip, *real_port, *request_id;
     int duplicate_origin, duplicate_cursor; /* header or query parameter given twice */
@@ -60,10 +60,10 @@ struct client_request {
 /* Parses c->head (complete: head_len bytes, then a NUL) without side
  * effects beyond c's filters. Returns -1 when it is not an HTTP/1.x request
  * head (a NUL byte in it included); free rq->path after either. */
-int client_parse(struct client *c, struct client_request *rq);
+int relay_client_parse(struct relay_client *c, struct relay_request *rq);
 
 /* What handling a complete request head needs from the relay. */
-struct client_env {
+struct relay_client_env {
     struct gate *gate;
     struct store *db;
     const char *recorded_by; /* for audit rows */
@@ -73,39 +73,40 @@ struct client_env {
 /* Parses the head, runs the gate, answers a refusal or a preflight (the
  * client goes to CLOSING), starts the stream (REPLAY or LIVE) or the input
  * wait (WAIT: the relay checks its run and answers with client_answer). */
-void client_start(struct client *c, const struct client_env *env);
+void relay_client_start(struct relay_client *c, const struct relay_client_env *env);
 
 /* Answers a JSON document (extra header lines in headers) and moves the
  * client to CLOSING. */
-void client_answer(struct client *c, int status, const char *headers, const json_t *doc);
+void relay_client_answer(struct relay_client *c, int status, const char *headers,
+                         const json_t *doc);
 
 /* Answers a problem+json document (extra header lines in headers, "" for
  * none) and moves the client to CLOSING. */
-void client_refuse(struct client *c, int status, const char *domain, const char *code,
-                   const char *detail, const char *headers);
+void relay_client_refuse(struct relay_client *c, int status, const char *domain, const char *code,
+                         const char *detail, const char *headers);
 
 /* Sends bytes, or queues what the socket does not take at once (an empty
  * queue writes through: an idle stream holds no buffer). Returns -1 when
  * queueing would pass the hard cap (nothing is queued then); an empty queue
  * takes one frame of any size. A broken connection is left to epoll. */
-int client_queue(struct client *c, const char *data, size_t len);
+int relay_client_queue(struct relay_client *c, const char *data, size_t len);
 
 /* Sends what is queued. Returns 1 when all is sent, 0 when some is left
  * (wait for EPOLLOUT), -1 when the connection is gone. */
-int client_flush(struct client *c);
+int relay_client_flush(struct relay_client *c);
 
 /* Queues a stream_gap replay_window frame for what retention took after
  * the client's cursor, and moves the cursor past it. Returns -1 (nothing
  * queued) when the queue is full. */
-int client_gap(struct client *c, const struct store_gap *g);
+int relay_client_gap(struct relay_client *c, const struct store_gap *g);
 
 /* Ends a client that fell behind: drops what it has not started to
  * receive, queues a stream_gap live_lag frame and moves it to CLOSING. */
-void client_lagged(struct client *c, int64_t now_ms);
+void relay_client_lagged(struct relay_client *c, int64_t now_ms);
 
 /* 1 when an event of this session and run belongs on the client's stream. */
-int client_wants(const struct client *c, const char *session_id, const char *run_id);
+int relay_client_wants(const struct relay_client *c, const char *session_id, const char *run_id);
 
-void client_free(struct client *c);
+void relay_client_free(struct relay_client *c);
 
 #endif

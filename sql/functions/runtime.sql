@@ -1,0 +1,77 @@
+-- Runtime settings (contract §4): the RunTimeView and its changes. Each
+-- change appends a revision to runtime_revisions (migration 001); the newest
+-- is current.
+
+-- GET /v1/runtime. workspace_root and state_root are the host's own (the
+-- process that asks reports its paths; '' for none).
+CREATE OR REPLACE FUNCTION kheish_runtime_view(workspace_root text, state_root text)
+    RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET plan_cache_mode = force_generic_plan
+    AS $$
+BEGIN
+    RETURN (
+    SELECT jsonb_build_object(
+        'workspace_root', nullif(workspace_root, ''), 'state_root', nullif(state_root, ''),
+        'default_route', NULL, 'route_id', st->'route_id', 'provider', st->'provider',
+        'model', st->'model', 'routes', '[]'::jsonb, 'route_diagnostics', '[]'::jsonb,
+        'permission_mode', st->'permission_mode', 'system_prompt', st->'system_prompt',
+        'hooks', st->'hooks', 'debug_level', st->'debug_level',
+        'debug_capture', jsonb_build_object('ttl_ms', 604800000, 'encryption', 'none',
+            'key_id', NULL, 'redaction_token_source', 'none'),
+        'mcp', jsonb_build_object('servers', '[]'::jsonb), 'skills', '[]'::jsonb,
+        'learning_policy', st->'learning_policy', 'run_memory_policy', st->'run_memory_policy',
+        'tool_runtime_limits', st->'tool_runtime_limits',
+        'subagent_policy', jsonb_build_object('max_child_depth', 4,
+            'max_live_children_per_parent', 6, 'max_live_descendants_per_root', 24,
+            'max_spawns_per_run', 6),
+        'scheduler_policy', jsonb_build_object('enabled', false),
+        'config', jsonb_build_object('revision', revision, 'updated_at_ms', updated_at_ms,
+            'persisted', true, 'history_len', (SELECT count(*) FROM runtime_revisions),
+            'history_limit', 100, 'store_path', NULL))
+    FROM (SELECT r.revision, r.updated_at_ms, r.settings AS st FROM runtime_revisions r
+          ORDER BY r.revision DESC LIMIT 1) cur);
+END
+$$;
+
+-- A change of setting set_key to set_value (POST
+-- /v1/runtime/permission-mode, /debug-level), or, for set_key 'rollback', back to target_revision's
+-- settings (NULL: the one before the current). expected_revision, when not
+-- NULL, must be the current revision. Writers queue on an advisory lock, so
+-- that check is exact. Appends the new revision and runtime_updated.
+-- Returns {result: ok, view}, or {result: revision_conflict} or
+-- {result: revision_not_found}.
+CREATE OR REPLACE FUNCTION kheish_runtime_change(set_key text, set_value text,
+                                                 expected_revision bigint,
+                                                 target_revision bigint, workspace_root text,
+                                                 state_root text) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    cur bigint;
+    rollback boolean := set_key = 'rollback';
+    v jsonb;
+BEGIN
+    PERFORM pg_advisory_xact_lock(7739075311862628354);
+    SELECT max(r.revision) INTO cur FROM runtime_revisions r;
+    IF expected_revision IS NOT NULL AND expected_revision <> cur THEN
+        RETURN jsonb_build_object('result', 'revision_conflict');
+    END IF;
+    INSERT INTO runtime_revisions (revision, updated_at_ms, source, setting,
+                                   rollback_of_revision, settings)
+        SELECT cur + 1, kheish_now_ms(), 'runtime_api', set_key,
+               CASE WHEN rollback THEN t.revision END,
+               CASE WHEN rollback THEN t.settings
+                    ELSE c.settings || jsonb_build_object(set_key, set_value) END
+        FROM runtime_revisions c LEFT JOIN runtime_revisions t
+            ON rollback AND t.revision = coalesce(target_revision, cur - 1)
+        WHERE c.revision = cur AND (NOT rollback OR t.revision IS NOT NULL);
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('result', 'revision_not_found');
+    END IF;
+    v := kheish_runtime_view(workspace_root, state_root);
+    PERFORM kheish_append_events(jsonb_build_array(kheish_stream_event('runtime_updated', NULL,
+                                     NULL, jsonb_build_object('runtime', v))), '[]');
+    RETURN jsonb_build_object('result', 'ok', 'view', v);
+END
+$$;
