@@ -43,9 +43,11 @@ check_record(const json_t *rec, struct http_resp *resp)
     const char *provider = json_string_value(json_object_get(rec, "provider"));
     const char *mode = json_string_value(json_object_get(rec, "mode"));
     const json_t *state = json_object_get(rec, "state");
-    if (!strcmp(mode, "oauth_account"))
+    /* An mcp_oauth slot holds an MCP server's OAuth account. */
+    if (!strcmp(mode, "oauth_account") || !strcmp(provider, "mcp_oauth"))
         return http_problem(resp, 400, "secrets", "unsupported_slot_mode",
-                            "oauth_account slots are not supported by this control plane"),
+                            "oauth_account slots (and mcp_oauth, which holds one) are not "
+                            "supported by this control plane"),
                -1;
     int generic = !strcmp(provider, "generic");
     if (generic != !strcmp(mode, "opaque_secret"))

@@ -40,6 +40,9 @@ struct relay {
     struct store_listener *listener;
     int64_t listen_retry_ms;
     int64_t newest; /* high-water mark: every event up to it is queued */
+    /* Events came while no stream or wait was open: nobody wanted them, so
+     * they were not read, and newest is behind until catch_up(). */
+    int behind;
     struct relay_client *clients;
     int nclients, replaying;
     int tail_more;                                /* the last tail page was cut: read on at once */
@@ -151,15 +154,35 @@ wait_check(struct relay *r, struct relay_client *c)
         rearm(r, c);
 }
 
+/* Moves the high-water mark to the newest event when the relay is behind
+ * (tail), before a new stream takes it as its start; what it skips went to
+ * nobody. When the database does not answer, the stream starts from the old
+ * mark and is sent the events after it. */
+static void
+catch_up(struct relay *r)
+{
+    int64_t newest;
+    if (r->behind && store_stream_newest(r->db, &newest) == STORE_OK) {
+        if (newest > r->newest)
+            r->newest = newest;
+        r->behind = 0;
+    }
+}
+
 /* Reads a page of events after the high-water mark and queues each on the
- * live streams that want it. Sets r->tail_more when the page was cut: the
- * loop then comes back without sleeping, after the sockets had their turn. */
+ * live streams that want it (none is read while no stream or wait is open). Sets r->tail_more when
+ * the page was cut: the loop then comes back without sleeping, after the sockets had their turn. */
 static void
 tail(struct relay *r)
 {
     int64_t now = now_ms();
     struct store_frame *f;
     int n;
+    if (r->clients == NULL) {
+        r->behind = 1;
+        r->tail_more = 0;
+        return;
+    }
     if (store_stream_frames(r->db, r->newest, NULL, NULL, RELAY_TAIL_PAGE, RELAY_PAGE_BYTES, &f, &n,
                             &r->tail_more) != STORE_OK) {
         r->tail_more = 0;
@@ -403,6 +426,7 @@ on_client(struct relay *r, struct relay_client *c, uint32_t events)
         /* memmem: a NUL in the head must not hide its end (client_parse
          * refuses it). */
         if (memmem(c->head, c->head_len, "\r\n\r\n", 4)) {
+            catch_up(r);
             struct relay_client_env env = {&r->gate, r->db, r->recorded_by, r->newest};
             if (c->refuse_full)
                 relay_client_refuse(c, 503, "events", NULL, "the relay is at its connection limit",

@@ -88,7 +88,9 @@ enum store_rc
 store_stream_newest(struct store *s, int64_t *newest)
 {
     enum store_rc rc;
-    PGresult *r = db_exec(s, &rc, "SELECT last_id FROM event_ids", 0, NULL);
+    /* Durable first (db_exec_durable): a stream starting after an id must
+     * never see that id given again to another event after a crash. */
+    PGresult *r = db_exec_durable(s, &rc, "SELECT last_id FROM event_ids", 0, NULL);
     if (r == NULL)
         return rc;
     *newest = strtoll(PQgetvalue(r, 0, 0), NULL, 10);

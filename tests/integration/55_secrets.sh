@@ -28,6 +28,8 @@ for bad in '{"slot_id":"x","provider":"nobody","mode":"api_key","state":{}}' \
     '{"slot_id":"x","provider":"generic","mode":"api_key","state":{"kind":"api_key","api_key":"sk-BAD-1"}}' \
     '{"slot_id":"x","provider":"anthropic","mode":"opaque_secret","state":{"value":"sk-BAD-2"}}' \
     '{"slot_id":"x","provider":"anthropic","mode":"oauth_account","state":{}}' \
+    '{"slot_id":"x","provider":"mcp_oauth","mode":"api_key","state":{"kind":"api_key","api_key":"sk-BAD-7"}}' \
+    '{"slot_id":"x","provider":null,"mode":"api_key","state":{"kind":"api_key","api_key":"sk-BAD-8"}}' \
     '{"slot_id":"x","provider":"anthropic","mode":"api_key","state":{"kind":"api_key"}}' \
     '{"slot_id":"x","provider":"anthropic","mode":"api_key","state":{"kind":"api_key","api_key":"sk-BAD-3","extra":"sk-BAD-4"}}' \
     '{"slot_id":"a/b","provider":"generic","mode":"opaque_secret","state":{"value":"sk-BAD-5"}}' \
