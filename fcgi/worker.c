@@ -107,17 +107,16 @@ write_response(FCGX_Request *r, const struct http_req *req, const struct http_re
 static void
 log_request(const struct http_req *req, const struct http_resp *resp, int64_t started_us)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "event", json_string("request"));
-    json_object_set_new(o, "request_id", util_json_str(req->request_id));
-    json_object_set_new(o, "method", util_json_str(req->method));
-    json_object_set_new(o, "path", util_json_str(req->path));
-    json_object_set_new(o, "status", json_integer(resp->status));
-    json_object_set_new(o, "duration_ms",
-                        json_real((double)(util_monotonic_us() - started_us) / 1000.0));
+    struct log_line l;
+    log_begin(&l, resp->status >= 500 ? "error" : "info", "request");
+    log_str(&l, "request_id", req->request_id);
+    log_str(&l, "method", req->method);
+    log_str(&l, "path", req->path);
+    log_int(&l, "status", resp->status);
+    log_ms(&l, "duration_ms", util_monotonic_us() - started_us);
     if (resp->problem)
-        json_object_set_new(o, "problem", json_string(resp->problem));
-    log_fields(resp->status >= 500 ? "error" : "info", o);
+        log_str(&l, "problem", resp->problem);
+    log_end(&l);
 }
 
 /* How many times a param came: nginx passes a repeated request header as

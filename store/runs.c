@@ -10,7 +10,7 @@
 #include "names.h"
 #include "util.h"
 
-static const char *const RUN_VIEW_SQL = "SELECT run_view(r) FROM runs r WHERE run_id = $1";
+static const char *const RUN_VIEW_SQL = "SELECT view FROM run_views WHERE run_id = $1";
 
 enum store_rc
 store_run_submit(struct store *s, const struct store_run_submit *req, json_t **view, int *replayed)
@@ -70,10 +70,10 @@ store_run_list(struct store *s, const struct store_run_filter *f, const struct s
     "(NOT $3::bool OR status IN ('queued', 'running', 'waiting_for_approval', "                    \
     "'waiting_for_user_question'))"
     static const char *const sql[2] = {
-        "SELECT run_view(r), submitted_at_ms, run_id FROM runs r WHERE " RUN_FILTER
+        "SELECT view, submitted_at_ms, run_id FROM run_views WHERE " RUN_FILTER
         " AND ($4::bigint IS NULL OR (submitted_at_ms, run_id) > ($4::bigint, $5::text)) "
         "ORDER BY submitted_at_ms, run_id LIMIT $6::int",
-        "SELECT run_view(r), submitted_at_ms, run_id FROM runs r WHERE " RUN_FILTER
+        "SELECT view, submitted_at_ms, run_id FROM run_views WHERE " RUN_FILTER
         " AND ($4::bigint IS NULL OR (submitted_at_ms, run_id) < ($4::bigint, $5::text)) "
         "ORDER BY submitted_at_ms DESC, run_id DESC LIMIT $6::int",
     };

@@ -55,16 +55,14 @@ $$;
 CREATE OR REPLACE TRIGGER runs_notify AFTER INSERT OR UPDATE OF status ON runs
     FOR EACH ROW EXECUTE FUNCTION runs_notify();
 
--- The RunView. The views are PL/pgSQL rather than SQL functions: PL/pgSQL
--- caches the plans of its statements per connection, a non-inlined SQL
--- function replans its body on every call (measured: 5x slower GET
--- /v1/runs/{id}); the plan is generic, chosen once, not at every transition.
-CREATE OR REPLACE FUNCTION run_view(r runs) RETURNS jsonb
-    LANGUAGE plpgsql STABLE
-    SET plan_cache_mode = force_generic_plan
-    AS $$
-BEGIN
-    RETURN jsonb_build_object(
+-- The RunView of each run, as json text: a read (GET /v1/runs/{id}, the
+-- run list) sends it as it is, a writer takes it as jsonb. A view, not a
+-- function: PostgreSQL plans it into the statement that reads it, where a
+-- PL/pgSQL function costs a call and a jsonb built then printed (the read
+-- spent most of its database time there, docs/performance.md).
+DROP FUNCTION IF EXISTS run_view(runs);
+CREATE OR REPLACE VIEW run_views AS
+SELECT r.run_id, r.session_id, r.status, r.submitted_at_ms, json_build_object(
     'run_id', r.run_id, 'session_id', r.session_id, 'agent_id', r.agent_id,
     'kind', r.kind, 'status', r.status,
     'submitted_at_ms', r.submitted_at_ms, 'updated_at_ms', r.updated_at_ms,
@@ -75,11 +73,11 @@ BEGIN
     'request', r.request,
     'input_attachments', coalesce(r.payload->'attachments', '[]'),
     'input_metadata', r.input_metadata,
-    'pending_approval_ids', '[]'::jsonb, 'pending_approvals', '[]'::jsonb,
-    'pending_question_ids', '[]'::jsonb, 'pending_questions', '[]'::jsonb,
-    'outputs', r.outputs, 'deliveries', '[]'::jsonb, 'error', r.error);
-END
-$$;
+    'pending_approval_ids', '[]'::json, 'pending_approvals', '[]'::json,
+    'pending_question_ids', '[]'::json, 'pending_questions', '[]'::json,
+    'outputs', r.outputs, 'deliveries', '[]'::json, 'error', r.error) AS view
+FROM runs r;
+GRANT SELECT ON run_views TO kheish_app, kheish_auditor;
 
 -- The persisted RunEventEntry payload for entering status to.
 CREATE OR REPLACE FUNCTION kheish_run_event(to_status text, view jsonb, error text) RETURNS jsonb
@@ -142,8 +140,10 @@ BEGIN
         ON CONFLICT (session_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
         RETURNING run_id INTO id;
     IF id IS NULL THEN
-        SELECT r.idempotency_fingerprint = idem_fingerprint AS same, run_view(r) AS view INTO prior
-        FROM runs r WHERE r.session_id = sid AND r.idempotency_key = idem_key;
+        SELECT r.idempotency_fingerprint = idem_fingerprint AS same, v.view::jsonb AS view
+        INTO prior
+        FROM runs r JOIN run_views v USING (run_id)
+        WHERE r.session_id = sid AND r.idempotency_key = idem_key;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'a submission with the same idempotency key is in progress'
                 USING ERRCODE = 'serialization_failure';
@@ -152,7 +152,7 @@ BEGIN
                                                  ELSE 'idempotency_conflict' END,
                                   'view', CASE WHEN prior.same THEN prior.view END);
     END IF;
-    SELECT run_view(r) INTO v FROM runs r WHERE r.run_id = id;
+    SELECT rv.view::jsonb INTO v FROM run_views rv WHERE rv.run_id = id;
     PERFORM kheish_append_events(
         jsonb_build_array(kheish_stream_event('run_updated', sid, id, jsonb_build_object('run', v))),
         jsonb_build_array(
@@ -169,7 +169,7 @@ $$;
 -- lease_owner and lease_expires_at_ms are kept only while running (given
 -- ones replace them); outputs, when given, replace the run's. Returns
 -- {view, stream, run} (the events to append: the run event, run_updated with
--- the new RunView read back by the UPDATE that makes it, and
+-- the new RunView read back after the UPDATE that makes it, and
 -- session_state_changed when the session's active run changed), or NULL when
 -- there is no such run. The caller appends the events.
 CREATE OR REPLACE FUNCTION kheish_run_set_status(id text, to_status text, error text,
@@ -201,8 +201,8 @@ BEGIN
             THEN coalesce(kheish_run_set_status.lease_owner, r.lease_owner) END,
         lease_expires_at_ms = CASE WHEN to_status = 'running'
             THEN coalesce(kheish_run_set_status.lease_expires_at_ms, r.lease_expires_at_ms) END
-    WHERE r.run_id = id
-    RETURNING run_view(r) INTO v;
+    WHERE r.run_id = id;
+    SELECT rv.view::jsonb INTO v FROM run_views rv WHERE rv.run_id = id;
     stream := jsonb_build_array(
         kheish_stream_event('run_updated', v->>'session_id', id, jsonb_build_object('run', v)));
     IF old_status = ANY (active) OR to_status = ANY (active) THEN
@@ -261,7 +261,7 @@ BEGIN
     IF (to_status IS NULL AND cur IN ('completed', 'failed', 'interrupted', 'cancelled'))
        OR cur = to_status THEN
         RETURN jsonb_build_object('result', 'ok',
-            'view', (SELECT run_view(r) FROM runs r WHERE r.run_id = id));
+            'view', (SELECT rv.view::jsonb FROM run_views rv WHERE rv.run_id = id));
     END IF;
     ch := kheish_run_set_status(id, coalesce(to_status, 'cancelled'), NULL);
     PERFORM kheish_append_events(ch->'stream', ch->'run');
