@@ -125,8 +125,13 @@ sleep_ms(int ms)
 static enum store_rc
 db_connect(struct store *s)
 {
-    if (s->conn && PQstatus(s->conn) == CONNECTION_OK)
+    if (s->conn && PQstatus(s->conn) == CONNECTION_OK) {
+        if (s->replan && !s->in_tx) {
+            PQclear(PQexec(s->conn, "DEALLOCATE ALL"));
+            s->nprepared = s->replan = 0;
+        }
         return STORE_OK;
+    }
     int64_t deadline = util_monotonic_us() + (int64_t)s->connect_budget_ms * 1000;
     int backoff = 25;
     for (;;) {
@@ -166,6 +171,12 @@ classify(struct store *s, PGresult *r)
         return STORE_UNAVAILABLE;
     if (!strcmp(state, "40001") || !strcmp(state, "40P01"))
         return STORE_RETRY;
+    /* A migration changed the columns of a view a statement was prepared on:
+     * prepared again, it works (db_connect drops them, out of a transaction). */
+    if (!strcmp(state, "0A000") && strstr(s->err, "cached plan must not change result type")) {
+        s->replan = 1;
+        return STORE_RETRY;
+    }
     const char *constraint = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
     if (!strcmp(state, "KH409") || (!strcmp(state, "23505") && constraint &&
                                     !strcmp(constraint, "runs_one_active_per_session")))
@@ -234,6 +245,8 @@ db_exec(struct store *s, enum store_rc *rc, const char *sql, int nparams, const 
         PQclear(r);
         /* A connection that died between requests: reconnect and retry an
          * idempotent read once. Inside a transaction the caller decides. */
+        if (*rc == STORE_RETRY && s->replan && !s->in_tx && attempt == 0)
+            continue;
         if (*rc == STORE_UNAVAILABLE && !s->in_tx && attempt == 0) {
             /* A new connection, through db_connect: the statements prepared
              * on the old one are gone with it. */

@@ -21,6 +21,9 @@ struct store {
      * (every statement is a string constant); forgotten on reconnect. */
     const char *prepared[STORE_MAX_PREPARED];
     int nprepared;
+    /* The server changed what a prepared statement returns (a functions file
+     * replaced a view): the statements are dropped before the next one. */
+    int replan;
     char err[512];
 };
 

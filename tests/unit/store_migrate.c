@@ -97,6 +97,18 @@ main(void)
     CHECK(r.applied == 0 && r.functions_applied == 1);
     CHECK(strcmp(check_sql(pg, "SELECT kheish_now_ms()"), "42") != 0);
 
+    /* A view whose columns change under a statement prepared on it (an
+     * upgrade's functions file): the next read prepares it again. */
+    char *view = NULL;
+    CHECK(store_run_get(db, "run-none", &view) == STORE_RUN_NOT_FOUND);
+    check_sql(pg, "ALTER VIEW run_views RENAME TO run_views_json");
+    check_sql(pg, "CREATE VIEW run_views AS SELECT run_id, session_id, status, submitted_at_ms, "
+                  "view::jsonb AS view FROM run_views_json");
+    CHECK(store_run_get(db, "run-none", &view) == STORE_RUN_NOT_FOUND);
+    check_sql(pg, "DROP VIEW run_views");
+    check_sql(pg, "ALTER VIEW run_views_json RENAME TO run_views");
+    CHECK(store_run_get(db, "run-none", &view) == STORE_RUN_NOT_FOUND);
+
     /* A migration recorded with its checksum from before the split is
      * accepted, and recorded anew. */
     char now[65];
