@@ -19,6 +19,7 @@
 typedef int (*cmd_fn)(const struct cli *c, int argc, char **argv);
 
 int cmd_status(const struct cli *c, int argc, char **argv);
+int cmd_doctor(const struct cli *c, int argc, char **argv);
 int cmd_doctor_routes(const struct cli *c, int argc, char **argv);
 
 int cmd_runtime_get(const struct cli *c, int argc, char **argv);

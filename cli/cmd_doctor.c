@@ -1,266 +1,455 @@
 /*
- * `kheish doctor routes` (contract §6): the routes, their readiness and,
- * with --canary, a real run through each. With --routes-file it only lints
- * that file (no daemon needed); otherwise it reads the running control
- * plane's routes from /v1/status. Prints {ok, source, default_route,
- * route_count, auth_checked, reference_checked, canary_checked, routes,
- * canaries, diagnostics, warnings, errors}; exits 1 when not ok.
+ * `kheish doctor [--cors-origin ORIGIN]` (contract §7): the operator's
+ * health check from outside. It reads /v1/status, probes /readyz, opens the
+ * global SSE stream at cursor 0 and reads its first frame (an event must
+ * carry an id: and an event: line, as upstream's probes require), and with
+ * --cors-origin sends the browser's preflight. Each finding is a check
+ * {name, code, ok, severity, message, action?, related_id?}; every health
+ * warning of /v1/status that is not info becomes one more. Exits 1 when a
+ * check has severity error, or with the request's own code when /v1/status
+ * cannot be read.
  */
-#include <sodium.h>
+#include <curl/curl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <strings.h>
 
 #include "cmd.h"
-#include "names.h"
-#include "routes.h"
 #include "util.h"
 
-#define CANARY_MARKER          "KHEISH_ROUTE_CANARY_OK"
-#define CANARY_POLL_MS         250
-#define CANARY_DEFAULT_TIMEOUT 90000
+#define PROBE_TIMEOUT_MS    5000
+#define PROBE_BODY_MAX      16384 /* bytes kept of a probe's answer (one SSE frame fits) */
+#define PROBE_HEADER_MAX    512
+#define PREFLIGHT_HEADERS   "authorization,content-type"
+#define FIRST_FRAME_TIMEOUT 5000
 
-struct report {
-    json_t *doc, *diagnostics, *warnings, *errors;
+/* One probe's answer: status, the headers doctor looks at, the body's start. */
+struct probe {
+    long status;
+    char allow_origin[PROBE_HEADER_MAX], allow_methods[PROBE_HEADER_MAX],
+        allow_headers[PROBE_HEADER_MAX], content_type[PROBE_HEADER_MAX];
+    char body[PROBE_BODY_MAX + 1];
+    size_t len;
+    int sse;       /* stop at the end of the first frame */
+    int got_frame; /* it came */
+    char error[CURL_ERROR_SIZE];
 };
 
 static void
-diagnose(struct report *r, const char *severity, const char *code, const char *route_id,
-         const char *fmt, const char *arg)
+keep_header(char *dst, const char *line, size_t n, size_t skip)
 {
-    char msg[600];
-    snprintf(msg, sizeof msg, fmt, arg ? arg : "");
-    json_array_append_new(r->diagnostics,
-                          json_pack("{s:s, s:s, s:s?, s:s}", "severity", severity, "code", code,
-                                    "route_id", route_id, "message", msg));
-    json_array_append_new(!strcmp(severity, "error") ? r->errors : r->warnings, json_string(msg));
+    size_t i = skip, end = n;
+    while (i < end && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    while (end > i && (line[end - 1] == '\r' || line[end - 1] == '\n' || line[end - 1] == ' '))
+        end--;
+    snprintf(dst, PROBE_HEADER_MAX, "%.*s", (int)(end - i), line + i);
 }
 
-/* The routes of a file, linted here. */
-static json_t *
-routes_from_file(const char *path, const char *default_route, struct report *r)
+static size_t
+on_header(char *s, size_t size, size_t n, void *arg)
 {
-    struct routes rs;
-    char err[512];
-    if (routes_load(path, &rs, err, sizeof err) != 0) {
-        diagnose(r, "error", "route_file_invalid", NULL, "%s", err);
-        return NULL;
+    struct probe *p = arg;
+    static const struct {
+        const char *name;
+        size_t offset;
+    } wanted[] = {
+        {"access-control-allow-origin:", offsetof(struct probe, allow_origin)},
+        {"access-control-allow-methods:", offsetof(struct probe, allow_methods)},
+        {"access-control-allow-headers:", offsetof(struct probe, allow_headers)},
+        {"content-type:", offsetof(struct probe, content_type)},
+    };
+    size_t len = size * n;
+    for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
+        size_t k = strlen(wanted[i].name);
+        if (len >= k && !strncasecmp(s, wanted[i].name, k))
+            keep_header((char *)p + wanted[i].offset, s, len, k);
     }
-    if (default_route && routes_find(&rs, default_route) == NULL)
-        diagnose(r, "error", "route_default_unknown", default_route,
-                 "--default-route %s is not a route of the file", default_route);
-    json_t *inv = routes_inventory(&rs);
-    if (default_route && routes_find(&rs, default_route))
-        json_object_set_new(inv, "default_route", json_string(default_route));
-    routes_free(&rs);
-    return inv;
+    return len;
 }
 
-/* The SHA-256 (hex) of a file as it is now, or "" when it cannot be read. */
-static void
-file_sha256(const char *path, char out[65])
-{
-    char *buf = malloc(ROUTES_FILE_MAX_BYTES + 1);
-    FILE *f = path && buf ? fopen(path, "rbe") : NULL;
-    size_t len = f ? fread(buf, 1, ROUTES_FILE_MAX_BYTES + 1, f) : 0;
-    out[0] = '\0';
-    if (f && !ferror(f) && len <= ROUTES_FILE_MAX_BYTES)
-        util_sha256_hex(buf, len, out);
-    if (f)
-        fclose(f);
-    free(buf);
-}
-
-/* The running control plane's routes and their readiness (/v1/status). */
+/* The end of the first frame: a blank line, however lines end. */
 static int
-routes_from_runtime(const struct cli *c, int check_auth, struct report *r, json_t **inv)
+frame_ended(const char *b)
 {
-    struct client_url url;
-    json_t *status = NULL;
-    client_url_path(&url, "/v1/status");
-    int rc = client_request(c, &(struct client_req){"GET", &url, NULL, NULL}, &status, NULL);
-    if (rc != EXIT_OK)
-        return rc;
-    json_t *pr = json_object_get(status, "provider_readiness");
-    if (!json_is_object(pr)) {
-        diagnose(r, "error", "route_inventory_unavailable", NULL,
-                 "the control plane has no routes file (kheish up --routes-file)%s", NULL);
-        json_decref(status);
-        return EXIT_OK;
+    return strstr(b, "\n\n") || strstr(b, "\r\n\r\n") || strstr(b, "\r\r");
+}
+
+static size_t
+on_body(char *s, size_t size, size_t n, void *arg)
+{
+    struct probe *p = arg;
+    size_t len = size * n, room = PROBE_BODY_MAX - p->len;
+    memcpy(p->body + p->len, s, len < room ? len : room);
+    p->len += len < room ? len : room;
+    p->body[p->len] = '\0';
+    if (p->sse && frame_ended(p->body)) {
+        p->got_frame = 1;
+        return 0; /* enough: ends the transfer */
     }
-    *inv = json_pack("{s:O, s:O, s:O}", "default_route", json_object_get(pr, "default_route"),
-                     "routes", json_object_get(pr, "routes"), "routes_file",
-                     json_object_get(pr, "routes_file"));
-    const char *path =
-        json_string_value(json_object_get(json_object_get(pr, "routes_file"), "path"));
-    const char *then =
-        json_string_value(json_object_get(json_object_get(pr, "routes_file"), "sha256"));
-    char now[65];
-    file_sha256(path, now);
-    if (path && then && strcmp(now, then))
-        diagnose(r, "warning", "route_file_drift", NULL,
-                 "%s changed since the control plane read it: restart it (kheish up) to apply it",
-                 path);
-    size_t i;
-    json_t *rt;
-    json_array_foreach(json_object_get(pr, "routes"), i, rt)
-    {
-        const char *st = json_string_value(json_object_get(rt, "state"));
-        if (check_auth && st && strcmp(st, "ok"))
-            diagnose(r, !strcmp(st, "error") ? "error" : "warning",
-                     json_string_value(json_object_get(rt, "code")),
-                     json_string_value(json_object_get(rt, "route_id")), "%s",
-                     json_string_value(json_object_get(rt, "message")));
+    return len;
+}
+
+/* Sends method path (with the token when auth is set, and Origin and the
+ * preflight's request headers when origin is set). Returns 0 when an HTTP
+ * answer came, -1 with p->error otherwise. */
+static int
+probe(const struct cli *c, const char *method, const char *path, int auth, const char *origin,
+      struct probe *p)
+{
+    char url[CLIENT_URL_MAX_BYTES + 512], line[PROBE_HEADER_MAX + 64];
+    size_t base = strlen(c->base_url);
+    while (base > 0 && c->base_url[base - 1] == '/')
+        base--;
+    snprintf(url, sizeof url, "%.*s%s", (int)base, c->base_url, path);
+    CURL *h = curl_easy_init();
+    struct curl_slist *hdr = NULL;
+    if (auth && c->token) {
+        snprintf(line, sizeof line, "Authorization: Bearer %s", c->token);
+        hdr = curl_slist_append(hdr, line);
     }
-    json_decref(status);
-    return EXIT_OK;
+    if (origin) {
+        snprintf(line, sizeof line, "Origin: %s", origin);
+        hdr = curl_slist_append(hdr, line);
+        hdr = curl_slist_append(hdr, "Access-Control-Request-Method: POST");
+        hdr = curl_slist_append(hdr, "Access-Control-Request-Headers: " PREFLIGHT_HEADERS);
+    }
+    if (p->sse)
+        hdr = curl_slist_append(hdr, "Accept: text/event-stream");
+    if (h == NULL) {
+        snprintf(p->error, sizeof p->error, "out of memory");
+        curl_slist_free_all(hdr);
+        return -1;
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_NOBODY, (long)!strcmp(method, "OPTIONS"));
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, p);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, p);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, p->error);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)PROBE_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
+                     (long)(p->sse ? FIRST_FRAME_TIMEOUT : PROBE_TIMEOUT_MS));
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    CURLcode cc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &p->status);
+    curl_easy_cleanup(h);
+    curl_slist_free_all(hdr);
+    if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && p->got_frame) && p->status == 0) {
+        if (!p->error[0])
+            snprintf(p->error, sizeof p->error, "%s", curl_easy_strerror(cc));
+        return -1;
+    }
+    if (cc == CURLE_OPERATION_TIMEDOUT && p->sse && !p->got_frame)
+        snprintf(p->error, sizeof p->error, "no complete frame within %d ms", FIRST_FRAME_TIMEOUT);
+    return 0;
+}
+
+/* ---- the report ---------------------------------------------------------- */
+
+struct report {
+    json_t *checks, *warnings, *errors;
+};
+
+/* Adds a check; severity is "info" when ok. msg is printf-like with one
+ * string argument at most (the callers' values are the daemon's). */
+static void
+check(struct report *r, const char *name, const char *code, const char *severity,
+      const char *action, const char *related_id, const char *fmt, const char *arg)
+{
+    char msg[768];
+    snprintf(msg, sizeof msg, fmt, arg ? arg : "");
+    int ok = !strcmp(severity, "info");
+    json_array_append_new(r->checks,
+                          json_pack("{s:s, s:s, s:b, s:s, s:s, s:s?, s:s?}", "name", name, "code",
+                                    code, "ok", ok, "severity", severity, "message", msg, "action",
+                                    action, "related_id", related_id));
+    char line[900];
+    snprintf(line, sizeof line, "%s: %s", name, msg);
+    if (!ok)
+        json_array_append_new(!strcmp(severity, "error") ? r->errors : r->warnings,
+                              json_string(line));
+}
+
+static json_int_t
+num(const json_t *o, const char *path)
+{
+    char key[64];
+    const char *dot;
+    while ((dot = strchr(path, '.'))) {
+        snprintf(key, sizeof key, "%.*s", (int)(dot - path), path);
+        o = json_object_get(o, key);
+        path = dot + 1;
+    }
+    return json_integer_value(json_object_get(o, path));
+}
+
+static int
+flag(const json_t *o, const char *key)
+{
+    return json_is_true(json_object_get(o, key));
 }
 
 static void
-sleep_ms(int64_t ms)
+check_readyz(const struct cli *c, struct report *r, int *reachable)
 {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    struct probe p = {0};
+    *reachable = probe(c, "GET", "/readyz", 0, NULL, &p) == 0;
+    if (!*reachable)
+        check(r, "readyz", "readyz_unreachable", "error", "check nginx and kheish-fcgi (kheish up)",
+              NULL, "/readyz did not answer: %s", p.error);
+    else if (p.status != 200)
+        check(r, "readyz", "readyz_not_ready", "error",
+              "read the readiness checks: curl <base-url>/readyz", NULL, "/readyz answered %s",
+              p.status == 503 ? "503: not ready" : "an unexpected status");
+    else
+        check(r, "readyz", "readyz_ok", "info", NULL, NULL, "/readyz answered 200", NULL);
 }
 
-/* One canary: a disposable session and a run pinned to the route, which
- * must complete with the marker in its output. */
-static json_t *
-canary(const struct cli *c, const json_t *route, int64_t timeout_ms, struct report *r)
+/* 1 when the frame text has a line starting with prefix. */
+static int
+has_line(const char *frame, const char *prefix)
 {
-    const char *id = json_string_value(json_object_get(route, "route_id"));
-    const char *model = json_string_value(json_object_get(route, "model"));
-    unsigned char rnd[6];
-    char session[96], hex[13], msg[600] = "";
-    randombytes_buf(rnd, sizeof rnd);
-    sodium_bin2hex(hex, sizeof hex, rnd, sizeof rnd);
-    snprintf(session, sizeof session, "doctor-canary-%s", hex);
-    int64_t t0 = util_monotonic_us() / 1000;
-    struct client_url url;
-    json_t *session_view = NULL, *run = NULL;
-    const char *status = "failed";
-    client_url_path(&url, "/v1/sessions");
-    json_t *body = json_pack("{s:s}", "session_id", session);
-    int rc = client_request(c, &(struct client_req){"POST", &url, body, NULL}, &session_view, NULL);
-    json_decref(body);
-    json_decref(session_view);
-    body = json_pack("{s:s, s:s, s:s, s:s}", "content",
-                     "Route canary: reply with exactly " CANARY_MARKER, "provider", id,
-                     "source_plugin", "doctor", "source_kind", "route_canary");
-    client_url_path(&url, "/v1/sessions/%s/runs", session);
-    char key[CLIENT_KEY_BYTES];
-    client_new_key(key);
-    if (rc == EXIT_OK)
-        rc = client_request(c, &(struct client_req){"POST", &url, body, key}, &run, NULL);
-    json_decref(body);
-    const char *run_id = json_string_value(json_object_get(run, "run_id"));
-    while (rc == EXIT_OK && run_id) {
-        const char *st = json_string_value(json_object_get(run, "status"));
-        const char *text = json_string_value(
-            json_object_get(json_array_get(json_object_get(run, "outputs"), 0), "content"));
-        const char *error = json_string_value(json_object_get(run, "error"));
-        if (st && util_in_list(st, names_terminal_statuses)) {
-            int completed = !strcmp(st, "completed");
-            int ok = completed && text && strstr(text, CANARY_MARKER);
-            status = ok ? "passed" : "failed";
-            if (ok)
-                snprintf(msg, sizeof msg, "the route answered with the marker");
-            else if (completed)
-                snprintf(msg, sizeof msg, "the reply did not contain " CANARY_MARKER);
-            else
-                snprintf(msg, sizeof msg, "the run ended %s: %.500s", st, error ? error : "");
-            break;
-        }
-        if (util_monotonic_us() / 1000 - t0 >= timeout_ms) {
-            status = "timeout";
-            snprintf(msg, sizeof msg, "the run was still %s after %lld ms", st ? st : "?",
-                     (long long)timeout_ms);
-            break;
-        }
-        sleep_ms(CANARY_POLL_MS);
-        client_url_path(&url, "/v1/runs/%s", run_id);
-        json_t *now = NULL;
-        rc = client_request(c, &(struct client_req){"GET", &url, NULL, NULL}, &now, NULL);
-        json_decref(run);
-        run = now;
-        run_id = json_string_value(json_object_get(run, "run_id"));
+    size_t n = strlen(prefix);
+    for (const char *l = frame; l; l = strpbrk(l, "\r\n") ? strpbrk(l, "\r\n") + 1 : NULL)
+        if (!strncmp(l, prefix, n))
+            return 1;
+    return 0;
+}
+
+/* The first frame of /v1/events/stream?cursor=0 must come at once, through
+ * whatever proxy is in front: the oldest retained event, with its id: and
+ * event: lines, or a heartbeat when nothing is retained. */
+static void
+check_sse(const struct cli *c, struct report *r, int *reachable)
+{
+    struct probe p = {.sse = 1};
+    int rc = probe(c, "GET", "/v1/events/stream?cursor=0", 1, NULL, &p);
+    *reachable = rc == 0 && p.status == 200;
+    const char *why = NULL;
+    if (rc != 0)
+        why = p.error;
+    else if (p.status != 200)
+        why = "the stream was refused (see `kheish events stream --cursor 0`)";
+    else if (strncasecmp(p.content_type, "text/event-stream", 17))
+        why = "the answer is not text/event-stream";
+    else if (!p.got_frame)
+        why = p.error[0] ? p.error : "the stream ended before its first frame";
+    else if (!has_line(p.body, "event:") || !has_line(p.body, "data:"))
+        why = "its first frame lacks an event: or a data: line";
+    else if (!has_line(p.body, "event: heartbeat") && !has_line(p.body, "id:"))
+        why = "its first frame is an event without an id: line";
+    if (why)
+        check(r, "events_sse", "events_sse_unavailable", "error",
+              rc != 0 ? "check nginx and the relays (kheish status)"
+                      : "nginx must pass the stream unbuffered (proxy_buffering off)",
+              NULL, "the event stream failed: %s", why);
+    else
+        check(r, "events_sse", "events_sse_ok", "info", NULL, NULL,
+              "the event stream's first frame arrived with an id and an event", NULL);
+}
+
+static void
+check_cors(const struct cli *c, const char *origin, const json_t *cp, struct report *r)
+{
+    const char *policy = json_string_value(json_object_get(cp, "cors_policy"));
+    if (origin == NULL) {
+        check(r, "control_plane_cors", "cors_policy", "info", NULL, NULL, "CORS policy: %s",
+              policy ? policy : "unknown");
+        return;
     }
+    struct probe p = {0};
+    if (probe(c, "OPTIONS", "/v1/status", 0, origin, &p) != 0) {
+        check(r, "control_plane_cors", "cors_preflight_failed", "error", NULL, NULL,
+              "the preflight did not get an answer: %s", p.error);
+        return;
+    }
+    const char *why = NULL;
+    if (!strcmp(p.allow_origin, "*"))
+        why = "it allows any origin (*)";
+    else if (p.allow_origin[0] && strcmp(p.allow_origin, origin))
+        why = "it allows another origin than the one asked";
+    else if (!p.allow_origin[0])
+        why = "the origin is not allowed (no Access-Control-Allow-Origin)";
+    else if (!strcasestr(p.allow_methods, "POST"))
+        why = "POST is not among the allowed methods";
+    else if (!strcasestr(p.allow_headers, "authorization") ||
+             !strcasestr(p.allow_headers, "content-type"))
+        why = "Authorization or Content-Type is not among the allowed headers";
+    if (why)
+        check(r, "control_plane_cors", "cors_preflight_unsafe", "error",
+              "list the origin in --http-cors-allow-origin / KHEISH_HTTP_CORS_ALLOW_ORIGINS",
+              origin, "the preflight for this origin is not usable: %s", why);
+    else
+        check(r, "control_plane_cors", "cors_preflight_ok", "info", NULL, origin,
+              "the preflight allows %s with POST, Authorization and Content-Type", origin);
+}
+
+static void
+check_daemon(int rc, const json_t *st, struct report *r)
+{
+    const char *state = json_string_value(json_object_get(st, "status"));
     if (rc != EXIT_OK)
-        snprintf(msg, sizeof msg, "the canary run could not be submitted or read (exit %d)", rc);
-    if (strcmp(status, "passed"))
-        diagnose(r, "error",
-                 !strcmp(status, "timeout") ? "route_canary_timeout" : "route_canary_failed", id,
-                 "%s", msg);
-    json_t *out =
-        json_pack("{s:s, s:O, s:s?, s:s, s:s?, s:s, s:I, s:s}", "route_id", id, "provider",
-                  json_object_get(route, "provider"), "model", model, "session_id", session,
-                  "run_id", run_id, "status", status, "duration_ms",
-                  (json_int_t)(util_monotonic_us() / 1000 - t0), "message", msg);
-    json_decref(run);
-    return out;
+        check(r, "daemon_status", "status_unreachable", "error", "kheish status says why", NULL,
+              "/v1/status could not be read", NULL);
+    else if (state && !strcmp(state, "draining"))
+        check(r, "daemon_status", "daemon_draining", "error", "wait for the restart to end", NULL,
+              "the control plane is draining", NULL);
+    else
+        check(r, "daemon_status", "daemon_ready", "info", NULL, NULL, "the control plane answers",
+              NULL);
+}
+
+/* The checks that read /v1/status. */
+static void
+check_status(const json_t *st, struct report *r)
+{
+    const json_t *cp = json_object_get(st, "control_plane");
+    const json_t *ev = json_object_get(st, "events");
+    const json_t *pr = json_object_get(st, "provider_readiness");
+    const char *holder = json_string_value(
+        json_object_get(json_object_get(st, "runners"), "maintenance_lock_holder"));
+
+    if (num(ev, "replay_gap_count") > 0 || num(ev, "stream_lagged_event_count") > 0)
+        check(r, "events_status", "events_degraded", "warning",
+              "see events in kheish status: a client missed events or lagged", NULL,
+              "the event stream reports gaps or lagged subscribers", NULL);
+    else
+        check(r, "events_status", "events_ok", "info", NULL, NULL, "no gaps, no lag", NULL);
+
+    if (flag(cp, "externally_exposed_without_auth"))
+        check(r, "control_plane_auth", "auth_disabled_off_loopback", "error",
+              "give a token file (--http-admin-token-file) or bind to loopback", NULL,
+              "auth is off on a non-loopback bind", NULL);
+    else if (flag(cp, "auth_duplicate_token"))
+        check(r, "control_plane_auth", "auth_duplicate_token", "error",
+              "give the read-only role a token of its own", NULL,
+              "the admin and read-only tokens are the same: every token is refused", NULL);
+    else if (flag(cp, "auth_enabled") && !flag(cp, "auth_effective_admin_token_available"))
+        check(r, "control_plane_auth", "auth_admin_unavailable", "error",
+              "fix the admin token file", NULL, "no admin token is in force", NULL);
+    else if (num(cp, "auth_token_file_error_count") > 0)
+        check(r, "control_plane_auth", "auth_token_file_unavailable", "warning",
+              "see control_plane.auth_token_files in kheish status", NULL,
+              "a token file cannot be read", NULL);
+    else
+        check(r, "control_plane_auth", "auth_ok", "info", NULL, NULL, "%s",
+              flag(cp, "auth_enabled") ? "bearer auth is on" : "auth is off (loopback only)");
+
+    if (!json_is_object(pr) || json_array_size(json_object_get(pr, "routes")) == 0)
+        check(r, "routes", "routes_missing", "error", "start the stack with --routes-file", NULL,
+              "the control plane has no routes", NULL);
+    else if (json_is_null(json_object_get(pr, "default_route")) ||
+             !json_object_get(pr, "default_route"))
+        check(r, "routes", "route_default_missing", "error", "set default_route in the routes file",
+              NULL, "no default route", NULL);
+    else
+        check(r, "routes", "routes_ok", "info", NULL, NULL, "default route %s",
+              json_string_value(json_object_get(pr, "default_route")));
+
+    json_int_t route_errors = num(st, "health.route_error_count");
+    if (route_errors > 0)
+        check(r, "provider_readiness", "provider_route_errors", "error",
+              "kheish doctor routes --check-auth", NULL, "a route is not ready", NULL);
+    else
+        check(r, "provider_readiness", "provider_ready", "info", NULL, NULL,
+              "no route reports an error", NULL);
+
+    if (!flag(json_object_get(st, "storage"), "ok"))
+        check(r, "storage", "storage_write_probe_failed", "error",
+              "see storage.probes in kheish status", NULL, "a storage write probe failed", NULL);
+    else
+        check(r, "storage", "storage_ok", "info", NULL, NULL, "every write probe passed", NULL);
+
+    if (holder == NULL && num(st, "runs.queued") > 0)
+        check(r, "state_root_lock", "maintenance_lock_not_held", "error",
+              "start a runner (kheish up --runners N)", NULL,
+              "runs are queued and no runner holds the maintenance lock", NULL);
+    else
+        check(r, "state_root_lock", "maintenance_lock_ok", "info", NULL, holder,
+              holder ? "held by %s" : "no run is queued", holder);
+
+    size_t i;
+    json_t *w;
+    json_array_foreach(json_object_get(json_object_get(st, "health"), "warnings"), i, w)
+    {
+        const char *sev = json_string_value(json_object_get(w, "severity"));
+        const char *code = json_string_value(json_object_get(w, "code"));
+        if (!sev || !code || !strcmp(sev, "info"))
+            continue;
+        check(r, code, code, !strcmp(sev, "error") ? "error" : "warning",
+              json_string_value(json_object_get(w, "action")),
+              json_string_value(json_object_get(w, "related_id")), "%s",
+              json_string_value(json_object_get(w, "message")));
+    }
+}
+
+static void
+print_pretty(const json_t *doc)
+{
+    size_t i;
+    json_t *ck;
+    json_array_foreach(json_object_get(doc, "checks"), i, ck)
+    {
+        const char *sev = json_string_value(json_object_get(ck, "severity"));
+        const char *msg = json_string_value(json_object_get(ck, "message"));
+        const char *action = json_string_value(json_object_get(ck, "action"));
+        printf("%-5s %-24s ",
+               !strcmp(sev, "info")    ? "ok"
+               : !strcmp(sev, "error") ? "ERROR"
+                                       : "warn",
+               json_string_value(json_object_get(ck, "name")));
+        output_text(stdout, msg, strlen(msg), OUTPUT_CELL_MAX_BYTES);
+        if (action && strcmp(sev, "info")) {
+            fputs(" (", stdout);
+            output_text(stdout, action, strlen(action), OUTPUT_CELL_MAX_BYTES);
+            putchar(')');
+        }
+        putchar('\n');
+    }
+    printf("%s\n", flag(doc, "ok") ? "doctor: ok" : "doctor: errors found");
 }
 
 int
-cmd_doctor_routes(const struct cli *c, int argc, char **argv)
+cmd_doctor(const struct cli *c, int argc, char **argv)
 {
-    const char *file = NULL, *default_route = NULL, *only = NULL;
-    int check_auth = 0, run_canary = 0, rc = EXIT_OK;
-    int64_t timeout = CANARY_DEFAULT_TIMEOUT;
-    const struct args_opt opts[] = {
-        {.name = "routes-file", .str = &file},
-        {.name = "default-route", .str = &default_route},
-        {.name = "route", .str = &only},
-        {.name = "check-auth", .flag = &check_auth},
-        {.name = "canary", .flag = &run_canary},
-        {.name = "canary-timeout-ms", .num = &timeout, .min = 1000, .max = 3600000},
-        {0},
-    };
+    const char *origin = NULL;
+    const struct args_opt opts[] = {{.name = "cors-origin", .str = &origin}, {0}};
     if (args_parse(argc, argv, opts, NULL, 0, 0) != 0)
         return ARGS_USAGE;
-    if (file && (check_auth || run_canary)) {
-        fprintf(stderr, "kheish: --check-auth and --canary need the running control plane, "
-                        "not --routes-file\n");
-        return ARGS_USAGE;
-    }
-    struct report r = {NULL, json_array(), json_array(), json_array()};
-    json_t *inv = NULL, *canaries = json_array(), *routes = json_array();
-    if (file)
-        inv = routes_from_file(file, default_route, &r);
-    else
-        rc = routes_from_runtime(c, check_auth, &r, &inv);
-    size_t i;
-    json_t *rt;
-    json_array_foreach(json_object_get(inv, "routes"), i, rt)
-    {
-        const char *id = json_string_value(json_object_get(rt, "route_id"));
-        if (only && strcmp(only, id))
-            continue;
-        json_array_append(routes, rt);
-        if (run_canary)
-            json_array_append_new(canaries, canary(c, rt, timeout, &r));
-    }
-    if (only && json_array_size(routes) == 0 && inv)
-        diagnose(&r, "error", "route_unknown", only, "no route %s", only);
+    struct report r = {json_array(), json_array(), json_array()};
+    struct client_url url;
+    json_t *st = NULL;
+    client_url_path(&url, "/v1/status");
+    int rc = client_request(c, &(struct client_req){"GET", &url, NULL, NULL}, &st, NULL);
+    int readyz = 0, sse = 0;
+    check_daemon(rc, st, &r);
+    check_readyz(c, &r, &readyz);
+    check_sse(c, &r, &sse);
     if (rc == EXIT_OK) {
-        int ok = json_array_size(r.errors) == 0;
-        json_t *dflt = json_object_get(inv, "default_route");
-        r.doc = json_pack("{s:b, s:s, s:O, s:i, s:b, s:b, s:b, s:o, s:o, s:o, s:o, s:o}", "ok", ok,
-                          "source", file ? file : "runtime", "default_route",
-                          dflt ? dflt : json_null(), "route_count", (int)json_array_size(routes),
-                          "auth_checked", check_auth, "reference_checked", 0, "canary_checked",
-                          run_canary, "routes", routes, "canaries", canaries, "diagnostics",
-                          r.diagnostics, "warnings", r.warnings, "errors", r.errors);
-        output_print(c, r.doc, NULL);
-        rc = ok ? EXIT_OK : EXIT_GENERIC;
-    } else {
-        json_decref(routes);
-        json_decref(canaries);
-        json_decref(r.diagnostics);
-        json_decref(r.warnings);
-        json_decref(r.errors);
+        check_status(st, &r);
+        check_cors(c, origin, json_object_get(st, "control_plane"), &r);
     }
-    json_decref(r.doc);
-    json_decref(inv);
-    return rc;
+    int ok = json_array_size(r.errors) == 0;
+    json_t *doc = json_pack("{s:b, s:O?, s:I, s:I, s:I, s:b, s:b, s:o, s:o, s:o}", "ok", ok,
+                            "status", st, "session_count", num(st, "sessions.total"),
+                            "pending_approvals", num(st, "runs.pending_approval_count"),
+                            "pending_questions", num(st, "runs.pending_question_count"),
+                            "readyz_reachable", readyz, "events_stream_reachable", sse, "checks",
+                            r.checks, "warnings", r.warnings, "errors", r.errors);
+    if (rc != EXIT_OK)
+        json_object_set_new(doc, "status_error", json_string("the status could not be read"));
+    if (c->json)
+        output_json(stdout, doc);
+    else
+        print_pretty(doc);
+    json_decref(doc);
+    json_decref(st);
+    return rc != EXIT_OK ? rc : ok ? EXIT_OK : EXIT_GENERIC;
 }

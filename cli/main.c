@@ -32,6 +32,7 @@ static const struct command commands[] = {
            "[--routes-file FILE [--default-route ID]] [--route ID] [--check-auth] [--canary "
            "[--canary-timeout-ms N]]",
            cmd_doctor_routes),
+    ONLINE("doctor", NULL, "[--cors-origin ORIGIN]", cmd_doctor),
     ONLINE("runtime", "get", "", cmd_runtime_get),
     ONLINE("runtime", "set-permission-mode",
            "default|accept-edits|bypass-permissions|plan|dont-ask [--expected-revision N]",

@@ -1,0 +1,54 @@
+# `kheish doctor` (issue 13, point 1): every check passes on a healthy stack
+# (routes, a runner holding the maintenance lock, the SSE stream's first
+# frame); it fails, naming the check, with no runner while runs are queued,
+# with no routes, for a CORS origin the stack does not allow, and with the
+# stack unreachable (exit 3).
+trap 'up_stack --routes-file ""; rm -rf "$RESP_DIR"' EXIT
+# check NAME: the severity doctor's last JSON report gave check NAME.
+check() { jq -r --arg n "$1" '[.checks[] | select(.name == $n) | .severity] | join(",")' "$RESP_DIR/doctor.json"; }
+doctor() {
+    kheish --output json doctor "$@" >"$RESP_DIR/doctor.json"
+    RC=$?
+}
+
+key_env_routes "$RESP_DIR/routes.toml" KHEISH_TEST_DOCTOR_KEY
+KHEISH_TEST_DOCTOR_KEY=k-$(uid) up_stack --routes-file "$RESP_DIR/routes.toml" --runners 1 ||
+    fail "up with a runner: $(tail -3 "$RESP_DIR/up.log")"
+held() { api GET /v1/status && [ "$(jqr '.runners.maintenance_lock_holder // empty')" != "" ]; }
+wait_until 10 held || fail "no runner took the maintenance lock"
+
+doctor --cors-origin "$KHEISH_DAEMON_URL"
+for name in daemon_status readyz events_sse events_status control_plane_auth control_plane_cors \
+    routes provider_readiness storage state_root_lock; do
+    [ "$(check $name)" = info ] || fail "healthy stack: check $name is '$(check $name)': $(cat "$RESP_DIR/doctor.json")"
+done
+# Only errors fail doctor: earlier tests' runs, failed now, are a warning.
+errors=$(jq '[.checks[] | select(.severity == "error")] | length' "$RESP_DIR/doctor.json")
+[ "$errors" = 0 ] && [ "$RC" = 0 ] || fail "healthy stack: exit $RC, $errors errors: $(jq -c .errors "$RESP_DIR/doctor.json")"
+jq -e '.ok == true and .readyz_reachable and .events_stream_reachable and (.session_count | type) == "number"
+       and (.status.ready == true)' "$RESP_DIR/doctor.json" >/dev/null || fail "healthy stack: report $(head -c 400 "$RESP_DIR/doctor.json")"
+kheish doctor >"$RESP_DIR/pretty.txt" || fail "pretty doctor exits $?"
+grep -q '^ok    events_sse ' "$RESP_DIR/pretty.txt" || fail "pretty output: $(cat "$RESP_DIR/pretty.txt")"
+
+# An origin the stack does not allow: the preflight check fails, by name.
+doctor --cors-origin http://evil.example
+[ "$RC" = 1 ] && [ "$(check control_plane_cors)" = error ] || fail "evil origin: exit $RC, cors $(check control_plane_cors)"
+
+# No runner, no routes, and a run queued: two checks fail.
+up_stack --routes-file "" || fail "up without runners"
+api POST /v1/sessions '{}'
+sid=$(jqr .session_id)
+api POST "/v1/sessions/$sid/runs" '{"content":"nobody runs me"}'
+expect_status 202
+doctor
+[ "$RC" = 1 ] || fail "queued run without a runner: exit $RC"
+[ "$(check state_root_lock)" = error ] || fail "no runner: state_root_lock is $(check state_root_lock)"
+[ "$(check routes)" = error ] || fail "no routes: routes is $(check routes)"
+api POST "/v1/runs/$(jq -r '.status.runs.oldest_queued_run_id' "$RESP_DIR/doctor.json")/cancel"
+
+# Nothing listening: exit 3, and the three probes say so.
+KHEISH_DAEMON_URL=http://127.0.0.1:9 doctor
+[ "$RC" = 3 ] || fail "unreachable: exit $RC"
+for name in daemon_status readyz events_sse; do
+    [ "$(check $name)" = error ] || fail "unreachable: $name is $(check $name)"
+done
