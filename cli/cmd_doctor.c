@@ -4,7 +4,8 @@
  * global SSE stream at cursor 0 and reads its first frame (an event must
  * carry an id: and an event: line, as upstream's probes require), and with
  * --cors-origin sends the browser's preflight. Each finding is a check
- * {name, code, ok, severity, message, action?, related_id?}; every health
+ * {name, code, ok, severity, message, action?, related_id?} whose code is
+ * its name but for the probes that got no answer (upstream's rule); every health
  * warning of /v1/status that is not info becomes one more. Exits 1 when a
  * check has severity error, or with the request's own code when /v1/status
  * cannot be read.
@@ -205,11 +206,11 @@ check_readyz(const struct cli *c, struct report *r, int *reachable)
         check(r, "readyz", "readyz_unreachable", "error", "check nginx and kheish-fcgi (kheish up)",
               NULL, "/readyz did not answer: %s", p.error);
     else if (p.status != 200)
-        check(r, "readyz", "readyz_not_ready", "error",
-              "read the readiness checks: curl <base-url>/readyz", NULL, "/readyz answered %s",
+        check(r, "readyz", "readyz", "error", "read the readiness checks: curl <base-url>/readyz",
+              NULL, "/readyz answered %s",
               p.status == 503 ? "503: not ready" : "an unexpected status");
     else
-        check(r, "readyz", "readyz_ok", "info", NULL, NULL, "/readyz answered 200", NULL);
+        check(r, "readyz", "readyz", "info", NULL, NULL, "/readyz answered 200", NULL);
 }
 
 /* 1 when the frame text has a line starting with prefix. */
@@ -246,12 +247,12 @@ check_sse(const struct cli *c, struct report *r, int *reachable)
     else if (!has_line(p.body, "event: heartbeat") && !has_line(p.body, "id:"))
         why = "its first frame is an event without an id: line";
     if (why)
-        check(r, "events_sse", "events_sse_unavailable", "error",
+        check(r, "events_sse", rc != 0 ? "events_unreachable" : "events_sse", "error",
               rc != 0 ? "check nginx and the relays (kheish status)"
                       : "nginx must pass the stream unbuffered (proxy_buffering off)",
               NULL, "the event stream failed: %s", why);
     else
-        check(r, "events_sse", "events_sse_ok", "info", NULL, NULL,
+        check(r, "events_sse", "events_sse", "info", NULL, NULL,
               "the event stream's first frame arrived with an id and an event", NULL);
 }
 
@@ -260,35 +261,37 @@ check_cors(const struct cli *c, const char *origin, const json_t *cp, struct rep
 {
     const char *policy = json_string_value(json_object_get(cp, "cors_policy"));
     if (origin == NULL) {
-        check(r, "control_plane_cors", "cors_policy", "info", NULL, NULL, "CORS policy: %s",
+        check(r, "control_plane_cors", "control_plane_cors", "info", NULL, NULL, "CORS policy: %s",
               policy ? policy : "unknown");
         return;
     }
     struct probe p = {0};
     if (probe(c, "OPTIONS", "/v1/status", 0, origin, &p) != 0) {
-        check(r, "control_plane_cors", "cors_preflight_failed", "error", NULL, NULL,
+        check(r, "control_plane_cors", "control_plane_cors", "error", NULL, NULL,
               "the preflight did not get an answer: %s", p.error);
         return;
     }
     const char *why = NULL;
-    if (!strcmp(p.allow_origin, "*"))
+    if (p.status < 200 || p.status > 299)
+        why = "it was refused";
+    else if (!strcmp(p.allow_origin, "*"))
         why = "it allows any origin (*)";
     else if (p.allow_origin[0] && strcmp(p.allow_origin, origin))
         why = "it allows another origin than the one asked";
     else if (!p.allow_origin[0])
         why = "the origin is not allowed (no Access-Control-Allow-Origin)";
-    else if (!strcasestr(p.allow_methods, "POST"))
-        why = "POST is not among the allowed methods";
+    else if (!strcasestr(p.allow_methods, "GET") || !strcasestr(p.allow_methods, "POST"))
+        why = "GET or POST is not among the allowed methods";
     else if (!strcasestr(p.allow_headers, "authorization") ||
              !strcasestr(p.allow_headers, "content-type"))
         why = "Authorization or Content-Type is not among the allowed headers";
     if (why)
-        check(r, "control_plane_cors", "cors_preflight_unsafe", "error",
+        check(r, "control_plane_cors", "control_plane_cors", "error",
               "list the origin in --http-cors-allow-origin / KHEISH_HTTP_CORS_ALLOW_ORIGINS",
               origin, "the preflight for this origin is not usable: %s", why);
     else
-        check(r, "control_plane_cors", "cors_preflight_ok", "info", NULL, origin,
-              "the preflight allows %s with POST, Authorization and Content-Type", origin);
+        check(r, "control_plane_cors", "control_plane_cors", "info", NULL, origin,
+              "the preflight allows %s with GET, POST, Authorization and Content-Type", origin);
 }
 
 static void
@@ -299,10 +302,10 @@ check_daemon(int rc, const json_t *st, struct report *r)
         check(r, "daemon_status", "status_unreachable", "error", "kheish status says why", NULL,
               "/v1/status could not be read", NULL);
     else if (state && !strcmp(state, "draining"))
-        check(r, "daemon_status", "daemon_draining", "error", "wait for the restart to end", NULL,
+        check(r, "daemon_status", "daemon_status", "error", "wait for the restart to end", NULL,
               "the control plane is draining", NULL);
     else
-        check(r, "daemon_status", "daemon_ready", "info", NULL, NULL, "the control plane answers",
+        check(r, "daemon_status", "daemon_status", "info", NULL, NULL, "the control plane answers",
               NULL);
 }
 
@@ -317,62 +320,62 @@ check_status(const json_t *st, struct report *r)
         json_object_get(json_object_get(st, "runners"), "maintenance_lock_holder"));
 
     if (num(ev, "replay_gap_count") > 0 || num(ev, "stream_lagged_event_count") > 0)
-        check(r, "events_status", "events_degraded", "warning",
+        check(r, "events_status", "events_status", "warning",
               "see events in kheish status: a client missed events or lagged", NULL,
               "the event stream reports gaps or lagged subscribers", NULL);
     else
-        check(r, "events_status", "events_ok", "info", NULL, NULL, "no gaps, no lag", NULL);
+        check(r, "events_status", "events_status", "info", NULL, NULL, "no gaps, no lag", NULL);
 
     if (flag(cp, "externally_exposed_without_auth"))
-        check(r, "control_plane_auth", "auth_disabled_off_loopback", "error",
+        check(r, "control_plane_auth", "control_plane_auth", "error",
               "give a token file (--http-admin-token-file) or bind to loopback", NULL,
               "auth is off on a non-loopback bind", NULL);
     else if (flag(cp, "auth_duplicate_token"))
-        check(r, "control_plane_auth", "auth_duplicate_token", "error",
+        check(r, "control_plane_auth", "control_plane_auth", "error",
               "give the read-only role a token of its own", NULL,
               "the admin and read-only tokens are the same: every token is refused", NULL);
     else if (flag(cp, "auth_enabled") && !flag(cp, "auth_effective_admin_token_available"))
-        check(r, "control_plane_auth", "auth_admin_unavailable", "error",
-              "fix the admin token file", NULL, "no admin token is in force", NULL);
+        check(r, "control_plane_auth", "control_plane_auth", "error", "fix the admin token file",
+              NULL, "no admin token is in force", NULL);
     else if (num(cp, "auth_token_file_error_count") > 0)
-        check(r, "control_plane_auth", "auth_token_file_unavailable", "warning",
+        check(r, "control_plane_auth", "control_plane_auth", "warning",
               "see control_plane.auth_token_files in kheish status", NULL,
               "a token file cannot be read", NULL);
     else
-        check(r, "control_plane_auth", "auth_ok", "info", NULL, NULL, "%s",
+        check(r, "control_plane_auth", "control_plane_auth", "info", NULL, NULL, "%s",
               flag(cp, "auth_enabled") ? "bearer auth is on" : "auth is off (loopback only)");
 
     if (!json_is_object(pr) || json_array_size(json_object_get(pr, "routes")) == 0)
-        check(r, "routes", "routes_missing", "error", "start the stack with --routes-file", NULL,
+        check(r, "routes", "routes", "error", "start the stack with --routes-file", NULL,
               "the control plane has no routes", NULL);
     else if (json_is_null(json_object_get(pr, "default_route")) ||
              !json_object_get(pr, "default_route"))
-        check(r, "routes", "route_default_missing", "error", "set default_route in the routes file",
-              NULL, "no default route", NULL);
+        check(r, "routes", "routes", "error", "set default_route in the routes file", NULL,
+              "no default route", NULL);
     else
-        check(r, "routes", "routes_ok", "info", NULL, NULL, "default route %s",
+        check(r, "routes", "routes", "info", NULL, NULL, "default route %s",
               json_string_value(json_object_get(pr, "default_route")));
 
     json_int_t route_errors = num(st, "health.route_error_count");
     if (route_errors > 0)
-        check(r, "provider_readiness", "provider_route_errors", "error",
+        check(r, "provider_readiness", "provider_readiness", "error",
               "kheish doctor routes --check-auth", NULL, "a route is not ready", NULL);
     else
-        check(r, "provider_readiness", "provider_ready", "info", NULL, NULL,
+        check(r, "provider_readiness", "provider_readiness", "info", NULL, NULL,
               "no route reports an error", NULL);
 
     if (!flag(json_object_get(st, "storage"), "ok"))
-        check(r, "storage", "storage_write_probe_failed", "error",
-              "see storage.probes in kheish status", NULL, "a storage write probe failed", NULL);
+        check(r, "storage", "storage", "error", "see storage.probes in kheish status", NULL,
+              "a storage write probe failed", NULL);
     else
-        check(r, "storage", "storage_ok", "info", NULL, NULL, "every write probe passed", NULL);
+        check(r, "storage", "storage", "info", NULL, NULL, "every write probe passed", NULL);
 
     if (holder == NULL && num(st, "runs.queued") > 0)
-        check(r, "state_root_lock", "maintenance_lock_not_held", "error",
+        check(r, "state_root_lock", "state_root_lock", "error",
               "start a runner (kheish up --runners N)", NULL,
               "runs are queued and no runner holds the maintenance lock", NULL);
     else
-        check(r, "state_root_lock", "maintenance_lock_ok", "info", NULL, holder,
+        check(r, "state_root_lock", "state_root_lock", "info", NULL, holder,
               holder ? "held by %s" : "no run is queued", holder);
 
     size_t i;
