@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "cmd.h"
 #include "util.h"
@@ -309,6 +310,31 @@ check_daemon(int rc, const json_t *st, struct report *r)
               NULL);
 }
 
+/* Token files that others on the host may read, for those of the paths the
+ * control plane reports that exist where doctor runs. */
+static void
+check_token_modes(const json_t *files, struct report *r)
+{
+    size_t i, seen = 0;
+    json_t *f;
+    json_array_foreach(files, i, f)
+    {
+        const char *path = json_string_value(json_object_get(f, "path"));
+        struct stat sb;
+        if (path == NULL || stat(path, &sb) != 0)
+            continue;
+        seen++;
+        if (sb.st_mode & 077) {
+            check(r, "token_files", "token_files", "error", "chmod 600 the file", path,
+                  "%s can be read by others than its owner", path);
+            return;
+        }
+    }
+    check(r, "token_files", "token_files", "info", NULL, NULL, "%s",
+          seen ? "every token file is private to its owner"
+               : "no token file is on this host: modes not checked");
+}
+
 /* The checks that read /v1/status. */
 static void
 check_status(const json_t *st, struct report *r)
@@ -377,6 +403,17 @@ check_status(const json_t *st, struct report *r)
     else
         check(r, "state_root_lock", "state_root_lock", "info", NULL, holder,
               holder ? "held by %s" : "no run is queued", holder);
+
+    const char *debug =
+        json_string_value(json_object_get(json_object_get(st, "runtime"), "debug_level"));
+    if (debug && !strcmp(debug, "full"))
+        check(r, "debug_level", "debug_level", "error", "kheish runtime set-debug-level redacted",
+              NULL, "the debug level is full: captures keep prompts and outputs unredacted", NULL);
+    else
+        check(r, "debug_level", "debug_level", "info", NULL, NULL, "the debug level is %s",
+              debug ? debug : "unknown");
+
+    check_token_modes(json_object_get(cp, "auth_token_files"), r);
 
     size_t i;
     json_t *w;

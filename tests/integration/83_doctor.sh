@@ -1,8 +1,9 @@
 # `kheish doctor` (issue 13, point 1): every check passes on a healthy stack
 # (routes, runners holding the maintenance lock, the SSE stream's first
 # frame); it fails, naming the check, with no runner while runs are queued,
-# with no routes, for a CORS origin the stack does not allow, and with the
-# stack unreachable (exit 3).
+# with no routes, with debug level full, with a token file others can read,
+# for a CORS origin the stack does not allow, and with the stack unreachable
+# (exit 3).
 trap 'up_stack --routes-file ""; rm -rf "$RESP_DIR"' EXIT
 # check NAME: the severity doctor's last JSON report gave check NAME.
 check() { jq -r --arg n "$1" '[.checks[] | select(.name == $n) | .severity] | join(",")' "$RESP_DIR/doctor.json"; }
@@ -22,7 +23,7 @@ doctor --cors-origin "$KHEISH_DAEMON_URL"
 [ "$(check events_status)" = info ] || [ "$(check events_status)" = warning ] ||
     fail "healthy stack: events_status is '$(check events_status)'"
 for name in daemon_status readyz events_sse control_plane_auth control_plane_cors \
-    routes provider_readiness storage state_root_lock; do
+    routes provider_readiness storage state_root_lock debug_level token_files; do
     [ "$(check $name)" = info ] || fail "healthy stack: check $name is '$(check $name)': $(cat "$RESP_DIR/doctor.json")"
 done
 # Only errors fail doctor: earlier tests' runs, failed now, are a warning.
@@ -32,6 +33,20 @@ jq -e '.ok == true and .readyz_reachable and .events_stream_reachable and (.sess
        and (.status.ready == true)' "$RESP_DIR/doctor.json" >/dev/null || fail "healthy stack: report $(head -c 400 "$RESP_DIR/doctor.json")"
 kheish doctor >"$RESP_DIR/pretty.txt" || fail "pretty doctor exits $?"
 grep -q '^ok    events_sse ' "$RESP_DIR/pretty.txt" || fail "pretty output: $(cat "$RESP_DIR/pretty.txt")"
+
+# A debug level of full, a token file others can read: each fails by name.
+api GET /v1/status
+level=$(jqr .runtime.debug_level)
+kheish runtime set-debug-level full >/dev/null || fail "set-debug-level full"
+doctor
+[ "$RC" = 1 ] && [ "$(check debug_level)" = error ] || fail "debug full: exit $RC, debug_level $(check debug_level)"
+kheish runtime set-debug-level "$level" >/dev/null || fail "set-debug-level $level"
+chmod 644 "$STATE_ROOT/tokens/readonly-token"
+doctor
+chmod 600 "$STATE_ROOT/tokens/readonly-token"
+[ "$RC" = 1 ] && [ "$(check token_files)" = error ] || fail "token mode 644: exit $RC, token_files $(check token_files)"
+doctor
+[ "$RC" = 0 ] || fail "after the repairs: exit $RC: $(jq -c .errors "$RESP_DIR/doctor.json")"
 
 # An origin the stack does not allow: the preflight check fails, by name.
 doctor --cors-origin http://evil.example
