@@ -20,16 +20,17 @@
 #include "sse.h"
 #include "util.h"
 
-#define FRAME_MAX_BYTES  (1024 * 1024) /* contract §7: a larger frame aborts the stream */
-#define RETRY_DEFAULT_MS 1000
-#define RETRY_MIN_MS     100   /* a server's `retry: 0` must not make a busy loop */
-#define BACKOFF_MAX_MS   10000 /* the doubling wait between failed attempts stops here */
-#define PAUSE_SLICE_US   100000
-#define IDLE_LIMIT_S     30   /* no byte, not even a heartbeat (every 10 s): the link is dead */
-#define REFUSAL_MAX      8192 /* bytes kept of the body of a refused request */
-#define TIMEOUT_MAX_MS   (INT64_MAX / 1000)
-#define USER_AGENT       "kheish-cli/0.1"
-#define FOLLOW_AGAIN     (-2) /* follow_connect: the connection ended, reconnect */
+#define FRAME_MAX_BYTES   (1024 * 1024) /* contract §7: a larger frame aborts the stream */
+#define RETRY_DEFAULT_MS  1000
+#define RETRY_MIN_MS      100   /* a server's `retry: 0` must not make a busy loop */
+#define BACKOFF_MAX_MS    10000 /* the doubling wait between failed attempts stops here */
+#define PAUSE_SLICE_US    100000
+#define IDLE_LIMIT_S      30   /* no byte, not even a heartbeat (every 10 s): the link is dead */
+#define REFUSAL_MAX       8192 /* bytes kept of the body of a refused request */
+#define TIMEOUT_MAX_MS    (INT64_MAX / 1000)
+#define DEADLINE_SLACK_MS 10
+#define USER_AGENT        "kheish-cli/0.1"
+#define FOLLOW_AGAIN      (-2) /* follow_connect: the connection ended, reconnect */
 
 /* Why a connection stopped before its end; STOP_NONE while it lasts. */
 enum stop {
@@ -253,8 +254,10 @@ set_options(struct follow *f, struct curl_slist *headers, char *errbuf)
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
     if (f->deadline_us) {
-        /* Rounded up: curl gives up at the deadline, not just before. */
-        int64_t left_ms = (f->deadline_us - util_monotonic_us() + 999) / 1000;
+        /* Rounded up, plus a margin: curl's timer may fire a little before
+         * its time, and a timeout before the deadline reads as a dropped
+         * stream (a "reconnecting" note, then a wait). */
+        int64_t left_ms = (f->deadline_us - util_monotonic_us() + 999) / 1000 + DEADLINE_SLACK_MS;
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(left_ms > 0 ? left_ms : 1));
     }
 }
