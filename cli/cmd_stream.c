@@ -27,7 +27,7 @@
 #define PAUSE_SLICE_US    100000
 #define IDLE_LIMIT_S      30   /* no byte, not even a heartbeat (every 10 s): the link is dead */
 #define REFUSAL_MAX       8192 /* bytes kept of the body of a refused request */
-#define TIMEOUT_MAX_MS    (INT64_MAX / 1000)
+#define TIMEOUT_MAX_MS    (INT64_MAX / 2000) /* now + timeout, in microseconds, stays in range */
 #define DEADLINE_SLACK_MS 10
 #define USER_AGENT        "kheish-cli/0.1"
 #define FOLLOW_AGAIN      (-2) /* follow_connect: the connection ended, reconnect */

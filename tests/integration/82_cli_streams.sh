@@ -42,6 +42,11 @@ expect_rc 0 "$O/two" "$K" events stream --cursor "$base" --max-events 2 --timeou
 [ "$(cut -d' ' -f3- "$O/all" | jq -S -s -c .)" = "$(q "SELECT json_agg(data ORDER BY id) FROM events WHERE id > $base" | jq -S -c .)" ] ||
     fail "pretty data is not the events' data"
 
+# The largest --timeout-ms is taken (UBSan: no overflow of the deadline); one
+# more is a usage error.
+expect_rc 0 "$O/longest" "$K" events stream --cursor "$base" --max-events 1 --timeout-ms 4611686018427387
+expect_rc 2 "$O/too-long" "$K" events stream --cursor "$base" --max-events 1 --timeout-ms 4611686018427388
+
 # Json: one object per line, {id (string), event, data}, equal to the stored
 # event (a heartbeat, without an id, may come in between).
 expect_rc 0 "$O/json" "$K" --output json events stream --cursor "$base" --max-events "$n" --timeout-ms 10000
