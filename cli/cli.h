@@ -29,6 +29,7 @@ struct cli {
 /* Offline verbs; argv holds the arguments after the verb. */
 int cmd_migrate(const struct cli *c, int argc, char **argv);
 int cmd_up(const struct cli *c, int argc, char **argv);
+int cmd_serve(const struct cli *c, int argc, char **argv);
 int cmd_down(const struct cli *c, int argc, char **argv);
 int cmd_supervise(const struct cli *c, int argc, char **argv); /* hidden: started by up */
 

@@ -86,11 +86,16 @@ static const struct command commands[] = {
             "[--state-root DIR] [--port PORT] [--workers N] [--runners N] [--routes-file FILE]",
             cmd_up),
     OFFLINE("down", "[--state-root DIR]", cmd_down),
+    OFFLINE("serve",
+            "[--bind HOST:PORT] [--state-root DIR] [--workspace-root DIR] [--routes-file FILE] "
+            "[--default-route ID] [--http-auth-mode auto|none|bearer] [--http-admin-token-file P] "
+            "[--http-readonly-token-file P] [--http-cors-allow-origin O] (more: serve --help)",
+            cmd_serve),
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
 static const char *const aliases[][2] = {
-    {"session", "sessions"}, {"run", "runs"}, {"secret", "secrets"}};
+    {"session", "sessions"}, {"run", "runs"}, {"secret", "secrets"}, {"start", "serve"}};
 /* Other names of a verb: {group, alias, verb}. */
 static const char *const verb_aliases[][3] = {
     {"sessions", "submit", "input"}, {"events", "watch", "stream"}, {"events", "follow", "stream"}};
@@ -112,8 +117,8 @@ print_usage(FILE *f, const char *group)
     for (size_t i = 0; i < NCOMMANDS; i++)
         if (group == NULL || !strcmp(group, commands[i].group))
             print_command(f, "  ", &commands[i]);
-    fputs("\naliases: session = sessions, run = runs, events watch | events follow = events "
-          "stream\n",
+    fputs("\naliases: session = sessions, run = runs, start = serve, events watch | events follow "
+          "= events stream; a first argument that is a flag means serve\n",
           f);
 }
 
@@ -160,6 +165,9 @@ dispatch(const struct args_global *g, int argc, char **argv)
     /* The supervisor `kheish up` starts: no operator's command, so not listed. */
     if (argc > 1 && !strcmp(argv[1], "supervise"))
         return cmd_supervise(&g->cli, argc - 2, argv + 2);
+    /* Upstream's rule: `kheish --bind ...` is `kheish serve --bind ...`. */
+    if (argc > 1 && argv[1][0] == '-' && !g->help)
+        return cmd_serve(&g->cli, argc - 1, argv + 1);
     const struct command *cmd = find_command(argc, argv, &group);
     if (g->help && cmd && cmd->own_help) {
         char help[] = "--help", *help_argv[] = {help, NULL};

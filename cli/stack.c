@@ -64,18 +64,18 @@ routes_file_check(struct stack *st)
     if (st->routes_file[0] == '\0')
         return 0;
     if (realpath(st->routes_file, abs) == NULL) {
-        fprintf(stderr, "kheish up: routes file %s: %s\n", st->routes_file, strerror(errno));
+        fprintf(stderr, "kheish: routes file %s: %s\n", st->routes_file, strerror(errno));
         return -1;
     }
     /* stack.env is line-based: a path with a newline could forge settings. */
     if (strlen(abs) >= STACK_URL_MAX || !util_utf8_printable(abs, strlen(abs))) {
-        fprintf(stderr, "kheish up: routes file %s: its path is too long or not printable\n",
+        fprintf(stderr, "kheish: routes file %s: its path is too long or not printable\n",
                 st->routes_file);
         return -1;
     }
     memcpy(st->routes_file, abs, strlen(abs) + 1);
     if (routes_load(abs, &r, err, sizeof err) != 0) {
-        fprintf(stderr, "kheish up: %s\n", err);
+        fprintf(stderr, "kheish: %s\n", err);
         return -1;
     }
     for (size_t i = 0; i < sizeof r.sha256; i++)
@@ -214,23 +214,29 @@ static const struct component {
 };
 #define NCOMPONENTS (sizeof components / sizeof components[0])
 
+/* The name of the first process of st's stack that runs, or NULL. */
+static const char *
+running_component(const struct stack *st)
+{
+    for (size_t i = 0; i < NCOMPONENTS; i++)
+        if (components[i].running(st))
+            return components[i].name;
+    return NULL;
+}
+
 /* A running stack keeps its port: nginx would go on listening on the old
  * one and PostgreSQL on the old socket name. */
 static int
 check_port_change(const struct stack *st, int old_port)
 {
-    if (!st->loaded || old_port == st->port)
+    const char *up;
+    if (!st->loaded || old_port == st->port || (up = running_component(st)) == NULL)
         return 0;
-    for (size_t i = 0; i < NCOMPONENTS; i++) {
-        if (!components[i].running(st))
-            continue;
-        fprintf(stderr,
-                "kheish up: the stack in %s is running on port %d (%s is up); run `kheish down "
-                "--state-root %s` first to move it to port %d\n",
-                st->root, old_port, components[i].name, st->root, st->port);
-        return -1;
-    }
-    return 0;
+    fprintf(stderr,
+            "kheish up: the stack in %s is running on port %d (%s is up); run `kheish down "
+            "--state-root %s` first to move it to port %d\n",
+            st->root, old_port, up, st->root, st->port);
+    return -1;
 }
 
 /* The processes that read the routes file at start, kheish-fcgi (readiness)
@@ -273,11 +279,12 @@ daemons_missing(const struct stack *st, char *why, size_t size)
 static int
 wait_ready(const struct stack *st)
 {
-    char url[64], last[CURL_ERROR_SIZE] = "no answer", died[128];
+    char url[STACK_HOST_MAX + 32], last[CURL_ERROR_SIZE] = "no answer", died[128];
     long code = 0;
     int rc = EXIT_UNAVAILABLE, restarts = stack_supervisor_restarts(st, died, sizeof died);
     CURL *h = curl_easy_init();
-    snprintf(url, sizeof url, "http://" STACK_HOST ":%d/readyz", st->port);
+    stack_url(st, url, sizeof url - 7);
+    strcat(url, "/readyz");
     if (h == NULL || curl_easy_setopt(h, CURLOPT_URL, url) != CURLE_OK ||
         /* an http_proxy from the environment must not see loopback traffic */
         curl_easy_setopt(h, CURLOPT_NOPROXY, "*") != CURLE_OK ||
@@ -343,8 +350,9 @@ static int
 print_summary(const struct cli *c, const struct stack *st, const struct stack_opts *o,
               const char *bindir)
 {
-    char url[64], admin[PATH_MAX], readonly[PATH_MAX], prog[PATH_MAX], down[PATH_MAX + 32];
-    snprintf(url, sizeof url, "http://" STACK_HOST ":%d", st->port);
+    char url[STACK_HOST_MAX + 32], admin[PATH_MAX], readonly[PATH_MAX], prog[PATH_MAX],
+        down[PATH_MAX + 32];
+    stack_url(st, url, sizeof url);
     stack_path(st, "tokens/admin-token", admin);
     stack_path(st, "tokens/readonly-token", readonly);
     if (c->json) {
@@ -377,32 +385,48 @@ print_summary(const struct cli *c, const struct stack *st, const struct stack_op
     return EXIT_OK;
 }
 
-/* Everything up does before waiting for readiness. Returns 0, or an exit
+/* What up and serve do before starting the daemons: the state root, the
+ * database and its migrations, nginx's configuration. Returns 0, or an exit
  * code after printing why. */
 static int
-up_start(struct stack *st, const char *bindir)
+stack_prepare(struct stack *st)
 {
     char owner[STACK_URL_MAX], err[1024];
-    char *route_env[ROUTES_MAX_ROUTES + 1];
     struct store_migration_report r;
-    if (stack_layout_create(st) != 0 || stack_env_save(st) != 0 || stack_logs_protect(st) != 0)
+    if (stack_layout_create(st) != 0 || (!st->given_auth && stack_tokens_ensure(st) != 0) ||
+        stack_env_save(st) != 0 || stack_logs_protect(st) != 0)
         return EXIT_GENERIC;
     if (st->embedded_pg && stack_pg_ensure(st) != 0)
         return EXIT_GENERIC;
     stack_owner_url(st, owner, sizeof owner);
     if (stack_migrate(owner, &r, err, sizeof err) != STORE_OK) {
-        fprintf(stderr, "kheish up: migration failed: %s\n", err);
+        fprintf(stderr, "kheish: migration failed: %s\n", err);
         return EXIT_GENERIC;
     }
-    fprintf(stderr, "kheish up: applied %d of %d migrations and %d of %d functions files\n",
-            r.applied, r.total, r.functions_applied, r.functions_total);
-    if (stack_nginx_write_conf(st, stack_nofile_raise()) != 0 ||
-        stack_supervisor_up(st, bindir) != 0)
-        return EXIT_GENERIC;
+    fprintf(stderr, "kheish: applied %d of %d migrations and %d of %d functions files\n", r.applied,
+            r.total, r.functions_applied, r.functions_total);
+    return stack_nginx_write_conf(st, stack_nofile_raise()) == 0 ? EXIT_OK : EXIT_GENERIC;
+}
+
+static int
+nginx_start(const struct stack *st)
+{
+    char *route_env[ROUTES_MAX_ROUTES + 1];
     stack_route_env(st, route_env);
     int rc = stack_nginx_start(st, (const char *const *)route_env);
     stack_route_env_free(route_env);
     return rc == 0 ? EXIT_OK : EXIT_GENERIC;
+}
+
+/* Everything up does before waiting for readiness. Returns 0, or an exit
+ * code after printing why. */
+static int
+up_start(struct stack *st, const char *bindir)
+{
+    int rc = stack_prepare(st);
+    if (rc == EXIT_OK && stack_supervisor_up(st, bindir) != 0)
+        rc = EXIT_GENERIC;
+    return rc == EXIT_OK ? nginx_start(st) : rc;
 }
 
 int
@@ -422,6 +446,13 @@ cmd_up(const struct cli *c, int argc, char **argv)
     if (stack_self_dir(bindir) != 0 || stack_root_resolve(o.state_root, 1, &st) != 0 ||
         stack_env_load(&st) != 0)
         return EXIT_GENERIC;
+    if (stack_serving(&st)) {
+        fprintf(stderr,
+                "kheish up: the stack in %s runs in the foreground (`kheish serve`); stop it "
+                "first (SIGTERM, or `kheish down --state-root %s`)\n",
+                st.root, st.root);
+        return EXIT_GENERIC;
+    }
     int old_port = st.port;
     char old_routes[STACK_ROUTES_KEY_MAX];
     stack_routes_key(&st, old_routes);
@@ -439,6 +470,44 @@ cmd_up(const struct cli *c, int argc, char **argv)
     fprintf(stderr, "kheish up: failed; `kheish down --state-root %s` stops what was started\n",
             st.root);
     return rc;
+}
+
+int
+stack_serve(const struct stack_opts *o, const char *host, const char *workspace_root)
+{
+    struct up_flags f;
+    struct stack st = {.given_auth = 1, .foreground = 1};
+    char bindir[PATH_MAX], url[STACK_HOST_MAX + 32];
+    const char *busy;
+    if (up_flags_parse(o, &f) != 0)
+        return EXIT_BAD_REQUEST;
+    if (stack_self_dir(bindir) != 0 || stack_root_resolve(o->state_root, 1, &st) != 0 ||
+        stack_env_load(&st) != 0)
+        return EXIT_GENERIC;
+    if ((busy = running_component(&st)) != NULL) {
+        fprintf(stderr,
+                "kheish serve: a stack runs in %s already (%s is up); `kheish down --state-root "
+                "%s` stops it\n",
+                st.root, busy, st.root);
+        return EXIT_GENERIC;
+    }
+    up_settings(&f, &st);
+    snprintf(st.host, sizeof st.host, "%s", host);
+    snprintf(st.workspace_root, sizeof st.workspace_root, "%s", workspace_root);
+    if (routes_file_check(&st) != 0)
+        return EXIT_BAD_REQUEST;
+    int rc = stack_prepare(&st);
+    if (rc == EXIT_OK)
+        rc = nginx_start(&st);
+    if (rc != EXIT_OK) {
+        stack_nginx_stop(&st);
+        if (st.embedded_pg)
+            stack_pg_stop(&st);
+        return rc;
+    }
+    stack_url(&st, url, sizeof url);
+    fprintf(stderr, "kheish serve: serving %s from %s; SIGTERM or Ctrl-C stops it\n", url, st.root);
+    return stack_supervise(&st, bindir);
 }
 
 int

@@ -58,7 +58,9 @@
 #define STACK_CRASH_WINDOW_MS        5000
 #define STACK_RESTART_BACKOFF_MIN_MS 250
 #define STACK_RESTART_BACKOFF_MAX_MS 30000
-#define STACK_ROUTES_KEY_MAX         (66 + STACK_URL_MAX) /* "<sha256> <path>" */
+/* `kheish serve` gives up after this many quick deaths in a row of one daemon. */
+#define STACK_GIVE_UP_DEATHS 5
+#define STACK_ROUTES_KEY_MAX (66 + STACK_URL_MAX) /* "<sha256> <path>" */
 /* Unix socket paths are limited to 107 bytes; the longest one we create is
  * <root>/pg/.s.PGSQL.NNNNN (root + 18). */
 #define STACK_ROOT_MAX      88
@@ -79,7 +81,8 @@
 #define STACK_APP_ROLE    "kheish_app"
 #define STACK_NGINX_USER  "nobody"    /* nginx's workers when started by root */
 #define STACK_NGINX_GROUP "nogroup"   /* their group: the only one given the API socket */
-#define STACK_HOST        "127.0.0.1" /* the embedded stack listens on loopback only */
+#define STACK_HOST        "127.0.0.1" /* up listens on loopback only; serve --bind may differ */
+#define STACK_HOST_MAX    255
 
 /* Settings of one state root. */
 struct stack {
@@ -94,6 +97,12 @@ struct stack {
     char routes_file[STACK_URL_MAX];   /* absolute; "" when runs have no route (no runner) */
     char routes_sha256[STACK_URL_MAX]; /* of its content when up last read it (hex) */
     int loaded;                        /* stack.env existed */
+    /* Set by `kheish serve` only (not in stack.env; up keeps the defaults). */
+    char host[STACK_HOST_MAX + 1];      /* nginx's listen host; "" = STACK_HOST */
+    char workspace_root[STACK_URL_MAX]; /* "" = <root>/workspace */
+    int given_auth;                     /* the gate's settings are the environment's,
+                                         * not tokens/ (serve's token flags) */
+    int foreground;                     /* daemons log to our stderr */
 };
 
 /* Command-line flags of the offline verbs (raw; validated by the verb). */
@@ -111,13 +120,23 @@ int stack_opts_parse(int argc, char **argv, const char *const *allowed, const ch
                      struct stack_opts *o);
 int stack_root_resolve(const char *arg, int create, struct stack *st);
 void stack_path(const struct stack *st, const char *rel, char out[PATH_MAX]);
-/* "127.0.0.1:<port>": what nginx listens on and kheish-fcgi's --bind. */
+/* "<host>:<port>": what nginx listens on and kheish-fcgi's --bind. */
 void stack_bind(const struct stack *st, char *out, size_t size);
+/* "http://<host>:<port>", the address clients use (loopback for a wildcard host). */
+void stack_url(const struct stack *st, char *out, size_t size);
 /* <root>/run/relay-<i + 1>.sock: relay i's --listen, a server of nginx's upstream. */
 void stack_relay_socket(const struct stack *st, int i, char out[PATH_MAX]);
 int stack_env_load(struct stack *st);
 int stack_env_save(const struct stack *st);
 int stack_layout_create(const struct stack *st);
+/* As root, when user (postgres, nginx's workers) cannot reach path: adds an
+ * ACL entry letting it search each directory in the way that we own (a
+ * 0700 `mktemp -d` above the state root), and says so. Returns 0 (also
+ * when nothing was needed or when not root) or -1. */
+int stack_grant_search(const char *user, const char *path);
+/* Creates tokens/admin-token and tokens/readonly-token (0600) unless they
+ * exist: the bearer tokens of a stack `up` started. Returns 0 or -1. */
+int stack_tokens_ensure(const struct stack *st);
 /* The master key file `up` made, when the environment names no key: its
  * path into out and 1; 0 when the environment names one. */
 int stack_master_key_file(const struct stack *st, char out[PATH_MAX]);
@@ -155,6 +174,11 @@ int stack_db_open(const char *root_arg, int create, struct stack *st, char *url,
                   int *started);
 void stack_db_close(const struct stack *st, int started);
 
+/* kheish serve's stack (cmd_serve.c parses upstream's flags into o, host
+ * and workspace_root, "" for <root>/workspace): what up starts, with the
+ * supervisor in the foreground. Returns an exit code. */
+int stack_serve(const struct stack_opts *o, const char *host, const char *workspace_root);
+
 /* stack_pg.c */
 void stack_pg_url(const struct stack *st, const char *user, char *out, size_t outsz);
 int stack_pg_ensure(const struct stack *st);
@@ -182,9 +206,15 @@ int stack_runners_stop(const struct stack *st);
 int stack_runners_running(const struct stack *st); /* how many */
 
 /* stack_supervise.c */
+/* The supervisor's loop (see stack_supervise.c) until SIGTERM or SIGINT, or
+ * in the foreground until a daemon cannot be kept running. Returns an exit
+ * code. */
+int stack_supervise(const struct stack *st, const char *bindir);
 void stack_routes_key(const struct stack *st, char out[STACK_ROUTES_KEY_MAX]);
 int stack_supervisor_up(const struct stack *st, const char *bindir);
 int stack_supervisor_running(const struct stack *st);
+/* 1 when st's supervisor is a running `kheish serve`. */
+int stack_serving(const struct stack *st);
 int stack_supervisor_stop(const struct stack *st);
 int stack_supervisor_restarts(const struct stack *st, char *last, size_t size);
 

@@ -118,7 +118,10 @@ daemon_flags(const struct stack *st, int slot, const char **flags, char buf[5][P
         return;
     }
     stack_path(st, "run/api.sock", buf[1]);
-    stack_path(st, "workspace", buf[2]);
+    if (st->workspace_root[0])
+        snprintf(buf[2], PATH_MAX, "%s", st->workspace_root);
+    else
+        stack_path(st, "workspace", buf[2]);
     snprintf(buf[3], PATH_MAX, "%d", st->workers);
     snprintf(buf[4], PATH_MAX, "%d", st->drain_ms);
     const char *const fcgi[] = {"--socket",  buf[1], "--workspace-root", buf[2],
@@ -133,10 +136,12 @@ daemon_flags(const struct stack *st, int slot, const char **flags, char buf[5][P
 }
 
 /* Starts slot's daemon in its own session, as a child of the caller (the
- * supervisor). The database URL, the token files and the master key file
- * travel in the environment, not argv, so nothing secret shows in ps; the
- * variables in route_env (stack_route_env) reach the runners only. Returns
- * its pid, or -1 after printing why. */
+ * supervisor), its output in logs/<name>.log (our stderr in the
+ * foreground). The database URL, the token files and the master key file
+ * travel in the environment, not argv, so nothing secret shows in ps (with
+ * given_auth, the gate's variables are the caller's own); the variables in
+ * route_env (stack_route_env) reach the runners only. Returns its pid, or -1
+ * after printing why. */
 pid_t
 stack_daemon_spawn(const struct stack *st, int slot, const char *bindir,
                    const char *const *route_env)
@@ -163,10 +168,20 @@ stack_daemon_spawn(const struct stack *st, int slot, const char *bindir,
     /* A key named in our environment is inherited as is; else up's own. */
     int own_key = stack_master_key_file(st, key);
     snprintf(env_k, sizeof env_k, "KHEISH_AUTH_STORE_MASTER_KEY_FILE=%s", key);
+    const char *env[5];
+    size_t n = 0;
+    env[n++] = env_db;
+    if (own_key)
+        env[n++] = env_k;
+    if (!st->given_auth) {
+        env[n++] = env_a;
+        env[n++] = env_r;
+    }
+    env[n] = NULL;
     struct stack_cmd c = {
         .argv = argv,
-        .log_path = log,
-        .env = (const char *const[]){env_db, env_a, env_r, own_key ? env_k : NULL, NULL},
+        .log_path = st->foreground ? NULL : log,
+        .env = env,
         .unset = slot >= SLOT_RUNNER0 ? NULL : route_env,
         .detach = 1,
     };

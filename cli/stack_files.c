@@ -5,13 +5,16 @@
 #include "stack.h"
 
 #include <dirent.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -22,6 +25,24 @@
 #define ENV_STRS         3                       /* and string ones */
 #define TAIL_WINDOW_SIZE 8192                    /* stack_tail reads at most this much */
 #define SH_QUOTED_MAX    (4 * STACK_URL_MAX + 3) /* every byte a quote, plus the outer pair */
+
+/* A POSIX access ACL as Linux stores it in an extended attribute
+ * (linux/posix_acl_xattr.h): a version, then entries {tag, perm, id}
+ * sorted by tag and id, little-endian. */
+#define ACL_XATTR       "system.posix_acl_access"
+#define ACL_VERSION     2
+#define ACL_MAX_ENTRIES 64
+#define ACL_ENTRY_BYTES 8
+#define ACL_NO_ID       UINT32_MAX
+#define ACL_SEARCH      1 /* the x bit */
+enum {
+    ACL_USER_OBJ = 1,
+    ACL_USER = 2,
+    ACL_GROUP_OBJ = 4,
+    ACL_GROUP = 8,
+    ACL_MASK = 16,
+    ACL_OTHER = 32
+};
 
 /* Parses `--flag value` and `--flag=value` for the flags in allowed.
  * Returns 0, 1 after printing usage for --help, or -1 after printing why
@@ -142,11 +163,28 @@ stack_path(const struct stack *st, const char *rel, char out[PATH_MAX])
     snprintf(out, PATH_MAX, "%s/%s", st->root, rel);
 }
 
+static const char *
+host_of(const struct stack *st)
+{
+    return st->host[0] ? st->host : STACK_HOST;
+}
+
 /* host:port of the public listener: nginx's `listen`, kheish-fcgi's --bind. */
 void
 stack_bind(const struct stack *st, char *out, size_t size)
 {
-    snprintf(out, size, STACK_HOST ":%d", st->port);
+    snprintf(out, size, "%s:%d", host_of(st), st->port);
+}
+
+void
+stack_url(const struct stack *st, char *out, size_t size)
+{
+    const char *h = host_of(st);
+    if (!strcmp(h, "0.0.0.0") || !strcmp(h, "*"))
+        h = STACK_HOST;
+    else if (!strcmp(h, "[::]"))
+        h = "[::1]";
+    snprintf(out, size, "http://%s:%d", h, st->port);
 }
 
 void
@@ -349,6 +387,111 @@ fail:
     return -1;
 }
 
+struct acl_entry {
+    uint16_t tag, perm;
+    uint32_t id;
+};
+
+static int
+acl_entry_cmp(const void *a, const void *b)
+{
+    const struct acl_entry *x = a, *y = b;
+    return x->tag != y->tag ? x->tag - y->tag : (x->id > y->id) - (x->id < y->id);
+}
+
+/* Adds search permission for uid to dir's access ACL (a named-user entry;
+ * the mask lets it through). A directory without an ACL gets one equal to
+ * its mode plus that entry. Returns 0 or -1 with errno set. */
+static int
+acl_add_search(const char *dir, uid_t uid)
+{
+    unsigned char buf[4 + (ACL_MAX_ENTRIES + 2) * ACL_ENTRY_BYTES];
+    struct acl_entry e[ACL_MAX_ENTRIES + 2];
+    struct stat sb;
+    size_t n = 0;
+    ssize_t len = getxattr(dir, ACL_XATTR, buf, sizeof buf);
+    if (len < 0 && errno != ENODATA)
+        return -1;
+    if (len < 0 && stat(dir, &sb) != 0)
+        return -1;
+    if (len < 0) {
+        e[n++] = (struct acl_entry){ACL_USER_OBJ, (sb.st_mode >> 6) & 7, ACL_NO_ID};
+        e[n++] = (struct acl_entry){ACL_GROUP_OBJ, (sb.st_mode >> 3) & 7, ACL_NO_ID};
+        e[n++] = (struct acl_entry){ACL_OTHER, sb.st_mode & 7, ACL_NO_ID};
+    } else {
+        uint32_t version;
+        memcpy(&version, buf, 4);
+        if (len < 4 || (len - 4) % ACL_ENTRY_BYTES || le32toh(version) != ACL_VERSION ||
+            (size_t)(len - 4) / ACL_ENTRY_BYTES > ACL_MAX_ENTRIES)
+            return errno = EINVAL, -1;
+        for (const unsigned char *p = buf + 4; p < buf + len; p += ACL_ENTRY_BYTES, n++) {
+            uint16_t tag, perm;
+            uint32_t id;
+            memcpy(&tag, p, 2), memcpy(&perm, p + 2, 2), memcpy(&id, p + 4, 4);
+            e[n] = (struct acl_entry){le16toh(tag), le16toh(perm), le32toh(id)};
+        }
+    }
+    size_t user = n, mask = n;
+    for (size_t i = 0; i < n; i++) {
+        if (e[i].tag == ACL_USER && e[i].id == uid)
+            user = i;
+        if (e[i].tag == ACL_MASK)
+            mask = i;
+    }
+    if (user == n) {
+        e[n++] = (struct acl_entry){ACL_USER, 0, uid};
+        mask += mask == user; /* no mask: it goes after the new entry */
+    }
+    e[user].perm |= ACL_SEARCH;
+    uint16_t group_class = 0;
+    for (size_t i = 0; i < n; i++)
+        if (e[i].tag == ACL_USER || e[i].tag == ACL_GROUP_OBJ || e[i].tag == ACL_GROUP)
+            group_class |= e[i].perm;
+    if (mask == n)
+        e[n++] = (struct acl_entry){ACL_MASK, group_class, ACL_NO_ID};
+    e[mask].perm |= ACL_SEARCH;
+    qsort(e, n, sizeof e[0], acl_entry_cmp);
+    uint32_t version = htole32(ACL_VERSION);
+    memcpy(buf, &version, 4);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char *p = buf + 4 + i * ACL_ENTRY_BYTES;
+        uint16_t tag = htole16(e[i].tag), perm = htole16(e[i].perm);
+        uint32_t id = htole32(e[i].id);
+        memcpy(p, &tag, 2), memcpy(p + 2, &perm, 2), memcpy(p + 4, &id, 4);
+    }
+    return setxattr(dir, ACL_XATTR, buf, 4 + n * ACL_ENTRY_BYTES, 0);
+}
+
+int
+stack_grant_search(const char *user, const char *path)
+{
+    char prefix[PATH_MAX];
+    struct passwd *pw;
+    struct stat sb;
+    if (geteuid() != 0 || stack_user_can_access(user, path, X_OK))
+        return 0;
+    if ((pw = getpwnam(user)) == NULL || snprintf(prefix, sizeof prefix, "%s", path) >= PATH_MAX)
+        return -1;
+    /* From the top: the first directory user cannot search is the blocking one. */
+    for (char *p = prefix + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (!stack_user_can_access(user, prefix, X_OK)) {
+            /* Only directories we own (a `mktemp -d`): never another user's home. */
+            if (stat(prefix, &sb) != 0 || sb.st_uid != geteuid() ||
+                acl_add_search(prefix, pw->pw_uid) != 0)
+                return -1;
+            fprintf(stderr, "kheish: let user %s search %s (ACL u:%s:--x), to reach %s\n", user,
+                    prefix, user, path);
+        }
+        if (c == '\0')
+            return 0;
+        *p = c;
+    }
+}
+
 /* Creates a secret file (base64 of TOKEN_RAW_BYTES random bytes in the
  * given libsodium variant, 0600) unless it exists: it survives every later
  * `up`. */
@@ -389,9 +532,8 @@ stack_master_key_file(const struct stack *st, char out[PATH_MAX])
     return 1;
 }
 
-/* Creates the state root's directories (see stack.h for the layout), the
- * two token files and the master key file. The pg/ directory belongs to
- * stack_pg.c. */
+/* Creates the state root's directories (see stack.h for the layout) and
+ * the master key file. The pg/ directory belongs to stack_pg.c. */
 int
 stack_layout_create(const struct stack *st)
 {
@@ -412,15 +554,22 @@ stack_layout_create(const struct stack *st)
         if (ensure_dir(path, dirs[i].mode) != 0)
             return -1;
     }
-    stack_path(st, "tokens/admin-token", path);
-    if (secret_file_ensure(path, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
-        return -1;
-    stack_path(st, "tokens/readonly-token", path);
-    if (secret_file_ensure(path, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
-        return -1;
     return stack_master_key_file(st, path)
                ? secret_file_ensure(path, sodium_base64_VARIANT_ORIGINAL)
                : 0;
+}
+
+int
+stack_tokens_ensure(const struct stack *st)
+{
+    static const char *const files[] = {"tokens/admin-token", "tokens/readonly-token"};
+    char path[PATH_MAX];
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        stack_path(st, files[i], path);
+        if (secret_file_ensure(path, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* Prints the last lines of a log file to stderr, for failures whose reason

@@ -140,7 +140,8 @@ done:
 int
 stack_nginx_write_conf(const struct stack *st, long nofile)
 {
-    char sock[PATH_MAX], bind[64], relays[STACK_RELAYS * (PATH_MAX + 16)] = "", path[PATH_MAX];
+    char sock[PATH_MAX], bind[STACK_HOST_MAX + 16],
+        relays[STACK_RELAYS * (PATH_MAX + 16)] = "", path[PATH_MAX];
     char nofile_s[24];
     stack_path(st, "run/api.sock", sock);
     stack_bind(st, bind, sizeof bind);
@@ -188,21 +189,24 @@ stack_nginx_start(const struct stack *st, const char *const *route_env)
     stack_path(st, "nginx/nginx.pid", pid_file);
     stack_path(st, "nginx/logs/error.log", err_log);
     if (stack_pid_alive(pid_file, "nginx", &pid)) {
-        fprintf(stderr, "kheish up: nginx is already running (pid %d)\n", (int)pid);
+        fprintf(stderr, "kheish: nginx is already running (pid %d)\n", (int)pid);
         return 0;
     }
     /* Workers started by root run as nobody and must reach api.sock; if
      * they cannot, every request would be a 502 until the readiness timeout. */
     stack_path(st, "run", run_dir);
-    if (!stack_user_can_access(STACK_NGINX_USER, run_dir, X_OK)) {
+    if (stack_grant_search(STACK_NGINX_USER, run_dir) != 0 ||
+        !stack_user_can_access(STACK_NGINX_USER, run_dir, X_OK)) {
         fprintf(stderr,
-                "kheish up: nginx workers (user %s) cannot reach %s: a parent directory is not "
+                "kheish: nginx workers (user %s) cannot reach %s: a parent directory is not "
                 "searchable; use a --state-root under /srv, /var/lib or /tmp, or chmod o+x the "
                 "parents\n",
                 STACK_NGINX_USER, run_dir);
         return -1;
     }
-    fprintf(stderr, "kheish up: starting nginx on " STACK_HOST ":%d\n", st->port);
+    char bind[STACK_HOST_MAX + 16];
+    stack_bind(st, bind, sizeof bind);
+    fprintf(stderr, "kheish: starting nginx on %s\n", bind);
     struct stack_cmd c = {
         .argv = (const char *const[]){nginx_bin(), "-p", prefix, "-c", "nginx.conf", NULL},
         .unset = route_env};

@@ -114,7 +114,8 @@ pg_prepare_dir(const struct stack *st)
             return -1;
         }
     }
-    if (!stack_user_can_access(STACK_PG_USER, dir, W_OK | X_OK)) {
+    if (stack_grant_search(STACK_PG_USER, st->root) != 0 ||
+        !stack_user_can_access(STACK_PG_USER, dir, W_OK | X_OK)) {
         fprintf(stderr,
                 "kheish: user %s cannot reach %s: a parent directory is not searchable "
                 "(a 0700 home directory, for instance); use a --state-root under /srv, /var/lib "
@@ -133,7 +134,7 @@ pg_initdb(const struct stack *st)
         return -1;
     stack_path(st, "pg/data", data);
     stack_path(st, "logs/pg.log", log);
-    fprintf(stderr, "kheish up: creating a PostgreSQL cluster in %s\n", data);
+    fprintf(stderr, "kheish: creating a PostgreSQL cluster in %s\n", data);
     int rc = pg_run(st, (const char *const[]){initdb, "-D", data, "-U", STACK_PG_USER, "-A",
                                               "trust", "-E", "UTF8", "--locale=C.UTF-8", NULL});
     if (rc == 0)
@@ -202,8 +203,7 @@ pg_start(const struct stack *st)
         return -1;
     stack_path(st, "pg/data", data);
     stack_path(st, "pg/server.log", server_log);
-    fprintf(stderr, "kheish up: starting PostgreSQL (socket %s/pg, port %d)\n", st->root,
-            st->pg_port);
+    fprintf(stderr, "kheish: starting PostgreSQL (socket %s/pg, port %d)\n", st->root, st->pg_port);
     int rc = pg_run(st, (const char *const[]){pg_ctl, "start", "-D", data, "-l", server_log, "-w",
                                               "-t", PG_START_TIMEOUT_S, NULL});
     if (rc == 0)
@@ -250,7 +250,7 @@ stack_pg_ensure(const struct stack *st)
         return -1;
     int status = pg_status(st);
     if (status == PG_STATUS_RUNNING) {
-        fprintf(stderr, "kheish up: PostgreSQL is already running\n");
+        fprintf(stderr, "kheish: PostgreSQL is already running\n");
     } else if (status == PG_STATUS_STOPPED) {
         if (pg_write_conf(st) != 0 || pg_start(st) != 0)
             return -1;

@@ -320,7 +320,7 @@ stack_nofile_raise(void)
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
     fprintf(stderr,
-            "kheish up: the descriptor limit is %llu, not %d, and cannot be raised here: nginx "
+            "kheish: the descriptor limit is %llu, not %d, and cannot be raised here: nginx "
             "and the relays may hold fewer streams (raise it with ulimit -Hn as root, "
             "LimitNOFILE= or docker --ulimit nofile=)\n",
             (unsigned long long)rl.rlim_max, STACK_NOFILE);

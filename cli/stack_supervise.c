@@ -15,7 +15,7 @@
  * reads a routes file whose content or path changed, and answers "ok".
  *
  * Its state is run/supervisor.json, rewritten (temp file and rename) after
- * every change: {pid, started_at_ms, restart_count, daemons: [{name,
+ * every change: {pid, started_at_ms, restart_count, foreground, daemons: [{name,
  * process, pid, restart_count, last_exit, last_restart_at_ms, backoff_ms,
  * routes}]}. kheish-fcgi reads it for /v1/status (a file, not a table: the
  * supervisor must keep restarting while PostgreSQL is down, and counts are
@@ -24,6 +24,12 @@
  * still running (it polls them, and how an adopted one ended is unknown).
  * SIGTERM (`kheish down`) ends the supervisor alone: down then stops the
  * daemons through their pid files, in its own order.
+ *
+ * `kheish serve` runs the same loop in the foreground (st->foreground):
+ * the daemons log to its stderr, it refuses up's handovers, it also starts
+ * nginx again if it dies, it gives up (exit 1) on a daemon that cannot be
+ * kept running (STACK_GIVE_UP_DEATHS quick deaths in a row, or a binary
+ * that cannot be started), and on SIGTERM it stops everything, as down does.
  */
 #include "stack.h"
 
@@ -73,6 +79,7 @@ struct slot {
 
 struct sup {
     struct stack st;
+    int failed; /* foreground: a daemon could not be kept running */
     char bindir[PATH_MAX];
     struct slot slots[STACK_SLOTS];
     char *route_env[ROUTES_MAX_ROUTES + 1];
@@ -135,8 +142,9 @@ state_write(const struct sup *s)
                       sl->restarts ? json_integer(sl->last_restart_at_ms) : json_null(),
                       "backoff_ms", (json_int_t)sl->backoff_ms, "routes", sl->routes));
     }
-    json_t *j = json_pack("{s:i, s:I, s:i, s:o}", "pid", (int)getpid(), "started_at_ms",
-                          (json_int_t)s->started_at_ms, "restart_count", total, "daemons", daemons);
+    json_t *j = json_pack("{s:i, s:I, s:i, s:b, s:o}", "pid", (int)getpid(), "started_at_ms",
+                          (json_int_t)s->started_at_ms, "restart_count", total, "foreground",
+                          s->st.foreground, "daemons", daemons);
     stack_path(&s->st, "run/supervisor.json", path);
     stack_path(&s->st, "run/supervisor.json.tmp", tmp);
     if (json_dump_file(j, tmp, JSON_COMPACT) != 0 || rename(tmp, path) != 0)
@@ -195,6 +203,16 @@ adopt(struct sup *s)
     json_decref(state);
 }
 
+/* In the foreground, ends the loop with a failure: a service manager then
+ * sees the stack stop rather than limp. */
+static void
+give_up(struct sup *s, const char *name, const char *why)
+{
+    log_fields("error", json_pack("{s:s, s:s, s:s}", "event", "gave_up", "name", name, "msg", why));
+    s->failed = 1;
+    sup_quit = 1;
+}
+
 /* Slot i's daemon is gone; how says how it ended. Unless we asked for it,
  * that is a crash: counted, logged, and the slot is started again at once,
  * or after the backoff when it is the second quick death in a row or more. */
@@ -223,6 +241,8 @@ on_end(struct sup *s, int i, const char *how, const char *field, int value)
     if (sl->backoff_ms > STACK_RESTART_BACKOFF_MAX_MS)
         sl->backoff_ms = STACK_RESTART_BACKOFF_MAX_MS;
     sl->restarts++;
+    if (s->st.foreground && sl->quick >= STACK_GIVE_UP_DEATHS)
+        give_up(s, d.name, "it keeps dying right after its start");
     sl->start_at_ms = now + sl->backoff_ms;
     sl->last_restart_at_ms = util_now_ms();
     snprintf(sl->last_exit, sizeof sl->last_exit, "%s", how);
@@ -290,12 +310,14 @@ start_due(struct sup *s)
             continue;
         pid_t pid = stack_daemon_spawn(&s->st, i, s->bindir, (const char *const *)s->route_env);
         n++;
+        struct stack_daemon d;
+        stack_daemon_of(i, &d);
+        if (pid < 0 && s->st.foreground)
+            give_up(s, d.name, "it cannot be started");
         if (pid < 0) {
             sl->start_at_ms = now + SUP_RETRY_SPAWN_MS;
             continue;
         }
-        struct stack_daemon d;
-        stack_daemon_of(i, &d);
         sl->pid = pid;
         sl->child = 1;
         sl->started_ms = now;
@@ -388,9 +410,10 @@ take_env(struct sup *s, int fd)
     return 0;
 }
 
-/* One handover from up: its environment, a reconcile, the answer. */
+/* One handover from up: its environment, a reconcile, the answer. A stack
+ * in the foreground keeps serve's settings: it refuses. */
 static void
-serve(struct sup *s, int lfd)
+handover(struct sup *s, int lfd)
 {
     int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
     if (fd < 0)
@@ -399,7 +422,9 @@ serve(struct sup *s, int lfd)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     const char *reply = "ok\n";
-    if (take_env(s, fd) != 0)
+    if (s->st.foreground)
+        reply = "this stack runs in the foreground (`kheish serve`); stop it first\n";
+    else if (take_env(s, fd) != 0)
         reply = "the environment could not be read\n";
     else
         reconcile(s);
@@ -427,28 +452,53 @@ listen_unix(const char *path)
     return fd;
 }
 
-int
-cmd_supervise(const struct cli *c, int argc, char **argv)
+/* Foreground only: nginx is not our child (it daemonizes), so it is polled;
+ * one that died is started again, or the loop gives up. */
+static void
+watch_nginx(struct sup *s)
 {
-    static const char *const allowed[] = {"--state-root", NULL};
-    struct stack_opts o = {0};
+    if (stack_nginx_running(&s->st))
+        return;
+    log_msg("error", "nginx_died", "nginx is not running: starting it again");
+    if (stack_nginx_start(&s->st, (const char *const *)s->route_env) != 0)
+        give_up(s, "nginx", "it cannot be started again");
+}
+
+static void
+stop_slots(struct sup *s, int from, int to)
+{
+    for (int i = from; i < to; i++)
+        if (s->slots[i].pid)
+            stop_slot(s, i);
+}
+
+/* Foreground only: what down stops, in its order: nginx first so no request
+ * reaches a daemon that is going away, then kheish-fcgi, the runners, the
+ * relays, the database last. */
+static void
+stop_all(struct sup *s)
+{
+    stack_nginx_stop(&s->st);
+    stop_slots(s, 0, 1);
+    stop_slots(s, 1 + STACK_RELAYS, STACK_SLOTS);
+    stop_slots(s, 1, 1 + STACK_RELAYS);
+    state_write(s);
+    if (s->st.embedded_pg)
+        stack_pg_stop(&s->st);
+}
+
+int
+stack_supervise(const struct stack *st, const char *bindir)
+{
     static struct sup s; /* large: not on the stack */
     char sock[PATH_MAX], pid_file[PATH_MAX];
-    (void)c;
-    int rc = stack_opts_parse(argc, argv, allowed, sup_usage, &o);
-    if (rc != 0)
-        return rc > 0 ? EXIT_OK : EXIT_BAD_REQUEST;
-    log_init("kheish-supervisor");
-    if (stack_self_dir(s.bindir) != 0 || stack_root_resolve(o.state_root, 0, &s.st) != 0 ||
-        stack_env_load(&s.st) != 0 || !s.st.loaded) {
-        fprintf(stderr, "kheish supervise: no stack in %s\n", s.st.root);
-        return EXIT_GENERIC;
-    }
+    s.st = *st;
+    snprintf(s.bindir, sizeof s.bindir, "%s", bindir);
     stack_path(&s.st, "run/supervisor.sock", sock);
     stack_path(&s.st, "run/supervisor.pid", pid_file);
     int lfd = listen_unix(sock);
     if (lfd < 0) {
-        fprintf(stderr, "kheish supervise: cannot listen on %s: %s\n", sock, strerror(errno));
+        fprintf(stderr, "kheish: cannot listen on %s: %s\n", sock, strerror(errno));
         return EXIT_GENERIC;
     }
     struct sigaction sa = {.sa_handler = on_quit};
@@ -468,15 +518,42 @@ cmd_supervise(const struct cli *c, int argc, char **argv)
     while (!sup_quit) {
         struct pollfd p = {lfd, POLLIN, 0};
         if (poll(&p, 1, SUP_TICK_MS) > 0)
-            serve(&s, lfd);
+            handover(&s, lfd);
         if (reap(&s) + start_due(&s) > 0)
             state_write(&s);
+        if (s.st.foreground && !sup_quit)
+            watch_nginx(&s);
     }
-    log_msg("info", "stopped", "leaving the daemons to `kheish down`");
+    if (s.st.foreground) {
+        log_msg("info", "stopping", "stopping nginx, the daemons and the database");
+        stop_all(&s);
+    } else {
+        log_msg("info", "stopped", "leaving the daemons to `kheish down`");
+    }
     close(lfd);
     unlink(sock);
     unlink(pid_file);
-    return EXIT_OK;
+    return s.failed ? EXIT_GENERIC : EXIT_OK;
+}
+
+int
+cmd_supervise(const struct cli *c, int argc, char **argv)
+{
+    static const char *const allowed[] = {"--state-root", NULL};
+    struct stack_opts o = {0};
+    struct stack st = {0};
+    char bindir[PATH_MAX];
+    (void)c;
+    int rc = stack_opts_parse(argc, argv, allowed, sup_usage, &o);
+    if (rc != 0)
+        return rc > 0 ? EXIT_OK : EXIT_BAD_REQUEST;
+    log_init("kheish-supervisor");
+    if (stack_self_dir(bindir) != 0 || stack_root_resolve(o.state_root, 0, &st) != 0 ||
+        stack_env_load(&st) != 0 || !st.loaded) {
+        fprintf(stderr, "kheish supervise: no stack in %s\n", st.root);
+        return EXIT_GENERIC;
+    }
+    return stack_supervise(&st, bindir);
 }
 
 /* The supervisor of st: 1 (and *pid) when alive. */
@@ -493,6 +570,19 @@ stack_supervisor_running(const struct stack *st)
 {
     pid_t pid;
     return supervisor_alive(st, &pid);
+}
+
+int
+stack_serving(const struct stack *st)
+{
+    pid_t pid;
+    if (!supervisor_alive(st, &pid))
+        return 0;
+    json_t *state = state_read(st);
+    int fg = json_integer_value(json_object_get(state, "pid")) == pid &&
+             json_is_true(json_object_get(state, "foreground"));
+    json_decref(state);
+    return fg;
 }
 
 /* SIGTERM: the supervisor ends and leaves its daemons to the caller. */

@@ -59,6 +59,17 @@ gate_settings_env(struct gate_settings *s)
 }
 
 int
+gate_settings_export(const struct gate_settings *s)
+{
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+        const char *v = *option((struct gate_settings *)s, i);
+        if ((v ? setenv(options[i].env, v, 1) : unsetenv(options[i].env)) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int
 gate_settings_flag(struct gate_settings *s, const char *flag, const char *value)
 {
     /* Repeated CORS flags are joined into one comma list that replaces the

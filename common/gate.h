@@ -64,6 +64,11 @@ void gate_settings_env(struct gate_settings *s);
  * is one of them. */
 int gate_settings_flag(struct gate_settings *s, const char *flag, const char *value);
 
+/* Sets the environment variables of gate_settings_env to s (unsetting those
+ * s leaves NULL), so that the processes we start read the same settings.
+ * Returns 0 or -1. */
+int gate_settings_export(const struct gate_settings *s);
+
 /* The usage lines of those flags. */
 extern const char gate_settings_usage[];
 
