@@ -29,8 +29,8 @@ struct command {
 static const struct command commands[] = {
     ONLINE("status", NULL, "", cmd_status),
     ONLINE("doctor", "routes",
-           "[--routes-file FILE [--default-route ID]] [--route ID] [--check-auth] [--canary "
-           "[--canary-timeout-ms N]]",
+           "[--routes-file FILE [--default-route ID]] [--route ID] [--check-auth] "
+           "[--check-references] [--canary [--canary-timeout-ms N]]",
            cmd_doctor_routes),
     ONLINE("doctor", NULL, "[--cors-origin ORIGIN]", cmd_doctor),
     ONLINE("runtime", "get", "", cmd_runtime_get),

@@ -836,15 +836,23 @@ name_index(const char *s, const char *const *names, size_t n)
     return -1;
 }
 
+int
+route_driver_named(const char *name)
+{
+    for (int d = 0; name && d < ROUTE_DRIVER_COUNT; d++)
+        if (!strcmp(name, route_drivers[d].name))
+            return d;
+    return -1;
+}
+
 static int
 set_driver(struct parser *p, const struct key *k, struct value *v)
 {
-    for (int d = 0; d < ROUTE_DRIVER_COUNT; d++)
-        if (!strcmp(v->str, route_drivers[d].name)) {
-            p->cur->driver = (enum route_driver)d;
-            return 0;
-        }
-    return fail(&p->d, "`%s` must be anthropic, google, openai, openrouter or xai", k->name);
+    int d = route_driver_named(v->str);
+    if (d < 0)
+        return fail(&p->d, "`%s` must be anthropic, google, openai, openrouter or xai", k->name);
+    p->cur->driver = (enum route_driver)d;
+    return 0;
 }
 
 static int

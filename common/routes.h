@@ -108,6 +108,8 @@ struct route_driver_info {
     const char *slot_provider;
 };
 extern const struct route_driver_info route_drivers[ROUTE_DRIVER_COUNT];
+/* The driver called name (its index in route_drivers), or -1. */
+int route_driver_named(const char *name);
 
 /* One [routes.<id>] table. Optional strings are NULL when absent. */
 struct route {

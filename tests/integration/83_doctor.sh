@@ -70,3 +70,64 @@ KHEISH_DAEMON_URL=http://127.0.0.1:9 doctor
 for name in daemon_status readyz events_sse; do
     [ "$(check $name)" = error ] || fail "unreachable: $name is $(check $name)"
 done
+
+# doctor routes --check-auth with --routes-file (upstream's backup smoke):
+# the file is linted here and its auth_refs are checked against the running
+# control plane's slots.
+slot=doctor-$(uid)
+kheish secrets set "$slot" --provider anthropic --value "sk-doctor-$(uid)" >/dev/null || fail "secrets set"
+routes_file() { # FILE AUTH_REF DRIVER
+    printf 'version = 1\ndefault_route = "main"\n\n[routes.main]\ndriver = "%s"\ndefault_model = "m"\nauth_ref = "%s"\n' \
+        "$3" "$2" >"$1"
+}
+routes_doctor() {
+    kheish --output json doctor routes "$@" >"$RESP_DIR/routes.json"
+    RC=$?
+}
+routes_file "$RESP_DIR/ok.toml" "$slot" anthropic
+routes_doctor --routes-file "$RESP_DIR/ok.toml" --check-auth
+[ "$RC" = 0 ] && jq -e '.ok and .auth_checked and .source != "runtime"
+    and [.diagnostics[].code] == ["auth_check_uses_running_daemon"] and .errors == []' "$RESP_DIR/routes.json" >/dev/null ||
+    fail "--routes-file --check-auth, slot present: exit $RC: $(cat "$RESP_DIR/routes.json")"
+routes_file "$RESP_DIR/missing.toml" "no-such-$slot" anthropic
+routes_doctor --routes-file "$RESP_DIR/missing.toml" --check-auth
+[ "$RC" = 1 ] && jq -e 'any(.diagnostics[]; .code == "auth_ref_missing" and .route_id == "main" and .severity == "error")' \
+    "$RESP_DIR/routes.json" >/dev/null || fail "--check-auth, slot missing: exit $RC: $(cat "$RESP_DIR/routes.json")"
+routes_file "$RESP_DIR/mismatch.toml" "$slot" openai
+routes_doctor --routes-file "$RESP_DIR/mismatch.toml" --check-auth
+[ "$RC" = 1 ] && jq -e 'any(.diagnostics[]; .code == "auth_ref_provider_mismatch")' "$RESP_DIR/routes.json" >/dev/null ||
+    fail "--check-auth, an anthropic slot on an openai route: exit $RC: $(cat "$RESP_DIR/routes.json")"
+# What needs the running control plane's routes is refused with a file.
+routes_doctor --routes-file "$RESP_DIR/ok.toml" --check-references
+[ "$RC" = 1 ] && jq -e '.reference_checked and any(.diagnostics[]; .code == "route_reference_check_requires_runtime")' \
+    "$RESP_DIR/routes.json" >/dev/null || fail "--routes-file --check-references: exit $RC: $(cat "$RESP_DIR/routes.json")"
+routes_doctor --routes-file "$RESP_DIR/ok.toml" --canary
+[ "$RC" = 1 ] && jq -e 'any(.diagnostics[]; .code == "route_canary_requires_runtime")' "$RESP_DIR/routes.json" >/dev/null ||
+    fail "--routes-file --canary: exit $RC: $(cat "$RESP_DIR/routes.json")"
+
+# --check-references: a queued run pinned to a route the control plane then
+# loses. The default route's slot is missing, so no runner starts to take
+# the run (up fails, kheish-fcgi serves the routes).
+printf 'version = 1\ndefault_route = "main"\n\n[routes.main]\ndriver = "anthropic"\ndefault_model = "m"\nauth_ref = "no-such-%s"\n' \
+    "$slot" >"$RESP_DIR/refs.toml"
+cp "$RESP_DIR/refs.toml" "$RESP_DIR/refs-old.toml"
+printf '\n[routes.old]\ndriver = "openai"\ndefault_model = "m"\napi_key = "sk-inline-%s"\n' "$slot" >>"$RESP_DIR/refs-old.toml"
+up_stack --routes-file "$RESP_DIR/refs-old.toml"
+routes_doctor --check-references
+[ "$RC" = 0 ] && jq -e '.reference_checked and .ok' "$RESP_DIR/routes.json" >/dev/null ||
+    fail "--check-references before: exit $RC: $(cat "$RESP_DIR/routes.json")"
+api POST /v1/sessions '{}'
+sid=$(jqr .session_id)
+api POST "/v1/sessions/$sid/runs" '{"content":"pinned","provider":"old"}'
+expect_status 202
+pinned=$(jqr .run_id)
+up_stack --routes-file "$RESP_DIR/refs.toml"
+routes_doctor --check-references
+[ "$RC" = 1 ] && jq -e --arg run "$pinned" 'any(.diagnostics[]; .code == "stale_run_route" and .route_id == "old"
+    and .severity == "error" and (.message | contains($run)))' "$RESP_DIR/routes.json" >/dev/null ||
+    fail "--check-references, a queued run on a removed route: exit $RC: $(cat "$RESP_DIR/routes.json")"
+routes_doctor --check-references --route main
+[ "$RC" = 0 ] || fail "--check-references --route main reported route old: $(cat "$RESP_DIR/routes.json")"
+api POST "/v1/runs/$pinned/cancel"
+routes_doctor --check-references
+[ "$RC" = 0 ] || fail "--check-references after the cancel: exit $RC: $(cat "$RESP_DIR/routes.json")"

@@ -78,7 +78,7 @@ expect_problem 400 unknown_route routes
 [ $? = 6 ] || fail "the CLI's exit code for route_not_ready is not 6"
 "$K" --output json doctor routes --check-auth >"$RESP_DIR/doctor.json"
 [ $? = 1 ] || fail "doctor routes --check-auth with a missing slot: not exit 1"
-jq -e '.ok == false and .auth_checked and any(.diagnostics[]; .code == "route_auth_ref_missing"
+jq -e '.ok == false and .auth_checked and any(.diagnostics[]; .code == "auth_ref_missing"
     and .route_id == "anth" and .severity == "error")' "$RESP_DIR/doctor.json" >/dev/null ||
     fail "doctor routes --check-auth: $(cat "$RESP_DIR/doctor.json")"
 [ "$(q "SELECT count(*) FROM runs")" = "$runs_before" ] || fail "a refused submission persisted a run"
