@@ -1,8 +1,10 @@
 /*
  * `kheish doctor [--cors-origin ORIGIN]` (contract §7): the operator's
  * health check from outside. It reads /v1/status, probes /readyz, opens the
- * global SSE stream at cursor 0 and reads its first frame (an event must
- * carry an id: and an event: line, as upstream's probes require), and with
+ * global SSE stream through the front end (nginx), makes an event (it
+ * creates and ends a session named doctor-sse-probe-<hex>) and waits for
+ * its frame, which must come at once and carry an id:, an event: and JSON
+ * data (a proxy that buffers or rewrites the stream fails it), and with
  * --cors-origin sends the browser's preflight. Each finding is a check
  * {name, code, ok, severity, message, action?, related_id?} whose code is
  * its name but for the probes that got no answer (upstream's rule); every health
@@ -18,14 +20,21 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include <sodium.h>
+
 #include "cmd.h"
+#include "sse.h"
 #include "util.h"
 
-#define PROBE_TIMEOUT_MS    5000
-#define PROBE_BODY_MAX      16384 /* bytes kept of a probe's answer (one SSE frame fits) */
-#define PROBE_HEADER_MAX    512
-#define PREFLIGHT_HEADERS   "authorization,content-type"
-#define FIRST_FRAME_TIMEOUT 5000
+#define PROBE_TIMEOUT_MS  5000
+#define PROBE_BODY_MAX    16384 /* bytes kept of a probe's answer (one SSE frame fits) */
+#define PROBE_HEADER_MAX  512
+#define PREFLIGHT_HEADERS "authorization,content-type"
+#define SSE_HEADERS_MS    3000  /* upstream's doctor: the stream's headers */
+#define SSE_EVENT_MS      5000  /* doctor's event, from its making to its frame */
+#define SSE_BEAT_MS       12000 /* a read-only token's wait for a heartbeat */
+#define SSE_FRAME_MAX     65536
+#define SSE_PROBE_PREFIX  "doctor-sse-probe-"
 
 /* One probe's answer: status, the headers doctor looks at, the body's start. */
 struct probe {
@@ -34,8 +43,10 @@ struct probe {
         allow_headers[PROBE_HEADER_MAX], content_type[PROBE_HEADER_MAX];
     char body[PROBE_BODY_MAX + 1];
     size_t len;
-    int sse;       /* stop at the end of the first frame */
-    int got_frame; /* it came */
+    int headers_done;               /* the blank line after the headers came */
+    const char *request_body;       /* JSON to send, or NULL */
+    struct sse_parser *sse;         /* a stream's body goes here instead */
+    struct curl_slist *request_hdr; /* freed by probe_close */
     char error[CURL_ERROR_SIZE];
 };
 
@@ -64,6 +75,8 @@ on_header(char *s, size_t size, size_t n, void *arg)
         {"content-type:", offsetof(struct probe, content_type)},
     };
     size_t len = size * n;
+    if (len <= 2 && (s[0] == '\r' || s[0] == '\n'))
+        p->headers_done = 1;
     for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
         size_t k = strlen(wanted[i].name);
         if (len >= k && !strncasecmp(s, wanted[i].name, k))
@@ -72,63 +85,56 @@ on_header(char *s, size_t size, size_t n, void *arg)
     return len;
 }
 
-/* The end of the first frame: a blank line, however lines end. */
-static int
-frame_ended(const char *b)
-{
-    return strstr(b, "\n\n") || strstr(b, "\r\n\r\n") || strstr(b, "\r\r");
-}
-
 static size_t
 on_body(char *s, size_t size, size_t n, void *arg)
 {
     struct probe *p = arg;
     size_t len = size * n, room = PROBE_BODY_MAX - p->len;
+    if (p->sse) /* a frame the callback waited for ends the transfer */
+        return sse_feed(p->sse, s, len) == 0 ? len : 0;
     memcpy(p->body + p->len, s, len < room ? len : room);
     p->len += len < room ? len : room;
     p->body[p->len] = '\0';
-    if (p->sse && frame_ended(p->body)) {
-        p->got_frame = 1;
-        return 0; /* enough: ends the transfer */
-    }
     return len;
 }
 
-/* Sends method path (with the token when auth is set, and Origin and the
- * preflight's request headers when origin is set). Returns 0 when an HTTP
- * answer came, -1 with p->error otherwise. */
-static int
-probe(const struct cli *c, const char *method, const char *path, int auth, const char *origin,
-      struct probe *p)
+/* A request of method to path (with the token when auth is set, and Origin
+ * and the preflight's request headers when origin is set), not yet sent;
+ * NULL when out of memory. */
+static CURL *
+probe_open(const struct cli *c, const char *method, const char *path, int auth, const char *origin,
+           struct probe *p)
 {
     char url[CLIENT_URL_MAX_BYTES + 512], line[PROBE_HEADER_MAX + 64];
     size_t base = strlen(c->base_url);
     while (base > 0 && c->base_url[base - 1] == '/')
         base--;
     snprintf(url, sizeof url, "%.*s%s", (int)base, c->base_url, path);
-    CURL *h = curl_easy_init();
-    struct curl_slist *hdr = NULL;
     if (auth && c->token) {
         snprintf(line, sizeof line, "Authorization: Bearer %s", c->token);
-        hdr = curl_slist_append(hdr, line);
+        p->request_hdr = curl_slist_append(p->request_hdr, line);
+        sodium_memzero(line, sizeof line);
     }
     if (origin) {
         snprintf(line, sizeof line, "Origin: %s", origin);
-        hdr = curl_slist_append(hdr, line);
-        hdr = curl_slist_append(hdr, "Access-Control-Request-Method: POST");
-        hdr = curl_slist_append(hdr, "Access-Control-Request-Headers: " PREFLIGHT_HEADERS);
+        p->request_hdr = curl_slist_append(p->request_hdr, line);
+        p->request_hdr = curl_slist_append(p->request_hdr, "Access-Control-Request-Method: POST");
+        p->request_hdr =
+            curl_slist_append(p->request_hdr, "Access-Control-Request-Headers: " PREFLIGHT_HEADERS);
     }
     if (p->sse)
-        hdr = curl_slist_append(hdr, "Accept: text/event-stream");
+        p->request_hdr = curl_slist_append(p->request_hdr, "Accept: text/event-stream");
+    if (p->request_body)
+        p->request_hdr = curl_slist_append(p->request_hdr, "Content-Type: application/json");
+    CURL *h = curl_easy_init();
     if (h == NULL) {
         snprintf(p->error, sizeof p->error, "out of memory");
-        curl_slist_free_all(hdr);
-        return -1;
+        return NULL;
     }
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_NOBODY, (long)!strcmp(method, "OPTIONS"));
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, p->request_hdr);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, p);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
@@ -136,20 +142,38 @@ probe(const struct cli *c, const char *method, const char *path, int auth, const
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, p->error);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)PROBE_TIMEOUT_MS);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
-                     (long)(p->sse ? FIRST_FRAME_TIMEOUT : PROBE_TIMEOUT_MS));
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    CURLcode cc = curl_easy_perform(h);
+    if (p->request_body)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, p->request_body);
+    return h;
+}
+
+static void
+probe_close(CURL *h, struct probe *p)
+{
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &p->status);
     curl_easy_cleanup(h);
-    curl_slist_free_all(hdr);
-    if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && p->got_frame) && p->status == 0) {
+    curl_slist_free_all(p->request_hdr);
+    p->request_hdr = NULL;
+}
+
+/* Sends a probe and reads its answer. Returns 0 when an HTTP answer came,
+ * -1 with p->error otherwise. */
+static int
+probe(const struct cli *c, const char *method, const char *path, int auth, const char *origin,
+      struct probe *p)
+{
+    CURL *h = probe_open(c, method, path, auth, origin, p);
+    if (h == NULL)
+        return -1;
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)PROBE_TIMEOUT_MS);
+    CURLcode cc = curl_easy_perform(h);
+    probe_close(h, p);
+    if (cc != CURLE_OK && p->status == 0) {
         if (!p->error[0])
             snprintf(p->error, sizeof p->error, "%s", curl_easy_strerror(cc));
         return -1;
     }
-    if (cc == CURLE_OPERATION_TIMEDOUT && p->sse && !p->got_frame)
-        snprintf(p->error, sizeof p->error, "no complete frame within %d ms", FIRST_FRAME_TIMEOUT);
     return 0;
 }
 
@@ -214,47 +238,132 @@ check_readyz(const struct cli *c, struct report *r, int *reachable)
         check(r, "readyz", "readyz", "info", NULL, NULL, "/readyz answered 200", NULL);
 }
 
-/* 1 when the frame text has a line starting with prefix. */
+/* The frame check_sse waits for: the event doctor made (a frame whose data
+ * names its session), or any frame when it could make none. */
+struct sse_wait {
+    const char *session; /* NULL: any frame */
+    int got;
+    char why[128]; /* what is wrong with the frame; "" when nothing */
+};
+
 static int
-has_line(const char *frame, const char *prefix)
+on_frame(void *arg, const struct sse_frame *f)
 {
-    size_t n = strlen(prefix);
-    for (const char *l = frame; l; l = strpbrk(l, "\r\n") ? strpbrk(l, "\r\n") + 1 : NULL)
-        if (!strncmp(l, prefix, n))
-            return 1;
-    return 0;
+    struct sse_wait *w = arg;
+    if (w->session && !strstr(f->data, w->session))
+        return 0;
+    json_t *data = json_loadb(f->data, f->data_len, 0, NULL);
+    w->got = 1;
+    if (!strcmp(f->event, "message")) /* the parser's name for a frame without one */
+        snprintf(w->why, sizeof w->why, "its frame has no event: line");
+    else if (w->session && f->id[0] == '\0')
+        snprintf(w->why, sizeof w->why, "its frame has no id: line");
+    else if (!json_is_object(data))
+        snprintf(w->why, sizeof w->why, "its frame's data is not a JSON object");
+    json_decref(data);
+    return 1; /* stops the transfer */
 }
 
-/* The first frame of /v1/events/stream?cursor=0 must come at once, through
- * whatever proxy is in front: the oldest retained event, with its id: and
- * event: lines, or a heartbeat when nothing is retained. */
+/* Runs m's transfer until *flag is set, it ends, or ms pass. Returns *flag. */
+static int
+drive(CURLM *m, const int *flag, int64_t ms)
+{
+    int64_t end = util_monotonic_us() + ms * 1000;
+    int running = 1;
+    while (!*flag && running && util_monotonic_us() < end)
+        if (curl_multi_perform(m, &running) != CURLM_OK ||
+            (!*flag && running && curl_multi_poll(m, NULL, 0, 50, NULL) != CURLM_OK))
+            break;
+    return *flag;
+}
+
+/* Creates (end = 0) or ends (end = 1) doctor's probe session. Returns 1
+ * when done, 0 when the token may not (read-only), -1 otherwise. */
+static int
+probe_session(const struct cli *c, const char *session, int end)
+{
+    char path[128], body[128];
+    snprintf(path, sizeof path, end ? "/v1/sessions/%s/end" : "/v1/sessions", session);
+    snprintf(body, sizeof body, end ? "{}" : "{\"session_id\":\"%s\"}", session);
+    struct probe p = {.request_body = body};
+    if (probe(c, "POST", path, 1, NULL, &p) != 0)
+        return -1;
+    return p.status >= 200 && p.status < 300 ? 1 : p.status == 403 ? 0 : -1;
+}
+
+/* The global event stream through the front end: its headers within
+ * SSE_HEADERS_MS, then the frame of an event doctor makes within
+ * SSE_EVENT_MS, well formed (id:, event:, JSON data). A proxy that buffers
+ * the stream delays the frame; one that rewrites it breaks it. With a
+ * read-only token doctor cannot make an event and takes the first frame,
+ * a heartbeat at the latest. */
 static void
 check_sse(const struct cli *c, struct report *r, int *reachable)
 {
-    struct probe p = {.sse = 1};
-    int rc = probe(c, "GET", "/v1/events/stream?cursor=0", 1, NULL, &p);
-    *reachable = rc == 0 && p.status == 200;
-    const char *why = NULL;
-    if (rc != 0)
-        why = p.error;
+    struct sse_wait w = {0};
+    struct sse_parser parser = {.max_bytes = SSE_FRAME_MAX, .fn = on_frame, .arg = &w};
+    struct probe p = {.sse = &parser};
+    unsigned char rnd[6];
+    char session[sizeof SSE_PROBE_PREFIX + 12], hex[13], why[256] = "", ok[160];
+    CURL *h = probe_open(c, "GET", "/v1/events/stream", 1, NULL, &p);
+    CURLM *m = h ? curl_multi_init() : NULL;
+    int headers =
+        m && curl_multi_add_handle(m, h) == CURLM_OK && drive(m, &p.headers_done, SSE_HEADERS_MS);
+    if (h)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &p.status);
+    *reachable = headers && p.status == 200;
+    int answered = headers || p.error[0] == '\0'; /* connected at least */
+    if (!headers && p.error[0])
+        snprintf(why, sizeof why, "%s", p.error);
+    else if (!headers)
+        snprintf(why, sizeof why,
+                 "its headers did not arrive within %d ms: the stream is buffered or the relays "
+                 "are stuck",
+                 SSE_HEADERS_MS);
     else if (p.status != 200)
-        why = "the stream was refused (see `kheish events stream --cursor 0`)";
+        snprintf(why, sizeof why, "the stream was refused (HTTP %ld)", p.status);
     else if (strncasecmp(p.content_type, "text/event-stream", 17))
-        why = "the answer is not text/event-stream";
-    else if (!p.got_frame)
-        why = p.error[0] ? p.error : "the stream ended before its first frame";
-    else if (!has_line(p.body, "event:") || !has_line(p.body, "data:"))
-        why = "its first frame lacks an event: or a data: line";
-    else if (!has_line(p.body, "event: heartbeat") && !has_line(p.body, "id:"))
-        why = "its first frame is an event without an id: line";
-    if (why)
-        check(r, "events_sse", rc != 0 ? "events_unreachable" : "events_sse", "error",
-              rc != 0 ? "check nginx and the relays (kheish status)"
-                      : "nginx must pass the stream unbuffered (proxy_buffering off)",
+        snprintf(why, sizeof why, "the answer is not text/event-stream");
+    if (*reachable) {
+        randombytes_buf(rnd, sizeof rnd);
+        sodium_bin2hex(hex, sizeof hex, rnd, sizeof rnd);
+        snprintf(session, sizeof session, SSE_PROBE_PREFIX "%s", hex);
+        int made = probe_session(c, session, 0);
+        w.session = made == 1 ? session : NULL;
+        int64_t t0 = util_monotonic_us();
+        int got = made >= 0 && drive(m, &w.got, made ? SSE_EVENT_MS : SSE_BEAT_MS);
+        long ms = (long)((util_monotonic_us() - t0) / 1000);
+        if (made == 1)
+            probe_session(c, session, 1);
+        if (made < 0)
+            snprintf(why, sizeof why, "doctor could not make an event (creating a session failed)");
+        else if (!got && made)
+            snprintf(why, sizeof why,
+                     "the event doctor made did not arrive within %d ms: the stream is buffered",
+                     SSE_EVENT_MS);
+        else if (!got)
+            snprintf(why, sizeof why, "no frame within %d ms: the stream is buffered", SSE_BEAT_MS);
+        else if (w.why[0])
+            snprintf(why, sizeof why, "the frame is malformed: %s", w.why);
+        snprintf(ok, sizeof ok, "%s arrived through the stream in %ld ms, well formed",
+                 made ? "an event doctor made" : "the first frame (a read-only token makes none)",
+                 ms);
+    }
+    if (m) {
+        curl_multi_remove_handle(m, h);
+        curl_multi_cleanup(m);
+    }
+    if (h)
+        probe_close(h, &p);
+    sse_free(&parser);
+    if (why[0])
+        check(r, "events_sse", answered ? "events_sse" : "events_unreachable", "error",
+              answered ? "nginx must pass the stream as it comes (proxy_buffering off, no "
+                         "sub_filter or gzip on /v1/*/stream)"
+                       : "check nginx and the relays (kheish status)",
               NULL, "the event stream failed: %s", why);
     else
-        check(r, "events_sse", "events_sse", "info", NULL, NULL,
-              "the event stream's first frame arrived with an id and an event", NULL);
+        check(r, "events_sse", "events_sse", "info", NULL, NULL, "%s", ok);
 }
 
 static void

@@ -48,6 +48,47 @@ chmod 600 "$STATE_ROOT/tokens/readonly-token"
 doctor
 [ "$RC" = 0 ] || fail "after the repairs: exit $RC: $(jq -c .errors "$RESP_DIR/doctor.json")"
 
+# A front end that buffers the event stream, then one that rewrites it:
+# the event doctor makes arrives late, or malformed, and events_sse fails.
+conf=$STATE_ROOT/nginx/nginx.conf
+cp "$conf" "$RESP_DIR/nginx.conf"
+nginx_with() { # SED-SCRIPT: edits the stream location, reloads nginx
+    sed "/location ~ \^\/v1\/(events/,/}/ $1" "$RESP_DIR/nginx.conf" >"$conf"
+    nginx -p "$STATE_ROOT/nginx/" -c nginx.conf -s reload 2>/dev/null || fail "nginx reload"
+    sleep 1 # the old workers hand over
+}
+nginx_with 's/proxy_buffering off;/proxy_buffering on; proxy_ignore_headers X-Accel-Buffering;/'
+doctor
+[ "$RC" = 1 ] && [ "$(check events_sse)" = error ] && jq -e 'any(.checks[]; .name == "events_sse"
+    and .code == "events_sse" and (.message | contains("buffered")))' "$RESP_DIR/doctor.json" >/dev/null ||
+    fail "buffered stream: exit $RC, events_sse $(jq -c '.checks[] | select(.name == "events_sse")' "$RESP_DIR/doctor.json")"
+nginx_with 's/proxy_buffering off;/proxy_buffering off; sub_filter_types text\/event-stream; sub_filter_once off; sub_filter "event:" "evnt:";/'
+doctor
+[ "$RC" = 1 ] && [ "$(check events_sse)" = error ] && jq -e 'any(.checks[]; .name == "events_sse"
+    and (.message | contains("malformed")))' "$RESP_DIR/doctor.json" >/dev/null ||
+    fail "rewritten stream: exit $RC, events_sse $(jq -c '.checks[] | select(.name == "events_sse")' "$RESP_DIR/doctor.json")"
+nginx_with 's/^//' # back as it was
+doctor
+[ "$(check events_sse)" = info ] || fail "events_sse after the repair: $(jq -c '.checks[] | select(.name == "events_sse")' "$RESP_DIR/doctor.json")"
+# A read-only token makes no event: the first frame (a heartbeat) will do.
+KHEISH_DAEMON_TOKEN_FILE=$STATE_ROOT/tokens/readonly-token doctor
+[ "$(check events_sse)" = info ] || fail "read-only doctor: events_sse $(jq -c '.checks[] | select(.name == "events_sse")' "$RESP_DIR/doctor.json")"
+
+# A storage write probe that fails (the workspace root is no directory).
+mv "$STATE_ROOT/workspace" "$RESP_DIR/workspace"
+touch "$STATE_ROOT/workspace"
+doctor
+rm "$STATE_ROOT/workspace"
+mv "$RESP_DIR/workspace" "$STATE_ROOT/workspace"
+[ "$RC" = 1 ] && [ "$(check storage)" = error ] || fail "workspace probe failing: exit $RC, storage $(check storage)"
+
+# /readyz failing: the database is down (up starts it again).
+runuser -u postgres -- "$(pg_config --bindir)/pg_ctl" -D "$STATE_ROOT/pg/data" -m fast -w stop >/dev/null ||
+    fail "could not stop PostgreSQL"
+doctor
+KHEISH_TEST_DOCTOR_KEY=k-$(uid) up_stack --routes-file "$RESP_DIR/routes.toml" || fail "up after stopping PostgreSQL: $(tail -3 "$RESP_DIR/up.log")"
+[ "$RC" != 0 ] && [ "$(check readyz)" = error ] || fail "database down: exit $RC, readyz $(check readyz)"
+
 # An origin the stack does not allow: the preflight check fails, by name.
 doctor --cors-origin http://evil.example
 [ "$RC" = 1 ] && [ "$(check control_plane_cors)" = error ] || fail "evil origin: exit $RC, cors $(check control_plane_cors)"
@@ -122,6 +163,9 @@ api POST "/v1/sessions/$sid/runs" '{"content":"pinned","provider":"old"}'
 expect_status 202
 pinned=$(jqr .run_id)
 up_stack --routes-file "$RESP_DIR/refs.toml"
+doctor
+[ "$RC" = 1 ] && [ "$(check provider_readiness)" = error ] ||
+    fail "a route whose slot is missing: exit $RC, provider_readiness $(check provider_readiness)"
 routes_doctor --check-references
 [ "$RC" = 1 ] && jq -e --arg run "$pinned" 'any(.diagnostics[]; .code == "stale_run_route" and .route_id == "old"
     and .severity == "error" and (.message | contains($run)))' "$RESP_DIR/routes.json" >/dev/null ||
