@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include <libpq-fe.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +68,32 @@ routes_setup(struct fcgi_config *cfg, char *err, size_t errsz)
     free(cfg->routes.default_route);
     cfg->routes.default_route = strdup(cfg->default_route);
     return cfg->routes.default_route ? 0 : -1;
+}
+
+/* 1 when path (resolved) lies under the directory root (resolved). */
+static int
+path_under(const char *path, const char *root)
+{
+    char p[PATH_MAX], r[PATH_MAX];
+    if (path == NULL || realpath(path, p) == NULL || realpath(root, r) == NULL)
+        return 0;
+    size_t n = strlen(r);
+    return !strncmp(p, r, n) && (p[n] == '/' || r[n - 1] == '/');
+}
+
+/* Where the master key file and the database are, relative to the state
+ * root. The embedded stack's database is a unix socket under <root>/pg. */
+static void
+placement(struct fcgi_config *cfg)
+{
+    const char *file = getenv("KHEISH_AUTH_STORE_MASTER_KEY_FILE");
+    cfg->master_key_file = file && *file ? file : NULL;
+    cfg->master_key_in_state_root = path_under(cfg->master_key_file, cfg->state_root);
+    PQconninfoOption *opts = PQconninfoParse(cfg->database_url, NULL);
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (!strcmp(o->keyword, "host") && o->val)
+            cfg->database_embedded = o->val[0] == '/' && path_under(o->val, cfg->state_root);
+    PQconninfoFree(opts);
 }
 
 int
@@ -144,6 +172,7 @@ fcgi_config_load(struct fcgi_config *cfg, int argc, char **argv)
         fprintf(stderr, "kheish-fcgi: %s\n", err);
         return -1;
     }
+    placement(cfg);
     if (cfg->socket_path == NULL) {
         fprintf(stderr, "kheish-fcgi: --socket (or KHEISH_FCGI_SOCKET) is required\n");
         print_usage(stderr);

@@ -31,6 +31,12 @@ struct fcgi_config {
      * without it, secrets can be listed and deleted but not written. */
     struct sealed_key master_key;
     int has_master_key;
+    /* Where the key and the database live (storage block of /v1/status): a
+     * key file inside the state root of a stack whose database is
+     * elsewhere travels with every copy of the state root. */
+    const char *master_key_file;  /* KHEISH_AUTH_STORE_MASTER_KEY_FILE, or NULL */
+    int master_key_in_state_root; /* that file lies under the state root */
+    int database_embedded;        /* the database's socket lies under the state root */
     /* The routes the runners execute (--routes-file): submissions to a
      * route in error are refused, /v1/status shows each route's readiness.
      * Without one, neither happens. */

@@ -122,6 +122,22 @@ storage(struct http_req *req, json_t *warnings, int *db_ok)
     if (req->cfg->workspace_root)
         json_array_append_new(
             probes, file_probe("workspace_root", req->cfg->workspace_root, "--workspace-root"));
+    const struct fcgi_config *cfg = req->cfg;
+    if (cfg->master_key_in_state_root && !cfg->database_embedded) {
+        json_t *path = json_string(cfg->master_key_file);
+        status_warn(warnings, "error", "master_key_inside_state_root",
+                    "the master key file lies inside the state root and the database is "
+                    "elsewhere: move it out (KHEISH_AUTH_STORE_MASTER_KEY_FILE), or a copy of "
+                    "the state root carries the key to every secret",
+                    path);
+        json_decref(path);
+    }
+    json_t *key =
+        json_pack("{s:s, s:s?, s:b}", "source",
+                  cfg->master_key_file  ? "file"
+                  : cfg->has_master_key ? "environment"
+                                        : "none",
+                  "path", cfg->master_key_file, "inside_state_root", cfg->master_key_in_state_root);
     int errors = 0;
     size_t i;
     json_t *p;
@@ -133,8 +149,9 @@ storage(struct http_req *req, json_t *warnings, int *db_ok)
         status_warn(warnings, "error", "storage_write_probe_failed",
                     json_string_value(json_object_get(p, "message")), json_object_get(p, "name"));
     }
-    return json_pack("{s:I, s:b, s:i, s:o}", "checked_at_ms", (json_int_t)util_now_ms(), "ok",
-                     errors == 0, "write_error_count", errors, "probes", probes);
+    return json_pack("{s:I, s:b, s:i, s:o, s:s, s:o}", "checked_at_ms", (json_int_t)util_now_ms(),
+                     "ok", errors == 0, "write_error_count", errors, "probes", probes, "database",
+                     cfg->database_embedded ? "embedded" : "external", "master_key", key);
 }
 
 static void

@@ -162,6 +162,28 @@ kill -TERM "$SERVE"
 wait "$SERVE"
 SERVE=
 
+# A master key file inside the state root of a stack whose database is
+# elsewhere (a database of the test cluster here): doctor fails, naming it.
+$PSQL_ADMIN -c 'CREATE DATABASE kheish_serve_ext' >/dev/null || fail "create database"
+cp "$KEY" "$STATE/key-inside"
+KHEISH_DATABASE_URL="host=$STATE_ROOT/pg port=$KHEISH_PG_PORT dbname=kheish_serve_ext user=postgres" \
+    KHEISH_AUTH_STORE_MASTER_KEY_FILE=$STATE/key-inside \
+    "$BIN_DIR/kheish" serve --bind "127.0.0.1:$PORT" --state-root "$STATE" \
+    --http-admin-token-file "$ADMIN" >"$T/ext.log" 2>&1 &
+SERVE=$!
+wait_until 60 ready || fail "serve on an external database: $(tail -20 "$T/ext.log")"
+cli doctor >"$RESP_DIR/ext.json"
+rc=$?
+kill -TERM "$SERVE"
+wait "$SERVE"
+SERVE=
+rm "$STATE/key-inside"
+[ $rc = 1 ] && jq -e '.status.storage.database == "external" and .status.storage.master_key.inside_state_root
+    and any(.checks[]; .name == "master_key_inside_state_root" and .severity == "error")' \
+    "$RESP_DIR/ext.json" >/dev/null || fail "key inside, database outside: exit $rc: $(jq -c '.status.storage, .errors' "$RESP_DIR/ext.json")"
+jq -e '.storage.database == "embedded" and .storage.master_key == {source: "file", path: "'"$KEY"'", inside_state_root: false}' \
+    "$RESP_DIR/status.json" >/dev/null || fail "the first serve's storage block: $(jq -c .storage "$RESP_DIR/status.json")"
+
 # The evidence directory holds no token file, no key and no secret value.
 found=$(find "$T" -type f \( -name admin-token -o -name readonly-token -o -name auth-store-master-key \) | head -3)
 [ -z "$found" ] || fail "token or key files in the evidence directory: $found"
