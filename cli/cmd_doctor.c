@@ -206,14 +206,7 @@ check(struct report *r, const char *name, const char *code, const char *severity
 static json_int_t
 num(const json_t *o, const char *path)
 {
-    char key[64];
-    const char *dot;
-    while ((dot = strchr(path, '.'))) {
-        snprintf(key, sizeof key, "%.*s", (int)(dot - path), path);
-        o = json_object_get(o, key);
-        path = dot + 1;
-    }
-    return json_integer_value(json_object_get(o, path));
+    return json_integer_value(output_lookup(o, path));
 }
 
 static int

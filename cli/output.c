@@ -146,9 +146,8 @@ render(const json_t *v, enum output_fmt fmt, struct cell *c)
     free(dump);
 }
 
-/* The value at a dotted path ("a.b.c") below doc; doc itself for NULL. */
-static const json_t *
-lookup(const json_t *doc, const char *path)
+const json_t *
+output_lookup(const json_t *doc, const char *path)
 {
     char key[PATH_KEY_MAX_BYTES];
     while (doc && path && *path) {
@@ -168,7 +167,7 @@ static void
 cell_of(const json_t *item, const struct output_col *col, size_t default_max, struct cell *c)
 {
     cell_init(c, col->max_chars > 0 ? (size_t)col->max_chars : default_max);
-    render(lookup(item, col->path), col->fmt, c);
+    render(output_lookup(item, col->path), col->fmt, c);
     while (c->len > 0 && c->s[c->len - 1] == ' ') /* a trailing newline, made a space */
         c->s[--c->len] = '\0', c->chars--;
 }
@@ -251,7 +250,7 @@ output_print(const struct cli *c, const json_t *doc, const struct output_view *v
     }
     for (size_t i = 0; i < view->nsections; i++) {
         const struct output_section *s = &view->sections[i];
-        const json_t *target = lookup(doc, s->path), *pagination = NULL;
+        const json_t *target = output_lookup(doc, s->path), *pagination = NULL;
         int table = s->kind == OUTPUT_TABLE;
         if (table && s->path == NULL && json_is_object(doc)) {
             target = json_object_get(doc, "items");

@@ -66,4 +66,7 @@ void output_json(FILE *f, const json_t *doc);
  * terminal. */
 void output_text(FILE *f, const char *s, size_t len, size_t max_chars);
 
+/* The value at a dotted path ("a.b.c") below doc; doc itself for NULL. */
+const json_t *output_lookup(const json_t *doc, const char *path);
+
 #endif

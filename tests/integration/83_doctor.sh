@@ -89,6 +89,9 @@ doctor
 KHEISH_TEST_DOCTOR_KEY=k-$(uid) up_stack --routes-file "$RESP_DIR/routes.toml" || fail "up after stopping PostgreSQL: $(tail -3 "$RESP_DIR/up.log")"
 [ "$RC" != 0 ] && [ "$(check readyz)" = error ] || fail "database down: exit $RC, readyz $(check readyz)"
 
+# The runbook's example: a dev server on localhost passes the loopback policy.
+doctor --cors-origin http://localhost:5173
+[ "$(check control_plane_cors)" = info ] || fail "localhost:5173: cors $(check control_plane_cors)"
 # An origin the stack does not allow: the preflight check fails, by name.
 doctor --cors-origin http://evil.example
 [ "$RC" = 1 ] && [ "$(check control_plane_cors)" = error ] || fail "evil origin: exit $RC, cors $(check control_plane_cors)"
