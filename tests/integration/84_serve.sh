@@ -147,6 +147,11 @@ expect_serve_refusal 2 'not a route of' --routes-file "$T/routes.toml" --default
 expect_serve_refusal 2 'needs an admin token' --http-auth-mode bearer
 expect_serve_refusal 2 'not loopback' --bind "0.0.0.0:$PORT"
 expect_serve_refusal 2 'identical' --http-admin-token same-token --http-readonly-token same-token
+# Upstream's other spellings: `start`, and a first argument that is a flag.
+kheish start --help | grep -q '^usage: kheish serve' || fail "start is not serve"
+kheish --made-up-flag 1 >"$RESP_DIR/flag.out" 2>&1
+[ $? = 2 ] && grep -q 'not a flag of kheish serve' "$RESP_DIR/flag.out" ||
+    fail "a bare flag is not serve's: $(cat "$RESP_DIR/flag.out")"
 [ -z "$(pgrep -f -- "$STATE")" ] || fail "a refused serve left processes"
 
 # No token flags on loopback: upstream's open mode, with a warning; a
