@@ -189,6 +189,10 @@ rm "$STATE/key-inside"
 jq -e '.storage.database == "embedded" and .storage.master_key == {source: "file", path: "'"$KEY"'", inside_state_root: false}' \
     "$RESP_DIR/status.json" >/dev/null || fail "the first serve's storage block: $(jq -c .storage "$RESP_DIR/status.json")"
 
+# The daemons logged to serve's stderr: a sanitizer report there fails too.
+! grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T"/*.log ||
+    fail "a sanitizer report in serve's output: $(grep -h -A20 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T"/*.log | head -40)"
+
 # The evidence directory holds no token file, no key and no secret value.
 found=$(find "$T" -type f \( -name admin-token -o -name readonly-token -o -name auth-store-master-key \) | head -3)
 [ -z "$found" ] || fail "token or key files in the evidence directory: $found"
