@@ -108,9 +108,15 @@ gate_init(struct gate *g, const struct gate_settings *s, char *err, size_t errsz
     }
     if (gate_attach(g, err, errsz) != 0)
         return -1;
-    ratelimit_close(g->limits); /* each process attaches its own */
-    g->limits = NULL;
+    gate_detach(g); /* each process attaches its own */
     return 0;
+}
+
+void
+gate_detach(struct gate *g)
+{
+    ratelimit_close(g->limits);
+    g->limits = NULL;
 }
 
 int

@@ -81,6 +81,9 @@ int gate_init(struct gate *g, const struct gate_settings *s, char *err, size_t e
  * process, after fork). Returns 0 or -1 with err set. */
 int gate_attach(struct gate *g, char *err, size_t errsz);
 
+/* Closes this process's handle (gate_attach's). */
+void gate_detach(struct gate *g);
+
 void gate_check(struct gate *g, const struct gate_request *rq, struct gate_verdict *v);
 
 /* The control_plane block of /v1/status (auth and CORS fields). */

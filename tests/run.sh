@@ -75,7 +75,9 @@ for f in tests/integration/*.sh; do
     esac
 done
 
-# A sanitizer report from a server process fails the run even if no test noticed.
+# A sanitizer report from a server process fails the run even if no test
+# noticed; the daemons stop first, so what they leak at exit counts too.
+"$BIN_DIR/kheish" down --state-root "$STATE_ROOT" >/dev/null 2>&1
 if grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$STATE_ROOT"/logs/*.log 2>/dev/null; then
     grep -h -A20 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$STATE_ROOT"/logs/*.log | head -60
     failed+=("sanitizer-report")
