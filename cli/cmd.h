@@ -27,7 +27,11 @@ int cmd_runtime_set_permission_mode(const struct cli *c, int argc, char **argv);
 int cmd_runtime_set_debug_level(const struct cli *c, int argc, char **argv);
 int cmd_runtime_revisions(const struct cli *c, int argc, char **argv);
 int cmd_runtime_rollback(const struct cli *c, int argc, char **argv);
-int cmd_runtime_auth(const struct cli *c, int argc, char **argv);
+int cmd_runtime_auth_subject(const struct cli *c, int argc, char **argv);
+int cmd_runtime_auth_revoke_subject(const struct cli *c, int argc, char **argv);
+int cmd_runtime_auth_lease(const struct cli *c, int argc, char **argv);
+int cmd_runtime_auth_revoke_lease(const struct cli *c, int argc, char **argv);
+int cmd_runtime_auth_revoke_slot(const struct cli *c, int argc, char **argv);
 
 int cmd_sessions_create(const struct cli *c, int argc, char **argv);
 int cmd_sessions_list(const struct cli *c, int argc, char **argv);

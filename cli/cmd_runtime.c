@@ -119,25 +119,34 @@ cmd_runtime_rollback(const struct cli *c, int argc, char **argv)
     return post(c, "/v1/runtime/rollback", body);
 }
 
-/* `runtime auth subject|lease|revoke-subject|revoke-lease|revoke-slot <id>`:
- * the credential broker (contract §5). */
+/* `runtime auth <verb> <id>`: the credential broker (contract §5). The
+ * documents are small and nested: shown as JSON in both modes. */
 int
-cmd_runtime_auth(const struct cli *c, int argc, char **argv)
+cmd_runtime_auth_subject(const struct cli *c, int argc, char **argv)
 {
-    static const struct {
-        const char *verb, *method, *path;
-    } verbs[] = {
-        {"subject", "GET", "/v1/runtime/auth/subjects/%s"},
-        {"revoke-subject", "POST", "/v1/runtime/auth/subjects/%s/revoke"},
-        {"lease", "GET", "/v1/runtime/auth/leases/%s"},
-        {"revoke-lease", "POST", "/v1/runtime/auth/leases/%s/revoke"},
-        {"revoke-slot", "POST", "/v1/runtime/auth/slots/%s/revoke"},
-    };
-    /* The documents are small and nested: shown as JSON in both modes. */
-    for (size_t i = 0; argc > 0 && i < sizeof verbs / sizeof verbs[0]; i++)
-        if (!strcmp(argv[0], verbs[i].verb))
-            return cmd_id_verb(c, argc - 1, argv + 1, verbs[i].method, verbs[i].path, NULL);
-    fprintf(stderr, "kheish: runtime auth needs one of subject, revoke-subject, lease, "
-                    "revoke-lease, revoke-slot\n");
-    return ARGS_USAGE;
+    return cmd_id_verb(c, argc, argv, "GET", "/v1/runtime/auth/subjects/%s", NULL);
+}
+
+int
+cmd_runtime_auth_revoke_subject(const struct cli *c, int argc, char **argv)
+{
+    return cmd_id_verb(c, argc, argv, "POST", "/v1/runtime/auth/subjects/%s/revoke", NULL);
+}
+
+int
+cmd_runtime_auth_lease(const struct cli *c, int argc, char **argv)
+{
+    return cmd_id_verb(c, argc, argv, "GET", "/v1/runtime/auth/leases/%s", NULL);
+}
+
+int
+cmd_runtime_auth_revoke_lease(const struct cli *c, int argc, char **argv)
+{
+    return cmd_id_verb(c, argc, argv, "POST", "/v1/runtime/auth/leases/%s/revoke", NULL);
+}
+
+int
+cmd_runtime_auth_revoke_slot(const struct cli *c, int argc, char **argv)
+{
+    return cmd_id_verb(c, argc, argv, "POST", "/v1/runtime/auth/slots/%s/revoke", NULL);
 }

@@ -13,7 +13,7 @@
 
 struct command {
     const char *group;
-    const char *verb;  /* NULL: the group alone is the command */
+    const char *verb;  /* one or more words; NULL: the group alone is the command */
     const char *usage; /* what follows the command */
     cmd_fn fn;
     int own_help; /* answers -h / --help itself */
@@ -40,8 +40,11 @@ static const struct command commands[] = {
     ONLINE("runtime", "set-debug-level", "off|on|redacted|full [--expected-revision N]",
            cmd_runtime_set_debug_level),
     ONLINE("runtime", "revisions", "", cmd_runtime_revisions),
-    ONLINE("runtime", "auth", "subject|revoke-subject|lease|revoke-lease|revoke-slot <id>",
-           cmd_runtime_auth),
+    ONLINE("runtime", "auth subject", "<subject>", cmd_runtime_auth_subject),
+    ONLINE("runtime", "auth revoke-subject", "<subject>", cmd_runtime_auth_revoke_subject),
+    ONLINE("runtime", "auth lease", "<lease-id>", cmd_runtime_auth_lease),
+    ONLINE("runtime", "auth revoke-lease", "<lease-id>", cmd_runtime_auth_revoke_lease),
+    ONLINE("runtime", "auth revoke-slot", "<slot>", cmd_runtime_auth_revoke_slot),
     ONLINE("runtime", "rollback", "[--target-revision N] [--expected-revision N] [--skip-hooks]",
            cmd_runtime_rollback),
     ONLINE("sessions", "create",
@@ -140,44 +143,77 @@ canonical_verb(const char *group, const char *verb)
     return verb;
 }
 
-/* The command named by argv[1] (and argv[2]); *group is set when argv[1]
- * names a group, even if the verb is unknown. */
+/* How many words of argv, from argv[2] on, spell verb (one or more words,
+ * the first of which may be an alias); 0 when they spell another. */
+static int
+verb_words(const char *group, const char *verb, int argc, char **argv)
+{
+    int n = 0;
+    for (const char *w = verb; *w; n++) {
+        size_t len = strcspn(w, " ");
+        if (2 + n >= argc)
+            return 0;
+        const char *arg = n == 0 ? canonical_verb(group, argv[2]) : argv[2 + n];
+        if (strlen(arg) != len || strncmp(arg, w, len))
+            return 0;
+        w += len + (w[len] == ' ');
+    }
+    return n;
+}
+
+/* The command named by argv[1] and the words after it (*words of them for
+ * the verb); *group is set when argv[1] names a group, even if the verb is
+ * unknown. A command without a verb takes no positional, so a word after
+ * it is an unknown verb, not that command. */
 static const struct command *
-find_command(int argc, char **argv, const char **group)
+find_command(int argc, char **argv, const char **group, int *words)
 {
     *group = NULL;
+    *words = 0;
     for (size_t i = 0; argc > 1 && i < NCOMMANDS; i++) {
         if (strcmp(canonical_group(argv[1]), commands[i].group))
             continue;
         *group = commands[i].group;
-        if (commands[i].verb == NULL ||
-            (argc > 2 && !strcmp(canonical_verb(*group, argv[2]), commands[i].verb)))
+        if (commands[i].verb == NULL
+                ? argc == 2 || argv[2][0] == '-'
+                : (*words = verb_words(*group, commands[i].verb, argc, argv)) > 0)
             return &commands[i];
     }
     return NULL;
 }
 
-/* Help, a usage error or the command's own exit code. */
+/* An offline verb's --help: the verb is handed that flag alone. */
+static int
+own_help(const struct cli *c, cmd_fn fn)
+{
+    char help[] = "--help", *help_argv[] = {help, NULL};
+    return fn(c, 1, help_argv);
+}
+
+/* Help, a usage error or the command's own exit code. --help prints the
+ * usage of the command named, or the list of a group or of every command
+ * when no more is named; it runs nothing, and an unknown command is a usage
+ * error with it as without it. */
 static int
 dispatch(const struct args_global *g, int argc, char **argv)
 {
     const char *group;
+    int words;
     /* The supervisor `kheish up` starts: no operator's command, so not listed. */
     if (argc > 1 && !strcmp(argv[1], "supervise"))
-        return cmd_supervise(&g->cli, argc - 2, argv + 2);
+        return g->help ? own_help(&g->cli, cmd_supervise)
+                       : cmd_supervise(&g->cli, argc - 2, argv + 2);
     /* Upstream's rule: `kheish --bind ...` is `kheish serve --bind ...`. */
     if (argc > 1 && argv[1][0] == '-' && !g->help)
         return cmd_serve(&g->cli, argc - 1, argv + 1);
-    const struct command *cmd = find_command(argc, argv, &group);
-    if (g->help && cmd && cmd->own_help) {
-        char help[] = "--help", *help_argv[] = {help, NULL};
-        return cmd->fn(&g->cli, 1, help_argv);
-    }
-    if (g->help && cmd && cmd->verb) {
+    const struct command *cmd = find_command(argc, argv, &group, &words);
+    if (g->help && cmd && cmd->own_help)
+        return own_help(&g->cli, cmd->fn);
+    if (g->help && cmd) {
         print_command(stdout, "usage: ", cmd);
         return EXIT_OK;
     }
-    if (g->help) {
+    if (g->help && argc <= (group ? 2 : 1)) {
         print_usage(stdout, group);
         return EXIT_OK;
     }
@@ -194,7 +230,7 @@ dispatch(const struct args_global *g, int argc, char **argv)
         fprintf(stderr, "kheish: cannot initialise libcurl\n");
         return EXIT_GENERIC;
     }
-    int skip = cmd->verb ? 3 : 2;
+    int skip = 2 + words;
     int rc = cmd->fn(&g->cli, argc - skip, argv + skip);
     client_cleanup();
     if (rc == ARGS_USAGE) {

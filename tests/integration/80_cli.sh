@@ -46,3 +46,22 @@ expect_exit 2 kheish sessions
 grep -q "'sessions' needs a command" "$RESP_DIR/cli.err" || fail "a group without a command: $(head -1 "$RESP_DIR/cli.err")"
 expect_exit 3 kheish --base-url http://127.0.0.1:1 status
 expect_exit 2 kheish --token a --token-file /dev/null status
+
+# --help runs nothing: it prints the named command's usage (exit 0), and an
+# unknown command, or a word after a command without verbs, is a usage error
+# as it is without --help (tests/runbook-check.sh relies on both).
+expect_exit 0 kheish runs cancel run-999999999 --help
+grep -q '^usage: kheish runs cancel <id>$' "$RESP_DIR/cli.out" || fail "runs cancel --help: $(cat "$RESP_DIR/cli.out")"
+expect_exit 0 kheish runtime auth revoke-slot s --help
+grep -q '^usage: kheish runtime auth revoke-slot <slot>$' "$RESP_DIR/cli.out" || fail "runtime auth revoke-slot --help"
+expect_exit 0 kheish doctor --help
+[ "$(cat "$RESP_DIR/cli.out")" = "usage: kheish doctor [--cors-origin ORIGIN]" ] || fail "doctor --help: $(cat "$RESP_DIR/cli.out")"
+expect_exit 0 kheish runs --help
+grep -q '^  kheish runs wait ' "$RESP_DIR/cli.out" || fail "runs --help lists the group"
+for cmd in "no-such-command" "runs no-such-verb" "doctor no-such-verb" "runtime auth no-such-verb x"; do
+    # shellcheck disable=SC2086 # the words of the command
+    expect_exit 2 kheish $cmd --help
+    grep -q "unknown command" "$RESP_DIR/cli.err" || fail "$cmd --help: $(head -1 "$RESP_DIR/cli.err")"
+done
+expect_exit 0 kheish supervise --help
+grep -q '^usage: kheish supervise' "$RESP_DIR/cli.out" || fail "supervise --help: $(cat "$RESP_DIR/cli.out")"
