@@ -1125,7 +1125,7 @@ auth_kind(const struct route *rt)
 static json_t *
 route_inventory(const struct route *rt)
 {
-    json_t *caps = json_object();
+    json_t *caps = json_pack("{s:i}", "matrix_version", ROUTE_CAPABILITY_MATRIX_VERSION);
     for (size_t i = 0; caps && i < NROUTE_KEYS; i++)
         if (route_keys[i].set == set_cap &&
             json_object_set_new(caps, route_keys[i].name,
@@ -1152,6 +1152,23 @@ routes_inventory(const struct routes *r)
         }
     return json_pack("{s:s?, s:I, s:s, s:o}", "default_route", r->default_route, "route_count",
                      (json_int_t)r->n, "sha256", hex, "routes", list);
+}
+
+json_t *
+routes_runtime(const struct routes *r)
+{
+    if (r == NULL)
+        return json_object();
+    json_t *inv = routes_inventory(r), *list = json_object_get(inv, "routes"), *rt, *dflt = NULL;
+    size_t i;
+    json_array_foreach(list, i, rt)
+    {
+        if (!strcmp(r->v[i].id, r->default_route))
+            dflt = rt;
+    }
+    json_t *out = json_pack("{s:O?, s:O}", "default_route", dflt, "routes", list);
+    json_decref(inv);
+    return out;
 }
 
 static void

@@ -49,14 +49,16 @@
 #define ROUTES_ID_MAX_BYTES     64 /* a route id, and any key */
 
 /* Capabilities, named in the file and the inventory as their override keys. */
-#define ROUTE_CAP_MULTIMODAL_INPUT  (1u << 0)
-#define ROUTE_CAP_NATIVE_WEB_SEARCH (1u << 1)
-#define ROUTE_CAP_IMAGE_GENERATION  (1u << 2)
-#define ROUTE_CAP_IMAGE_EDIT        (1u << 3)
-#define ROUTE_CAP_AUDIO_GENERATION  (1u << 4)
-#define ROUTE_CAP_TRANSCRIPTION     (1u << 5)
-#define ROUTE_CAPS_IMAGE            (ROUTE_CAP_IMAGE_GENERATION | ROUTE_CAP_IMAGE_EDIT)
-#define ROUTE_CAPS_AUDIO            (ROUTE_CAP_AUDIO_GENERATION | ROUTE_CAP_TRANSCRIPTION)
+/* The version of the capability flags below (contract: matrix_version). */
+#define ROUTE_CAPABILITY_MATRIX_VERSION 2
+#define ROUTE_CAP_MULTIMODAL_INPUT      (1u << 0)
+#define ROUTE_CAP_NATIVE_WEB_SEARCH     (1u << 1)
+#define ROUTE_CAP_IMAGE_GENERATION      (1u << 2)
+#define ROUTE_CAP_IMAGE_EDIT            (1u << 3)
+#define ROUTE_CAP_AUDIO_GENERATION      (1u << 4)
+#define ROUTE_CAP_TRANSCRIPTION         (1u << 5)
+#define ROUTE_CAPS_IMAGE                (ROUTE_CAP_IMAGE_GENERATION | ROUTE_CAP_IMAGE_EDIT)
+#define ROUTE_CAPS_AUDIO                (ROUTE_CAP_AUDIO_GENERATION | ROUTE_CAP_TRANSCRIPTION)
 
 /* The wire formats the runner speaks (runner/provider.c) and the ways a
  * credential is sent. */
@@ -165,6 +167,10 @@ json_t *routes_inventory(const struct routes *r);
 
 /* Frees what routes_parse filled (the api_key is wiped first) and empties
  * *r; safe on an emptied struct. */
+/* The routes part of the RuntimeSettingsView (GET /v1/runtime): {default_route
+ * (the route object, or null), routes[]}; an empty object for NULL. */
+json_t *routes_runtime(const struct routes *r);
+
 void routes_free(struct routes *r);
 
 #endif

@@ -172,6 +172,13 @@ fcgi_config_load(struct fcgi_config *cfg, int argc, char **argv)
         fprintf(stderr, "kheish-fcgi: %s\n", err);
         return -1;
     }
+    json_t *runtime_routes = routes_runtime(cfg->has_routes ? &cfg->routes : NULL);
+    cfg->runtime_routes = json_dumps(runtime_routes, JSON_COMPACT);
+    json_decref(runtime_routes);
+    if (cfg->runtime_routes == NULL) {
+        fprintf(stderr, "kheish-fcgi: out of memory\n");
+        return -1;
+    }
     placement(cfg);
     if (cfg->socket_path == NULL) {
         fprintf(stderr, "kheish-fcgi: --socket (or KHEISH_FCGI_SOCKET) is required\n");

@@ -43,6 +43,7 @@ struct fcgi_config {
     const char *routes_file, *default_route;
     struct routes routes;
     int has_routes;
+    char *runtime_routes; /* routes_runtime as JSON text, for the runtime view */
 };
 
 /* Fills cfg from argv and the environment. Returns 0, or -1 after printing

@@ -58,7 +58,7 @@ spawn(struct pool *p)
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() == 1)
         _exit(0);
-    struct store_host host = {p->cfg->state_root, p->cfg->workspace_root};
+    struct store_host host = {p->cfg->state_root, p->cfg->workspace_root, p->cfg->runtime_routes};
     struct worker_ctx w = {p->cfg, store_open(p->cfg->database_url, &host), p->shared, p->gate,
                            p->recorded_by};
     char err[256];

@@ -42,8 +42,9 @@ const char *const status_capability_flags[] = {"approvals",
 static json_t *
 capabilities(void)
 {
-    json_t *c = json_pack("{s:s, s:i, s:i}", "control_plane_version", CONTROL_PLANE_VERSION,
-                          "api_revision", 3, "route_capability_matrix_version", 2);
+    json_t *c =
+        json_pack("{s:s, s:i, s:i}", "control_plane_version", CONTROL_PLANE_VERSION, "api_revision",
+                  3, "route_capability_matrix_version", ROUTE_CAPABILITY_MATRIX_VERSION);
     for (const char *const *f = status_capability_flags; *f; f++) {
         size_t len = strlen(*f);
         int served = util_has_word(ROUTER_CAPABILITIES, *f, len);

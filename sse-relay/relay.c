@@ -523,7 +523,7 @@ relay_run(const struct relay_config *cfg)
                 strerror(errno));
         return 1;
     }
-    struct store_host sh = {cfg->state_root, NULL};
+    struct store_host sh = {.state_root = cfg->state_root};
     r.db = store_open(cfg->database_url, &sh);
     if (r.db == NULL || store_stream_newest(r.db, &r.newest) != STORE_OK) {
         fprintf(stderr, "kheish-sse-relay: cannot read the events table: %s\n",

@@ -78,8 +78,9 @@ store_open(const char *conninfo, const struct store_host *host)
     s->conninfo = strdup(conninfo ? conninfo : "");
     s->state_root = strdup(host && host->state_root ? host->state_root : "");
     s->workspace_root = strdup(host && host->workspace_root ? host->workspace_root : "");
+    s->routes = strdup(host && host->routes ? host->routes : "{}");
     s->connect_budget_ms = STORE_CONNECT_BUDGET_MS;
-    if (!s->conninfo || !s->state_root || !s->workspace_root) {
+    if (!s->conninfo || !s->state_root || !s->workspace_root || !s->routes) {
         store_close(s);
         return NULL;
     }
@@ -96,6 +97,7 @@ store_close(struct store *s)
     free(s->conninfo);
     free(s->state_root);
     free(s->workspace_root);
+    free(s->routes);
     free(s);
 }
 

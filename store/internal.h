@@ -15,6 +15,7 @@ struct store {
     char *conninfo;
     char *state_root;
     char *workspace_root;
+    char *routes; /* JSON object (store_host) */
     int connect_budget_ms;
     int in_tx;
     /* Statements prepared on this connection, by the address of their text

@@ -11,8 +11,8 @@
 enum store_rc
 store_runtime_get(struct store *s, json_t **view)
 {
-    enum store_rc rc = db_json(s, view, "SELECT kheish_runtime_view($1, $2)", 2,
-                               (const char *const[]){s->workspace_root, s->state_root});
+    enum store_rc rc = db_json(s, view, "SELECT kheish_runtime_view($1, $2, $3::jsonb)", 3,
+                               (const char *const[]){s->workspace_root, s->state_root, s->routes});
     return rc == STORE_OK && *view == NULL ? STORE_ERROR : rc;
 }
 
@@ -31,10 +31,11 @@ store_runtime_change(struct store *s, const struct store_runtime_change *c, json
 {
     char expected[24], target[24];
     return db_call_get(
-        s, "view", view, "SELECT kheish_runtime_change($1, $2, $3::bigint, $4::bigint, $5, $6)", 6,
+        s, "view", view,
+        "SELECT kheish_runtime_change($1, $2, $3::bigint, $4::bigint, $5, $6, $7::jsonb)", 7,
         (const char *const[]){c->setting, c->value, revision_param(c->expected_revision, expected),
                               revision_param(c->target_revision, target), s->workspace_root,
-                              s->state_root});
+                              s->state_root, s->routes});
 }
 
 enum store_rc

@@ -73,6 +73,7 @@ const char *store_strerror(enum store_rc rc);
 struct store_host {
     const char *state_root;
     const char *workspace_root;
+    const char *routes; /* routes_runtime as JSON text: the runtime view's routes; NULL: none */
 };
 
 /* Connection. store_open never fails on an unreachable database: the first

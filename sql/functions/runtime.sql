@@ -2,9 +2,14 @@
 -- change appends a revision to runtime_revisions (migration 001); the newest
 -- is current.
 
--- GET /v1/runtime. workspace_root and state_root are the host's own (the
--- process that asks reports its paths; '' for none).
-CREATE OR REPLACE FUNCTION kheish_runtime_view(workspace_root text, state_root text)
+-- The two-argument forms of the view and the change (before the routes).
+DROP FUNCTION IF EXISTS kheish_runtime_view(text, text);
+DROP FUNCTION IF EXISTS kheish_runtime_change(text, text, bigint, bigint, text, text);
+
+-- GET /v1/runtime. workspace_root, state_root and routes are the host's own
+-- (the process that asks reports its paths, '' for none, and its routes
+-- file's routes: {default_route, routes[]}, {} for none).
+CREATE OR REPLACE FUNCTION kheish_runtime_view(workspace_root text, state_root text, routes jsonb)
     RETURNS jsonb
     LANGUAGE plpgsql STABLE
     SET plan_cache_mode = force_generic_plan
@@ -13,8 +18,11 @@ BEGIN
     RETURN (
     SELECT jsonb_build_object(
         'workspace_root', nullif(workspace_root, ''), 'state_root', nullif(state_root, ''),
-        'default_route', NULL, 'route_id', st->'route_id', 'provider', st->'provider',
-        'model', st->'model', 'routes', '[]'::jsonb, 'route_diagnostics', '[]'::jsonb,
+        'default_route', routes->'default_route',
+        'route_id', coalesce(routes#>'{default_route,route_id}', st->'route_id'),
+        'provider', coalesce(routes#>'{default_route,provider}', st->'provider'),
+        'model', coalesce(routes#>'{default_route,model}', st->'model'),
+        'routes', coalesce(routes->'routes', '[]'), 'route_diagnostics', '[]'::jsonb,
         'permission_mode', st->'permission_mode', 'system_prompt', st->'system_prompt',
         'hooks', st->'hooks', 'debug_level', st->'debug_level',
         'debug_capture', jsonb_build_object('ttl_ms', 604800000, 'encryption', 'none',
@@ -44,7 +52,7 @@ $$;
 CREATE OR REPLACE FUNCTION kheish_runtime_change(set_key text, set_value text,
                                                  expected_revision bigint,
                                                  target_revision bigint, workspace_root text,
-                                                 state_root text) RETURNS jsonb
+                                                 state_root text, routes jsonb) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -69,7 +77,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN jsonb_build_object('result', 'revision_not_found');
     END IF;
-    v := kheish_runtime_view(workspace_root, state_root);
+    v := kheish_runtime_view(workspace_root, state_root, routes);
     PERFORM kheish_append_events(jsonb_build_array(kheish_stream_event('runtime_updated', NULL,
                                      NULL, jsonb_build_object('runtime', v))), '[]');
     RETURN jsonb_build_object('result', 'ok', 'view', v);

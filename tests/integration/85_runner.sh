@@ -93,6 +93,14 @@ expect_json '.provider_readiness | .error_route_count == 0 and .active_route_rea
             and .auth_mode == "api_key")'
 expect_json 'any(.health.warnings[]; .code == "provider_inline_credentials" and .severity == "info")
     and (.runners.maintenance_lock_holder | startswith("kheish-runner@"))'
+# The RuntimeSettingsView names the stack's routes (contract: scripts read
+# .routes[].capabilities), in GET /v1/runtime and in the status's runtime.
+expect_json '.runtime.default_route.route_id == .provider_readiness.default_route
+    and (.runtime.routes | length) == 4 and .runtime.route_id == .provider_readiness.default_route
+    and all(.runtime.routes[]; .capabilities.matrix_version == 2 and (.capabilities.transcription | type) == "boolean")'
+api GET /v1/runtime
+expect_json '(.routes | map(.route_id) | sort) == ["anth", "dead", "oai", "xai"] and .default_route.provider == .provider
+    and .model == .default_route.model'
 
 # submit SESSION CONTENT [PROVIDER]: prints the run id.
 submit() {
