@@ -57,14 +57,19 @@ int cmd_events_stream(const struct cli *c, int argc, char **argv);
 int cmd_sessions_stream(const struct cli *c, int argc, char **argv);
 int cmd_runs_stream(const struct cli *c, int argc, char **argv);
 
-#define WAIT_POLL_DEFAULT_MS 500
-#define WAIT_POLL_MIN_MS     10
-#define WAIT_POLL_MAX_MS     60000
-#define WAIT_TIMEOUT_MAX_MS  (INT64_MAX / 1000) /* stays exact on the microsecond clock */
+#define WAIT_POLL_DEFAULT_MS    500
+#define WAIT_POLL_MIN_MS        10
+#define WAIT_POLL_MAX_MS        60000
+#define WAIT_TIMEOUT_MAX_MS     (INT64_MAX / 1000) /* stays exact on the microsecond clock */
+#define WAIT_PROGRESS_AFTER_MS  1000               /* a wait is silent on stderr this long */
+#define WAIT_PROGRESS_REPEAT_MS 30000 /* then says an unchanged state again this often */
+#define WAIT_RUNNERS_CHECK_MS   5000  /* a queued run's wait asks /v1/status for runners */
 
 /* Polls GET /v1/runs/{id} every poll ms until the run is terminal, and
  * prints that RunView; timeout (ARGS_UNSET: none) ends it with
- * EXIT_UNAVAILABLE. */
+ * EXIT_UNAVAILABLE. Its progress goes to stderr, on change only: queue
+ * position and whether any runner is live, the runner that claimed it, how
+ * long it has run. */
 int cmd_wait_run(const struct cli *c, const char *id, int64_t poll, int64_t timeout);
 
 /* Sends req and, on success, prints the answer through view. */

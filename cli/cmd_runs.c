@@ -63,11 +63,96 @@ sleep_ms(int64_t ms)
 
 #define WAIT_AGAIN (-2) /* wait_step: not terminal yet, time left */
 
+/* What a wait has said on stderr about its run: it speaks when the run's
+ * state changes (status, queue position, lease owner, whether a runner is
+ * live), again every WAIT_PROGRESS_REPEAT_MS of the same state (with how
+ * long it has lasted), and never in its first WAIT_PROGRESS_AFTER_MS, so
+ * the wait of a run that ends at once stays silent. */
+struct wait_progress {
+    char said[512];     /* the state the last line told, "" before the first */
+    int64_t said_ms;    /* when it went out (the wait's clock) */
+    int64_t checked_ms; /* when /v1/status was last asked about runners; -1 never */
+    json_int_t live;    /* the live runners it counted; -1 unknown */
+    int no_status;      /* it could not tell once: not asked again */
+};
+
+/* While the run is queued: the live runners, from /v1/status, at most every
+ * WAIT_RUNNERS_CHECK_MS. Its refusal goes to stderr only (the json output
+ * mode would print the problem on stdout, where the wait's result goes). */
+static void
+count_runners(const struct cli *c, struct wait_progress *p, int64_t elapsed_ms)
+{
+    if (p->no_status || (p->checked_ms >= 0 && elapsed_ms - p->checked_ms < WAIT_RUNNERS_CHECK_MS))
+        return;
+    struct cli quiet = *c;
+    struct client_url url;
+    json_t *doc = NULL;
+    quiet.json = 0;
+    client_url_path(&url, "/v1/status");
+    int rc = client_request(&quiet, &(struct client_req){"GET", &url, NULL, NULL}, &doc, NULL);
+    const json_t *live = json_object_get(json_object_get(doc, "runners"), "live_count");
+    p->checked_ms = elapsed_ms;
+    p->live = rc == EXIT_OK && json_is_integer(live) ? json_integer_value(live) : -1;
+    if (p->live < 0) {
+        fprintf(stderr, "kheish: /v1/status does not say whether a runner is live; "
+                        "not asking again\n");
+        p->no_status = 1;
+    }
+    json_decref(doc);
+}
+
+/* Seconds from a RunView time (ms since the epoch) to now, for display. */
+static long long
+seconds_since(const json_t *run, const char *field)
+{
+    int64_t ms = util_now_ms() - json_integer_value(json_object_get(run, field));
+    return ms > 0 ? (long long)(ms / 1000) : 0;
+}
+
+/* One line on stderr when the run's state is news (struct wait_progress). */
+static void
+progress(const struct cli *c, struct wait_progress *p, const json_t *run, const char *id,
+         const char *status, int64_t elapsed_ms)
+{
+    const char *owner = json_string_value(json_object_get(run, "lease_owner"));
+    json_int_t position = json_integer_value(json_object_get(run, "queued_position"));
+    int queued = !strcmp(status, "queued");
+    char state[sizeof p->said], line[1024];
+    if (elapsed_ms < WAIT_PROGRESS_AFTER_MS)
+        return;
+    if (queued)
+        count_runners(c, p, elapsed_ms);
+    snprintf(state, sizeof state, "%s %lld %s %lld", status, (long long)position,
+             owner ? owner : "-", queued ? (long long)p->live : -2LL);
+    if (!strcmp(state, p->said) && elapsed_ms - p->said_ms < WAIT_PROGRESS_REPEAT_MS)
+        return;
+    if (queued)
+        snprintf(line, sizeof line, "run %s is queued (position %lld in its session, for %lld s)%s",
+                 id, (long long)position, seconds_since(run, "submitted_at_ms"),
+                 p->live == 0 ? "; no runner is claiming runs (start one: kheish up "
+                                "--routes-file FILE, or the kheish-runner service)"
+                              : "");
+    else if (!strcmp(status, "running"))
+        snprintf(line, sizeof line, "run %s is running, claimed by %s, for %lld s", id,
+                 owner ? owner : "an unknown runner", seconds_since(run, "started_at_ms"));
+    else
+        snprintf(line, sizeof line, "run %s is %s", id, status);
+    if (queued && p->live > 0)
+        snprintf(line + strlen(line), sizeof line - strlen(line), "; %lld live runner%s",
+                 (long long)p->live, p->live == 1 ? "" : "s");
+    fputs("kheish: ", stderr);
+    output_text(stderr, line, strlen(line), sizeof line); /* owner comes from the daemon */
+    fputc('\n', stderr);
+    snprintf(p->said, sizeof p->said, "%s", state);
+    p->said_ms = elapsed_ms;
+}
+
 /* Looks at one RunView: prints it when terminal (EXIT_OK), gives up when the
- * time is out (EXIT_UNAVAILABLE), else asks for another poll. */
+ * time is out (EXIT_UNAVAILABLE), else says what is new and asks for another
+ * poll. */
 static int
-wait_step(const struct cli *c, const json_t *run, const char *id, int64_t elapsed_ms,
-          int64_t timeout_ms)
+wait_step(const struct cli *c, struct wait_progress *p, const json_t *run, const char *id,
+          int64_t elapsed_ms, int64_t timeout_ms)
 {
     const char *status = json_string_value(json_object_get(run, "status"));
     if (status == NULL) {
@@ -83,6 +168,7 @@ wait_step(const struct cli *c, const json_t *run, const char *id, int64_t elapse
                 (long long)elapsed_ms);
         return EXIT_UNAVAILABLE;
     }
+    progress(c, p, run, id, status, elapsed_ms);
     return WAIT_AGAIN;
 }
 
@@ -91,7 +177,8 @@ wait_step(const struct cli *c, const json_t *run, const char *id, int64_t elapse
  * Each poll is one ordinary request, so an HTTP or transport error ends the
  * wait with that request's exit code. Without --timeout-ms it waits as long
  * as the run lives (a run may wait days for an approval); with it, running
- * out of time is EXIT_UNAVAILABLE, like any other timeout.
+ * out of time is EXIT_UNAVAILABLE, like any other timeout. Its progress goes
+ * to stderr (struct wait_progress).
  */
 int
 cmd_runs_wait(const struct cli *c, int argc, char **argv)
@@ -115,6 +202,7 @@ int
 cmd_wait_run(const struct cli *c, const char *id, int64_t poll, int64_t timeout)
 {
     struct client_url url;
+    struct wait_progress said = {.checked_ms = -1, .live = -1};
     json_t *doc;
     client_url_path(&url, "/v1/runs/%s", id);
     int64_t start_ms = util_monotonic_us() / 1000;
@@ -122,7 +210,7 @@ cmd_wait_run(const struct cli *c, const char *id, int64_t poll, int64_t timeout)
         int rc = client_request(c, &(struct client_req){"GET", &url, NULL, NULL}, &doc, NULL);
         int64_t elapsed = util_monotonic_us() / 1000 - start_ms;
         if (rc == EXIT_OK)
-            rc = wait_step(c, doc, id, elapsed, timeout);
+            rc = wait_step(c, &said, doc, id, elapsed, timeout);
         json_decref(doc);
         if (rc != WAIT_AGAIN)
             return rc;

@@ -15,6 +15,8 @@ static const struct output_col status_fields[] = {
     {"runs failed", "runs.failed", OUT_TEXT, 0},
     {"runs interrupted", "runs.interrupted", OUT_TEXT, 0},
     {"runs cancelled", "runs.cancelled", OUT_TEXT, 0},
+    {"runners live", "runners.live_count", OUT_TEXT, 0},
+    {"maintenance lock", "runners.maintenance_lock_holder", OUT_TEXT, 0},
     {"storage ok", "storage.ok", OUT_TEXT, 0},
     {"health ok", "health.ok", OUT_TEXT, 0},
     {"permission mode", "runtime.permission_mode", OUT_TEXT, 0},
@@ -26,10 +28,22 @@ static const struct output_col warning_cols[] = {
     {"SEVERITY", "severity", OUT_TEXT, 0},
     {"CODE", "code", OUT_TEXT, 0},
     {"MESSAGE", "message", OUT_TEXT, 100},
+    {"ACTION", "action", OUT_TEXT, 80},
+};
+
+static const struct output_col runner_cols[] = {
+    {"RUNNER", "runner_id", OUT_TEXT, 0},
+    {"HOST", "host", OUT_TEXT, 0},
+    {"PID", "pid", OUT_TEXT, 0},
+    {"STARTED", "started_at_ms", OUT_TIME, 0},
+    {"LAST HEARTBEAT", "last_heartbeat_at_ms", OUT_TIME, 0},
+    {"RUNS HELD", "runs_held", OUT_TEXT, 0},
+    {"SLOTS", "concurrency", OUT_TEXT, 0},
 };
 
 static const struct output_section status_sections[] = {
     {OUTPUT_FIELDS, NULL, NULL, OUTPUT_COLS(status_fields)},
+    {OUTPUT_TABLE, "runners.live", "live runners", OUTPUT_COLS(runner_cols)},
     {OUTPUT_TABLE, "health.warnings", "warnings", OUTPUT_COLS(warning_cols)},
 };
 const struct output_view view_status = OUTPUT_VIEW(status_sections);
@@ -130,6 +144,8 @@ static const struct output_col run_fields[] = {
     {"submitted", "submitted_at_ms", OUT_TIME, 0},
     {"started", "started_at_ms", OUT_TIME, 0},
     {"finished", "finished_at_ms", OUT_TIME, 0},
+    {"lease owner", "lease_owner", OUT_TEXT, 0},
+    {"lease expires", "lease_expires_at_ms", OUT_TIME, 0},
     {"preview", "request.text_preview", OUT_TEXT, 0},
     {"provider", "request.provider", OUT_TEXT, 0},
     {"model", "request.model", OUT_TEXT, 0},

@@ -46,8 +46,9 @@ extern const struct http_route *const router_tables[];
  * the path's '*' segments, and runs it; or sets the 404/405 problem. */
 int router_dispatch(struct http_req *req, struct http_resp *resp);
 
-/* Appends a health warning {severity, code, message, related_id?} (status.c). */
-void status_warn(json_t *warnings, const char *severity, const char *code, const char *message,
-                 const json_t *related_id);
+/* Appends a health warning {severity, code, message, related_id?} (status.c)
+ * and returns it (borrowed), for the caller to add an action. */
+json_t *status_warn(json_t *warnings, const char *severity, const char *code, const char *message,
+                    const json_t *related_id);
 
 #endif

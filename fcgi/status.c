@@ -15,6 +15,8 @@
 
 #define CONTROL_PLANE_VERSION "0.1.0"
 #define STATUS_RELAY_STALE_MS 30000 /* a relay silent this long is not counted */
+#define STATUS_NO_RUNNER_ACTION                                                                    \
+    "start a runner: kheish up --routes-file FILE, or the kheish-runner service"
 
 /* The flags of DaemonCapabilities (contract §1.2), in upstream's order. */
 const char *const status_capability_flags[] = {"approvals",
@@ -98,7 +100,7 @@ file_probe(const char *name, const char *dir, const char *flag)
     return probe(name, dir, ok, t0, msg, action);
 }
 
-void
+json_t *
 status_warn(json_t *warnings, const char *severity, const char *code, const char *message,
             const json_t *related_id)
 {
@@ -107,6 +109,7 @@ status_warn(json_t *warnings, const char *severity, const char *code, const char
     if (related_id && !json_is_null(related_id))
         json_object_set(w, "related_id", (json_t *)related_id);
     json_array_append_new(warnings, w);
+    return w;
 }
 
 static json_t *
@@ -155,29 +158,57 @@ storage(struct http_req *req, json_t *warnings, int *db_ok)
                      cfg->database_embedded ? "embedded" : "external", "master_key", key);
 }
 
-static void
-run_warnings(const json_t *runs, json_t *warnings)
+static json_int_t
+num(const json_t *o, const char *name)
 {
-    char msg[256];
-    json_int_t failed = json_integer_value(json_object_get(runs, "failed"));
-    json_int_t stale = json_integer_value(json_object_get(runs, "stale_non_terminal_run_count"));
+    return json_integer_value(json_object_get(o, name));
+}
+
+/* The runners' side of a queue that does not move, said after what the
+ * queued_run_lag warning says. */
+static void
+runners_state(const json_t *runners, char *buf, size_t size)
+{
+    json_int_t live = num(runners, "live_count"), held = num(runners, "runs_held_total");
+    if (live == 0)
+        snprintf(buf, size, "no runner is alive");
+    else
+        snprintf(buf, size, "%lld live runners hold %lld runs of their %lld slots", (long long)live,
+                 (long long)held, (long long)num(runners, "slots_total"));
+}
+
+/* The runs block's warnings; those about the queue also read the runners
+ * block (NULL when it could not be read). */
+static void
+run_warnings(const json_t *runs, const json_t *runners, json_t *warnings)
+{
+    char msg[384], why[160] = "";
+    json_int_t failed = num(runs, "failed"), queued = num(runs, "queued");
+    json_int_t stale = num(runs, "stale_non_terminal_run_count");
     const json_t *age = json_object_get(runs, "oldest_queued_run_age_ms");
-    json_int_t lag = json_integer_value(json_object_get(runs, "queued_run_lag_threshold_ms"));
+    const json_t *oldest = json_object_get(runs, "oldest_queued_run_id");
+    json_int_t lag = num(runs, "queued_run_lag_threshold_ms");
+    if (runners)
+        runners_state(runners, why, sizeof why);
     if (failed > 0) {
         snprintf(msg, sizeof msg, "%lld runs have failed", (long long)failed);
         status_warn(warnings, "warning", "failed_runs", msg, NULL);
     }
+    if (queued > 0 && runners && num(runners, "live_count") == 0) {
+        snprintf(msg, sizeof msg, "%lld run%s queued and no runner is alive to claim %s",
+                 (long long)queued, queued == 1 ? " is" : "s are", queued == 1 ? "it" : "them");
+        json_object_set_new(status_warn(warnings, "error", "no_live_runner", msg, oldest), "action",
+                            json_string(STATUS_NO_RUNNER_ACTION));
+    }
     if (json_is_integer(age) && json_integer_value(age) > lag) {
-        snprintf(msg, sizeof msg, "the oldest queued run has waited %lld ms (threshold %lld ms)",
-                 (long long)json_integer_value(age), (long long)lag);
-        status_warn(warnings, "warning", "queued_run_lag", msg,
-                    json_object_get(runs, "oldest_queued_run_id"));
+        snprintf(msg, sizeof msg,
+                 "the oldest queued run has waited %lld ms (threshold %lld ms)%s%s",
+                 (long long)json_integer_value(age), (long long)lag, *why ? "; " : "", why);
+        status_warn(warnings, "warning", "queued_run_lag", msg, oldest);
     }
     if (stale > 0) {
         snprintf(msg, sizeof msg, "%lld non-terminal runs have not changed for over %lld ms",
-                 (long long)stale,
-                 (long long)json_integer_value(
-                     json_object_get(runs, "stale_non_terminal_run_threshold_ms")));
+                 (long long)stale, (long long)num(runs, "stale_non_terminal_run_threshold_ms"));
         status_warn(warnings, "warning", "stale_non_terminal_runs", msg,
                     json_object_get(runs, "oldest_idle_non_terminal_run_id"));
     }
@@ -293,8 +324,11 @@ status_get(struct http_req *req, struct http_resp *resp)
     json_t *control_plane = gate_status(req->gate);
     control_plane_warnings(control_plane, warnings);
     json_t *store = storage(req, warnings, &db_ok);
+    json_t *runners = NULL;
+    if (db_ok && store_runners_status(req->db, &runners) != STORE_OK)
+        runners = NULL;
     if (db_ok && store_status_counts(req->db, &th, &runs, &sessions) == STORE_OK)
-        run_warnings(runs, warnings);
+        run_warnings(runs, runners, warnings);
     if (db_ok)
         store_runtime_get(req->db, &runtime);
     json_t *events = NULL;
@@ -304,9 +338,6 @@ status_get(struct http_req *req, struct http_resp *resp)
     json_t *readiness = db_ok && req->cfg->has_routes
                             ? readiness_block(req, warnings, &route_errors, &route_warnings)
                             : NULL;
-    char *holder = NULL;
-    if (db_ok)
-        store_maintenance_holder(req->db, &holder);
     int ready = !req->draining && db_ok;
     json_t *doc = json_pack("{s:I, s:i, s:s, s:b, s:o, s:o, s:o, s:o, s:o}", "snapshot_at_ms",
                             (json_int_t)util_now_ms(), "process_id", (int)getpid(), "status",
@@ -317,9 +348,9 @@ status_get(struct http_req *req, struct http_resp *resp)
     json_object_set_new(doc, "control_plane", control_plane);
     json_object_set_new(doc, "events", events ? events : json_null());
     json_object_set_new(doc, "provider_readiness", readiness ? readiness : json_null());
-    json_object_set_new(doc, "runners", json_pack("{s:s?}", "maintenance_lock_holder", holder));
+    json_object_set_new(doc, "runners",
+                        runners ? runners : json_pack("{s:n}", "maintenance_lock_holder"));
     json_object_set_new(doc, "supervisor", supervisor(req->cfg->state_root, warnings));
-    free(holder);
     json_object_set_new(doc, "health",
                         json_pack("{s:I, s:f, s:b, s:i, s:i, s:o}", "generated_at_ms",
                                   (json_int_t)util_now_ms(), "snapshot_duration_ms",

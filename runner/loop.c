@@ -84,13 +84,16 @@ drain(struct runner *r)
     }
 }
 
+/* Every RUNNER_MAINTENANCE_MS: the heartbeat (this runner is live, for
+ * /v1/status), and, for the holder of the maintenance lock, the recovery of
+ * the runs whose runner died. */
 static void
 maintain(struct runner *r)
 {
     int held = 0;
     json_t *res = NULL, *f;
     size_t i;
-    if (store_maintenance_lock(r->db, &held) != STORE_OK || !held)
+    if (store_runner_beat(r->db, &r->me, &held) != STORE_OK || !held)
         return;
     enum store_rc rc = store_work_recover(r->db, &res);
     if (rc != STORE_OK) {
@@ -105,6 +108,10 @@ maintain(struct runner *r)
                 "runs whose runner stopped: %" JSON_INTEGER_FORMAT
                 " interrupted, %" JSON_INTEGER_FORMAT " requeued",
                 interrupted, requeued);
+    json_int_t pruned = json_integer_value(json_object_get(res, "runners_pruned"));
+    if (pruned)
+        log_msg("info", "runners_pruned",
+                "rows of %" JSON_INTEGER_FORMAT " long dead runners deleted", pruned);
     json_array_foreach(json_object_get(res, "failed"), i, f)
         log_msg("error", "run_recovery_failed", "run %s: %s%s",
                 json_string_value(json_object_get(f, "run_id")),
@@ -143,7 +150,7 @@ check_routes(struct runner *r)
 static int
 setup(struct runner *r)
 {
-    char err[512], host[256] = "";
+    char err[512];
     if (routes_load(r->cfg->routes_file, &r->routes, err, sizeof err) != 0) {
         fprintf(stderr, "kheish-runner: %s\n", err);
         return 2;
@@ -161,8 +168,9 @@ setup(struct runner *r)
         fprintf(stderr, "kheish-runner: %s\n", err);
         return 2;
     }
-    gethostname(host, sizeof host - 1);
-    snprintf(r->owner, sizeof r->owner, "kheish-runner@%s:%d", host, (int)getpid());
+    gethostname(r->host, sizeof r->host - 1);
+    snprintf(r->owner, sizeof r->owner, "kheish-runner@%s:%d", r->host, (int)getpid());
+    r->me = (struct store_runner){r->owner, r->host, (int)getpid(), r->cfg->concurrency, 0};
     setenv("PGAPPNAME", r->owner, 1); /* who holds the maintenance lock, for /v1/status */
     r->db = store_open(r->cfg->database_url, NULL);
     if (r->db == NULL || store_ping(r->db) != STORE_OK) {
@@ -422,6 +430,9 @@ runner_run(const struct runner_config *cfg)
         while (!runner_stopping)
             turn(&r);
         shut_down(&r);
+        if (store_runner_forget(r.db, r.owner) != STORE_OK)
+            log_msg("warn", "forget_failed", "runner row not deleted (it ages out): %s",
+                    store_last_error(r.db));
         log_msg("info", "stopped", "runner stopped");
         if (cfg->pid_file)
             unlink(cfg->pid_file);

@@ -37,7 +37,9 @@ struct runner {
     struct store *db;
     struct store_listener *listener;
     int64_t listen_retry_ms;
-    char owner[300]; /* kheish-runner@<host>:<pid>: lease owner and application_name */
+    char host[256];
+    char owner[300];        /* kheish-runner@<host>:<pid>: lease owner and application_name */
+    struct store_runner me; /* its heartbeat's row (table runners) */
     CURLM *multi;
     struct job **jobs; /* cfg->concurrency slots, njobs used */
     size_t njobs;

@@ -157,10 +157,7 @@ db_connect(struct store *s)
 enum store_rc
 store_ping(struct store *s)
 {
-    enum store_rc rc;
-    PGresult *r = db_exec(s, &rc, "SELECT 1", 0, NULL);
-    PQclear(r);
-    return r ? STORE_OK : rc;
+    return db_command(s, "SELECT 1", 0, NULL);
 }
 
 /* Maps a failed result to a store_rc by SQLSTATE. */
@@ -333,11 +330,11 @@ db_json_param(const json_t *v)
     return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
-static enum store_rc
-tx_command(struct store *s, const char *sql)
+enum store_rc
+db_command(struct store *s, const char *sql, int nparams, const char *const *params)
 {
     enum store_rc rc;
-    PGresult *r = db_exec(s, &rc, sql, 0, NULL);
+    PGresult *r = db_exec(s, &rc, sql, nparams, params);
     PQclear(r);
     return r ? STORE_OK : rc;
 }
@@ -504,18 +501,18 @@ store_tx(struct store *s, store_tx_fn fn, void *ctx)
     for (int attempt = 0; attempt < STORE_TX_MAX_ATTEMPTS; attempt++) {
         if (attempt > 0)
             retry_pause(attempt);
-        rc = tx_command(s, "BEGIN");
+        rc = db_command(s, "BEGIN", 0, NULL);
         if (rc != STORE_OK)
             return rc;
         s->in_tx = 1;
         rc = fn(s, ctx);
         int committing = rc == STORE_OK;
         if (committing)
-            rc = tx_command(s, "COMMIT");
+            rc = db_command(s, "COMMIT", 0, NULL);
         else if (PQstatus(s->conn) == CONNECTION_OK) {
             char why[sizeof s->err]; /* fn's reason outlives the ROLLBACK */
             memcpy(why, s->err, sizeof why);
-            tx_command(s, "ROLLBACK");
+            db_command(s, "ROLLBACK", 0, NULL);
             memcpy(s->err, why, sizeof why);
         }
         s->in_tx = 0;

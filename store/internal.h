@@ -46,6 +46,9 @@ PGresult *db_exec_durable(struct store *s, enum store_rc *rc, const char *sql, i
 PGresult *db_exec(struct store *s, enum store_rc *rc, const char *sql, int nparams,
                   const char *const *params);
 
+/* db_exec for a statement whose result is not read. */
+enum store_rc db_command(struct store *s, const char *sql, int nparams, const char *const *params);
+
 /* One statement that is a whole transaction (a function of sql/functions/),
  * tried again on a serialization failure or deadlock; its JSON result, once
  * durable (db_exec_durable). */

@@ -66,14 +66,10 @@ store_status_counts(struct store *s, const struct store_status_thresholds *t, js
 enum store_rc
 store_write_probe(struct store *s, const char *who)
 {
-    enum store_rc rc;
-    PGresult *r =
-        db_exec(s, &rc,
-                "UPDATE storage_probe SET checked_at_ms = kheish_now_ms(), checked_by = $1 "
-                "WHERE id = 1",
-                1, (const char *const[]){who});
-    PQclear(r);
-    return r ? STORE_OK : rc;
+    return db_command(s,
+                      "UPDATE storage_probe SET checked_at_ms = kheish_now_ms(), checked_by = $1 "
+                      "WHERE id = 1",
+                      1, (const char *const[]){who});
 }
 
 enum store_rc

@@ -204,14 +204,30 @@ enum store_rc store_work_turn(struct store *s, const char *owner, int64_t lease_
                               struct store_outcome *o, size_t n, struct store_work *w, size_t max,
                               size_t *claimed);
 /* Runs whose lease expired: input runs interrupted, daemon-owned work
- * requeued, each with its reason, each on its own (kheish_recover_runs). *out is
- * {requeued, interrupted, failed: [{run_id, reason, left_running}]}, the
- * runs it could not move (caller decrefs). */
+ * requeued, each with its reason, each on its own (kheish_recover_runs); and
+ * the rows of runners long dead deleted. *out is {requeued, interrupted,
+ * failed: [{run_id, reason, left_running}], runners_pruned}, failed being
+ * the runs it could not move (caller decrefs). */
 enum store_rc store_work_recover(struct store *s, json_t **out);
-/* Takes (or confirms) the maintenance advisory lock on this connection. */
-enum store_rc store_maintenance_lock(struct store *s, int *held);
-/* The application_name of the session holding it (*holder NULL: nobody). */
-enum store_rc store_maintenance_holder(struct store *s, char **holder);
+/* A runner as its heartbeat records it (table runners). */
+struct store_runner {
+    const char *runner_id; /* kheish-runner@<host>:<pid>, its runs' lease_owner */
+    const char *host;
+    int pid, concurrency;
+    int64_t started_at_ms; /* 0 until the first beat sets it (the database's clock) */
+};
+/* A runner's heartbeat, once a second: its row upserted (kheish_runner_beat)
+ * and, in the same statement, the maintenance advisory lock taken or
+ * confirmed on this connection (*held). */
+enum store_rc store_runner_beat(struct store *s, struct store_runner *r, int *held);
+/* A runner that stops cleanly deletes its row. */
+enum store_rc store_runner_forget(struct store *s, const char *runner_id);
+/* The runners block of /v1/status: {live_count, live_window_ms, live:
+ * [{runner_id, host, pid, concurrency, started_at_ms, last_heartbeat_at_ms,
+ * heartbeat_age_ms, runs_held}], runs_held_total, slots_total,
+ * maintenance_lock_holder} (the application_name of the session holding the
+ * lock, null when nobody does). */
+enum store_rc store_runners_status(struct store *s, json_t **block);
 void store_work_free(struct store_work *w);
 
 /* What a relay reports about itself for /v1/status (table relay_stats). */

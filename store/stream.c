@@ -133,15 +133,14 @@ enum store_rc
 store_relay_report(struct store *s, const struct store_relay_stats *st)
 {
     char started[24], subs[16], rep[16], newest[24], lagged[24], gaps[24];
-    enum store_rc rc;
     snprintf(started, sizeof started, "%" PRId64, st->started_at_ms);
     snprintf(subs, sizeof subs, "%d", st->subscribers);
     snprintf(rep, sizeof rep, "%d", st->replaying);
     snprintf(newest, sizeof newest, "%" PRId64, st->newest_event_id);
     snprintf(lagged, sizeof lagged, "%" PRId64, st->lagged_total);
     snprintf(gaps, sizeof gaps, "%" PRId64, st->gaps_total);
-    PGresult *r = db_exec(
-        s, &rc,
+    return db_command(
+        s,
         "INSERT INTO relay_stats (relay_id, started_at_ms, updated_at_ms, subscribers, replaying, "
         "newest_event_id, lagged_total, gaps_total) VALUES ($1, $2::bigint, kheish_now_ms(), "
         "$3::int, $4::int, $5::bigint, $6::bigint, $7::bigint) ON CONFLICT (relay_id) DO UPDATE "
@@ -149,16 +148,11 @@ store_relay_report(struct store *s, const struct store_relay_stats *st)
         "replaying = EXCLUDED.replaying, newest_event_id = EXCLUDED.newest_event_id, "
         "lagged_total = EXCLUDED.lagged_total, gaps_total = EXCLUDED.gaps_total",
         7, (const char *const[]){st->relay_id, started, subs, rep, newest, lagged, gaps});
-    PQclear(r);
-    return r ? STORE_OK : rc;
 }
 
 enum store_rc
 store_relay_forget(struct store *s, const char *relay_id)
 {
-    enum store_rc rc;
-    PGresult *r = db_exec(s, &rc, "DELETE FROM relay_stats WHERE relay_id = $1", 1,
-                          (const char *const[]){relay_id});
-    PQclear(r);
-    return r ? STORE_OK : rc;
+    return db_command(s, "DELETE FROM relay_stats WHERE relay_id = $1", 1,
+                      (const char *const[]){relay_id});
 }

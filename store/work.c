@@ -153,35 +153,54 @@ store_work_recover(struct store *s, json_t **out)
 }
 
 /* The maintenance lock: session-level, so it is held while the runner's
- * connection lives; /v1/status names its holder (store_maintenance_holder). */
+ * connection lives; /v1/status names its holder (store_runners_status). */
 #define MAINTENANCE_CLASS "1801545065" /* the lock's two int4 keys, as pg_locks shows them */
 #define MAINTENANCE_OBJ   "1"
 #define MAINTENANCE_HELD                                                                           \
     "l.locktype = 'advisory' AND l.classid = " MAINTENANCE_CLASS " AND l.objid = " MAINTENANCE_OBJ \
     " AND l.granted"
 
+/* The heartbeat and the lock in one statement: the runner asks for the lock
+ * every second anyway, so its heartbeat costs no round trip of its own. */
 enum store_rc
-store_maintenance_lock(struct store *s, int *held)
+store_runner_beat(struct store *s, struct store_runner *r, int *held)
 {
-    char *v = NULL;
-    enum store_rc rc = db_text(
-        s, &v,
-        "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks l WHERE " MAINTENANCE_HELD
+    char pid[16], concurrency[16], started[24];
+    enum store_rc rc;
+    snprintf(pid, sizeof pid, "%d", r->pid);
+    snprintf(concurrency, sizeof concurrency, "%d", r->concurrency);
+    snprintf(started, sizeof started, "%" PRId64, r->started_at_ms);
+    PGresult *res = db_exec(
+        s, &rc,
+        "SELECT kheish_runner_beat($1, $2, $3::int, $4::int, nullif($5::bigint, 0)), "
+        "CASE WHEN EXISTS (SELECT 1 FROM pg_locks l WHERE " MAINTENANCE_HELD
         " AND l.pid = pg_backend_pid()) THEN true ELSE pg_try_advisory_lock(" MAINTENANCE_CLASS
         ", " MAINTENANCE_OBJ ") END",
-        0, NULL);
-    *held = rc == STORE_OK && v && !strcmp(v, "t");
-    free(v);
-    return rc;
+        5, (const char *const[]){r->runner_id, r->host, pid, concurrency, started});
+    *held = res && PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 1), "t");
+    if (res && PQntuples(res) == 1)
+        r->started_at_ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return res ? STORE_OK : rc;
 }
 
 enum store_rc
-store_maintenance_holder(struct store *s, char **holder)
+store_runner_forget(struct store *s, const char *runner_id)
 {
-    return db_text(s, holder,
-                   "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-                   "WHERE " MAINTENANCE_HELD,
-                   0, NULL);
+    return db_command(s, "DELETE FROM runners WHERE runner_id = $1", 1,
+                      (const char *const[]){runner_id});
+}
+
+#define RUNNERS_LISTED_MAX "100" /* live runners /v1/status lists */
+
+enum store_rc
+store_runners_status(struct store *s, json_t **block)
+{
+    return db_json(s, block,
+                   "SELECT kheish_runners_status($1::int) || jsonb_build_object("
+                   "'maintenance_lock_holder', (SELECT a.application_name FROM pg_locks l "
+                   "JOIN pg_stat_activity a USING (pid) WHERE " MAINTENANCE_HELD " LIMIT 1))",
+                   1, (const char *const[]){RUNNERS_LISTED_MAX});
 }
 
 void

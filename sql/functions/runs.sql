@@ -56,7 +56,9 @@ CREATE OR REPLACE TRIGGER runs_notify AFTER INSERT OR UPDATE OF status ON runs
     FOR EACH ROW EXECUTE FUNCTION runs_notify();
 
 -- The RunView of each run, as json text: a read (GET /v1/runs/{id}, the
--- run list) sends it as it is, a writer takes it as jsonb. A view, not a
+-- run list) sends it as it is, a writer takes it as jsonb. Beyond the
+-- contract's fields: lease_owner (the runner executing it, its runner_id
+-- in /v1/status) and lease_expires_at_ms, set while it is running only. A view, not a
 -- function: PostgreSQL plans it into the statement that reads it, where a
 -- PL/pgSQL function costs a call and a jsonb built then printed (the read
 -- spent most of its database time there, docs/performance.md).
@@ -75,7 +77,8 @@ SELECT r.run_id, r.session_id, r.status, r.submitted_at_ms, json_build_object(
     'input_metadata', r.input_metadata,
     'pending_approval_ids', '[]'::json, 'pending_approvals', '[]'::json,
     'pending_question_ids', '[]'::json, 'pending_questions', '[]'::json,
-    'outputs', r.outputs, 'deliveries', '[]'::json, 'error', r.error) AS view
+    'outputs', r.outputs, 'deliveries', '[]'::json, 'error', r.error,
+    'lease_owner', r.lease_owner, 'lease_expires_at_ms', r.lease_expires_at_ms) AS view
 FROM runs r;
 GRANT SELECT ON run_views TO kheish_app, kheish_auditor;
 

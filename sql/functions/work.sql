@@ -105,7 +105,8 @@ $$;
 -- expired go back to the queue (daemon-owned work) or are interrupted (user
 -- input), contract §3. A run that cannot be moved (its row breaks a reader,
 -- a trigger refuses) is failed with the reason, and if even that fails it is
--- reported and left: one bad row never stops the others.
+-- reported and left: one bad row never stops the others. Up to max rows of
+-- runners long dead go too (kheish_runners_prune).
 CREATE OR REPLACE FUNCTION kheish_recover_runs(max int) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
@@ -150,6 +151,7 @@ BEGIN
         END IF;
     END LOOP;
     PERFORM kheish_append_batches(stream, run);
-    RETURN jsonb_build_object('requeued', requeued, 'interrupted', interrupted, 'failed', failed);
+    RETURN jsonb_build_object('requeued', requeued, 'interrupted', interrupted, 'failed', failed,
+                              'runners_pruned', kheish_runners_prune(max));
 END
 $$;

@@ -101,6 +101,16 @@ expect_json '.runtime.default_route.route_id == .provider_readiness.default_rout
 api GET /v1/runtime
 expect_json '(.routes | map(.route_id) | sort) == ["anth", "dead", "oai", "xai"] and .default_route.provider == .provider
     and .model == .default_route.model'
+# Runner liveness (issue 13, point 4): both runners are live and listed by
+# the heartbeat of their maintenance tick, one holds the maintenance lock.
+two_live() { api GET /v1/status && [ "$(jqr .runners.live_count)" = 2 ]; }
+wait_until 5 two_live || fail "not two live runners: $(jq -c .runners "$BODY_FILE")"
+pids=$(cat "$STATE_ROOT"/run/runner-*.pid | sort -n | paste -sd,)
+expect_json "([.runners.live[].pid] | sort | map(tostring) | join(\",\")) == \"$pids\""
+expect_json 'all(.runners.live[]; .runner_id == "kheish-runner@\(.host):\(.pid)" and .concurrency == 2
+    and .runs_held == 0 and .started_at_ms <= .last_heartbeat_at_ms and .heartbeat_age_ms < 15000)'
+expect_json '.runners.maintenance_lock_holder as $h | any(.runners.live[]; .runner_id == $h)'
+expect_json 'all(.health.warnings[]; .code != "no_live_runner")'
 
 # submit SESSION CONTENT [PROVIDER]: prints the run id.
 submit() {
@@ -252,6 +262,28 @@ sleep 0.5
     fail "runs per runner: $(q "SELECT string_agg(lease_owner, ' ') FROM runs WHERE run_id IN ($ids)")"
 [ "$(q "SELECT count(*) FROM runs WHERE run_id IN ($ids) AND status = 'queued'")" = 1 ] ||
     fail "the fifth hung run did not wait for a free slot"
+# /v1/status counts the runs each runner holds; runs get names a running
+# run's lease; runs wait says on stderr who runs it, and where the fifth
+# stands while the runners are full.
+api GET /v1/status
+expect_json '([.runners.live[].runs_held] | sort) == [2, 2] and .runners.runs_held_total == 4
+    and .runners.slots_total == 4'
+r0=$(q "SELECT run_id FROM runs WHERE run_id IN ($ids) AND status = 'running' ORDER BY run_no LIMIT 1")
+owner0=$(q "SELECT lease_owner FROM runs WHERE run_id = '$r0'")
+now=$(q "SELECT kheish_now_ms()")
+api GET "/v1/runs/$r0"
+expect_json ".lease_owner == \"$owner0\" and (.lease_owner | startswith(\"kheish-runner@\"))
+    and .lease_expires_at_ms > $now and .lease_expires_at_ms <= $now + 3000"
+"$K" runs get "$r0" | grep -qxF "lease owner      $owner0" || fail "runs get: $("$K" runs get "$r0")"
+"$K" runs wait "$r0" --timeout-ms 1500 --poll-interval-ms 100 >/dev/null 2>"$RESP_DIR/wait.err"
+grep -qE "^kheish: run $r0 is running, claimed by $owner0, for [0-9]+ s\$" "$RESP_DIR/wait.err" &&
+    [ "$(grep -c 'is running' "$RESP_DIR/wait.err")" = 1 ] || fail "runs wait of a running run: $(cat "$RESP_DIR/wait.err")"
+queued5=$(q "SELECT run_id FROM runs WHERE run_id IN ($ids) AND status = 'queued'")
+api GET "/v1/runs/$queued5"
+expect_json '.lease_owner == null and .lease_expires_at_ms == null'
+"$K" runs wait "$queued5" --timeout-ms 1500 --poll-interval-ms 100 >/dev/null 2>"$RESP_DIR/wait.err"
+grep -qE "^kheish: run $queued5 is queued \(position 1 in its session, for [0-9]+ s\); 2 live runners\$" "$RESP_DIR/wait.err" ||
+    fail "runs wait of a queued run: $(cat "$RESP_DIR/wait.err")"
 # The waiting one first: a cancelled running one frees its slot.
 for h in $(q "SELECT run_id FROM runs WHERE run_id IN ($ids) ORDER BY status = 'running', run_no"); do
     "$K" runs cancel "$h" >/dev/null || fail "runs cancel $h"
@@ -316,9 +348,15 @@ nrunners() { ls "$STATE_ROOT"/run/runner-*.pid 2>/dev/null | wc -l; }
     fail "up --runners 3: $(tail -3 "$RESP_DIR/up3")"
 [ "$(nrunners)" = 3 ] && grep -qx "KHEISH_RUNNERS=3" "$STATE_ROOT/stack.env" ||
     fail "up --runners 3: $(nrunners) runners, $(grep RUNNERS "$STATE_ROOT/stack.env")"
+before=$(cat "$STATE_ROOT"/run/runner-*.pid)
 "$K" up --state-root "$STATE_ROOT" --port "$PORT" --routes-file "$RESP_DIR/routes.toml" --runners 1 \
     >/dev/null 2>&1 || fail "up --runners 1"
 [ "$(nrunners)" = 1 ] || fail "up --runners 1 left $(nrunners) runners"
+# A runner stopped cleanly takes its row with it: it is not listed a moment longer.
+for p in $before; do
+    grep -qx "$p" "$STATE_ROOT"/run/runner-*.pid && continue
+    [ "$(q "SELECT count(*) FROM runners WHERE pid = $p")" = 0 ] || fail "stopped runner $p left its row"
+done
 "$K" up --state-root "$STATE_ROOT" --port "$PORT" --runners 0 >/dev/null 2>&1
 [ $? = 2 ] || fail "up --runners 0 was not refused with exit 2"
 
