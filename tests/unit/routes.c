@@ -436,7 +436,9 @@ inventory(void)
     CHECK_STR(json_string_value(json_object_get(m, "auth_kind")), "auth_ref");
     CHECK_STR(json_string_value(json_object_get(m, "model_support")), "any");
     json_t *caps = json_object_get(m, "capabilities");
-    CHECK(json_object_size(caps) == 6);
+    CHECK(json_object_size(caps) == 7);
+    CHECK(json_integer_value(json_object_get(caps, "matrix_version")) ==
+          ROUTE_CAPABILITY_MATRIX_VERSION);
     CHECK(json_is_true(json_object_get(caps, "multimodal_input")));
     CHECK(json_is_false(json_object_get(caps, "native_web_search")));
     CHECK(json_is_true(json_object_get(caps, "image_generation")));
