@@ -599,6 +599,7 @@ relay_run(const struct relay_config *cfg)
     store_relay_forget(r.db, r.recorded_by);
     store_listener_close(r.listener);
     store_close(r.db);
+    ratelimit_close(r.gate.limits);
     if (cfg->listen[0] == '/')
         unlink(cfg->listen);
     if (cfg->pid_file)
