@@ -59,6 +59,19 @@ row_counts() {
                        (SELECT count(*) FROM runtime_revisions)"
 }
 
+# free_port: sets PORT to a loopback port nobody listens on, whose
+# neighbour 1000 up (an embedded stack's PostgreSQL) is free too; below the
+# ephemeral range, where outgoing connections could take one meanwhile.
+free_port() {
+    local p
+    PORT=
+    while [ -z "$PORT" ]; do
+        p=$((20000 + RANDOM % 10000))
+        port_free "$p" && port_free $((p + 1000)) && PORT=$p
+    done
+}
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 # A unique id for this test's objects.
 uid() { echo "t$$-$RANDOM$RANDOM"; }
 
@@ -130,6 +143,22 @@ mock_provider_start() {
     MOCK=$!
     wait_until 10 test -s "$RESP_DIR/mock.port" || fail "the mock provider did not start"
     MOCK_URL=http://127.0.0.1:$(cat "$RESP_DIR/mock.port")
+}
+
+# mock_routes FILE: a routes file with one route, openai, whose key is in
+# the slot openai.prod and whose provider is the mock (mock_provider_start
+# first), as upstream's ops smokes have it.
+mock_routes() {
+    cat >"$1" <<EOF
+version = 1
+default_route = "openai"
+
+[routes.openai]
+driver = "openai"
+default_model = "gpt-5.4"
+auth_ref = "openai.prod"
+base_url = "$MOCK_URL/v1"
+EOF
 }
 
 # runners_stop: back to a stack without runners (and without a routes file to

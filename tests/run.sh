@@ -2,9 +2,10 @@
 # Runs every test: the unit and store programs (bin/test-*), then the
 # black-box files of tests/integration/ against a real stack started with
 # `kheish up` in a temporary state root (embedded PostgreSQL, nginx, the
-# FastCGI pool), stopped again at the end.
+# FastCGI pool), stopped again at the end; then the ops smokes of
+# tests/smoke/, which start their own.
 #
-#   tests/run.sh [NAME-PATTERN]     e.g. tests/run.sh sessions
+#   tests/run.sh [NAME-PATTERN]     e.g. tests/run.sh sessions, tests/run.sh smoke/
 set -u
 cd "$(dirname "$0")/.."
 export BIN_DIR=${BIN_DIR:-$PWD/bin}
@@ -72,6 +73,14 @@ done
 for f in tests/integration/*.sh; do
     case "${f##*/}" in
     *"$PATTERN"*) run "${f##*/}" bash -c '. tests/lib.sh; . "$1"; exit $FAILED' _ "$f" ;;
+    esac
+done
+# The ops smokes: scripts of their own, each with its own `kheish serve`
+# stack (the one above only shares the machine).
+for f in tests/smoke/*.sh; do
+    case "smoke/${f##*/}" in
+    smoke/lib.sh) ;;
+    *"$PATTERN"*) run "smoke/${f##*/}" bash "$f" ;;
     esac
 done
 

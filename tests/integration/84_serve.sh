@@ -17,12 +17,7 @@ cleanup() {
     rm -rf "$T" "$SECRETS" "$RESP_DIR"
 }
 trap cleanup EXIT
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-PORT=
-while [ -z "$PORT" ]; do
-    p=$((20000 + RANDOM % 10000))
-    port_free "$p" && port_free $((p + 1000)) && PORT=$p
-done
+free_port
 URL=http://127.0.0.1:$PORT
 ADMIN=$SECRETS/admin-token READONLY=$SECRETS/readonly-token KEY=$SECRETS/auth-store-master-key
 mkdir -p "$STATE" "$T/workspace"
@@ -32,16 +27,7 @@ printf 'readonly-%s\n' "$(uid)" >"$READONLY"
 chmod 600 "$KEY" "$ADMIN" "$READONLY"
 mock_provider_start
 PROVIDER_KEY=sk-serve-$(uid)$(uid)
-cat >"$T/routes.toml" <<EOF
-version = 1
-default_route = "openai"
-
-[routes.openai]
-driver = "openai"
-default_model = "gpt-5.4"
-auth_ref = "openai.prod"
-base_url = "$MOCK_URL/v1"
-EOF
+mock_routes "$T/routes.toml"
 export KHEISH_AUTH_STORE_MASTER_KEY_FILE=$KEY
 PROVIDER_KEY=$PROVIDER_KEY kheish --output json secrets set openai.prod --offline \
     --state-root "$STATE" --provider openai --from-env PROVIDER_KEY >"$T/secret-set.json" ||
