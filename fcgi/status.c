@@ -329,8 +329,13 @@ status_get(struct http_req *req, struct http_resp *resp)
         runners = NULL;
     if (db_ok && store_status_counts(req->db, &th, &runs, &sessions) == STORE_OK)
         run_warnings(runs, runners, warnings);
-    if (db_ok)
-        store_runtime_get(req->db, &runtime);
+    if (db_ok && store_runtime_get(req->db, &runtime) == STORE_OK) {
+        const char *level = json_string_value(json_object_get(runtime, "debug_level"));
+        if (level && !strcmp(level, "full"))
+            status_warn(warnings, "warning", "debug_capture_full",
+                        "the debug level is full: captures keep prompts and outputs unredacted",
+                        NULL);
+    }
     json_t *events = NULL;
     if (db_ok && store_events_status(req->db, STATUS_RELAY_STALE_MS, &events) == STORE_OK)
         event_warnings(events, warnings);

@@ -40,6 +40,9 @@ level=$(jqr .runtime.debug_level)
 kheish runtime set-debug-level full >/dev/null || fail "set-debug-level full"
 doctor
 [ "$RC" = 1 ] && [ "$(check debug_level)" = error ] || fail "debug full: exit $RC, debug_level $(check debug_level)"
+jq -e '.status.health.ok == false and any(.status.health.warnings[]; .code == "debug_capture_full"
+    and .severity == "warning")' "$RESP_DIR/doctor.json" >/dev/null ||
+    fail "debug full: no debug_capture_full warning: $(jq -c .status.health "$RESP_DIR/doctor.json")"
 kheish runtime set-debug-level "$level" >/dev/null || fail "set-debug-level $level"
 chmod 644 "$STATE_ROOT/tokens/readonly-token"
 doctor
