@@ -112,8 +112,9 @@ $$;
 -- rotation path, whose leases end now) with a value sealed under key_id for
 -- version, which must still be the next version (a concurrent write took it
 -- otherwise: {result: retry}, and the caller seals again). Returns {result:
--- ok, status}, or {result: key_mismatch} when the store is sealed with
--- another key.
+-- ok, status}, or {result: key_mismatch} when the store holds slots sealed
+-- with another key. An empty store takes the writer's key: the way to a new
+-- master key is to delete every slot and set them again under it.
 CREATE OR REPLACE FUNCTION kheish_slot_put(slot text, provider text, mode text, version bigint,
                                            key_id text, nonce bytea, ciphertext bytea,
                                            recorded_by text) RETURNS jsonb
@@ -124,7 +125,12 @@ DECLARE
     st jsonb;
 BEGIN
     INSERT INTO auth_store_key AS k (key_id, created_at_ms) VALUES (key_id, kheish_now_ms())
-        ON CONFLICT (one) DO UPDATE SET one = true
+        ON CONFLICT (one) DO UPDATE SET
+            key_id = CASE WHEN EXISTS (SELECT 1 FROM auth_slots) THEN k.key_id
+                          ELSE EXCLUDED.key_id END,
+            created_at_ms = CASE WHEN k.key_id = EXCLUDED.key_id
+                                      OR EXISTS (SELECT 1 FROM auth_slots) THEN k.created_at_ms
+                                 ELSE EXCLUDED.created_at_ms END
         RETURNING k.key_id = kheish_slot_put.key_id INTO same_key;
     IF NOT same_key THEN
         RETURN jsonb_build_object('result', 'key_mismatch');

@@ -135,4 +135,17 @@ keep status-final status
 expect_kept '.health.ok == true and .provider_readiness.active_route_ready == true' '{health, provider_readiness}'
 smoke_serve_stop
 
+# A new master key: there is no re-encryption, so the slots are deleted
+# under the old key and set again under the new one (an empty store takes
+# the writer's key); the stack then runs on the new key alone.
+kheish secrets delete openai.prod --offline --state-root "$STATE" >/dev/null 2>>"$EVIDENCE/offline.log" ||
+    fail "secrets delete --offline under the old key"
+KHEISH_AUTH_STORE_MASTER_KEY_FILE=$KEY2
+KEY_V5=sk-rotation-v5-$(uid)$(uid)
+slot_set_offline "$KEY_V5" >"$EVIDENCE/secret-set-v5.json" ||
+    fail "secrets set --offline under a new key after the store was emptied: exit $?"
+smoke_serve_start serve-3.log || exit 1
+provider_run run-v5 rot-slot "$KEY_V5"
+smoke_serve_stop
+
 smoke_end
