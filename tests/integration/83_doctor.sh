@@ -48,6 +48,13 @@ chmod 644 "$STATE_ROOT/tokens/readonly-token"
 doctor
 chmod 600 "$STATE_ROOT/tokens/readonly-token"
 [ "$RC" = 1 ] && [ "$(check token_files)" = error ] || fail "token mode 644: exit $RC, token_files $(check token_files)"
+# No admin token in force (its file emptied): a read-only doctor sees it.
+cp "$STATE_ROOT/tokens/admin-token" "$RESP_DIR/admin-token"
+: >"$STATE_ROOT/tokens/admin-token"
+KHEISH_DAEMON_TOKEN_FILE=$STATE_ROOT/tokens/readonly-token doctor
+cp "$RESP_DIR/admin-token" "$STATE_ROOT/tokens/admin-token"
+[ "$RC" = 1 ] && [ "$(check control_plane_auth)" = error ] ||
+    fail "empty admin token file: exit $RC, control_plane_auth $(check control_plane_auth)"
 doctor
 [ "$RC" = 0 ] || fail "after the repairs: exit $RC: $(jq -c .errors "$RESP_DIR/doctor.json")"
 
