@@ -90,4 +90,9 @@ void cmd_body_int(json_t *body, const char *key, int64_t n);
 /* Adds the pagination query of a list: page=true, limit, cursor. */
 void cmd_page_query(struct client_url *u, int page, int64_t limit, const char *cursor);
 
+/* GET /v1/status into *doc (caller frees; NULL on failure): the request's
+ * exit code, or EXIT_SCHEMA when the answer is not a status (no boolean
+ * "ready"). */
+int cmd_status_fetch(const struct cli *c, json_t **doc);
+
 #endif

@@ -351,9 +351,12 @@ check_sse(const struct cli *c, struct report *r, int *reachable)
     sse_free(&parser);
     if (why[0])
         check(r, "events_sse", answered ? "events_sse" : "events_unreachable", "error",
-              answered ? "nginx must pass the stream as it comes (proxy_buffering off, no "
-                         "sub_filter or gzip on /v1/*/stream)"
-                       : "check nginx and the relays (kheish status)",
+              !answered                            ? "check nginx and the relays (kheish status)"
+              : p.status == 401 || p.status == 403 ? "check the token (--token-file)"
+              : p.status != 0 && p.status != 200
+                  ? "check the base URL: this is not a Kheish stream"
+                  : "nginx must pass the stream as it comes (proxy_buffering off, no "
+                    "sub_filter or gzip on /v1/*/stream)",
               NULL, "the event stream failed: %s", why);
     else
         check(r, "events_sse", "events_sse", "info", NULL, NULL, "%s", ok);
@@ -397,13 +400,24 @@ check_cors(const struct cli *c, const char *origin, const json_t *cp, struct rep
               "the preflight allows %s with GET, POST, Authorization and Content-Type", origin);
 }
 
+/* Why /v1/status could not be read, by the CLI's exit code. */
+static const char *
+exit_reason(int rc)
+{
+    return rc == EXIT_UNREACHABLE   ? "nothing answered, or nginx had no FastCGI process behind it"
+           : rc == EXIT_AUTH        ? "the token was refused (401/403)"
+           : rc == EXIT_SCHEMA      ? "what answered is not a Kheish control plane"
+           : rc == EXIT_UNAVAILABLE ? "it timed out, or answered 429/503"
+                                    : "the request failed";
+}
+
 static void
 check_daemon(int rc, const json_t *st, struct report *r)
 {
     const char *state = json_string_value(json_object_get(st, "status"));
     if (rc != EXIT_OK)
         check(r, "daemon_status", "status_unreachable", "error", "kheish status says why", NULL,
-              "/v1/status could not be read", NULL);
+              "/v1/status could not be read: %s", exit_reason(rc));
     else if (state && !strcmp(state, "draining"))
         check(r, "daemon_status", "daemon_status", "error", "wait for the restart to end", NULL,
               "the control plane is draining", NULL);
@@ -498,10 +512,14 @@ check_status(const json_t *st, struct report *r)
     else
         check(r, "storage", "storage", "info", NULL, NULL, "every write probe passed", NULL);
 
-    if (holder == NULL && num(st, "runs.queued") > 0)
+    if ((holder == NULL || num(st, "runners.live_count") == 0) && num(st, "runs.queued") > 0)
         check(r, "state_root_lock", "state_root_lock", "error",
-              "start a runner (kheish up --runners N)", NULL,
-              "runs are queued and no runner holds the maintenance lock", NULL);
+              "see runners in kheish status and the runner logs; a stack without runners needs "
+              "a routes file",
+              holder,
+              holder ? "runs are queued and the lock holder %s has stopped beating"
+                     : "runs are queued and no runner holds the maintenance lock",
+              holder);
     else
         check(r, "state_root_lock", "state_root_lock", "info", NULL, holder,
               holder ? "held by %s" : "no run is queued", holder);
@@ -565,11 +583,21 @@ cmd_doctor(const struct cli *c, int argc, char **argv)
     const struct args_opt opts[] = {{.name = "cors-origin", .str = &origin}, {0}};
     if (args_parse(argc, argv, opts, NULL, 0, 0) != 0)
         return ARGS_USAGE;
+    for (const char *p = origin; p && *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            fprintf(stderr, "kheish: --cors-origin holds a control character\n");
+            return ARGS_USAGE;
+        }
+    if (origin && *origin == '\0') {
+        fprintf(stderr, "kheish: --cors-origin is empty\n");
+        return ARGS_USAGE;
+    }
     struct report r = {json_array(), json_array(), json_array()};
-    struct client_url url;
     json_t *st = NULL;
-    client_url_path(&url, "/v1/status");
-    int rc = client_request(c, &(struct client_req){"GET", &url, NULL, NULL}, &st, NULL);
+    /* Its failure is said on stderr: stdout holds the report alone. */
+    struct cli quiet = *c;
+    quiet.json = 0;
+    int rc = cmd_status_fetch(&quiet, &st);
     int readyz = 0, sse = 0;
     check_daemon(rc, st, &r);
     check_readyz(c, &r, &readyz);
@@ -586,7 +614,7 @@ cmd_doctor(const struct cli *c, int argc, char **argv)
                             "readyz_reachable", readyz, "events_stream_reachable", sse, "checks",
                             r.checks, "warnings", r.warnings, "errors", r.errors);
     if (rc != EXIT_OK)
-        json_object_set_new(doc, "status_error", json_string("the status could not be read"));
+        json_object_set_new(doc, "status_error", json_string(exit_reason(rc)));
     if (c->json)
         output_json(stdout, doc);
     else

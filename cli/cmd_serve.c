@@ -12,7 +12,9 @@
  * the foreground until SIGTERM (stack_serve, stack_supervise.c).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +47,9 @@ static const char serve_usage[] =
     "  --workers N, --runners N as for `kheish up`\n"
     "%s"
     "Accepted with a warning: --mcp-discovery auto|disabled, --log-format auto|pretty|json,\n"
-    "--log-level error|warn|info|debug|trace, --event-history-capacity N.\n";
+    "--log-level error|warn|info|debug|trace, --event-history-capacity N, --disable-scheduler.\n"
+    "Refused, with the reason: upstream's single-route flags (--provider, --model, --api-key,\n"
+    "--<provider>-*), --mcp-*, --connectors-config, --skill-root, and any other flag.\n";
 
 /* Upstream flags that change nothing here: accepted (values checked), with
  * a warning unless the value is what this build does anyway. */
@@ -62,7 +66,15 @@ static const struct {
      "events are kept in PostgreSQL under its own retention, not in a memory ring"},
 };
 
-/* Upstream flags refused, by prefix, with the reason. */
+/* Upstream's boolean flags: no value follows them. */
+static const struct {
+    const char *flag, *why;
+} switches[] = {
+    {"--disable-scheduler", "this build has no scheduler yet"},
+};
+
+/* Upstream flags refused, with the reason: by name, or by prefix for the
+ * names that end with '-'. */
 static const struct {
     const char *prefix, *why;
 } refused[] = {
@@ -122,9 +134,12 @@ static int
 refuse(const char *flag)
 {
     const char *why = "it is not a flag of kheish serve (see kheish serve --help)";
-    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
-        if (!strncmp(flag, refused[i].prefix, strlen(refused[i].prefix)))
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        size_t n = strlen(refused[i].prefix);
+        if (refused[i].prefix[n - 1] == '-' ? !strncmp(flag, refused[i].prefix, n)
+                                            : !strcmp(flag, refused[i].prefix))
             why = refused[i].why;
+    }
     fprintf(stderr, "kheish serve: %s is not supported: %s\n", flag, why);
     return -1;
 }
@@ -159,6 +174,14 @@ parse(int argc, char **argv, struct serve_flags *f)
             return -1;
         }
         snprintf(flag, sizeof flag, "%.*s", (int)flen, argv[a]);
+        size_t sw = 0;
+        while (sw < sizeof switches / sizeof switches[0] && strcmp(flag, switches[sw].flag))
+            sw++;
+        if (sw < sizeof switches / sizeof switches[0] && argv[a][flen] == '\0') {
+            fprintf(stderr, "kheish serve: warning: %s has no effect: %s\n", flag,
+                    switches[sw].why);
+            continue;
+        }
         if (argv[a][flen] == '=')
             value = argv[a] + flen + 1;
         else if (a + 1 < argc)
@@ -198,6 +221,39 @@ absolute(const char *path, char out[PATH_MAX])
     return snprintf(out, PATH_MAX, "%s/%s", cwd, path) < PATH_MAX ? 0 : -1;
 }
 
+/* A token file that holds no token now (missing, empty, a directory) is
+ * accepted, as upstream does (the role has no token until it does: mv a
+ * file there), but said; so is one that others may read. */
+static void
+token_file_warn(const char *flag, const char *path)
+{
+    char buf[AUTH_TOKEN_MAX_BYTES + 2], err[160] = "";
+    unsigned char digest[32];
+    struct stat sb;
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &sb) != 0)
+        snprintf(err, sizeof err, "%s", strerror(errno));
+    else if (!S_ISREG(sb.st_mode))
+        snprintf(err, sizeof err, "not a regular file");
+    else if ((n = read(fd, buf, sizeof buf)) < 0)
+        snprintf(err, sizeof err, "%s", strerror(errno));
+    else if (auth_parse_token_file(buf, (size_t)n, digest, err, sizeof err) != 0 && !err[0])
+        snprintf(err, sizeof err, "it holds no token");
+    if (fd >= 0)
+        close(fd);
+    sodium_memzero(buf, sizeof buf);
+    sodium_memzero(digest, sizeof digest);
+    if (err[0])
+        fprintf(stderr,
+                "kheish serve: warning: %s %s: %s; that role's token is refused until the file "
+                "holds one\n",
+                flag, path, err);
+    else if (sb.st_mode & 077)
+        fprintf(stderr, "kheish serve: warning: %s %s can be read by others: chmod 600 it\n", flag,
+                path);
+}
+
 /* Checks the auth and CORS settings as kheish-fcgi will (its startup
  * errors become ours, before anything starts) and hands them to the
  * daemons through the environment. Returns 0 or -1 after printing why. */
@@ -212,8 +268,12 @@ gate_prepare(struct serve_flags *f)
         const char *file = f->gate.auth.token_file[r];
         if (file && *file && absolute(file, files[r]) != 0)
             return fprintf(stderr, "kheish serve: token file path too long\n"), -1;
-        if (file && *file)
+        if (file && *file) {
             f->gate.auth.token_file[r] = files[r];
+            token_file_warn(r == AUTH_ROLE_ADMIN ? "--http-admin-token-file"
+                                                 : "--http-readonly-token-file",
+                            files[r]);
+        }
     }
     if (auth_init(&a, &f->gate.auth, err, sizeof err) != 0 ||
         cors_init(&c, f->gate.cors_origins, err, sizeof err) != 0) {

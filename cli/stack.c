@@ -411,11 +411,7 @@ stack_prepare(struct stack *st)
 static int
 nginx_start(const struct stack *st)
 {
-    char *route_env[ROUTES_MAX_ROUTES + 1];
-    stack_route_env(st, route_env);
-    int rc = stack_nginx_start(st, (const char *const *)route_env);
-    stack_route_env_free(route_env);
-    return rc == 0 ? EXIT_OK : EXIT_GENERIC;
+    return stack_nginx_start(st) == 0 ? EXIT_OK : EXIT_GENERIC;
 }
 
 /* Everything up does before waiting for readiness. Returns 0, or an exit
@@ -444,15 +440,8 @@ cmd_up(const struct cli *c, int argc, char **argv)
     if (up_flags_parse(&o, &f) != 0)
         return EXIT_BAD_REQUEST;
     if (stack_self_dir(bindir) != 0 || stack_root_resolve(o.state_root, 1, &st) != 0 ||
-        stack_env_load(&st) != 0)
+        stack_lock(&st) != 0 || stack_env_load(&st) != 0)
         return EXIT_GENERIC;
-    if (stack_serving(&st)) {
-        fprintf(stderr,
-                "kheish up: the stack in %s runs in the foreground (`kheish serve`); stop it "
-                "first (SIGTERM, or `kheish down --state-root %s`)\n",
-                st.root, st.root);
-        return EXIT_GENERIC;
-    }
     int old_port = st.port;
     char old_routes[STACK_ROUTES_KEY_MAX];
     stack_routes_key(&st, old_routes);
@@ -482,7 +471,7 @@ stack_serve(const struct stack_opts *o, const char *host, const char *workspace_
     if (up_flags_parse(o, &f) != 0)
         return EXIT_BAD_REQUEST;
     if (stack_self_dir(bindir) != 0 || stack_root_resolve(o->state_root, 1, &st) != 0 ||
-        stack_env_load(&st) != 0)
+        stack_lock(&st) != 0 || stack_env_load(&st) != 0)
         return EXIT_GENERIC;
     if ((busy = running_component(&st)) != NULL) {
         fprintf(stderr,

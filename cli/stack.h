@@ -6,6 +6,7 @@
  *
  *   ./                 0711  nginx workers (nobody) and postgres traverse it
  *   stack.env          0600  settings chosen by `up`, read by `down`/`migrate`
+ *   daemon.lock        0600  flock held by the up or serve at work (stack_lock)
  *   tokens/            0700  admin-token, readonly-token, auth-store-master-key
  *                            (0600, created once; the key is the auth store's
  *                            unless KHEISH_AUTH_STORE_MASTER_KEY[_FILE] is set)
@@ -128,6 +129,11 @@ void stack_url(const struct stack *st, char *out, size_t size);
 void stack_relay_socket(const struct stack *st, int i, char out[PATH_MAX]);
 int stack_env_load(struct stack *st);
 int stack_env_save(const struct stack *st);
+/* Takes <root>/daemon.lock (an exclusive flock, "pid=<pid>" inside) for the
+ * rest of our life, so that two up or serve never set up one state root at
+ * once (upstream's state-root lock; the daemons we start do not inherit it).
+ * Returns 0, or -1 after printing who holds it. */
+int stack_lock(const struct stack *st);
 int stack_layout_create(const struct stack *st);
 /* As root, when user (postgres, nginx's workers) cannot reach path: adds an
  * ACL entry letting it search each directory in the way that we own (a
@@ -153,12 +159,20 @@ struct stack_cmd {
     const char *const *env;   /* extra NAME=VALUE entries; NULL-terminated or NULL */
     const char *const *unset; /* names removed from its environment; NULL-terminated or NULL */
     int detach;               /* new session, stdin from /dev/null; do not wait */
+    int clean_env;            /* start from PATH, TZ and the locale alone: what is not
+                               * ours to read (keys, tokens) stays out of it */
 };
 int stack_cmd_run(const struct stack_cmd *c);
 pid_t stack_cmd_spawn(const struct stack_cmd *c);
 int stack_cmd_capture(const char *const *argv, char *out, size_t outsz);
 int stack_user_can_access(const char *user, const char *path, int mode);
 int stack_proc_is(pid_t pid, const char *comm);
+/* Sends sig to every live process named comm in process group pgrp (the
+ * workers a killed nginx master leaves behind keep its group); returns how
+ * many got it. */
+int stack_group_kill(pid_t pgrp, const char *comm, int sig);
+/* The pid a pid file names, 0 when none. */
+pid_t stack_pid_read(const char *pid_file);
 int stack_pid_alive(const char *pid_file, const char *comm, pid_t *pid);
 int stack_pid_stop(const char *pid_file, const char *comm, int sig, int64_t timeout_ms, pid_t *pid);
 int stack_self_dir(char out[PATH_MAX]);
@@ -213,14 +227,12 @@ int stack_supervise(const struct stack *st, const char *bindir);
 void stack_routes_key(const struct stack *st, char out[STACK_ROUTES_KEY_MAX]);
 int stack_supervisor_up(const struct stack *st, const char *bindir);
 int stack_supervisor_running(const struct stack *st);
-/* 1 when st's supervisor is a running `kheish serve`. */
-int stack_serving(const struct stack *st);
 int stack_supervisor_stop(const struct stack *st);
 int stack_supervisor_restarts(const struct stack *st, char *last, size_t size);
 
 /* stack_nginx.c */
 int stack_nginx_write_conf(const struct stack *st, long nofile);
-int stack_nginx_start(const struct stack *st, const char *const *route_env);
+int stack_nginx_start(const struct stack *st);
 int stack_nginx_stop(const struct stack *st);
 int stack_nginx_running(const struct stack *st);
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -490,6 +491,32 @@ stack_grant_search(const char *user, const char *path)
             return 0;
         *p = c;
     }
+}
+
+int
+stack_lock(const struct stack *st)
+{
+    char path[PATH_MAX], holder[64] = "";
+    stack_path(st, "daemon.lock", path);
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "kheish: cannot open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
+        holder[n > 0 ? n : 0] = '\0';
+        holder[strcspn(holder, "\n")] = '\0';
+        fprintf(stderr,
+                "kheish: state root %s is already locked by another kheish (%s); stop it first "
+                "(kheish down --state-root %s)\n",
+                st->root, holder[0] ? holder : "pid unknown", st->root);
+        close(fd);
+        return -1;
+    }
+    if (ftruncate(fd, 0) != 0 || dprintf(fd, "pid=%d\nmechanism=flock\n", (int)getpid()) < 0)
+        fprintf(stderr, "kheish: cannot write %s: %s\n", path, strerror(errno));
+    return 0; /* fd stays open: the lock lasts as long as we do */
 }
 
 /* Creates a secret file (base64 of TOKEN_RAW_BYTES random bytes in the

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NGINX_TEMPLATE_MAX  (64 * 1024) /* a template larger than this is refused */
@@ -176,12 +177,31 @@ nginx_bin(void)
     return access("/usr/sbin/nginx", X_OK) == 0 ? "/usr/sbin/nginx" : "nginx";
 }
 
-/* Starts nginx unless its pid file names a live nginx, without the
- * variables of route_env (stack_route_env). nginx daemonises itself after
- * binding, so a port in use or a bad config fails here, with its message on
- * our stderr. Returns 0 or -1. */
+/* The workers of a master that was killed (kill -9): they keep its process
+ * group, listening on the port, and answer 502 to everything. SIGKILL, and
+ * a short wait for the port. Returns how many there were. */
+static int
+orphans_stop(const struct stack *st)
+{
+    char pid_file[PATH_MAX];
+    stack_path(st, "nginx/nginx.pid", pid_file);
+    pid_t master = stack_pid_read(pid_file);
+    if (master <= 0 || stack_proc_is(master, "nginx"))
+        return 0;
+    int n = stack_group_kill(master, "nginx", SIGKILL);
+    for (int i = 0; i < 50 && stack_group_kill(master, "nginx", 0) > 0; i++)
+        nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
+    if (n > 0)
+        fprintf(stderr, "kheish: stopped %d nginx workers left by a master that died\n", n);
+    return n;
+}
+
+/* Starts nginx unless its pid file names a live nginx, in an environment of
+ * PATH and the locale (nothing of ours: nginx needs none of it). nginx
+ * daemonises itself after binding, so a port in use or a bad config fails
+ * here, with its message on our stderr. Returns 0 or -1. */
 int
-stack_nginx_start(const struct stack *st, const char *const *route_env)
+stack_nginx_start(const struct stack *st)
 {
     char prefix[PATH_MAX], pid_file[PATH_MAX], err_log[PATH_MAX], run_dir[PATH_MAX];
     pid_t pid;
@@ -192,6 +212,7 @@ stack_nginx_start(const struct stack *st, const char *const *route_env)
         fprintf(stderr, "kheish: nginx is already running (pid %d)\n", (int)pid);
         return 0;
     }
+    orphans_stop(st);
     /* Workers started by root run as nobody and must reach api.sock; if
      * they cannot, every request would be a 502 until the readiness timeout. */
     stack_path(st, "run", run_dir);
@@ -209,7 +230,7 @@ stack_nginx_start(const struct stack *st, const char *const *route_env)
     fprintf(stderr, "kheish: starting nginx on %s\n", bind);
     struct stack_cmd c = {
         .argv = (const char *const[]){nginx_bin(), "-p", prefix, "-c", "nginx.conf", NULL},
-        .unset = route_env};
+        .clean_env = 1};
     int rc = stack_cmd_run(&c);
     if (rc == 0)
         return 0;
@@ -227,7 +248,9 @@ stack_nginx_stop(const struct stack *st)
     pid_t pid;
     stack_path(st, "nginx/nginx.pid", pid_file);
     int rc = stack_pid_stop(pid_file, "nginx", SIGQUIT, STACK_NGINX_STOP_MS, &pid);
-    if (rc >= 0)
+    if (rc == 0)
+        return orphans_stop(st) > 0;
+    if (rc > 0)
         return rc;
     fprintf(stderr, "kheish down: nginx (pid %d) did not quit in %d ms; sending SIGTERM\n",
             (int)pid, STACK_NGINX_STOP_MS);

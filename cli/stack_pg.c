@@ -61,7 +61,7 @@ pg_run(const struct stack *st, const char *const *argv)
 {
     char log[PATH_MAX];
     stack_path(st, "logs/pg.log", log);
-    struct stack_cmd c = {.argv = argv, .user = STACK_PG_USER, .log_path = log};
+    struct stack_cmd c = {.argv = argv, .user = STACK_PG_USER, .log_path = log, .clean_env = 1};
     return stack_cmd_run(&c);
 }
 

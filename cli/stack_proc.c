@@ -4,6 +4,7 @@
  */
 #include "stack.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -52,6 +53,21 @@ drop_to(const char *user)
     return 0;
 }
 
+/* In a forked child: an environment of PATH, TZ and the locale alone. */
+static void
+keep_only_locale_and_path(void)
+{
+    extern char **environ;
+    static char *kept[64];
+    size_t n = 0;
+    for (char **e = environ; *e && n < sizeof kept / sizeof kept[0] - 1; e++)
+        if (!strncmp(*e, "PATH=", 5) || !strncmp(*e, "TZ=", 3) || !strncmp(*e, "LANG=", 5) ||
+            !strncmp(*e, "LC_", 3))
+            kept[n++] = *e;
+    kept[n] = NULL;
+    environ = kept;
+}
+
 /* The child side of every command. Messages about a failure before exec go
  * to the caller's stderr even when stdout/stderr are redirected to a log. */
 static void __attribute__((noreturn)) child_exec(const struct stack_cmd *c, int out_fd, int err_fd)
@@ -64,6 +80,8 @@ static void __attribute__((noreturn)) child_exec(const struct stack_cmd *c, int 
         if (setsid() < 0 || null < 0 || dup2(null, STDIN_FILENO) < 0)
             child_fail(errfd, "kheish: cannot detach %s: %s\n", c->argv[0], strerror(errno));
     }
+    if (c->clean_env)
+        keep_only_locale_and_path();
     for (const char *const *e = c->env; e && *e; e++)
         if (putenv((char *)*e) != 0)
             child_fail(errfd, "kheish: cannot set environment: %s\n", strerror(errno));
@@ -224,13 +242,13 @@ read_pid(const char *path)
     return util_parse_i64(buf, 1, INT32_MAX, &v) == 0 ? (pid_t)v : 0;
 }
 
-/* 1 when pid is a live (not zombie) process named comm. A pid file can
- * outlive its process and the pid be reused, hence the name check; our pid 1
- * reaps orphans late, hence the zombie check. */
-int
-stack_proc_is(pid_t pid, const char *comm)
+/* 1 when pid is a live (not zombie) process named comm, and then its
+ * process group in *pgrp (may be NULL). */
+static int
+proc_stat(pid_t pid, const char *comm, pid_t *pgrp)
 {
     char path[64], buf[512];
+    int ppid, group;
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     if (read_small(path, buf, sizeof buf) <= 0)
         return 0;
@@ -239,8 +257,42 @@ stack_proc_is(pid_t pid, const char *comm)
         return 0;
     *close_paren = '\0';
     char state = close_paren[2];
+    if (pgrp && sscanf(close_paren + 3, "%d %d", &ppid, &group) == 2)
+        *pgrp = group;
     /* The kernel keeps the first 15 bytes of a name (TASK_COMM_LEN - 1). */
     return strncmp(open_paren + 1, comm, 15) == 0 && state != 'Z' && state != 'X';
+}
+
+/* 1 when pid is a live (not zombie) process named comm. A pid file can
+ * outlive its process and the pid be reused, hence the name check; our pid 1
+ * reaps orphans late, hence the zombie check. */
+int
+stack_proc_is(pid_t pid, const char *comm)
+{
+    return proc_stat(pid, comm, NULL);
+}
+
+int
+stack_group_kill(pid_t pgrp, const char *comm, int sig)
+{
+    DIR *d = opendir("/proc");
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        int64_t pid;
+        pid_t group = 0;
+        if (util_parse_i64(e->d_name, 1, INT32_MAX, &pid) == 0 &&
+            proc_stat((pid_t)pid, comm, &group) && group == pgrp && kill((pid_t)pid, sig) == 0)
+            n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+pid_t
+stack_pid_read(const char *pid_file)
+{
+    return read_pid(pid_file);
 }
 
 /* 1 (and *pid) when pid_file names a live process called comm, else 0. */

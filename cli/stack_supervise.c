@@ -15,7 +15,7 @@
  * reads a routes file whose content or path changed, and answers "ok".
  *
  * Its state is run/supervisor.json, rewritten (temp file and rename) after
- * every change: {pid, started_at_ms, restart_count, foreground, daemons: [{name,
+ * every change: {pid, started_at_ms, restart_count, daemons: [{name,
  * process, pid, restart_count, last_exit, last_restart_at_ms, backoff_ms,
  * routes}]}. kheish-fcgi reads it for /v1/status (a file, not a table: the
  * supervisor must keep restarting while PostgreSQL is down, and counts are
@@ -26,10 +26,11 @@
  * daemons through their pid files, in its own order.
  *
  * `kheish serve` runs the same loop in the foreground (st->foreground):
- * the daemons log to its stderr, it refuses up's handovers, it also starts
- * nginx again if it dies, it gives up (exit 1) on a daemon that cannot be
- * kept running (STACK_GIVE_UP_DEATHS quick deaths in a row, or a binary
- * that cannot be started), and on SIGTERM it stops everything, as down does.
+ * the daemons log to its stderr, no up reaches it (serve holds the state
+ * root's lock), it also starts nginx again if it dies, it gives up (exit 1)
+ * on a daemon that cannot be kept running (STACK_GIVE_UP_DEATHS quick deaths
+ * in a row, or a binary that cannot be started), and on SIGTERM, SIGINT or
+ * SIGHUP (its terminal closed) it stops everything, as down does.
  */
 #include "stack.h"
 
@@ -142,9 +143,8 @@ state_write(const struct sup *s)
                       sl->restarts ? json_integer(sl->last_restart_at_ms) : json_null(),
                       "backoff_ms", (json_int_t)sl->backoff_ms, "routes", sl->routes));
     }
-    json_t *j = json_pack("{s:i, s:I, s:i, s:b, s:o}", "pid", (int)getpid(), "started_at_ms",
-                          (json_int_t)s->started_at_ms, "restart_count", total, "foreground",
-                          s->st.foreground, "daemons", daemons);
+    json_t *j = json_pack("{s:i, s:I, s:i, s:o}", "pid", (int)getpid(), "started_at_ms",
+                          (json_int_t)s->started_at_ms, "restart_count", total, "daemons", daemons);
     stack_path(&s->st, "run/supervisor.json", path);
     stack_path(&s->st, "run/supervisor.json.tmp", tmp);
     if (json_dump_file(j, tmp, JSON_COMPACT) != 0 || rename(tmp, path) != 0)
@@ -410,8 +410,7 @@ take_env(struct sup *s, int fd)
     return 0;
 }
 
-/* One handover from up: its environment, a reconcile, the answer. A stack
- * in the foreground keeps serve's settings: it refuses. */
+/* One handover from up: its environment, a reconcile, the answer. */
 static void
 handover(struct sup *s, int lfd)
 {
@@ -422,9 +421,7 @@ handover(struct sup *s, int lfd)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     const char *reply = "ok\n";
-    if (s->st.foreground)
-        reply = "this stack runs in the foreground (`kheish serve`); stop it first\n";
-    else if (take_env(s, fd) != 0)
+    if (take_env(s, fd) != 0)
         reply = "the environment could not be read\n";
     else
         reconcile(s);
@@ -460,7 +457,7 @@ watch_nginx(struct sup *s)
     if (stack_nginx_running(&s->st))
         return;
     log_msg("error", "nginx_died", "nginx is not running: starting it again");
-    if (stack_nginx_start(&s->st, (const char *const *)s->route_env) != 0)
+    if (stack_nginx_start(&s->st) != 0)
         give_up(s, "nginx", "it cannot be started again");
 }
 
@@ -504,6 +501,7 @@ stack_supervise(const struct stack *st, const char *bindir)
     struct sigaction sa = {.sa_handler = on_quit};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     s.started_at_ms = util_now_ms();
     s.route_env[0] = NULL;
@@ -570,19 +568,6 @@ stack_supervisor_running(const struct stack *st)
 {
     pid_t pid;
     return supervisor_alive(st, &pid);
-}
-
-int
-stack_serving(const struct stack *st)
-{
-    pid_t pid;
-    if (!supervisor_alive(st, &pid))
-        return 0;
-    json_t *state = state_read(st);
-    int fg = json_integer_value(json_object_get(state, "pid")) == pid &&
-             json_is_true(json_object_get(state, "foreground"));
-    json_decref(state);
-    return fg;
 }
 
 /* SIGTERM: the supervisor ends and leaves its daemons to the caller. */

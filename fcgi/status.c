@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,6 +269,26 @@ event_warnings(const json_t *events, json_t *warnings)
     }
 }
 
+/* 1 when pid is a process that has not ended (a zombie has: the supervisor's
+ * parent may be a pid 1 that reaps late). */
+static int
+pid_alive(pid_t pid)
+{
+    char path[64], buf[256];
+    if (pid <= 0)
+        return 0;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return kill(pid, 0) == 0 || errno == EPERM; /* no /proc: ask the kernel */
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')');
+    return paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
+}
+
 /* The supervisor's state (kheish up's embedded stack: <state_root>/run/
  * supervisor.json, see cli/stack_supervise.c), or null when nothing
  * supervises this host's daemons (systemd does in production). A daemon that
@@ -282,6 +303,15 @@ supervisor(const char *state_root, json_t *warnings)
         json_decref(sup);
         return json_null();
     }
+    /* A supervisor killed (or a serve whose terminal went) leaves its
+     * daemons running and nobody to restart them. */
+    int alive = pid_alive((pid_t)json_integer_value(json_object_get(sup, "pid")));
+    json_object_set_new(sup, "running", json_boolean(alive));
+    if (!alive)
+        status_warn(warnings, "error", "supervisor_not_running",
+                    "the supervisor is gone: a daemon that dies now stays down (kheish up "
+                    "starts one again, and it adopts the daemons)",
+                    NULL);
     size_t i;
     json_array_foreach(json_object_get(sup, "daemons"), i, d)
     {

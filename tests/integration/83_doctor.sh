@@ -118,6 +118,14 @@ doctor
 [ "$(check routes)" = error ] || fail "no routes: routes is $(check routes)"
 api POST "/v1/runs/$(jq -r '.status.runs.oldest_queued_run_id' "$RESP_DIR/doctor.json")/cancel"
 
+# A refused token: stdout is the report alone, which says why; an origin
+# with a control character is refused before anything is sent.
+KHEISH_DAEMON_TOKEN_FILE=$STATE_ROOT/tokens/auth-store-master-key doctor 2>/dev/null
+[ "$RC" = 4 ] && jq -se 'length == 1 and (.[0].status_error | contains("token"))' "$RESP_DIR/doctor.json" >/dev/null ||
+    fail "a refused token: exit $RC, stdout $(head -c 300 "$RESP_DIR/doctor.json")"
+kheish doctor --cors-origin "$(printf 'http://localhost:1\r\nX-Injected: 1')" >/dev/null 2>&1
+[ $? = 2 ] || fail "a --cors-origin with CR LF was not refused"
+
 # Nothing listening: exit 3, and the three probes say so.
 KHEISH_DAEMON_URL=http://127.0.0.1:9 doctor
 [ "$RC" = 3 ] || fail "unreachable: exit $RC"

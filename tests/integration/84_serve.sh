@@ -81,10 +81,26 @@ rm "$T/old-admin"
 
 # One stack per state root: up and a second serve are refused.
 kheish up --state-root "$STATE" >"$RESP_DIR/up.out" 2>&1 && fail "up over a serve stack succeeded"
-grep -q 'foreground' "$RESP_DIR/up.out" || fail "up over serve: $(cat "$RESP_DIR/up.out")"
+grep -q 'already locked by another kheish (pid=' "$RESP_DIR/up.out" || fail "up over serve: $(cat "$RESP_DIR/up.out")"
 kheish serve --bind "127.0.0.1:$((PORT + 1))" --state-root "$STATE" >"$RESP_DIR/serve2.out" 2>&1 &&
     fail "a second serve on the same state root started"
-grep -q 'runs in .* already' "$RESP_DIR/serve2.out" || fail "second serve: $(cat "$RESP_DIR/serve2.out")"
+grep -q 'already locked' "$RESP_DIR/serve2.out" || fail "second serve: $(cat "$RESP_DIR/serve2.out")"
+
+# PostgreSQL and nginx start from a clean environment: no key, no token file.
+pm=$(head -1 "$STATE/pg/data/postmaster.pid")
+ng=$(cat "$STATE/nginx/nginx.pid")
+for pid in "$pm" "$ng"; do
+    leaked=$(tr '\0' '\n' <"/proc/$pid/environ" | grep -c '^KHEISH_')
+    [ "$leaked" = 0 ] || fail "process $pid ($(cat /proc/$pid/comm)) inherited $leaked KHEISH_ variables"
+done
+
+# nginx's master killed: serve stops the workers it left on the port and
+# starts nginx again.
+kill -9 "$ng"
+gone_and_back() { [ "$(cat "$STATE/nginx/nginx.pid" 2>/dev/null)" != "$ng" ] && ready; }
+wait_until 20 gone_and_back || fail "nginx did not come back after kill -9: $(tail -5 "$T/serve.log")"
+kill -0 "$SERVE" || fail "serve gave up after nginx was killed: $(tail -5 "$T/serve.log")"
+cli status >/dev/null || fail "status after nginx came back: exit $?"
 
 # SIGTERM stops everything, and serve exits 0.
 kill -TERM "$SERVE"
@@ -117,6 +133,25 @@ SERVE=
 grep -q '"event":"gave_up"' "$T/serve3.log" || fail "no gave_up line: $(tail -5 "$T/serve3.log")"
 [ -z "$(pgrep -f -- "$STATE")" ] || fail "processes left after giving up"
 
+# Two serves at once on a fresh state root: one serves, the other is
+# refused by the state root's lock before it writes anything.
+for i in 1 2; do
+    "$BIN_DIR/kheish" serve --bind "127.0.0.1:$((PORT + i - 1))" --state-root "$T/race" \
+        --http-admin-token-file "$ADMIN" >"$T/race-$i.log" 2>&1 &
+    eval "RACE$i=\$!"
+done
+one_left() { ! kill -0 "$RACE1" 2>/dev/null || ! kill -0 "$RACE2" 2>/dev/null; }
+wait_until 30 one_left || fail "neither racing serve was refused"
+if kill -0 "$RACE1" 2>/dev/null; then winner=$RACE1 loser=2 wport=$PORT; else winner=$RACE2 loser=1 wport=$((PORT + 1)); fi
+wait_until 60 eval '[ "$(curl -s -o /dev/null -w %{http_code} http://127.0.0.1:$wport/readyz)" = 200 ]' ||
+    fail "the racing serve that won did not become ready: $(tail -5 "$T/race-$((3 - loser)).log")"
+grep -q 'already locked by another kheish' "$T/race-$loser.log" || fail "the losing serve: $(cat "$T/race-$loser.log")"
+kill -HUP "$winner" # a closed terminal: serve stops everything too
+wait "$winner"
+rc=$?
+[ $rc = 0 ] || fail "serve exited $rc on SIGHUP"
+[ -z "$(pgrep -f -- "$T/race")" ] || fail "processes left after SIGHUP: $(pgrep -af -- "$T/race")"
+
 # Flags: refused with a reason, warned about, or checked before anything starts.
 expect_serve_refusal() { # EXIT PATTERN FLAGS...
     local want=$1 pattern=$2
@@ -130,6 +165,14 @@ expect_serve_refusal 2 'routes file' --provider openai
 expect_serve_refusal 2 'not a flag of kheish serve' --made-up-flag 1
 expect_serve_refusal 2 'auto|disabled' --mcp-discovery sometimes
 expect_serve_refusal 2 'not a route of' --routes-file "$T/routes.toml" --default-route nope
+# A token file that holds no token is said before anything starts.
+expect_serve_refusal 2 'not a route of' --http-admin-token-file "$T/no-such-token" \
+    --routes-file "$T/routes.toml" --default-route nope
+grep -q "warning: --http-admin-token-file $T/no-such-token: No such file" "$RESP_DIR/flag.out" ||
+    fail "no warning for a missing token file: $(cat "$RESP_DIR/flag.out")"
+expect_serve_refusal 2 'not a flag of kheish serve' --model-budget-max-total-cost-usd 5
+expect_serve_refusal 2 'made-up-flag is not supported' --disable-scheduler --made-up-flag 1
+grep -q 'warning: --disable-scheduler has no effect' "$RESP_DIR/flag.out" || fail "--disable-scheduler: $(cat "$RESP_DIR/flag.out")"
 expect_serve_refusal 2 'needs an admin token' --http-auth-mode bearer
 expect_serve_refusal 2 'not loopback' --bind "0.0.0.0:$PORT"
 expect_serve_refusal 2 'identical' --http-admin-token same-token --http-readonly-token same-token

@@ -74,3 +74,13 @@ grep -q '"msg":"runner-1 died [0-9]* ms after its start: crash loop, restarting 
 api GET /v1/status
 expect_json '[.health.warnings[] | select(.code == "daemon_restarting" and .related_id == "runner-1")] | length == 1'
 mv "$RESP_DIR/gone.toml" "$RESP_DIR/routes.toml"
+
+# A supervisor killed leaves its daemons unsupervised: status says so, and
+# up starts one again, which adopts them.
+kill -9 "$(cat "$STATE_ROOT/run/supervisor.pid")"
+unsupervised() { api GET /v1/status && [ "$(jqr .supervisor.running)" = false ]; }
+wait_until 5 unsupervised || fail "status still sees the killed supervisor: $(jq -c .supervisor "$BODY_FILE")"
+expect_json 'any(.health.warnings[]; .code == "supervisor_not_running" and .severity == "error")'
+KHEISH_TEST_SUPERVISOR_KEY=k-$(uid) up_stack || fail "up after the supervisor was killed: $(tail -3 "$RESP_DIR/up.log")"
+api GET /v1/status
+expect_json '.supervisor.running == true and all(.health.warnings[]; .code != "supervisor_not_running")'
