@@ -5,6 +5,7 @@
 
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 int
 main(int argc, char **argv)
@@ -17,6 +18,7 @@ main(int argc, char **argv)
     }
     int rc = fcgi_config_load(&cfg, argc, argv) != 0 ? 2 : master_run(&cfg);
     routes_free(&cfg.routes);
+    free(cfg.runtime_routes);
     sealed_key_wipe(&cfg.master_key);
     return rc;
 }
