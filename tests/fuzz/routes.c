@@ -4,8 +4,8 @@
  * file has 1..ROUTES_MAX_ROUTES routes, each with a unique valid id, a known
  * driver, a model, printable strings, at most one credential source, and
  * audio or transcription only where the driver has them; the default names
- * one of them; the inventory lists them all. A refused file gets one message,
- * "fuzz.toml:LINE: what", LINE within the file, and an empty model.
+ * one of them; the inventory and the runtime view's routes list them all. A refused file gets one
+ * message, "fuzz.toml:LINE: what", LINE within the file, and an empty model.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -63,9 +63,16 @@ check_inventory(const struct routes *rs)
     for (size_t i = 0; i < rs->n; i++) {
         json_t *r = json_array_get(list, i);
         FUZZ_CHECK(!strcmp(json_string_value(json_object_get(r, "route_id")), rs->v[i].id));
-        FUZZ_CHECK(json_object_size(json_object_get(r, "capabilities")) == 6);
+        FUZZ_CHECK(json_object_size(json_object_get(r, "capabilities")) == 7);
     }
     json_decref(inv);
+    /* The runtime view's part: the default route's object among them all. */
+    json_t *rt = routes_runtime(rs);
+    FUZZ_CHECK(json_array_size(json_object_get(rt, "routes")) == rs->n);
+    FUZZ_CHECK(!strcmp(
+        json_string_value(json_object_get(json_object_get(rt, "default_route"), "route_id")),
+        rs->default_route));
+    json_decref(rt);
 }
 
 /* "fuzz.toml:LINE: message" with 1 <= LINE <= the lines of the input. */
