@@ -84,20 +84,32 @@ utf8_seq(const unsigned char *p, size_t n)
     return len;
 }
 
-int
-util_utf8_printable(const char *s, size_t len)
+static int
+utf8_check(const char *s, size_t len, int controls)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < len) {
-        if (p[i] < 0x20 || p[i] == 0x7F)
+        if (!controls && (p[i] < 0x20 || p[i] == 0x7F))
             return 0;
-        size_t n = utf8_seq(p + i, len - i);
+        size_t n = p[i] ? utf8_seq(p + i, len - i) : 0;
         if (n == 0)
             return 0;
         i += n;
     }
     return 1;
+}
+
+int
+util_utf8_printable(const char *s, size_t len)
+{
+    return utf8_check(s, len, 0);
+}
+
+int
+util_utf8_valid(const char *s, size_t len)
+{
+    return utf8_check(s, len, 1);
 }
 
 json_t *

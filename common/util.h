@@ -21,6 +21,8 @@ json_t *util_json_str(const char *s);
 
 /* 1 when s is valid UTF-8 without control characters (except none). */
 int util_utf8_printable(const char *s, size_t len);
+/* 1 when s is valid UTF-8 without NUL. */
+int util_utf8_valid(const char *s, size_t len);
 
 /* base64url without padding. encode writes a NUL-terminated string into out
  * (size >= 4*len/3+2); decode returns the decoded length or -1. */
