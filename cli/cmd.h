@@ -44,8 +44,11 @@ int cmd_sessions_end(const struct cli *c, int argc, char **argv);
 int cmd_runs_list(const struct cli *c, int argc, char **argv);
 int cmd_runs_get(const struct cli *c, int argc, char **argv);
 int cmd_runs_events(const struct cli *c, int argc, char **argv);
+int cmd_runs_external_actions(const struct cli *c, int argc, char **argv);
 int cmd_runs_cancel(const struct cli *c, int argc, char **argv);
 int cmd_runs_wait(const struct cli *c, int argc, char **argv);
+
+int cmd_audit_verify(const struct cli *c, int argc, char **argv);
 
 int cmd_secrets_generate(const struct cli *c, int argc, char **argv);
 int cmd_secrets_list(const struct cli *c, int argc, char **argv);

@@ -41,6 +41,42 @@ cmd_runs_get(const struct cli *c, int argc, char **argv)
     return cmd_id_verb(c, argc, argv, "GET", "/v1/runs/%s", &view_run);
 }
 
+#define EXTERNAL_ACTIONS_PAGE 10000 /* records per request: the API's largest page */
+
+/* `runs external-actions <id>`: the run's signed records (contract §9),
+ * every page, as one JSON array like upstream's. */
+int
+cmd_runs_external_actions(const struct cli *c, int argc, char **argv)
+{
+    const char *id;
+    if (args_parse(argc, argv, NULL, &id, 1, 1) != 0)
+        return ARGS_USAGE;
+    json_t *all = json_array(), *page = NULL;
+    int rc;
+    do {
+        struct client_url url;
+        char after[24], limit[16];
+        json_decref(page);
+        snprintf(after, sizeof after, "%zu", json_array_size(all));
+        snprintf(limit, sizeof limit, "%d", EXTERNAL_ACTIONS_PAGE);
+        client_url_path(&url, "/v1/runs/%s/external-actions", id);
+        client_url_query(&url, "after", after);
+        client_url_query(&url, "limit", limit);
+        rc = client_request(c, &(struct client_req){"GET", &url, NULL, NULL}, &page, NULL);
+        if (rc == EXIT_OK && !json_is_array(page)) {
+            fprintf(stderr, "kheish: the external actions are not a JSON array\n");
+            rc = EXIT_SCHEMA;
+        }
+        if (rc == EXIT_OK)
+            json_array_extend(all, page);
+    } while (rc == EXIT_OK && json_array_size(page) == EXTERNAL_ACTIONS_PAGE);
+    if (rc == EXIT_OK)
+        output_print(c, all, &view_external_actions);
+    json_decref(page);
+    json_decref(all);
+    return rc;
+}
+
 int
 cmd_runs_events(const struct cli *c, int argc, char **argv)
 {

@@ -97,9 +97,9 @@ daemon_flags(const struct stack *st, int slot, const char **flags, char buf[5][P
 {
     size_t n = 0;
     if (slot >= SLOT_RUNNER0) {
-        flags[n++] = "--routes-file";
-        flags[n++] = st->routes_file;
-        flags[n] = NULL;
+        const char *const runner[] = {"--routes-file", st->routes_file, "--state-root", st->root};
+        memcpy(flags, runner, sizeof runner);
+        flags[4] = NULL;
         return;
     }
     stack_bind(st, buf[0], PATH_MAX);

@@ -123,6 +123,20 @@ static const struct output_section run_event_sections[] = {
 };
 const struct output_view view_run_events = OUTPUT_VIEW(run_event_sections);
 
+static const struct output_col external_action_cols[] = {
+    {"time", "timestamp_ms", OUT_TIME, 0},
+    {"phase", "phase", OUT_TEXT, 0},
+    {"kind", "kind", OUT_TEXT, 0},
+    {"target", "target", OUT_TEXT, 0},
+    {"outcome", "outcome", OUT_TEXT, 0},
+    {"grant", "grant_id", OUT_TEXT, 0},
+    {"record hash", "record_hash", OUT_TEXT, 16},
+};
+static const struct output_section external_action_sections[] = {
+    {OUTPUT_TABLE, NULL, NULL, OUTPUT_COLS(external_action_cols)},
+};
+const struct output_view view_external_actions = OUTPUT_VIEW(external_action_sections);
+
 static const struct output_col interrupt_fields[] = {
     {"interrupted", "interrupted", OUT_TEXT, 0},
     {"status", "snapshot.status", OUT_TEXT, 0},

@@ -14,6 +14,7 @@ extern const struct output_view view_interrupt;
 extern const struct output_view view_run;
 extern const struct output_view view_run_list;
 extern const struct output_view view_run_events;
+extern const struct output_view view_external_actions;
 extern const struct output_view view_secret;
 extern const struct output_view view_secret_list;
 extern const struct output_view view_accepted;

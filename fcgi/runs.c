@@ -1,4 +1,5 @@
 /* /v1/runs and POST /v1/sessions/{id}/runs. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,9 +10,11 @@
 #include "util.h"
 #include "validate.h"
 
-#define RUN_EVENTS_DEFAULT_LIMIT 1000
-#define RUN_EVENTS_MAX_LIMIT     1000
-#define FINGERPRINT_VERSION      "v1:"
+#define RUN_EVENTS_DEFAULT_LIMIT       1000
+#define EXTERNAL_ACTIONS_DEFAULT_LIMIT 10000
+#define EXTERNAL_ACTIONS_MAX_LIMIT     10000
+#define RUN_EVENTS_MAX_LIMIT           1000
+#define FINGERPRINT_VERSION            "v1:"
 
 /* "v1:" + SHA-256 of the canonical (sorted, compact) payload. */
 static void
@@ -127,6 +130,28 @@ runs_events(struct http_req *req, struct http_resp *resp)
     return rc == STORE_OK ? http_json(resp, 200, out) : http_store_problem(resp, rc);
 }
 
+/* The run's signed external-action records (contract §9), oldest first: a
+ * JSON array, as upstream answers; `after` (a record's position in the
+ * run's chain) and `limit` page a long one. */
+static int
+runs_external_actions(struct http_req *req, struct http_resp *resp)
+{
+    char *text;
+    int64_t after = 0;
+    const char *id = http_path_id(req, 0, "run", resp);
+    const char *a = http_query(req, "after");
+    if (id && a && util_parse_i64(a, 0, INT64_MAX, &after) != 0)
+        return http_problem(resp, 400, "pagination", "invalid_after",
+                            "after must be a non-negative integer (a record's position)");
+    int limit =
+        id ? http_query_limit(req, EXTERNAL_ACTIONS_DEFAULT_LIMIT, EXTERNAL_ACTIONS_MAX_LIMIT, resp)
+           : -1;
+    if (limit < 0)
+        return resp->status;
+    enum store_rc rc = store_ledger_records(req->db, id, after, limit, &text);
+    return rc == STORE_OK ? http_json_text(resp, 200, text) : http_store_problem(resp, rc);
+}
+
 static int
 runs_cancel(struct http_req *req, struct http_resp *resp)
 {
@@ -148,6 +173,8 @@ const struct http_route runs_routes[] = {
      "cursor_pagination paginated_lists"},
     {"GET", "/v1/runs/*", AUTH_ACCESS_READ_ONLY, runs_get, NULL, NULL, NULL},
     {"GET", "/v1/runs/*/events", AUTH_ACCESS_READ_ONLY, runs_events, "limit", NULL, NULL},
+    {"GET", "/v1/runs/*/external-actions", AUTH_ACCESS_READ_ONLY, runs_external_actions,
+     "after limit", NULL, NULL},
     {"GET", "/v1/runs/*/stream", AUTH_ACCESS_READ_ONLY, NULL, "cursor", NULL,
      "live_events sse_replay typed_sse_heartbeat"},
     {"POST", "/v1/runs/*/cancel", AUTH_ACCESS_ADMIN, runs_cancel, NULL, validate_empty, NULL},

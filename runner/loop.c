@@ -178,7 +178,9 @@ setup(struct runner *r)
                 r->db ? store_last_error(r->db) : "out of memory");
         return 1;
     }
-    return check_routes(r) == 0 ? 0 : 2;
+    if (check_routes(r) != 0)
+        return 2;
+    return audit_setup(r);
 }
 
 /* What goes to the database together, into r->batch: the replies' new text
@@ -239,13 +241,13 @@ claim_at(const struct runner *r)
     return at > r->db_retry_ms ? at : r->db_retry_ms;
 }
 
-/* Frees the jobs that are over. */
+/* Frees the jobs that are over (once their last ledger record is in). */
 static void
 reap(struct runner *r)
 {
     size_t kept = 0;
     for (size_t i = 0; i < r->njobs; i++) {
-        if (r->jobs[i]->stop)
+        if (r->jobs[i]->stop && r->jobs[i]->audit_then == AUDIT_NONE)
             job_free(r->jobs[i]);
         else
             r->jobs[kept++] = r->jobs[i];
@@ -359,6 +361,8 @@ wait_ms(const struct runner *r, int64_t now)
             until = j->next_trace_ms;
         if (j->status && r->db_retry_ms < until)
             until = r->db_retry_ms; /* an outcome to commit */
+        if (j->audit_then != AUDIT_NONE && r->audit_retry_ms < until)
+            until = r->audit_retry_ms; /* a ledger record to append */
     }
     return until <= now ? 0 : until - now > RUNNER_POLL_MS ? RUNNER_POLL_MS : (int)(until - now);
 }
@@ -378,7 +382,9 @@ turn(struct runner *r)
     for (size_t i = 0; i < r->njobs; i++)
         job_retry_if_due(r, r->jobs[i], now);
     trace(r, now);
+    audit_flush(r); /* the answers' records, before their outcomes */
     work(r);
+    audit_flush(r); /* the requests of the runs just claimed, before they are sent */
     reap(r);
     struct curl_waitfd wake = {r->listener ? store_listener_fd(r->listener) : -1, CURL_WAIT_POLLIN,
                                0};
@@ -394,10 +400,17 @@ shut_down(struct runner *r)
     for (size_t i = 0; i < r->njobs; i++)
         if (r->jobs[i]->stop == NULL && r->jobs[i]->status == NULL)
             job_end(r, r->jobs[i], "interrupted", "the runner executing it was shut down");
-    r->db_retry_ms = 0;
+    r->db_retry_ms = r->audit_retry_ms = 0;
+    audit_flush(r);
     work(r);
-    for (size_t i = 0; i < r->njobs; i++)
-        r->jobs[i]->stop = "shut down";
+    for (size_t i = 0; i < r->njobs; i++) {
+        struct job *j = r->jobs[i];
+        if (j->audit_then != AUDIT_NONE)
+            log_msg("error", "audit_record_lost",
+                    "run %s: a ledger record could not be appended before shutdown", j->w.run_id);
+        j->audit_then = AUDIT_NONE;
+        j->stop = "shut down";
+    }
     reap(r);
 }
 
@@ -416,7 +429,9 @@ runner_run(const struct runner_config *cfg)
     r.jobs = calloc(slots, sizeof *r.jobs);
     r.batch_jobs = calloc(slots, sizeof *r.batch_jobs);
     r.batch = calloc(slots, sizeof *r.batch);
-    if (rc == 0 && (!r.jobs || !r.batch_jobs || !r.batch || !(r.multi = curl_multi_init())))
+    r.audit_jobs = calloc(slots, sizeof *r.audit_jobs);
+    if (rc == 0 &&
+        (!r.jobs || !r.batch_jobs || !r.batch || !r.audit_jobs || !(r.multi = curl_multi_init())))
         rc = 1;
     if (rc == 0) {
         FILE *pf = cfg->pid_file ? fopen(cfg->pid_file, "we") : NULL;
@@ -442,11 +457,13 @@ runner_run(const struct runner_config *cfg)
     if (rc == 0)
         curl_global_cleanup();
     free(r.batch);
+    free(r.audit_jobs);
     free(r.batch_jobs);
     free(r.jobs);
     store_listener_close(r.listener);
     store_close(r.db);
     routes_free(&r.routes);
     sealed_key_wipe(&r.key);
+    ledger_key_wipe(&r.audit_key);
     return rc;
 }

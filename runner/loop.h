@@ -6,11 +6,20 @@
 #include <curl/curl.h>
 #include <signal.h>
 
+#include "ledger.h"
 #include "provider.h"
 #include "routes.h"
 #include "runner.h"
 #include "sealed.h"
 #include "store.h"
+
+/* What a job does once its ledger record is appended (audit.c). */
+enum audit_then {
+    AUDIT_NONE,         /* no record waits */
+    AUDIT_THEN_CALL,    /* a request record: then the provider call is sent */
+    AUDIT_THEN_VERDICT, /* a response record: then the attempt's verdict is acted on */
+    AUDIT_THEN_NOTHING, /* a response record of a call that was stopped */
+};
 
 /* One claimed run, from its claim to its outcome. */
 struct job {
@@ -27,6 +36,18 @@ struct job {
     const char *status; /* the outcome, once known: completed, failed, interrupted */
     char error[512];
     const char *stop; /* why it ends without an outcome of ours: someone else ended it */
+    /* The external-action ledger (audit.c): the run's bucket as this runner
+     * last saw it, and the record waiting to be appended. */
+    int64_t audit_count;
+    char audit_head[LEDGER_HASH_HEX + 1];
+    struct ledger_record audit;
+    enum audit_then audit_then;
+    int audit_failures;
+    enum provider_rc verdict; /* of the attempt whose response record waits */
+    char target[ROUTES_STRING_MAX_BYTES * 2 + 16];
+    char outcome[32];
+    char principal[200];
+    char grant_id[40]; /* the broker lease of an auth_ref route's credential */
 };
 
 struct runner {
@@ -34,6 +55,9 @@ struct runner {
     struct routes routes;
     struct sealed_key key;
     int has_key;
+    struct ledger_key audit_key; /* signs the external-action ledger's records */
+    int64_t audit_retry_ms;      /* a failed append is tried again from then */
+    struct job **audit_jobs;     /* the jobs of one append (cfg->concurrency slots) */
     struct store *db;
     struct store_listener *listener;
     int64_t listen_retry_ms;
@@ -65,5 +89,17 @@ void job_stop(struct runner *r, struct job *j, const char *why);
 /* Ends the job with an outcome (status, error), stopping its call. */
 void job_end(struct runner *r, struct job *j, const char *status, const char *error);
 void job_free(struct job *j);
+/* Its ledger record was appended (ok) or could not be (why): what it waited
+ * for (then) goes on. */
+void job_audited(struct runner *r, struct job *j, enum audit_then then, int ok, const char *why);
+
+/* audit.c: the signed record of each provider call (contract §9). A record
+ * is queued for a job (phase request or response; outcome may be NULL) and
+ * appended by audit_flush with those of every other job, in one statement,
+ * before the loop goes on; job_audited then carries the job on. */
+int audit_setup(struct runner *r);
+void audit_queue(struct runner *r, struct job *j, const char *phase, const char *outcome,
+                 enum audit_then then);
+void audit_flush(struct runner *r);
 
 #endif

@@ -15,8 +15,10 @@ static const char usage[] =
     "  --default-route ID     (the file's)               KHEISH_DEFAULT_ROUTE\n"
     "  --lease-ms N           (15000)                    KHEISH_RUNNER_LEASE_MS\n"
     "  --concurrency N        (16) runs at once          KHEISH_RUNNER_CONCURRENCY\n"
+    "  --state-root DIR       (none) audit-signing.key   KHEISH_STATE_ROOT\n"
     "  --pid-file PATH\n"
-    "environment only: KHEISH_AUTH_STORE_MASTER_KEY or _FILE (auth_ref routes)\n";
+    "environment only: KHEISH_AUTH_STORE_MASTER_KEY or _FILE (auth_ref routes),\n"
+    "  KHEISH_EXTERNAL_ACTION_AUDIT_SIGNING_KEY or _FILE (else DIR/audit-signing.key)\n";
 
 int
 runner_config_load(struct runner_config *cfg, int argc, char **argv)
@@ -26,12 +28,14 @@ runner_config_load(struct runner_config *cfg, int argc, char **argv)
     cfg->database_url = getenv("KHEISH_DATABASE_URL");
     cfg->routes_file = getenv("KHEISH_ROUTES_FILE");
     cfg->default_route = getenv("KHEISH_DEFAULT_ROUTE");
+    cfg->state_root = getenv("KHEISH_STATE_ROOT");
     const struct {
         const char *flag, **dst;
     } flags[] = {
         {"--database-url", &cfg->database_url},   {"--routes-file", &cfg->routes_file},
         {"--default-route", &cfg->default_route}, {"--lease-ms", &lease},
         {"--concurrency", &concurrency},          {"--pid-file", &cfg->pid_file},
+        {"--state-root", &cfg->state_root},
     };
     for (int a = 1; a < argc; a++) {
         size_t i = 0;

@@ -38,6 +38,8 @@ struct provider_transfer {
     int done, aborted, failed;
     char body[PROVIDER_ERROR_BODY_MAX + 1]; /* of an error answer */
     size_t body_len;
+    crypto_hash_sha256_state answered; /* every byte of the answer, for response_digest */
+    int sent;                          /* added to the multi handle */
 };
 
 static int
@@ -199,6 +201,7 @@ on_body(char *s, size_t size, size_t n, void *arg)
 {
     struct provider_transfer *k = arg;
     size_t len = size * n;
+    crypto_hash_sha256_update(&k->answered, (const unsigned char *)s, len);
     if (k->c->http_status == 0 || k->c->http_status >= 300) {
         size_t room = sizeof k->body - 1 - k->body_len;
         memcpy(k->body + k->body_len, s, len < room ? len : room);
@@ -308,6 +311,25 @@ verdict(struct provider_transfer *k, CURLcode cc)
     return PROVIDER_OK;
 }
 
+/* "sha256:" and the hex digest of a SHA-256 state, into out[72]. */
+static void
+digest_final(crypto_hash_sha256_state *st, char out[72])
+{
+    unsigned char d[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_final(st, d);
+    memcpy(out, "sha256:", 7);
+    sodium_bin2hex(out + 7, 65, d, sizeof d);
+}
+
+static void
+digest_of(const char *data, size_t len, char out[72])
+{
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const unsigned char *)data, len);
+    digest_final(&st, out);
+}
+
 static void
 transfer_free(struct provider_transfer *k)
 {
@@ -319,13 +341,13 @@ transfer_free(struct provider_transfer *k)
 }
 
 enum provider_rc
-provider_start(struct provider_call *c, CURLM *multi)
+provider_prepare(struct provider_call *c)
 {
     const struct route *rt = c->route;
     const struct wire *w = &wires[route_drivers[rt->driver].wire];
     c->http_status = 0;
     c->retry_after_ms = -1;
-    c->error[0] = '\0';
+    c->error[0] = c->request_digest[0] = c->response_digest[0] = '\0';
     c->transfer = NULL;
     if (w->path == NULL) {
         fail(c, "the %s driver is not supported by this runner", route_drivers[rt->driver].name);
@@ -371,13 +393,27 @@ provider_start(struct provider_call *c, CURLM *multi)
     curl_easy_setopt(h, CURLOPT_HEADERDATA, k);
     curl_easy_setopt(h, CURLOPT_PRIVATE, c);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "kheish-runner/0.1");
-    if (curl_multi_add_handle(multi, h) != CURLM_OK) {
-        transfer_free(k);
+    crypto_hash_sha256_init(&k->answered);
+    digest_of(k->request, strlen(k->request), c->request_digest);
+    c->transfer = k;
+    return PROVIDER_OK;
+}
+
+enum provider_rc
+provider_start(struct provider_call *c, CURLM *multi)
+{
+    if (curl_multi_add_handle(multi, c->transfer->h) != CURLM_OK) {
         fail(c, "could not start the transfer%s", "");
         return PROVIDER_FAILED;
     }
-    c->transfer = k;
+    c->transfer->sent = 1;
     return PROVIDER_OK;
+}
+
+int
+provider_in_flight(const struct provider_call *c)
+{
+    return c->transfer && c->transfer->sent;
 }
 
 struct provider_call *
@@ -393,6 +429,7 @@ provider_end(struct provider_call *c, CURLM *multi, CURLcode cc)
 {
     struct provider_transfer *k = c->transfer;
     enum provider_rc rc = verdict(k, cc);
+    digest_final(&k->answered, c->response_digest);
     curl_multi_remove_handle(multi, k->h);
     transfer_free(k);
     c->transfer = NULL;
@@ -404,7 +441,8 @@ provider_abort(struct provider_call *c, CURLM *multi)
 {
     if (c->transfer == NULL)
         return;
-    curl_multi_remove_handle(multi, c->transfer->h);
+    if (c->transfer->sent)
+        curl_multi_remove_handle(multi, c->transfer->h);
     transfer_free(c->transfer);
     c->transfer = NULL;
 }

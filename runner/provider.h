@@ -49,15 +49,22 @@ struct provider_call {
     int (*on_delta)(void *arg, const char *text, size_t len);
     void *arg;
     /* out */
+    char request_digest[72];            /* sha256:<hex> of the body sent (provider_prepare) */
+    char response_digest[72];           /* sha256:<hex> of every byte answered (provider_end) */
     long http_status;                   /* 0 when no answer came */
     int64_t retry_after_ms;             /* Retry-After of a 429/5xx answer, -1 when none */
     char error[512];                    /* why it failed or may be retried; never a credential */
     struct provider_transfer *transfer; /* the attempt in flight, or NULL */
 };
 
-/* Starts an attempt on multi: PROVIDER_OK when it is in flight, else
- * PROVIDER_FAILED with error. */
+/* Prepares an attempt (its request, and request_digest) without sending
+ * it: PROVIDER_OK, else PROVIDER_FAILED with error. */
+enum provider_rc provider_prepare(struct provider_call *c);
+/* Sends the prepared attempt on multi: PROVIDER_OK when it is in flight,
+ * else PROVIDER_FAILED with error. */
 enum provider_rc provider_start(struct provider_call *c, CURLM *multi);
+/* 1 while an attempt is in flight: sent and not yet ended or stopped. */
+int provider_in_flight(const struct provider_call *c);
 /* The call a finished transfer (CURLMSG_DONE's easy handle) belongs to. */
 struct provider_call *provider_of(CURL *easy);
 /* Ends the attempt curl reported done with cc: its verdict. */

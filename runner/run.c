@@ -46,20 +46,21 @@ key_from_state(const char *plain, size_t len)
     return out;
 }
 
-/* The credential of an auth_ref route: a broker lease for the session on the
- * route's slot, resolved, and the slot opened with the master key. */
+/* The credential of an auth_ref route: a broker lease for the session (the
+ * job's principal) on the route's slot, resolved, and the slot opened with
+ * the master key. The lease is the grant the ledger records. */
 static char *
-slot_key(struct runner *r, const struct route *rt, const struct store_work *w, char *why,
-         size_t whysz)
+slot_key(struct runner *r, const struct route *rt, struct job *j, char *why, size_t whysz)
 {
-    char subject[200], *slot_id = NULL, *key = NULL;
+    char *slot_id = NULL, *key = NULL;
     struct store_lease lease;
     struct store_sealed_slot slot = {0};
-    snprintf(subject, sizeof subject, "session:%s", w->session_id);
-    enum store_rc rc =
-        store_lease_issue(r->db, subject, rt->id, rt->auth_ref, RUNNER_CREDENTIAL_TTL_MS, &lease);
-    if (rc == STORE_OK)
+    enum store_rc rc = store_lease_issue(r->db, j->principal, rt->id, rt->auth_ref,
+                                         RUNNER_CREDENTIAL_TTL_MS, &lease);
+    if (rc == STORE_OK) {
+        snprintf(j->grant_id, sizeof j->grant_id, "%s", lease.lease_id);
         rc = store_lease_resolve(r->db, lease.token, rt->id, &slot_id);
+    }
     sodium_memzero(lease.token, sizeof lease.token);
     if (rc == STORE_OK)
         rc = store_slot_sealed(r->db, slot_id, &slot);
@@ -85,13 +86,12 @@ slot_key(struct runner *r, const struct route *rt, const struct store_work *w, c
 
 /* The route's API key (malloc'd; wipe it), or NULL with why. */
 static char *
-route_key(struct runner *r, const struct route *rt, const struct store_work *w, char *why,
-          size_t whysz)
+route_key(struct runner *r, const struct route *rt, struct job *j, char *why, size_t whysz)
 {
     if (rt->api_key)
         return strdup(rt->api_key);
     if (rt->auth_ref)
-        return slot_key(r, rt, w, why, whysz);
+        return slot_key(r, rt, j, why, whysz);
     const char *v = rt->api_key_env ? getenv(rt->api_key_env) : NULL;
     if (v && *v)
         return strdup(v);
@@ -113,16 +113,29 @@ conversation(const struct store_work *w)
     return m;
 }
 
-/* Starts an attempt: the reply starts over. */
+/* Starts an attempt: its request is prepared and recorded in the ledger;
+ * job_audited sends it once the record is appended. */
 static void
 attempt(struct runner *r, struct job *j)
 {
     j->attempt++;
     j->retry_at_ms = 0;
+    if (provider_prepare(&j->pc) != PROVIDER_OK)
+        job_end(r, j, "failed", j->pc.error);
+    else
+        audit_queue(r, j, "request", NULL, AUDIT_THEN_CALL);
+}
+
+/* Sends the recorded request: the reply starts over. */
+static void
+call(struct runner *r, struct job *j)
+{
     j->len = j->sent = 0;
     j->next_trace_ms = runner_now_ms() + RUNNER_TRACE_BATCH_MS;
-    if (provider_start(&j->pc, r->multi) != PROVIDER_OK)
-        job_end(r, j, "failed", j->pc.error);
+    if (provider_start(&j->pc, r->multi) == PROVIDER_OK)
+        return;
+    audit_queue(r, j, "response", "not_sent", AUDIT_THEN_NOTHING);
+    job_end(r, j, "failed", j->pc.error);
 }
 
 struct job *
@@ -139,12 +152,14 @@ job_start(struct runner *r, const struct store_work *w)
     const struct route *rt = routes_select(
         &r->routes, json_string_value(json_object_get(w->payload, "provider")),
         json_string_value(json_object_get(generation, "model")), &model, j->error, sizeof j->error);
-    j->key = rt ? route_key(r, rt, w, j->error, sizeof j->error) : NULL;
+    snprintf(j->principal, sizeof j->principal, "session:%s", w->session_id);
+    j->key = rt ? route_key(r, rt, j, j->error, sizeof j->error) : NULL;
     if (j->key == NULL) {
         j->status = "failed";
         return j;
     }
     j->messages = conversation(w);
+    snprintf(j->target, sizeof j->target, "provider:%s:%s", rt->id, model);
     j->pc = (struct provider_call){
         .route = rt,
         .model = model,
@@ -158,10 +173,32 @@ job_start(struct runner *r, const struct store_work *w)
     return j;
 }
 
+/* What a finished attempt's response record says of it. */
+static const char *
+outcome(const struct job *j, enum provider_rc rc, char *buf, size_t size)
+{
+    if (rc == PROVIDER_OK)
+        return "ok";
+    if (rc == PROVIDER_ABORTED)
+        return "aborted";
+    if (j->pc.http_status == 0)
+        return "no_response";
+    snprintf(buf, size, "http_%ld", j->pc.http_status);
+    return buf;
+}
+
 void
 job_attempt_done(struct runner *r, struct job *j, CURLcode cc)
 {
-    enum provider_rc rc = provider_end(&j->pc, r->multi, cc);
+    char buf[32];
+    j->verdict = provider_end(&j->pc, r->multi, cc);
+    audit_queue(r, j, "response", outcome(j, j->verdict, buf, sizeof buf), AUDIT_THEN_VERDICT);
+}
+
+/* Acts on an attempt's verdict: an outcome, or a retry scheduled. */
+static void
+verdict(struct runner *r, struct job *j, enum provider_rc rc)
+{
     if (rc == PROVIDER_OK) {
         job_end(r, j, "completed", NULL);
     } else if (rc == PROVIDER_ABORTED) {
@@ -179,16 +216,47 @@ job_attempt_done(struct runner *r, struct job *j, CURLcode cc)
 }
 
 void
+job_audited(struct runner *r, struct job *j, enum audit_then then, int ok, const char *why)
+{
+    char error[sizeof j->error];
+    if (then == AUDIT_THEN_NOTHING || j->stop || j->status)
+        return; /* the run ended meanwhile: nothing waits on the record */
+    if (ok && then == AUDIT_THEN_CALL)
+        call(r, j);
+    else if (ok)
+        verdict(r, j, j->verdict);
+    else {
+        snprintf(error, sizeof error, "the external-action audit could not record the %s: %s",
+                 then == AUDIT_THEN_CALL ? "provider request, which was not sent"
+                                         : "provider's answer",
+                 why);
+        job_end(r, j, "failed", error);
+    }
+}
+
+void
 job_retry_if_due(struct runner *r, struct job *j, int64_t now)
 {
     if (j->retry_at_ms > 0 && now >= j->retry_at_ms && j->status == NULL && j->stop == NULL)
         attempt(r, j);
 }
 
+/* Stops the attempt of a job that ends: a call in flight gets its response
+ * record (aborted), a request not yet recorded is not sent. */
+static void
+stop_attempt(struct runner *r, struct job *j)
+{
+    if (provider_in_flight(&j->pc))
+        audit_queue(r, j, "response", "aborted", AUDIT_THEN_NOTHING);
+    else if (j->audit_then == AUDIT_THEN_CALL)
+        j->audit_then = AUDIT_NONE;
+    provider_abort(&j->pc, r->multi);
+}
+
 void
 job_stop(struct runner *r, struct job *j, const char *why)
 {
-    provider_abort(&j->pc, r->multi);
+    stop_attempt(r, j);
     j->retry_at_ms = 0;
     j->stop = why;
     log_msg("info", "run_stopped", "run %s stopped: %s", j->w.run_id, why);
@@ -197,7 +265,7 @@ job_stop(struct runner *r, struct job *j, const char *why)
 void
 job_end(struct runner *r, struct job *j, const char *status, const char *error)
 {
-    provider_abort(&j->pc, r->multi);
+    stop_attempt(r, j);
     j->retry_at_ms = 0;
     j->status = status;
     if (error && error != j->error)

@@ -33,6 +33,7 @@ struct runner_config {
     const char *routes_file;
     const char *default_route; /* overrides the file's default */
     const char *pid_file;
+    const char *state_root; /* where audit-signing.key is made when no key is given */
     int64_t lease_ms;
     int concurrency; /* runs executed at once */
 };

@@ -230,6 +230,27 @@ enum store_rc store_runner_forget(struct store *s, const char *runner_id);
 enum store_rc store_runners_status(struct store *s, json_t **block);
 void store_work_free(struct store_work *w);
 
+/* The signed external-action ledger (store/ledger.c, sql/functions/ledger.sql,
+ * contract §9). Records are made and signed by their writer (common/ledger.c).
+ * Appends batch = [{bucket, seq, record, checkpoint_signature}] in order;
+ * *answers (caller decrefs) holds one answer per item: {"result": "ok"}, or
+ * {"result": "conflict", record_count, last_record_hash} when the bucket has
+ * moved on (sign it again after that). */
+enum store_rc store_ledger_append(struct store *s, const json_t *batch, json_t **answers);
+/* A bucket's records after seq `after`, at most limit, as the JSON array text
+ * the API answers (malloc'd); STORE_RUN_NOT_FOUND when there is neither
+ * such a run nor such a bucket. */
+enum store_rc store_ledger_records(struct store *s, const char *bucket, int64_t after, int limit,
+                                   char **json_text);
+/* Up to limit buckets after `after` ("" for the first), in name order, each
+ * {bucket, checkpoint: {record_count, last_record_hash, signature_alg, key_id,
+ * signature} | null} (caller decrefs). */
+enum store_rc store_ledger_buckets(struct store *s, const char *after, int limit, json_t **out);
+/* A bucket's checkpoint, as store_ledger_buckets shows it, or NULL. */
+enum store_rc store_ledger_checkpoint(struct store *s, const char *bucket, json_t **out);
+/* The key ids the ledger's records are signed with (JSON array of strings). */
+enum store_rc store_ledger_key_ids(struct store *s, json_t **out);
+
 /* What a relay reports about itself for /v1/status (table relay_stats). */
 struct store_relay_stats {
     const char *relay_id;

@@ -3,7 +3,9 @@
 // it shares no code with the C implementation it checks.
 //
 //   node tests/ledger/verify.mjs PUBLIC_KEY_HEX < records.json
+//   node tests/ledger/verify.mjs --key-file audit-signing.key < records.json
 //
+// (--key-file: the public key derived here from the key document's seed.)
 // records.json is what `kheish runs external-actions RUN --output json`
 // prints: one bucket's records, oldest first. Prints "ok N" or exits 1
 // naming the first record that does not verify.
@@ -37,8 +39,17 @@ export function verifyRecord(r, pkHex) {
         Buffer.from(r.signature, 'hex'));
 }
 
+export function publicKeyOfSeed(seedHex) {
+    const sk = crypto.createPrivateKey({
+        key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), Buffer.from(seedHex, 'hex')]),
+        format: 'der', type: 'pkcs8' });
+    return crypto.createPublicKey(sk).export({ format: 'der', type: 'spki' }).subarray(12).toString('hex');
+}
+
 if (process.argv[1] && process.argv[1].endsWith('verify.mjs')) {
-    const pk = process.argv[2];
+    const pk = process.argv[2] === '--key-file'
+        ? publicKeyOfSeed(JSON.parse(fs.readFileSync(process.argv[3], 'utf8')).secret_key_hex)
+        : process.argv[2];
     const records = JSON.parse(fs.readFileSync(0, 'utf8'));
     let prev = null;
     records.forEach((r, i) => {

@@ -1,0 +1,205 @@
+/*
+ * audit: the signed external-action ledger of the provider calls (contract
+ * §9). Each attempt is two records in the run's bucket: `request` before the
+ * call is sent and `response` after it ended (its outcome, the digests of
+ * what was sent and answered; never a body or a key). A request record that
+ * cannot be appended stops the call: nothing is sent that the ledger does
+ * not hold (fail closed).
+ *
+ * Records wait in their job until audit_flush appends those of every job in
+ * one statement (kheish_ledger_append), signed here with the runner's key.
+ * The runner knows where its runs' buckets stand; when another writer moved
+ * one (a run recovered from a runner that died), the answer says where it
+ * stands and the record is signed again after it.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "loop.h"
+#include "util.h"
+
+#define AUDIT_ROUNDS       3 /* appends of one flush, when buckets moved under it */
+#define AUDIT_MAX_FAILURES 5 /* failed appends of a record before its job gives up */
+
+/* The key; with none configured and no records yet, the state root's own,
+ * made now. Records but no key: refused, as upstream does. */
+int
+audit_setup(struct runner *r)
+{
+    char why[512], path[PATH_MAX];
+    int made = 0;
+    const char *root = r->cfg->state_root;
+    int k = ledger_key_load(&r->audit_key, root, 0, &made, path, sizeof path, why, sizeof why);
+    json_t *ids = NULL;
+    if (k == 0 && store_ledger_key_ids(r->db, &ids) != STORE_OK) {
+        fprintf(stderr, "kheish-runner: cannot read the external-action ledger: %s\n",
+                store_last_error(r->db));
+        return 1;
+    }
+    if (k == 0 && json_array_size(ids) > 0) {
+        fprintf(stderr,
+                "kheish-runner: external-action audit records exist but no signing key is "
+                "configured: restore %s%s" LEDGER_KEY_FILE
+                " or set KHEISH_EXTERNAL_ACTION_AUDIT_SIGNING_KEY or ..._FILE\n",
+                root ? root : "<state root>", "/");
+        json_decref(ids);
+        return 2;
+    }
+    json_decref(ids);
+    if (k == 0)
+        k = ledger_key_load(&r->audit_key, root, 1, &made, path, sizeof path, why, sizeof why);
+    if (k == 0)
+        snprintf(why, sizeof why,
+                 "no external-action audit signing key: set "
+                 "KHEISH_EXTERNAL_ACTION_AUDIT_SIGNING_KEY or ..._FILE, or --state-root DIR "
+                 "(where " LEDGER_KEY_FILE " is made)");
+    if (k != 1) {
+        fprintf(stderr, "kheish-runner: %s\n", why);
+        return 2;
+    }
+    size_t rlen = root ? strlen(root) : 0;
+    if (rlen && !strncmp(path, root, rlen) && path[rlen] == '/')
+        log_msg("warn", "audit_key_in_state_root",
+                "the external-action audit signing key %s %s inside the state root: whoever can "
+                "write the state root can forge the ledger; keep it elsewhere "
+                "(KHEISH_EXTERNAL_ACTION_AUDIT_SIGNING_KEY_FILE)",
+                path, made ? "was made" : "is");
+    if (store_ledger_key_ids(r->db, &ids) == STORE_OK) {
+        size_t i, others = 0;
+        json_t *id;
+        json_array_foreach(ids, i, id) others +=
+            strcmp(json_string_value(id), r->audit_key.id) != 0;
+        if (others)
+            log_msg("warn", "audit_other_keys",
+                    "%zu ledger buckets are signed with other keys than this runner's (%s): "
+                    "`kheish audit verify` needs their public keys (--key-id)",
+                    others, r->audit_key.id);
+    }
+    json_decref(ids);
+    log_msg("info", "audit_key", "external-action records are signed with key %s", r->audit_key.id);
+    return 0;
+}
+
+void
+audit_queue(struct runner *r, struct job *j, const char *phase, const char *outcome,
+            enum audit_then then)
+{
+    (void)r;
+    struct ledger_record *a = &j->audit;
+    *a = (struct ledger_record){.timestamp_ms = util_now_ms()};
+    a->f[LEDGER_SESSION_ID] = j->w.session_id;
+    a->f[LEDGER_AGENT_ID] = j->w.agent_id[0] ? j->w.agent_id : NULL;
+    a->f[LEDGER_RUN_ID] = j->w.run_id;
+    a->f[LEDGER_PRINCIPAL_ID] = j->principal;
+    a->f[LEDGER_GRANT_ID] = j->grant_id[0] ? j->grant_id : NULL;
+    a->f[LEDGER_PHASE] = phase;
+    a->f[LEDGER_KIND] = "provider";
+    a->f[LEDGER_TARGET] = j->target;
+    a->f[LEDGER_REQUEST_DIGEST] = j->pc.request_digest[0] ? j->pc.request_digest : NULL;
+    a->f[LEDGER_RESPONSE_DIGEST] = j->pc.response_digest[0] ? j->pc.response_digest : NULL;
+    snprintf(j->outcome, sizeof j->outcome, "%s", outcome ? outcome : "");
+    a->f[LEDGER_OUTCOME] = outcome ? j->outcome : NULL;
+    j->audit_then = then;
+    j->audit_failures = 0;
+}
+
+/* Signs and appends the waiting records of js[0..n): the jobs of those
+ * appended are carried on and their slots set to NULL; those of buckets
+ * that moved are ready to be signed again. Returns how many wait again, or
+ * -1 (with why) when the append failed. */
+static int
+append(struct runner *r, struct job **js, size_t n, char *why, size_t whysz)
+{
+    json_t *batch = json_array(), *answers = NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct job *j = js[i];
+        char sig[LEDGER_SIG_HEX + 1];
+        j->audit.f[LEDGER_PREV_HASH] = j->audit_count ? j->audit_head : NULL;
+        if (ledger_sign(&j->audit, &r->audit_key) != 0 ||
+            ledger_checkpoint_sign(j->w.run_id, j->audit_count + 1, j->audit.record_hash,
+                                   &r->audit_key, sig) != 0) {
+            json_decref(batch);
+            snprintf(why, whysz, "run %s: its record could not be signed", j->w.run_id);
+            return -1;
+        }
+        json_array_append_new(batch, json_pack("{s:s, s:I, s:o, s:s}", "bucket", j->w.run_id, "seq",
+                                               (json_int_t)(j->audit_count + 1), "record",
+                                               ledger_record_json(&j->audit),
+                                               "checkpoint_signature", sig));
+    }
+    enum store_rc rc = store_ledger_append(r->db, batch, &answers);
+    json_decref(batch);
+    if (rc != STORE_OK || json_array_size(answers) != n) {
+        snprintf(why, whysz, "%s", rc == STORE_OK ? "unexpected answer" : store_last_error(r->db));
+        why[strcspn(why, "\n")] = '\0'; /* the database's first line, without its context */
+        json_decref(answers);
+        return -1;
+    }
+    int again = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct job *j = js[i];
+        json_t *a = json_array_get(answers, i);
+        if (!strcmp(json_string_value(json_object_get(a, "result")), "ok")) {
+            j->audit_count++;
+            memcpy(j->audit_head, j->audit.record_hash, sizeof j->audit_head);
+            enum audit_then then = j->audit_then;
+            j->audit_then = AUDIT_NONE;
+            js[i] = NULL;
+            job_audited(r, j, then, 1, NULL);
+            continue;
+        }
+        const char *head = json_string_value(json_object_get(a, "last_record_hash"));
+        j->audit_count = json_integer_value(json_object_get(a, "record_count"));
+        snprintf(j->audit_head, sizeof j->audit_head, "%s", head ? head : "");
+        again++;
+    }
+    json_decref(answers);
+    return again;
+}
+
+/* Gives up on a record: its job is told why. */
+static void
+give_up(struct runner *r, struct job *j, const char *why)
+{
+    enum audit_then then = j->audit_then;
+    j->audit_then = AUDIT_NONE;
+    job_audited(r, j, then, 0, why);
+}
+
+void
+audit_flush(struct runner *r)
+{
+    struct job **js = r->audit_jobs;
+    size_t n = 0;
+    char why[600];
+    if (runner_now_ms() < r->audit_retry_ms)
+        return;
+    for (size_t i = 0; i < r->njobs; i++)
+        if (r->jobs[i]->audit_then != AUDIT_NONE)
+            js[n++] = r->jobs[i];
+    for (int round = 0; n > 0; round++) {
+        int again = append(r, js, n, why, sizeof why);
+        if (again < 0) {
+            log_msg("warn", "audit_append_failed",
+                    "external-action records of %zu runs not appended: %s", n, why);
+            r->audit_retry_ms = runner_now_ms() + RUNNER_DB_RETRY_MS;
+            for (size_t i = 0; i < n; i++)
+                if (++js[i]->audit_failures >= AUDIT_MAX_FAILURES)
+                    give_up(r, js[i], why);
+            return;
+        }
+        size_t kept = 0;
+        for (size_t i = 0; i < n; i++)
+            if (js[i])
+                js[kept++] = js[i];
+        n = kept;
+        if (n && round == AUDIT_ROUNDS - 1) {
+            for (size_t i = 0; i < n; i++)
+                give_up(r, js[i], "its run's ledger bucket kept moving under this runner");
+            return;
+        }
+    }
+}
