@@ -19,7 +19,6 @@
 
 #include "log.h"
 #include "loop.h"
-#include "util.h"
 
 #define AUDIT_ROUNDS       3 /* appends of one flush, when buckets moved under it */
 #define AUDIT_MAX_FAILURES 5 /* failed appends of a record before its job gives up */
@@ -87,9 +86,8 @@ void
 audit_queue(struct runner *r, struct job *j, const char *phase, const char *outcome,
             enum audit_then then)
 {
-    (void)r;
     struct ledger_record *a = &j->audit;
-    *a = (struct ledger_record){.timestamp_ms = util_now_ms()};
+    *a = (struct ledger_record){.timestamp_ms = runner_db_now_ms(r)};
     a->f[LEDGER_SESSION_ID] = j->w.session_id;
     a->f[LEDGER_AGENT_ID] = j->w.agent_id[0] ? j->w.agent_id : NULL;
     a->f[LEDGER_RUN_ID] = j->w.run_id;

@@ -37,6 +37,23 @@ runner_now_ms(void)
     return util_monotonic_us() / 1000;
 }
 
+int64_t
+runner_db_now_ms(const struct runner *r)
+{
+    return runner_now_ms() + r->db_clock_ms;
+}
+
+/* The heartbeat (see maintain); *held: this runner holds the maintenance
+ * lock. */
+static enum store_rc
+beat(struct runner *r, int *held)
+{
+    enum store_rc rc = store_runner_beat(r->db, &r->me, held);
+    if (rc == STORE_OK)
+        r->db_clock_ms = r->me.db_now_ms - runner_now_ms();
+    return rc;
+}
+
 static struct job *
 job_of_run(struct runner *r, const char *run_id)
 {
@@ -93,7 +110,7 @@ maintain(struct runner *r)
     int held = 0;
     json_t *res = NULL, *f;
     size_t i;
-    if (store_runner_beat(r->db, &r->me, &held) != STORE_OK || !held)
+    if (beat(r, &held) != STORE_OK || !held)
         return;
     enum store_rc rc = store_work_recover(r->db, &res);
     if (rc != STORE_OK) {
@@ -170,7 +187,7 @@ setup(struct runner *r)
     }
     gethostname(r->host, sizeof r->host - 1);
     snprintf(r->owner, sizeof r->owner, "kheish-runner@%s:%d", r->host, (int)getpid());
-    r->me = (struct store_runner){r->owner, r->host, (int)getpid(), r->cfg->concurrency, 0};
+    r->me = (struct store_runner){r->owner, r->host, (int)getpid(), r->cfg->concurrency, 0, 0};
     setenv("PGAPPNAME", r->owner, 1); /* who holds the maintenance lock, for /v1/status */
     r->db = store_open(r->cfg->database_url, NULL);
     if (r->db == NULL || store_ping(r->db) != STORE_OK) {
@@ -178,8 +195,13 @@ setup(struct runner *r)
                 r->db ? store_last_error(r->db) : "out of memory");
         return 1;
     }
+    int held;
     if (check_routes(r) != 0)
         return 2;
+    if (beat(r, &held) != STORE_OK) {
+        fprintf(stderr, "kheish-runner: the first heartbeat failed: %s\n", store_last_error(r->db));
+        return 1;
+    }
     return audit_setup(r);
 }
 

@@ -64,6 +64,7 @@ struct runner {
     char host[256];
     char owner[300];        /* kheish-runner@<host>:<pid>: lease owner and application_name */
     struct store_runner me; /* its heartbeat's row (table runners) */
+    int64_t db_clock_ms;    /* the database's clock minus runner_now_ms(), as of the last beat */
     CURLM *multi;
     struct job **jobs; /* cfg->concurrency slots, njobs used */
     size_t njobs;
@@ -76,6 +77,9 @@ struct runner {
 extern volatile sig_atomic_t runner_stopping;
 
 int64_t runner_now_ms(void);
+/* The database's clock, as of the last heartbeat, moved on by the
+ * monotonic clock: the time a ledger record states. */
+int64_t runner_db_now_ms(const struct runner *r);
 
 /* run.c: starts a claimed run (its route, credential and first provider
  * call); a run that cannot start gets its failed outcome at once. */

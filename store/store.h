@@ -215,6 +215,7 @@ struct store_runner {
     const char *host;
     int pid, concurrency;
     int64_t started_at_ms; /* 0 until the first beat sets it (the database's clock) */
+    int64_t db_now_ms;     /* out: the database's clock at the last beat */
 };
 /* A runner's heartbeat, once a second: its row upserted (kheish_runner_beat)
  * and, in the same statement, the maintenance advisory lock taken or

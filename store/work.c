@@ -175,11 +175,13 @@ store_runner_beat(struct store *s, struct store_runner *r, int *held)
         "SELECT kheish_runner_beat($1, $2, $3::int, $4::int, nullif($5::bigint, 0)), "
         "CASE WHEN EXISTS (SELECT 1 FROM pg_locks l WHERE " MAINTENANCE_HELD
         " AND l.pid = pg_backend_pid()) THEN true ELSE pg_try_advisory_lock(" MAINTENANCE_CLASS
-        ", " MAINTENANCE_OBJ ") END",
+        ", " MAINTENANCE_OBJ ") END, kheish_now_ms()",
         5, (const char *const[]){r->runner_id, r->host, pid, concurrency, started});
     *held = res && PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 1), "t");
-    if (res && PQntuples(res) == 1)
+    if (res && PQntuples(res) == 1) {
         r->started_at_ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        r->db_now_ms = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    }
     PQclear(res);
     return res ? STORE_OK : rc;
 }

@@ -96,9 +96,10 @@ main(void)
 
     /* The first beat registers (the database's clock) and takes the lock;
      * a second runner's beat registers but finds the lock taken. */
-    struct store_runner one = {"runner-one@h:1", "h", 1, 16, 0};
-    struct store_runner two = {"runner-two@h:2", "h", 2, 4, 0};
+    struct store_runner one = {"runner-one@h:1", "h", 1, 16, 0, 0};
+    struct store_runner two = {"runner-two@h:2", "h", 2, 4, 0, 0};
     CHECK(store_runner_beat(a, &one, &held) == STORE_OK && held == 1);
+    CHECK(one.db_now_ms > 0 && one.db_now_ms >= one.started_at_ms); /* the runners' clock */
     CHECK(one.started_at_ms > 0);
     check_sql(pg, "UPDATE runners SET started_at_ms = started_at_ms - 1000, "
                   "last_heartbeat_at_ms = last_heartbeat_at_ms - 1000");
