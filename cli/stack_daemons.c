@@ -137,7 +137,7 @@ daemon_flags(const struct stack *st, int slot, const char **flags, char buf[5][P
 
 /* Starts slot's daemon in its own session, as a child of the caller (the
  * supervisor), its output in logs/<name>.log (our stderr in the
- * foreground). The database URL, the token files and the master key file
+ * foreground). The database URL, the token files and the key files
  * travel in the environment, not argv, so nothing secret shows in ps (with
  * given_auth, the gate's variables are the caller's own); the variables in
  * route_env (stack_route_env) reach the runners only. Returns its pid, or -1
@@ -149,7 +149,7 @@ stack_daemon_spawn(const struct stack *st, int slot, const char *bindir,
     struct stack_daemon d;
     char bin[PATH_MAX], pid_file[PATH_MAX], log[PATH_MAX], tok_a[PATH_MAX], tok_r[PATH_MAX];
     char key[PATH_MAX], env_db[ENV_ENTRY_MAX], env_a[ENV_ENTRY_MAX], env_r[ENV_ENTRY_MAX];
-    char env_k[ENV_ENTRY_MAX], buf[5][PATH_MAX];
+    char env_k[ENV_ENTRY_MAX], audit[PATH_MAX], env_s[ENV_ENTRY_MAX], buf[5][PATH_MAX];
     const char *argv[24] = {bin, "--pid-file", pid_file};
     stack_daemon_of(slot, &d);
     if (snprintf(bin, sizeof bin, "%s/%s", bindir, d.comm) >= (int)sizeof bin ||
@@ -168,11 +168,16 @@ stack_daemon_spawn(const struct stack *st, int slot, const char *bindir,
     /* A key named in our environment is inherited as is; else up's own. */
     int own_key = stack_master_key_file(st, key);
     snprintf(env_k, sizeof env_k, "KHEISH_AUTH_STORE_MASTER_KEY_FILE=%s", key);
-    const char *env[5];
+    /* The audit signing key: the runners' alone (they sign the ledger). */
+    int own_audit = slot >= SLOT_RUNNER0 && stack_audit_key_file(st, audit);
+    snprintf(env_s, sizeof env_s, "KHEISH_EXTERNAL_ACTION_AUDIT_SIGNING_KEY_FILE=%s", audit);
+    const char *env[6];
     size_t n = 0;
     env[n++] = env_db;
     if (own_key)
         env[n++] = env_k;
+    if (own_audit)
+        env[n++] = env_s;
     if (!st->given_auth) {
         env[n++] = env_a;
         env[n++] = env_r;

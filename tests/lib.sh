@@ -129,6 +129,14 @@ key_env_routes() {
     printf 'default_model = "%s"\napi_key_env = "%s"\n' "${3:-gpt-4o}" "$2" >>"$1"
 }
 
+# audit_key_write FILE: an audit signing key file (0600) in the format
+# `kheish up` makes in <state root>.keys/: for stacks whose keys must live
+# apart from the evidence (KHEISH_EXTERNAL_ACTION_AUDIT_SIGNING_KEY_FILE).
+audit_key_write() {
+    (umask 077 && printf '{\n  "algorithm": "ed25519",\n  "secret_key_hex": "%s"\n}' \
+        "$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" >"$1")
+}
+
 # up_stack [FLAGS...]: `kheish up` of the test stack, its output in
 # $RESP_DIR/up.log.
 up_stack() {

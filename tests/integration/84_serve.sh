@@ -29,6 +29,8 @@ mock_provider_start
 PROVIDER_KEY=sk-serve-$(uid)$(uid)
 mock_routes "$T/routes.toml"
 export KHEISH_AUTH_STORE_MASTER_KEY_FILE=$KEY
+audit_key_write "$SECRETS/audit-signing.key" # else serve makes one beside $STATE, in $T
+export KHEISH_EXTERNAL_ACTION_AUDIT_SIGNING_KEY_FILE=$SECRETS/audit-signing.key
 PROVIDER_KEY=$PROVIDER_KEY kheish --output json secrets set openai.prod --offline \
     --state-root "$STATE" --provider openai --from-env PROVIDER_KEY >"$T/secret-set.json" ||
     fail "secrets set --offline in a state root under a 0700 mktemp -d: exit $?"
@@ -223,7 +225,7 @@ jq -e '.storage.database == "embedded" and .storage.master_key == {source: "file
     fail "a sanitizer report in serve's output: $(grep -h -A20 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T"/*.log | head -40)"
 
 # The evidence directory holds no token file, no key and no secret value.
-found=$(find "$T" -type f \( -name admin-token -o -name readonly-token -o -name auth-store-master-key \) | head -3)
+found=$(find "$T" -type f \( -name admin-token -o -name readonly-token -o -name auth-store-master-key -o -name '*.key' \) | head -3)
 [ -z "$found" ] || fail "token or key files in the evidence directory: $found"
 for secret in "$PROVIDER_KEY" "$(cat "$ADMIN")" "$(cat "$READONLY")" "$(cat "$KEY")"; do
     hit=$(grep -R -l --binary-files=without-match -F -- "$secret" "$T" 2>/dev/null | head -3)

@@ -52,6 +52,8 @@ smoke_init() {
     chmod 600 "$KEY"
     key_secret "$KEY"
     export KHEISH_AUTH_STORE_MASTER_KEY_FILE=$KEY
+    audit_key_write "$SECRETS/audit-signing.key" # else serve makes one beside $STATE
+    export KHEISH_EXTERNAL_ACTION_AUDIT_SIGNING_KEY_FILE=$SECRETS/audit-signing.key
     free_port
     URL=http://127.0.0.1:$PORT
 }
@@ -220,7 +222,7 @@ smoke_leak_check() {
     [ -n "$MOCK" ] && cp "$RESP_DIR/mock.log" "$EVIDENCE/mock.log" 2>/dev/null
     local found name value secrets=("${SMOKE_SECRETS[@]}")
     found=$(find "$EVIDENCE" -type f \( -name admin-token -o -name readonly-token \
-        -o -name auth-store-master-key -o -name '*-token.next' -o -name 'old-*' -o -name '*.header' \) |
+        -o -name auth-store-master-key -o -name '*.key' -o -name '*-token.next' -o -name 'old-*' -o -name '*.header' \) |
         head -3)
     [ -z "$found" ] || fail "token or key files in the evidence directory: $found"
     while IFS='=' read -r name value; do
