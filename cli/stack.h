@@ -220,6 +220,9 @@ void stack_db_close(const struct stack *st, int started);
 int stack_serve(const struct stack_opts *o, const char *host, const char *workspace_root);
 
 /* stack_pg.c */
+/* <pg_config --bindir>/tool into out: the PostgreSQL tools of the version
+ * installed, the server's. Returns 0 or -1 after printing why. */
+int stack_pg_tool(const char *tool, char out[PATH_MAX]);
 void stack_pg_url(const struct stack *st, const char *user, char *out, size_t outsz);
 int stack_pg_ensure(const struct stack *st);
 int stack_pg_stop(const struct stack *st);
