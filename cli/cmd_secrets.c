@@ -4,7 +4,7 @@
  * database: KHEISH_DATABASE_URL, else the embedded cluster of the state root
  * (--state-root, KHEISH_STATE_ROOT), which `set` creates when there is none
  * yet. Offline writes seal with the master key from the environment, else
- * the state root's own (tokens/auth-store-master-key). No value is ever
+ * the state root's own (<root>.keys/auth-store-master.key). No value is ever
  * printed, and none goes into an argument list we build.
  */
 #include <sodium.h>

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "backup.h"
 #include "cli.h"
 #include "client.h"
 #include "cmd.h"
@@ -16,14 +17,17 @@ struct command {
     const char *verb;  /* one or more words; NULL: the group alone is the command */
     const char *usage; /* what follows the command */
     cmd_fn fn;
-    int own_help; /* answers -h / --help itself */
+    int own_help;  /* answers -h / --help itself */
+    int takes_pos; /* a command without a verb that takes positionals */
 };
 
 /* Online verbs print their usage from this table; offline ones (stack.c,
  * migrate.c) answer -h / --help themselves. */
 /* clang-format off */
-#define ONLINE(group, verb, usage, fn) {group, verb, usage, fn, 0}
-#define OFFLINE(group, usage, fn)      {group, NULL, usage, fn, 1}
+#define ONLINE(group, verb, usage, fn) {group, verb, usage, fn, 0, 0}
+#define OFFLINE(group, usage, fn)      {group, NULL, usage, fn, 1, 0}
+#define OFFLINE_POS(group, usage, fn)  {group, NULL, usage, fn, 1, 1}
+#define OFFLINE_VERB(group, verb, usage, fn) {group, verb, usage, fn, 1, 0}
 /* clang-format on */
 
 static const struct command commands[] = {
@@ -92,6 +96,12 @@ static const struct command commands[] = {
             "[--state-root DIR] [--port PORT] [--workers N] [--runners N] [--routes-file FILE]",
             cmd_up),
     OFFLINE("down", "[--state-root DIR]", cmd_down),
+    OFFLINE_VERB("backup", "verify", "FILE", cmd_backup_verify),
+    OFFLINE("backup", "[--state-root DIR] --out FILE [--include-tokens] [--include-keys] [--force]",
+            cmd_backup),
+    OFFLINE_POS("restore",
+                "FILE --state-root NEW [--port PORT] [--master-key-file F] [--audit-key-file F]",
+                cmd_restore),
     OFFLINE("serve",
             "[--bind HOST:PORT] [--state-root DIR] [--workspace-root DIR] [--routes-file FILE] "
             "[--default-route ID] [--http-auth-mode auto|none|bearer] [--http-admin-token-file P] "
@@ -166,8 +176,8 @@ verb_words(const char *group, const char *verb, int argc, char **argv)
 
 /* The command named by argv[1] and the words after it (*words of them for
  * the verb); *group is set when argv[1] names a group, even if the verb is
- * unknown. A command without a verb takes no positional, so a word after
- * it is an unknown verb, not that command. */
+ * unknown. A command without a verb takes no positional (but restore's
+ * FILE), so a word after it is an unknown verb, not that command. */
 static const struct command *
 find_command(int argc, char **argv, const char **group, int *words)
 {
@@ -178,7 +188,7 @@ find_command(int argc, char **argv, const char **group, int *words)
             continue;
         *group = commands[i].group;
         if (commands[i].verb == NULL
-                ? argc == 2 || argv[2][0] == '-'
+                ? argc == 2 || argv[2][0] == '-' || commands[i].takes_pos
                 : (*words = verb_words(*group, commands[i].verb, argc, argv)) > 0)
             return &commands[i];
     }

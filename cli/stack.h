@@ -7,9 +7,7 @@
  *   ./                 0711  nginx workers (nobody) and postgres traverse it
  *   stack.env          0600  settings chosen by `up`, read by `down`/`migrate`
  *   daemon.lock        0600  flock held by the up or serve at work (stack_lock)
- *   tokens/            0700  admin-token, readonly-token, auth-store-master-key
- *                            (0600, created once; the key is the auth store's
- *                            unless KHEISH_AUTH_STORE_MASTER_KEY[_FILE] is set)
+ *   tokens/            0700  admin-token, readonly-token (0600, created once)
  *   workspace/         0700  the agents' workspace root
  *   run/               0755  api.sock and relay-N.sock (0660, nginx's group only),
  *                            fcgi.pid, relay-N.pid, runner-N.pid; supervisor.pid,
@@ -19,6 +17,15 @@
  *   nginx/             0755  nginx prefix: nginx.conf, nginx.pid, logs/, tmp/
  *   pg/                0700  embedded PostgreSQL (owner postgres when run as
  *                            root): data/, server.log and the unix socket
+ *
+ * Beside it, <root>.keys/ (0700): auth-store-master.key, the auth store's
+ * master key `up` makes when the environment names none (0600, created
+ * once, never removed by `down` nor with the root; an older up kept it in
+ * tokens/auth-store-master-key and the next up moves it). Outside the root,
+ * so that a copy of the root (or `kheish backup`) opens no secret. The
+ * runners make the external-action ledger's signing key as upstream does,
+ * <root>/audit-signing.key, unless KHEISH_EXTERNAL_ACTION_AUDIT_SIGNING_KEY
+ * [_FILE] names one; `kheish backup` leaves it out unless asked.
  *
  * Files: stack.c (the verbs), stack_files.c (layout, tokens, stack.env,
  * options), stack_proc.c (running and stopping processes), stack_pg.c,
@@ -33,6 +40,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "ledger.h"
 #include "store.h"
 
 #define STACK_DEFAULT_ROOT    ".kheish"
@@ -77,6 +85,10 @@
  * 503 while still serving) would only delay `down`; KHEISH_DRAIN_MS overrides. */
 #define STACK_EMBEDDED_DRAIN_MS 0
 
+#define STACK_KEYS_SUFFIX     ".keys" /* <root>.keys/ */
+#define STACK_MASTER_KEY_NAME "auth-store-master.key"
+#define STACK_OLD_MASTER_KEY  "tokens/auth-store-master-key" /* where an older up kept it */
+
 #define STACK_PG_USER     "postgres" /* owner role and, as root, the system user */
 #define STACK_PG_DB       "kheish"
 #define STACK_APP_ROLE    "kheish_app"
@@ -97,7 +109,12 @@ struct stack {
     char database_url[STACK_URL_MAX];  /* what kheish-fcgi connects with */
     char routes_file[STACK_URL_MAX];   /* absolute; "" when runs have no route (no runner) */
     char routes_sha256[STACK_URL_MAX]; /* of its content when up last read it (hex) */
-    int loaded;                        /* stack.env existed */
+    /* The key files: the master key the daemons get (<root>.keys/ or the
+     * environment's _FILE) and the runners' audit signing key (<root>/ or
+     * the environment's _FILE); "" when a key is given by value. */
+    char master_key_file[STACK_URL_MAX];
+    char audit_key_file[STACK_URL_MAX];
+    int loaded; /* stack.env existed */
     /* Set by `kheish serve` only (not in stack.env; up keeps the defaults). */
     char host[STACK_HOST_MAX + 1];      /* nginx's listen host; "" = STACK_HOST */
     char workspace_root[STACK_URL_MAX]; /* "" = <root>/workspace */
@@ -134,7 +151,10 @@ int stack_env_save(const struct stack *st);
  * once (upstream's state-root lock; the daemons we start do not inherit it).
  * Returns 0, or -1 after printing who holds it. */
 int stack_lock(const struct stack *st);
-int stack_layout_create(const struct stack *st);
+/* The directories of the layout alone (restore brings its own keys). */
+int stack_dirs_create(const struct stack *st);
+/* The directories and the keys; records the key files in st. */
+int stack_layout_create(struct stack *st);
 /* As root, when user (postgres, nginx's workers) cannot reach path: adds an
  * ACL entry letting it search each directory in the way that we own (a
  * 0700 `mktemp -d` above the state root), and says so. Returns 0 (also
@@ -143,9 +163,18 @@ int stack_grant_search(const char *user, const char *path);
 /* Creates tokens/admin-token and tokens/readonly-token (0600) unless they
  * exist: the bearer tokens of a stack `up` started. Returns 0 or -1. */
 int stack_tokens_ensure(const struct stack *st);
-/* The master key file `up` made, when the environment names no key: its
+/* <root>.keys/<name> (name NULL: the directory). */
+void stack_key_path(const struct stack *st, const char *name, char out[PATH_MAX]);
+/* The master key file `up` makes, when the environment names no key: its
  * path into out and 1; 0 when the environment names one. */
 int stack_master_key_file(const struct stack *st, char out[PATH_MAX]);
+/* The audit signing key's file: the environment's _FILE, else
+ * <root>/audit-signing.key (which the runners make); "" when the
+ * environment gives the key by value. */
+void stack_audit_key_file(const struct stack *st, char out[PATH_MAX]);
+/* Copies from into a new file to (O_EXCL, mode), fsyncs it and its
+ * directory. Returns 0 or -1 after printing why (no partial file left). */
+int stack_file_copy(const char *from, const char *to, mode_t mode);
 void stack_tail(const char *path, int lines);
 /* Makes every file in logs/ and nginx/logs/ 0640 at most, and creates
  * nginx's error log so (nginx would make it 0644). Returns 0 or -1. */
@@ -194,6 +223,9 @@ void stack_db_close(const struct stack *st, int started);
 int stack_serve(const struct stack_opts *o, const char *host, const char *workspace_root);
 
 /* stack_pg.c */
+/* <pg_config --bindir>/tool into out: the PostgreSQL tools of the version
+ * installed, the server's. Returns 0 or -1 after printing why. */
+int stack_pg_tool(const char *tool, char out[PATH_MAX]);
 void stack_pg_url(const struct stack *st, const char *user, char *out, size_t outsz);
 int stack_pg_ensure(const struct stack *st);
 int stack_pg_stop(const struct stack *st);

@@ -23,9 +23,10 @@
 #define TOKEN_RAW_BYTES  32
 #define ENV_LINE_MAX     (STACK_URL_MAX + 64)
 #define ENV_INTS         6                       /* integer settings in stack.env */
-#define ENV_STRS         3                       /* and string ones */
+#define ENV_STRS         5                       /* and string ones */
 #define TAIL_WINDOW_SIZE 8192                    /* stack_tail reads at most this much */
 #define SH_QUOTED_MAX    (4 * STACK_URL_MAX + 3) /* every byte a quote, plus the outer pair */
+#define COPY_CHUNK_BYTES 65536
 
 /* A POSIX access ACL as Linux stores it in an extended attribute
  * (linux/posix_acl_xattr.h): a version, then entries {tag, perm, id}
@@ -267,6 +268,9 @@ env_strs(struct stack *st, struct env_str out[ENV_STRS])
     out[0] = (struct env_str){"KHEISH_DATABASE_URL", st->database_url};
     out[1] = (struct env_str){"KHEISH_ROUTES_FILE", st->routes_file};
     out[2] = (struct env_str){"KHEISH_ROUTES_SHA256", st->routes_sha256};
+    /* Not the daemons' variables: tests/run.sh exports stack.env whole. */
+    out[3] = (struct env_str){"KHEISH_STACK_MASTER_KEY_FILE", st->master_key_file};
+    out[4] = (struct env_str){"KHEISH_STACK_AUDIT_SIGNING_KEY_FILE", st->audit_key_file};
 }
 
 static int
@@ -519,26 +523,20 @@ stack_lock(const struct stack *st)
     return 0; /* fd stays open: the lock lasts as long as we do */
 }
 
-/* Creates a secret file (base64 of TOKEN_RAW_BYTES random bytes in the
- * given libsodium variant, 0600) unless it exists: it survives every later
- * `up`. */
+/* Writes content into a new file (0600, O_EXCL: never over an existing
+ * one) and fsyncs it. Returns 0, 1 when path exists (nothing written), or -1
+ * after printing why (a partial file is removed). */
 static int
-secret_file_ensure(const char *path, int variant)
+secret_file_create(const char *path, const char *content)
 {
-    unsigned char raw[TOKEN_RAW_BYTES];
-    char tok[sodium_base64_ENCODED_LEN(TOKEN_RAW_BYTES, sodium_base64_VARIANT_ORIGINAL)];
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0 && errno == EEXIST)
-        return 0;
+        return 1;
     if (fd < 0) {
         fprintf(stderr, "kheish: cannot create %s: %s\n", path, strerror(errno));
         return -1;
     }
-    randombytes_buf(raw, sizeof raw);
-    sodium_bin2base64(tok, sizeof tok, raw, sizeof raw, variant);
-    sodium_memzero(raw, sizeof raw);
-    int ok = dprintf(fd, "%s\n", tok) > 0 && fsync(fd) == 0;
-    sodium_memzero(tok, sizeof tok);
+    int ok = dprintf(fd, "%s", content) == (int)strlen(content) && fsync(fd) == 0;
     if (close(fd) != 0)
         ok = 0;
     if (ok)
@@ -548,21 +546,167 @@ secret_file_ensure(const char *path, int variant)
     return -1;
 }
 
-int
-stack_master_key_file(const struct stack *st, char out[PATH_MAX])
+/* Creates a secret file (base64 of TOKEN_RAW_BYTES random bytes in the
+ * given libsodium variant, 0600) unless it exists: it survives every later
+ * `up`. */
+static int
+secret_file_ensure(const char *path, int variant)
 {
-    const char *v = getenv("KHEISH_AUTH_STORE_MASTER_KEY"),
-               *f = getenv("KHEISH_AUTH_STORE_MASTER_KEY_FILE");
+    unsigned char raw[TOKEN_RAW_BYTES];
+    char tok[sodium_base64_ENCODED_LEN(TOKEN_RAW_BYTES, sodium_base64_VARIANT_ORIGINAL) + 1];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(tok, sizeof tok - 1, raw, sizeof raw, variant);
+    sodium_memzero(raw, sizeof raw);
+    strcat(tok, "\n");
+    int rc = secret_file_create(path, tok);
+    sodium_memzero(tok, sizeof tok);
+    return rc < 0 ? -1 : 0;
+}
+
+void
+stack_key_path(const struct stack *st, const char *name, char out[PATH_MAX])
+{
+    snprintf(out, PATH_MAX, "%s%s/%s", st->root, STACK_KEYS_SUFFIX, name ? name : "");
+}
+
+/* <root>.keys/<name> into out and 1 when the environment names neither
+ * env (a value) nor env_file (a file): the key is then the stack's own. */
+static int
+own_key(const struct stack *st, const char *env, const char *env_file, const char *name,
+        char out[PATH_MAX])
+{
+    const char *v = getenv(env), *f = getenv(env_file);
     if ((v && *v) || (f && *f))
         return 0;
-    stack_path(st, "tokens/auth-store-master-key", out);
+    stack_key_path(st, name, out);
     return 1;
 }
 
-/* Creates the state root's directories (see stack.h for the layout) and
- * the master key file. The pg/ directory belongs to stack_pg.c. */
 int
-stack_layout_create(const struct stack *st)
+stack_master_key_file(const struct stack *st, char out[PATH_MAX])
+{
+    return own_key(st, "KHEISH_AUTH_STORE_MASTER_KEY", "KHEISH_AUTH_STORE_MASTER_KEY_FILE",
+                   STACK_MASTER_KEY_NAME, out);
+}
+
+void
+stack_audit_key_file(const struct stack *st, char out[PATH_MAX])
+{
+    const char *v = getenv("KHEISH_EXTERNAL_ACTION_AUDIT_SIGNING_KEY"),
+               *f = getenv("KHEISH_EXTERNAL_ACTION_AUDIT_SIGNING_KEY_FILE");
+    if (f && *f)
+        snprintf(out, PATH_MAX, "%s", f);
+    else if (v && *v)
+        out[0] = '\0';
+    else
+        stack_path(st, LEDGER_KEY_FILE, out);
+}
+
+/* fsyncs the directory that holds path, so a rename or unlink in it lasts. */
+static int
+dir_sync(const char *path)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir)
+        *slash = '\0';
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = fd >= 0 && fsync(fd) == 0 ? 0 : -1;
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+int
+stack_file_copy(const char *from, const char *to, mode_t mode)
+{
+    char buf[COPY_CHUNK_BYTES];
+    ssize_t n = 0;
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    int out = in < 0 ? -1 : open(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    int ok = out >= 0;
+    while (ok && (n = read(in, buf, sizeof buf)) > 0)
+        ok = write(out, buf, (size_t)n) == n;
+    ok = ok && n == 0 && fchmod(out, mode) == 0 && fsync(out) == 0;
+    sodium_memzero(buf, sizeof buf); /* it copies keys */
+    if (out >= 0 && close(out) != 0)
+        ok = 0;
+    if (!ok)
+        fprintf(stderr, "kheish: cannot copy %s to %s: %s\n", from, to, strerror(errno));
+    if (!ok && out >= 0)
+        unlink(to);
+    if (in >= 0)
+        close(in);
+    return ok && dir_sync(to) == 0 ? 0 : -1;
+}
+
+/* An older `up` kept the master key in the state root (tokens/), where a
+ * copy of the root carried it to every slot: moves it to to, once. */
+static int
+master_key_move(const struct stack *st, const char *to)
+{
+    char from[PATH_MAX];
+    struct stat sb;
+    stack_path(st, STACK_OLD_MASTER_KEY, from);
+    if (lstat(from, &sb) != 0)
+        return 0;
+    if (access(to, F_OK) == 0) {
+        fprintf(stderr,
+                "kheish: warning: %s is an old master key; the stack uses %s: remove the old one "
+                "once you know no slot needs it\n",
+                from, to);
+        return 0;
+    }
+    if (rename(from, to) != 0 &&
+        (errno != EXDEV || stack_file_copy(from, to, 0600) != 0 || unlink(from) != 0)) {
+        fprintf(stderr, "kheish: cannot move the master key %s to %s: %s\n", from, to,
+                strerror(errno));
+        return -1;
+    }
+    dir_sync(from);
+    dir_sync(to);
+    fprintf(stderr, "kheish: moved the master key from %s to %s, outside the state root\n", from,
+            to);
+    return 0;
+}
+
+/* dst = path for stack.env, which is line-based: "" for none, or for a path
+ * it could not hold as one printable line. */
+static void
+record_path(char dst[STACK_URL_MAX], const char *path)
+{
+    size_t len = path ? strlen(path) : 0;
+    if (len >= STACK_URL_MAX || !util_utf8_printable(path, len))
+        len = 0;
+    if (len)
+        memcpy(dst, path, len);
+    dst[len] = '\0';
+}
+
+/* The master key the stack makes when the environment names none, in
+ * <root>.keys (0700), moved there from an older up's tokens/; records in st
+ * the key files (the audit signing key's too: the runners make it). */
+static int
+keys_ensure(struct stack *st)
+{
+    char dir[PATH_MAX], master[PATH_MAX], audit[PATH_MAX];
+    int own_master = stack_master_key_file(st, master);
+    stack_key_path(st, NULL, dir);
+    if (own_master && (ensure_dir(dir, 0700) != 0 || master_key_move(st, master) != 0 ||
+                       secret_file_ensure(master, sodium_base64_VARIANT_ORIGINAL) != 0))
+        return -1;
+    record_path(st->master_key_file,
+                own_master ? master : getenv("KHEISH_AUTH_STORE_MASTER_KEY_FILE"));
+    stack_audit_key_file(st, audit);
+    record_path(st->audit_key_file, audit);
+    return 0;
+}
+
+/* Creates the state root's directories (see stack.h for the layout). The
+ * pg/ directory belongs to stack_pg.c. */
+int
+stack_dirs_create(const struct stack *st)
 {
     static const struct {
         const char *rel;
@@ -581,9 +725,13 @@ stack_layout_create(const struct stack *st)
         if (ensure_dir(path, dirs[i].mode) != 0)
             return -1;
     }
-    return stack_master_key_file(st, path)
-               ? secret_file_ensure(path, sodium_base64_VARIANT_ORIGINAL)
-               : 0;
+    return 0;
+}
+
+int
+stack_layout_create(struct stack *st)
+{
+    return stack_dirs_create(st) == 0 && keys_ensure(st) == 0 ? 0 : -1;
 }
 
 int

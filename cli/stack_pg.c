@@ -25,10 +25,10 @@
 #define PG_STATUS_RUNNING 0
 #define PG_STATUS_STOPPED 3
 
-/* <bindir>/tool. The server binaries are not in PATH on Debian; pg_config
- * (libpq-dev) names the directory of the installed version. */
-static int
-pg_tool(const char *tool, char out[PATH_MAX])
+/* <bindir>/tool (initdb, pg_ctl, pg_dump, pg_restore, psql). The server binaries are not in PATH on
+ * Debian; pg_config (libpq-dev) names the directory of the installed version. */
+int
+stack_pg_tool(const char *tool, char out[PATH_MAX])
 {
     static char bindir[PATH_MAX];
     if (bindir[0] == '\0' && stack_cmd_capture((const char *const[]){"pg_config", "--bindir", NULL},
@@ -71,7 +71,7 @@ static int
 pg_status(const struct stack *st)
 {
     char pg_ctl[PATH_MAX], data[PATH_MAX];
-    if (pg_tool("pg_ctl", pg_ctl) != 0)
+    if (stack_pg_tool("pg_ctl", pg_ctl) != 0)
         return -1;
     stack_path(st, "pg/data", data);
     struct stack_cmd c = {.argv = (const char *const[]){pg_ctl, "status", "-D", data, NULL},
@@ -130,7 +130,7 @@ static int
 pg_initdb(const struct stack *st)
 {
     char initdb[PATH_MAX], data[PATH_MAX], log[PATH_MAX];
-    if (pg_tool("initdb", initdb) != 0)
+    if (stack_pg_tool("initdb", initdb) != 0)
         return -1;
     stack_path(st, "pg/data", data);
     stack_path(st, "logs/pg.log", log);
@@ -199,7 +199,7 @@ static int
 pg_start(const struct stack *st)
 {
     char pg_ctl[PATH_MAX], data[PATH_MAX], server_log[PATH_MAX];
-    if (pg_tool("pg_ctl", pg_ctl) != 0)
+    if (stack_pg_tool("pg_ctl", pg_ctl) != 0)
         return -1;
     stack_path(st, "pg/data", data);
     stack_path(st, "pg/server.log", server_log);
@@ -225,7 +225,7 @@ pg_ensure_db(const struct stack *st)
     PQfinish(conn);
     if (exists)
         return 0;
-    if (pg_tool("createdb", createdb) != 0)
+    if (stack_pg_tool("createdb", createdb) != 0)
         return -1;
     stack_path(st, "pg", sock);
     stack_path(st, "logs/pg.log", log);
@@ -274,7 +274,7 @@ stack_pg_stop(const struct stack *st)
     int status = pg_status(st);
     if (status == PG_STATUS_STOPPED)
         return 0;
-    if (status != PG_STATUS_RUNNING || pg_tool("pg_ctl", pg_ctl) != 0)
+    if (status != PG_STATUS_RUNNING || stack_pg_tool("pg_ctl", pg_ctl) != 0)
         return -1;
     stack_path(st, "pg/data", data);
     return pg_run(st, (const char *const[]){pg_ctl, "stop", "-D", data, "-m", "fast", "-w", "-t",

@@ -180,3 +180,21 @@ store_migrate(struct store *s, struct store_migration_report *report)
         report->applied = report->functions_applied = 0;
     return rc;
 }
+
+enum store_rc
+store_schema_level(struct store *s, int *version, char *name, size_t namesz)
+{
+    enum store_rc rc = STORE_OK;
+    PGresult *r = db_exec(s, &rc,
+                          "SELECT version, name FROM kheish_schema_migrations "
+                          "ORDER BY version DESC LIMIT 1",
+                          0, NULL);
+    *version = 0;
+    name[0] = '\0';
+    if (r && PQntuples(r) == 1) {
+        *version = atoi(PQgetvalue(r, 0, 0));
+        snprintf(name, namesz, "%s", PQgetvalue(r, 0, 1));
+    }
+    PQclear(r);
+    return rc;
+}

@@ -372,4 +372,8 @@ struct store_migration_report {
 };
 enum store_rc store_migrate(struct store *s, struct store_migration_report *report);
 
+/* The newest migration the database has applied (version 0 and name ""
+ * when none): the schema level a backup records. */
+enum store_rc store_schema_level(struct store *s, int *version, char *name, size_t namesz);
+
 #endif

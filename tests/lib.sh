@@ -136,10 +136,10 @@ up_stack() {
         >"$RESP_DIR/up.log" 2>&1
 }
 
-# mock_provider_start: starts tests/mock-provider on a free port; sets MOCK
-# (its pid) and MOCK_URL.
+# mock_provider_start [FLAGS...]: starts tests/mock-provider on a free port
+# (FLAGS: its own, e.g. --api-key K); sets MOCK (its pid) and MOCK_URL.
 mock_provider_start() {
-    node tests/mock-provider/server.mjs --port 0 --ready-file "$RESP_DIR/mock.port" 2>"$RESP_DIR/mock.log" &
+    node tests/mock-provider/server.mjs --port 0 --ready-file "$RESP_DIR/mock.port" "$@" 2>"$RESP_DIR/mock.log" &
     MOCK=$!
     wait_until 10 test -s "$RESP_DIR/mock.port" || fail "the mock provider did not start"
     MOCK_URL=http://127.0.0.1:$(cat "$RESP_DIR/mock.port")

@@ -145,10 +145,11 @@ echo "$SECRET-6" | "$K" secrets set early-$ref --provider openai --stdin --offli
 "$K" --output json secrets list --offline --state-root "$fresh" | jq -e --arg r "early-$ref" \
     'length == 1 and .[0].slot_id == $r and .[0].provider == "open_ai"' >/dev/null ||
     fail "offline list of the fresh root"
-[ -f "$fresh/tokens/auth-store-master-key" ] || fail "no master key in the fresh root"
+[ -f "$fresh.keys/auth-store-master.key" ] && [ ! -e "$fresh/tokens/auth-store-master-key" ] ||
+    fail "the fresh root's master key is not beside it"
 runuser -u postgres -- "$(pg_config --bindir)/pg_ctl" -D "$fresh/pg/data" status >/dev/null 2>&1 &&
     fail "the fresh root's PostgreSQL was left running"
-rm -rf "$fresh"
+rm -rf "$fresh" "$fresh.keys"
 
 # No plaintext anywhere: the tables, a full dump, the logs.
 for s in "$SECRET" "$SECRET-2" "$SECRET-3" "$SECRET-5" "$SECRET-7"; do

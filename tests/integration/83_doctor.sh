@@ -120,7 +120,7 @@ api POST "/v1/runs/$(jq -r '.status.runs.oldest_queued_run_id' "$RESP_DIR/doctor
 
 # A refused token: stdout is the report alone, which says why; an origin
 # with a control character is refused before anything is sent.
-KHEISH_DAEMON_TOKEN_FILE=$STATE_ROOT/tokens/auth-store-master-key doctor 2>/dev/null
+KHEISH_DAEMON_TOKEN_FILE=$STATE_ROOT.keys/auth-store-master.key doctor 2>/dev/null
 [ "$RC" = 4 ] && jq -se 'length == 1 and (.[0].status_error | contains("token"))' "$RESP_DIR/doctor.json" >/dev/null ||
     fail "a refused token: exit $RC, stdout $(head -c 300 "$RESP_DIR/doctor.json")"
 kheish doctor --cors-origin "$(printf 'http://localhost:1\r\nX-Injected: 1')" >/dev/null 2>&1
