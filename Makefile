@@ -46,7 +46,8 @@ $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(KH_CFLAGS) -c -o $@ $<
 
-$(OBJ)/tests/%.o $(O)/build/fuzz/tests/%.o: TEST_INCLUDE = -Ifcgi -Isse-relay
+$(OBJ)/tests/%.o: TEST_INCLUDE = -Ifcgi -Isse-relay
+$(O)/build/fuzz/tests/%.o: TEST_INCLUDE = -Ifcgi -Isse-relay -Icli
 
 $(OBJ)/store/migrations.c: store/embed-sql.sh $(MIGRATIONS)
 	@mkdir -p $(dir $@)
@@ -124,7 +125,8 @@ FUZZ_CFLAGS   = $(KH_CFLAGS) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))
 FUZZ_BINS    := $(patsubst %,$(BIN)/fuzz-%,$(FUZZ_NAMES))
 FUZZ_LIB_OBJ := $(patsubst $(OBJ)/%,$(FUZZ_OBJ)/%,$(filter-out $(OBJ)/fcgi/main.o,$(FCGI_OBJ)) \
-                $(filter-out $(OBJ)/sse-relay/main.o,$(RELAY_OBJ)) $(STORE_OBJ) $(COMMON_OBJ))
+                $(filter-out $(OBJ)/sse-relay/main.o,$(RELAY_OBJ)) $(STORE_OBJ) $(COMMON_OBJ) \
+                $(OBJ)/cli/backup_tar.o)
 # Longest input per harness: a little over each parser's own limit, so the
 # limit checks are exercised too.
 FUZZ_MAX_LEN_query     := 4200
@@ -139,6 +141,8 @@ FUZZ_MAX_LEN_relay_head := 8200
 FUZZ_MAX_LEN_routes := 9000
 FUZZ_MAX_LEN_sse    := 16384
 FUZZ_MAX_LEN_json_stored := 65536
+FUZZ_MAX_LEN_ledger      := 8192
+FUZZ_MAX_LEN_backup_tar  := 16384
 
 $(FUZZ_OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
