@@ -137,8 +137,7 @@ client_addr(const struct gate_request *rq, char *out, size_t size)
     unsigned char bin[sizeof(struct in6_addr)];
     int64_t port = 0;
     int v6 = inet_pton(AF_INET6, rq->remote_addr, bin) == 1;
-    if (!v6 && (strlen(rq->remote_addr) >= GATE_ADDR_MAX ||
-                inet_pton(AF_INET, rq->remote_addr, bin) != 1)) {
+    if (!v6 && inet_pton(AF_INET, rq->remote_addr, bin) != 1) {
         snprintf(out, size, GATE_ADDR_INVALID);
         return;
     }

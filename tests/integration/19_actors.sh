@@ -94,6 +94,12 @@ expect_link "SELECT admin_action_id = :act AND source = 'runtime_api' FROM runti
 write POST /v1/runtime/permission-mode '{"mode":"plan","expected_revision":1}'
 expect_problem 409 runtime_revision_conflict runtime
 expect_action runtime_change "" "" "" revision_conflict
+# Back to the settings before (later tests expect debug_level off).
+write POST /v1/runtime/rollback '{}'
+expect_json ".config.revision == $((rev + 1))"
+expect_action runtime_change "" "" "$((rev + 1))" ok
+expect_link "SELECT admin_action_id = :act AND rollback_of_revision = $((rev - 1))
+             FROM runtime_revisions WHERE revision = $((rev + 1))"
 
 # Slots: each audit row links to its action, and so do the leases it revoked.
 write POST /v1/runtime/secrets "{\"slot_id\":\"$slot\",\"provider\":\"anthropic\",\"mode\":\"api_key\",
