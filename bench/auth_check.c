@@ -28,7 +28,7 @@ median_ns(struct auth *a, const char *header, enum auth_result want, int n, int 
     for (int r = 0; r < rounds; r++) {
         int64_t t0 = util_monotonic_us();
         for (int i = 0; i < n; i++)
-            if (auth_check(a, header, AUTH_ACCESS_ADMIN) != want) {
+            if (auth_check(a, header, AUTH_ACCESS_ADMIN, NULL) != want) {
                 fprintf(stderr, "bench-auth-check: unexpected result\n");
                 exit(1);
             }

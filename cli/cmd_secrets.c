@@ -153,7 +153,7 @@ by_ref(const struct cli *c, int argc, char **argv, int del)
     if (offline_open(&w, 0, &o) != 0)
         return EXIT_GENERIC;
     enum store_rc rc =
-        del ? store_slot_delete(o.db, ref, "kheish-cli") : store_slot_status(o.db, ref, &doc);
+        del ? store_slot_delete(o.db, NULL, ref, "kheish-cli") : store_slot_status(o.db, ref, &doc);
     if (del && rc == STORE_OK)
         doc = json_pack("{s:b}", "accepted", 1);
     return offline_result(c, &o, rc, doc, del ? &view_accepted : &view_secret);
@@ -262,7 +262,7 @@ set_offline(const struct cli *c, const struct where *w, const char *ref, size_t 
     x.plain = json_dumps(state, JSON_COMPACT | JSON_SORT_KEYS);
     struct store_slot_write sw = {ref, providers[p].api, providers[p].mode, x.key.id, seal,
                                   &x,  "kheish-cli"};
-    enum store_rc rc = x.plain ? store_slot_put(o.db, &sw, &status) : STORE_ERROR;
+    enum store_rc rc = x.plain ? store_slot_put(o.db, NULL, &sw, &status) : STORE_ERROR;
     if (x.plain)
         sodium_memzero(x.plain, strlen(x.plain));
     free(x.plain);

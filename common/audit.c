@@ -17,12 +17,7 @@ audit_record(const char *event, const char *method, const char *path, const char
                           util_json_str(path), "reason", reason);
     if (origin) {
         char clean[AUDIT_ORIGIN_MAX_LEN + 1];
-        size_t n = 0;
-        for (const char *p = origin; *p && n < AUDIT_ORIGIN_MAX_LEN; p++)
-            if ((unsigned char)*p >= 0x20 && *p != 0x7f)
-                clean[n++] = *p;
-        clean[n] = '\0';
-        json_object_set_new(r, "origin", util_json_str(clean));
+        json_object_set_new(r, "origin", util_json_clean(origin, clean, AUDIT_ORIGIN_MAX_LEN));
     }
     if (remote_addr)
         json_object_set_new(r, "remote_addr", util_json_str(remote_addr));

@@ -282,11 +282,27 @@ effective(struct auth *a, const unsigned char *out[AUTH_ROLES])
     return 0;
 }
 
+/* Fills *who (when asked for) with role and the fingerprint of digest (NULL:
+ * no token). */
+static enum auth_result
+principal(struct auth_principal *who, const char *role, const unsigned char *digest)
+{
+    if (who) {
+        who->role = role;
+        who->fingerprint[0] = '\0';
+        if (digest)
+            sodium_bin2hex(who->fingerprint, sizeof who->fingerprint, digest,
+                           AUTH_FINGERPRINT_HEX / 2);
+    }
+    return AUTH_OK;
+}
+
 enum auth_result
-auth_check(struct auth *a, const char *authorization, enum auth_access need)
+auth_check(struct auth *a, const char *authorization, enum auth_access need,
+           struct auth_principal *who)
 {
     if (!a->enabled || need == AUTH_ACCESS_NONE)
-        return AUTH_OK;
+        return principal(who, "anonymous", NULL);
     const char *token;
     size_t len;
     enum auth_result r = auth_parse_bearer(authorization, &token, &len);
@@ -299,10 +315,10 @@ auth_check(struct auth *a, const char *authorization, enum auth_access need)
     int admin = digests[AUTH_ROLE_ADMIN] && sodium_memcmp(digests[0], digest, 32) == 0;
     int read_only = digests[AUTH_ROLE_READ_ONLY] && sodium_memcmp(digests[1], digest, 32) == 0;
     if (admin)
-        return AUTH_OK;
-    if (read_only)
-        return need == AUTH_ACCESS_READ_ONLY ? AUTH_OK : AUTH_INSUFFICIENT_ACCESS;
-    return AUTH_INVALID_TOKEN;
+        return principal(who, role_names[AUTH_ROLE_ADMIN], digest);
+    if (read_only && need == AUTH_ACCESS_READ_ONLY)
+        return principal(who, role_names[AUTH_ROLE_READ_ONLY], digest);
+    return read_only ? AUTH_INSUFFICIENT_ACCESS : AUTH_INVALID_TOKEN;
 }
 
 /* host:port with host an IPv4 literal, [IPv6], or localhost. */

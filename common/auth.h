@@ -65,9 +65,22 @@ int auth_init(struct auth *a, const struct auth_settings *s, char *err, size_t e
  * HEAD of the contract's read-only allowlist, ADMIN for everything else. */
 enum auth_access auth_required_access(const char *method, const char *path);
 
+/* The hex digits of a token's fingerprint: the first 8 bytes of its
+ * SHA-256, which names the token in logs and admin_actions (migration 014)
+ * without revealing it: a token of kheish up is 256 random bits. */
+#define AUTH_FINGERPRINT_HEX 16
+
+/* Who a request that passed the check is. */
+struct auth_principal {
+    const char *role; /* "admin", "read_only", or "anonymous" (auth disabled) */
+    char fingerprint[AUTH_FINGERPRINT_HEX + 1]; /* "" without auth */
+};
+
 /* Checks an Authorization header value (NULL when absent) against the
- * current tokens for `need`; re-reads token files whose metadata changed. */
-enum auth_result auth_check(struct auth *a, const char *authorization, enum auth_access need);
+ * current tokens for `need`; re-reads token files whose metadata changed.
+ * On AUTH_OK, *who (when not NULL) says who the caller is. */
+enum auth_result auth_check(struct auth *a, const char *authorization, enum auth_access need,
+                            struct auth_principal *who);
 
 /* The token of an `Authorization: Bearer <token>` value: scheme
  * case-insensitive, token trimmed, 1..AUTH_TOKEN_MAX_BYTES visible ASCII. */

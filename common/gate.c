@@ -146,6 +146,15 @@ client_addr(const struct gate_request *rq, char *out, size_t size)
     snprintf(out, size, v6 ? "[%s]:%lld" : "%s:%lld", rq->remote_addr, (long long)port);
 }
 
+/* The address of client_addr without its port. */
+static void
+addr_host(const char *addr, char *out, size_t size)
+{
+    snprintf(out, size, "%.*s",
+             addr[0] == '[' ? (int)strcspn(addr + 1, "]") : (int)strcspn(addr, ":"),
+             addr + (addr[0] == '['));
+}
+
 /* Counts the failure in its (reason, address) bucket; writes the audit line
  * unless the bucket is already limited; says whether it is limited. */
 static int
@@ -157,9 +166,7 @@ note_failure(struct gate *g, const struct gate_request *rq, struct gate_verdict 
     if (rq->remote_addr)
         client_addr(rq, addr, sizeof addr);
     /* The bucket is the address without its port: one client, many ports. */
-    snprintf(key, sizeof key, "%s:%.*s", bucket,
-             addr[0] == '[' ? (int)strcspn(addr + 1, "]") : (int)strcspn(addr, ":"),
-             addr + (addr[0] == '['));
+    snprintf(key, sizeof key, "%s:%s", bucket, v->remote_addr[0] ? v->remote_addr : "unknown");
     enum ratelimit_verdict rv =
         g->limits ? ratelimit_note(g->limits, key, util_monotonic_us() / 1000) : RATELIMIT_ALLOWED;
     if (rv == RATELIMIT_LIMITED)
@@ -186,6 +193,11 @@ void
 gate_check(struct gate *g, const struct gate_request *rq, struct gate_verdict *v)
 {
     memset(v, 0, sizeof *v);
+    if (rq->remote_addr) {
+        char addr[INET6_ADDRSTRLEN + 16];
+        client_addr(rq, addr, sizeof addr);
+        addr_host(addr, v->remote_addr, sizeof v->remote_addr);
+    }
     if (rq->origin && !cors_allowed(&g->cors, rq->origin)) {
         note_failure(g, rq, v, "cors_origin_rejected", "cors_origin_rejected",
                      "cors_origin_rate_limited", "origin_not_allowed", NULL);
@@ -198,7 +210,7 @@ gate_check(struct gate *g, const struct gate_request *rq, struct gate_verdict *v
         v->status = 204; /* preflight: no token needed */
         return;
     }
-    enum auth_result r = auth_check(&g->auth, rq->authorization, need);
+    enum auth_result r = auth_check(&g->auth, rq->authorization, need, &v->who);
     if (r == AUTH_OK)
         return;
     const char *code = auth_result_code(r);

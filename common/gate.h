@@ -30,6 +30,7 @@ struct gate {
 /* What the audit and the rate limit record for a client address that is not
  * an IPv4 or IPv6 address. */
 #define GATE_ADDR_INVALID "invalid"
+#define GATE_ADDR_MAX     48 /* an IPv6 address and its NUL */
 
 /* One request as the front end (nginx) saw it. */
 struct gate_request {
@@ -51,6 +52,10 @@ struct gate_verdict {
     const char *cors_origin; /* an allowed Origin to answer CORS headers for, or NULL */
     json_t *audit;           /* the audit record written to the JSONL file, for the
                               * caller to store in the database too; caller frees */
+    struct auth_principal who; /* status 0: who the caller is (role NULL otherwise) */
+    /* The client's address without its port, as the audit checks it: an
+     * IPv4 or IPv6 address, GATE_ADDR_INVALID, or "" when unknown. */
+    char remote_addr[GATE_ADDR_MAX];
 };
 
 /* Fills s from the environment (KHEISH_BIND, KHEISH_HTTP_AUTH_MODE,

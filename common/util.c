@@ -136,6 +136,17 @@ util_json_str(const char *s)
     return v;
 }
 
+json_t *
+util_json_clean(const char *s, char *out, size_t max)
+{
+    size_t n = 0;
+    for (const char *p = s; *p && n < max; p++)
+        if ((unsigned char)*p >= 0x20 && *p != 0x7f)
+            out[n++] = *p;
+    out[n] = '\0';
+    return util_json_str(out);
+}
+
 void
 util_b64url_encode(const void *in, size_t len, char *out, size_t outsz)
 {

@@ -19,6 +19,11 @@ int util_env_i64(const char *name, int64_t min, int64_t max, int64_t def, int64_
 /* A JSON string from bytes that may not be UTF-8: invalid bytes become '?'. */
 json_t *util_json_str(const char *s);
 
+/* A client's header text as a record may keep it: s without its control
+ * characters (below 0x20, and 0x7f), cut at max bytes (out holds max + 1),
+ * as a JSON string (util_json_str: a character the cut split becomes '?'). */
+json_t *util_json_clean(const char *s, char *out, size_t max);
+
 /* 1 when s is valid UTF-8 without control characters (except none). */
 int util_utf8_printable(const char *s, size_t len);
 /* 1 when s is valid UTF-8 without NUL. */

@@ -43,6 +43,13 @@ struct http_req {
     struct gate *gate;
     const char *recorded_by; /* "kheish-fcgi@<host>", for audit rows */
     int draining;
+    const char *role;                /* the gate's principal (auth.h), NULL without it */
+    char remote_addr[GATE_ADDR_MAX]; /* the client address the gate checked, "" unknown */
+    /* Who asks, for the writes it makes: the actor JSON object of
+     * admin_actions (sql/functions/actors.sql), built once by the worker for
+     * a request that passed the gate and may write; NULL otherwise. Every
+     * writing store call takes it. */
+    char *actor;
 };
 
 struct http_resp {

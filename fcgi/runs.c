@@ -51,7 +51,7 @@ submit(struct http_req *req, struct http_resp *resp, int require_idle, json_t **
     json_object_del(payload, "idempotency_key");
     fingerprint(payload, fp);
     struct store_run_submit s = {session, payload, key, key ? fp : NULL, require_idle};
-    enum store_rc src = store_run_submit(req->db, &s, view, &replayed);
+    enum store_rc src = store_run_submit(req->db, req->actor, &s, view, &replayed);
     json_decref(payload);
     return src == STORE_OK ? 0 : (http_store_problem(resp, src), -1);
 }
@@ -159,7 +159,7 @@ runs_cancel(struct http_req *req, struct http_resp *resp)
     const char *id = http_path_id(req, 0, "run", resp);
     if (id == NULL)
         return resp->status;
-    enum store_rc rc = store_run_cancel(req->db, id, &view);
+    enum store_rc rc = store_run_cancel(req->db, req->actor, id, &view);
     return rc == STORE_OK ? http_json(resp, 200, view) : http_store_problem(resp, rc);
 }
 

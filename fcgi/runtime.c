@@ -29,7 +29,7 @@ change(struct http_req *req, struct http_resp *resp, const char *setting, const 
     const char *value = value_key ? json_string_value(json_object_get(body, value_key)) : NULL;
     struct store_runtime_change c = {setting, value, revision(body, "expected_revision"),
                                      revision(body, "target_revision")};
-    enum store_rc rc = store_runtime_change(req->db, &c, &view);
+    enum store_rc rc = store_runtime_change(req->db, req->actor, &c, &view);
     return rc == STORE_OK ? http_json(resp, 200, view) : http_store_problem(resp, rc);
 }
 

@@ -96,7 +96,7 @@ secrets_put(struct http_req *req, struct http_resp *resp)
         &x,
         req->recorded_by,
     };
-    enum store_rc rc = plain ? store_slot_put(req->db, &w, &status) : STORE_ERROR;
+    enum store_rc rc = plain ? store_slot_put(req->db, req->actor, &w, &status) : STORE_ERROR;
     if (plain)
         sodium_memzero(plain, x.len);
     free(plain);
@@ -140,7 +140,7 @@ secrets_delete(struct http_req *req, struct http_resp *resp)
     const char *id = slot_param(req, resp);
     if (id == NULL)
         return resp->status;
-    enum store_rc rc = store_slot_delete(req->db, id, req->recorded_by);
+    enum store_rc rc = store_slot_delete(req->db, req->actor, id, req->recorded_by);
     return rc == STORE_OK ? http_json(resp, 200, json_pack("{s:b}", "accepted", 1))
                           : http_store_problem(resp, rc);
 }
@@ -152,7 +152,8 @@ secrets_revoke_slot(struct http_req *req, struct http_resp *resp)
     const char *id = slot_param(req, resp);
     if (id == NULL)
         return resp->status;
-    enum store_rc rc = store_slot_revoke_leases(req->db, id, req->recorded_by, &revoked);
+    enum store_rc rc =
+        store_slot_revoke_leases(req->db, req->actor, id, req->recorded_by, &revoked);
     return rc == STORE_OK
                ? http_json(resp, 200,
                            json_pack("{s:s, s:i}", "slot_id", id, "revoked_leases", revoked))
@@ -172,42 +173,46 @@ valid_subject(const char *id)
     return 0;
 }
 
-/* The broker's reads and revocations: one path id in, one document out. */
+/* The broker's reads (read) and revocations (revoke, by the request's
+ * actor), one of them given: one path id in, one document out. */
 static int
 broker(struct http_req *req, struct http_resp *resp,
-       enum store_rc (*fn)(struct store *, const char *, json_t **), int subject)
+       enum store_rc (*read)(struct store *, const char *, json_t **),
+       enum store_rc (*revoke)(struct store *, const char *, const char *, json_t **), int subject)
 {
     json_t *out = NULL;
     const char *id = req->params[0];
     if (subject && !valid_subject(id))
         return http_problem(resp, 400, NULL, "bad_request",
                             "a subject id is daemon, or session:, agent: or connector: and an id");
-    enum store_rc rc = subject || uri_valid_id(id) ? fn(req->db, id, &out) : STORE_LEASE_NOT_FOUND;
+    enum store_rc rc = !subject && !uri_valid_id(id) ? STORE_LEASE_NOT_FOUND
+                       : read                        ? read(req->db, id, &out)
+                                                     : revoke(req->db, req->actor, id, &out);
     return rc == STORE_OK ? http_json(resp, 200, out) : http_store_problem(resp, rc);
 }
 
 static int
 secrets_subject_get(struct http_req *req, struct http_resp *resp)
 {
-    return broker(req, resp, store_subject_status, 1);
+    return broker(req, resp, store_subject_status, NULL, 1);
 }
 
 static int
 secrets_subject_revoke(struct http_req *req, struct http_resp *resp)
 {
-    return broker(req, resp, store_subject_revoke, 1);
+    return broker(req, resp, NULL, store_subject_revoke, 1);
 }
 
 static int
 secrets_lease_get(struct http_req *req, struct http_resp *resp)
 {
-    return broker(req, resp, store_lease_status, 0);
+    return broker(req, resp, store_lease_status, NULL, 0);
 }
 
 static int
 secrets_lease_revoke(struct http_req *req, struct http_resp *resp)
 {
-    return broker(req, resp, store_lease_revoke, 0);
+    return broker(req, resp, NULL, store_lease_revoke, 0);
 }
 
 const struct http_route secrets_routes[] = {

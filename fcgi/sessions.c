@@ -27,7 +27,7 @@ sessions_create(struct http_req *req, struct http_resp *resp)
     struct store_session_create c = {str(body, "session_id"), str(body, "thread_id"),
                                      str(body, "persona_id"), obj(body, "capability_scope"),
                                      obj(body, "credential_scope")};
-    enum store_rc rc = store_session_create(req->db, &c, &view, &created);
+    enum store_rc rc = store_session_create(req->db, req->actor, &c, &view, &created);
     return rc == STORE_OK ? http_json(resp, 201, view) : http_store_problem(resp, rc);
 }
 
@@ -78,7 +78,7 @@ sessions_interrupt(struct http_req *req, struct http_resp *resp)
     const char *id = http_path_id(req, 0, "session", resp);
     if (id == NULL)
         return resp->status;
-    enum store_rc rc = store_session_interrupt(req->db, id, &out);
+    enum store_rc rc = store_session_interrupt(req->db, req->actor, id, &out);
     return rc == STORE_OK ? http_json(resp, 200, out) : http_store_problem(resp, rc);
 }
 
@@ -89,7 +89,7 @@ sessions_end(struct http_req *req, struct http_resp *resp)
     const char *id = http_path_id(req, 0, "session", resp);
     if (id == NULL)
         return resp->status;
-    enum store_rc rc = store_session_end(req->db, id, str(req->json, "reason"), &view);
+    enum store_rc rc = store_session_end(req->db, req->actor, id, str(req->json, "reason"), &view);
     return rc == STORE_OK ? http_json(resp, 200, view) : http_store_problem(resp, rc);
 }
 

@@ -18,8 +18,9 @@
 #include "router.h"
 #include "util.h"
 
-#define WORKER_READ_CHUNK 65536
-#define WORKER_HEADER_MAX 255 /* bytes of a client header value we keep (Idempotency-Key) */
+#define WORKER_READ_CHUNK     65536
+#define WORKER_HEADER_MAX     255 /* bytes of a client header value we keep (Idempotency-Key) */
+#define WORKER_USER_AGENT_MAX 256 /* bytes of User-Agent an admin action keeps */
 
 static void
 on_term(int sig)
@@ -112,6 +113,8 @@ log_request(const struct http_req *req, const struct http_resp *resp, int64_t st
     log_str(&l, "request_id", req->request_id);
     log_str(&l, "method", req->method);
     log_str(&l, "path", req->path);
+    log_str(&l, "role", req->role);
+    log_str(&l, "remote_addr", req->remote_addr[0] ? req->remote_addr : NULL);
     log_int(&l, "status", resp->status);
     log_ms(&l, "duration_ms", util_monotonic_us() - started_us);
     if (resp->problem)
@@ -175,6 +178,31 @@ content_type_ok(FCGX_Request *r, struct http_resp *resp)
 }
 
 /*
+ * The actor of a request the gate let through, for the writes it makes (a
+ * method other than GET and HEAD): the JSON object admin_actions records
+ * (sql/functions/actors.sql), built here once and passed by every writing
+ * store call. NULL for a read, or when it cannot be built.
+ */
+static char *
+actor_json(FCGX_Request *r, const struct http_req *req, const struct gate_verdict *v)
+{
+    if (!strcmp(req->method, "GET") || !strcmp(req->method, "HEAD"))
+        return NULL;
+    const char *ua = FCGX_GetParam("HTTP_USER_AGENT", r->envp);
+    char clean[WORKER_USER_AGENT_MAX + 1];
+    json_t *a =
+        json_pack("{s:s, s:o, s:o, s:s, s:o, s:s, s:o}", "role", v->who.role, "token_fingerprint",
+                  v->who.fingerprint[0] ? json_string(v->who.fingerprint) : json_null(),
+                  "remote_addr", v->remote_addr[0] ? json_string(v->remote_addr) : json_null(),
+                  "request_id", req->request_id, "user_agent",
+                  ua ? util_json_clean(ua, clean, WORKER_USER_AGENT_MAX) : json_null(), "method",
+                  req->method, "path", util_json_str(req->path));
+    char *text = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    return text;
+}
+
+/*
  * The gate of common/gate.h for /v1 requests (probes stay open): answers
  * preflights and refusals itself, stores each audit record in the database
  * too, and adds the CORS headers of an allowed origin to whatever follows.
@@ -197,6 +225,8 @@ gate(FCGX_Request *r, struct worker_ctx *w, struct http_req *req, struct http_re
         rq.origin = ""; /* several origins: none of them is allowed */
     struct gate_verdict v;
     gate_check(w->gate, &rq, &v);
+    req->role = v.who.role;
+    snprintf(req->remote_addr, sizeof req->remote_addr, "%s", v.remote_addr);
     if (v.audit) {
         enum store_rc rc = store_auth_audit_append(w->db, v.audit, w->recorded_by);
         if (rc != STORE_OK)
@@ -207,8 +237,15 @@ gate(FCGX_Request *r, struct worker_ctx *w, struct http_req *req, struct http_re
     char cors[512];
     if (v.cors_origin && cors_headers(v.cors_origin, cors, sizeof cors) > 0)
         http_add_headers(resp, "%s", cors);
-    if (v.status == 0)
-        return 1;
+    if (v.status == 0) {
+        req->actor = actor_json(r, req, &v);
+        if (req->actor || !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD"))
+            return 1;
+        /* A write nobody could be named for is not made. */
+        http_problem(resp, 500, NULL, "internal_error",
+                     "the request's actor could not be recorded");
+        return 0;
+    }
     if (v.status == 204)
         resp->status = 204;
     else
@@ -274,6 +311,7 @@ handle(FCGX_Request *r, struct worker_ctx *w)
         free(req.query[i].value);
     }
     free(req.body);
+    free(req.actor);
     free(path);
     json_decref(resp.json);
     free(resp.json_text);

@@ -46,6 +46,7 @@ struct relay {
     struct relay_client *clients;
     int nclients, replaying;
     int tail_more;                                /* the last tail page was cut: read on at once */
+    int stopping;                                 /* SIGTERM: the streams are being closed */
     int64_t started_ms, lagged_total, gaps_total; /* for relay_stats */
     rlim_t fd_limit;
     char recorded_by[300];
@@ -76,9 +77,15 @@ rearm(struct relay *r, struct relay_client *c)
     c->watching = ev;
 }
 
+/* Closes a client; a stream logs why: the relay stops, it fell behind
+ * (live_lag: only a lagging stream is CLOSING), or its reader left. */
 static void
 drop(struct relay *r, struct relay_client *c)
 {
+    relay_client_log_stream(c, "stream_closed",
+                            r->stopping                  ? "relay_stopped"
+                            : c->state == CLIENT_CLOSING ? "live_lag"
+                                                         : "client_closed");
     epoll_ctl(r->ep, EPOLL_CTL_DEL, c->fd, NULL);
     if (c->prev)
         c->prev->next = c->next;
@@ -102,8 +109,9 @@ flush(struct relay *r, struct relay_client *c)
         rearm(r, c);
 }
 
-/* Queues bytes on a streaming client, ending it when it is too far behind. */
-static void
+/* Queues a frame on a streaming client, ending it when it is too far
+ * behind. Returns 0 when the frame is queued, -1 when the client was ended. */
+static int
 feed(struct relay *r, struct relay_client *c, const char *data, size_t len, int64_t now)
 {
     size_t pending = c->out_len - c->out_off;
@@ -118,7 +126,9 @@ feed(struct relay *r, struct relay_client *c, const char *data, size_t len, int6
         relay_client_lagged(c, now);
         r->lagged_total++;
         r->gaps_total++;
+        return -1;
     }
+    return 0;
 }
 
 /* Answers an input wait with the SessionView, exactly what GET
@@ -203,7 +213,7 @@ tail(struct relay *r)
         for (struct relay_client *c = r->clients; c; c = c->next)
             if (c->state == CLIENT_LIVE && f[i].id > c->cursor &&
                 relay_client_wants(c, f[i].session_id, f[i].run_id)) {
-                feed(r, c, f[i].text, f[i].len, now);
+                c->events_sent += feed(r, c, f[i].text, f[i].len, now) == 0;
                 c->cursor = f[i].id;
             } else if (c->state == CLIENT_WAIT && f[i].run_id && !strcmp(f[i].run_id, c->run_id)) {
                 c->recheck = 1;
@@ -262,8 +272,10 @@ replay(struct relay *r)
             return;
         int queued = replay_gap(r, c, f, n);
         while (queued >= 0 && queued < n &&
-               relay_client_queue(c, f[queued].text, f[queued].len) == 0)
+               relay_client_queue(c, f[queued].text, f[queued].len) == 0) {
             c->cursor = f[queued++].id;
+            c->events_sent++;
+        }
         store_frames_free(f, n);
         if (!more && queued == n)
             c->state = CLIENT_LIVE;
@@ -594,6 +606,7 @@ relay_run(const struct relay_config *cfg)
         replay(&r);
     }
     log_msg("info", "stopped", "closing %d streams", r.nclients);
+    r.stopping = 1;
     while (r.clients)
         drop(&r, r.clients);
     store_relay_forget(r.db, r.recorded_by);

@@ -26,6 +26,7 @@
 #define RELAY_FD_RESERVE      32             /* descriptors kept free: new clients get 503 */
 #define RELAY_LISTEN_RETRY_MS 1000           /* reconnect pace of the LISTEN connection */
 #define RELAY_REPORT_MS       5000           /* relay_stats update, for /v1/status */
+#define RELAY_REQUEST_ID_MAX  64             /* bytes of X-Request-Id kept (nginx's: 32) */
 
 struct relay_config {
     const char *listen;       /* a unix socket path (only nginx may connect), or host:port */

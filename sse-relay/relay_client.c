@@ -242,15 +242,18 @@ relay_client_parse(struct relay_client *c, struct relay_request *rq)
     return 0;
 }
 
-/* An X-Request-Id nginx sent (its $request_id), as a header line for the
- * answer; "" when absent or not a plain token. */
+/* Keeps the X-Request-Id nginx sent (its $request_id) on the client, for
+ * its log lines, and as a header line for the answer; nothing when absent or
+ * not a plain token. */
 static void
-request_id_header(const char *id, char *out, size_t size)
+request_id_header(struct relay_client *c, const char *id, char *out, size_t size)
 {
     size_t n = id ? strlen(id) : 0;
     *out = '\0';
-    if (n > 0 && n <= 64 && strspn(id, "0123456789abcdefABCDEF-") == n)
+    if (n > 0 && n <= RELAY_REQUEST_ID_MAX && strspn(id, "0123456789abcdefABCDEF-") == n) {
+        snprintf(c->request_id, sizeof c->request_id, "%s", id);
         snprintf(out, size, "X-Request-Id: %s\r\n", id);
+    }
 }
 
 /* Starts the wait of an inline /input, which nginx sends as a GET. */
@@ -304,6 +307,8 @@ relay_client_start(struct relay_client *c, const struct relay_client_env *env)
     }
     struct gate_verdict v;
     gate_check(env->gate, &grq, &v);
+    c->role = v.who.role;
+    snprintf(c->remote_addr, sizeof c->remote_addr, "%s", v.remote_addr);
     if (v.audit) {
         if (store_auth_audit_append(env->db, v.audit, env->recorded_by) != STORE_OK)
             log_msg("error", "audit_store_failed", "auth audit record not stored");
@@ -311,7 +316,7 @@ relay_client_start(struct relay_client *c, const struct relay_client_env *env)
     }
     if (v.cors_origin)
         cors_headers(v.cors_origin, hdrs, sizeof hdrs);
-    request_id_header(rq.request_id, hdrs + strlen(hdrs), sizeof hdrs - strlen(hdrs));
+    request_id_header(c, rq.request_id, hdrs + strlen(hdrs), sizeof hdrs - strlen(hdrs));
     snprintf(extra, sizeof extra, "%sAllow: GET, HEAD\r\n", hdrs);
     if (v.status == 204) {
         relay_client_answer(c, 204, hdrs, NULL);
@@ -350,10 +355,14 @@ relay_client_start(struct relay_client *c, const struct relay_client_env *env)
                          "Connection: close\r\n%s\r\n%s",
                          hdrs, head_only ? "" : "retry: 1000\n");
         relay_client_queue(c, head, (size_t)n);
-        if (head_only)
+        if (head_only) {
             closing(c);
-        else
+        } else {
             c->state = c->cursor < env->newest ? CLIENT_REPLAY : CLIENT_LIVE;
+            c->opened_us = util_monotonic_us();
+            c->opened_cursor = c->cursor;
+            relay_client_log_stream(c, "stream_opened", NULL);
+        }
     }
     free(rq.path);
 }
@@ -450,6 +459,7 @@ relay_client_lagged(struct relay_client *c, int64_t now_ms)
             break;
     }
     c->out_len = keep;
+    c->events_sent -= skipped;
     char gap[320];
     int n = snprintf(gap, sizeof gap,
                      "event: stream_gap\ndata: {\"type\":\"stream_gap\",\"skipped\":%d,"
@@ -461,6 +471,29 @@ relay_client_lagged(struct relay_client *c, int64_t now_ms)
     c->close_at_ms = now_ms + RELAY_CLOSE_GRACE_MS;
     log_msg("warn", "stream_lagged", "client %s fell behind; %d queued events dropped, closing",
             c->peer, skipped);
+}
+
+void
+relay_client_log_stream(const struct relay_client *c, const char *event, const char *reason)
+{
+    if (c->opened_us == 0)
+        return;
+    struct log_line l;
+    log_begin(&l, "info", event);
+    log_str(&l, "request_id", c->request_id[0] ? c->request_id : NULL);
+    log_str(&l, "role", c->role);
+    log_str(&l, "remote_addr", c->remote_addr[0] ? c->remote_addr : NULL);
+    log_str(&l, "scope", scope(c));
+    log_str(&l, "session_id", c->session_id);
+    log_str(&l, "run_id", c->run_id);
+    log_int(&l, "cursor", c->opened_cursor);
+    if (reason) {
+        log_str(&l, "reason", reason);
+        log_int(&l, "last_event_id", c->cursor);
+        log_int(&l, "events_sent", c->events_sent);
+        log_ms(&l, "duration_ms", util_monotonic_us() - c->opened_us);
+    }
+    log_end(&l);
 }
 
 int

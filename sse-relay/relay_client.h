@@ -39,6 +39,13 @@ struct relay_client {
     int64_t close_at_ms;        /* HEAD, CLOSING: closed by then; WAIT: answered then */
     int64_t beat_at_ms;         /* REPLAY, LIVE: next heartbeat; 0 until the first is set */
     int refuse_full;            /* accepted near the descriptor limit: 503 once the head is in */
+    /* A stream's open and close log lines (relay_client_log_stream). */
+    char request_id[RELAY_REQUEST_ID_MAX + 1]; /* nginx's X-Request-Id, "" when none */
+    const char *role;                          /* the gate's principal (auth.h) */
+    char remote_addr[GATE_ADDR_MAX];           /* as the gate checked it */
+    int64_t opened_us;                         /* when it began streaming; 0: it never did */
+    int64_t opened_cursor;                     /* its cursor then */
+    int64_t events_sent;                       /* event frames queued, less those a lag dropped */
     struct relay_client *prev, *next;
 };
 
@@ -103,6 +110,11 @@ int relay_client_gap(struct relay_client *c, const struct store_gap *g);
 /* Ends a client that fell behind: drops what it has not started to
  * receive, queues a stream_gap live_lag frame and moves it to CLOSING. */
 void relay_client_lagged(struct relay_client *c, int64_t now_ms);
+
+/* Logs a stream's open (event "stream_opened") or close ("stream_closed",
+ * with reason, events sent and duration): request id, role, client address,
+ * scope and filters, cursor. Nothing for a client that never streamed. */
+void relay_client_log_stream(const struct relay_client *c, const char *event, const char *reason);
 
 /* 1 when an event of this session and run belongs on the client's stream. */
 int relay_client_wants(const struct relay_client *c, const char *session_id, const char *run_id);

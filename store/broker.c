@@ -21,11 +21,11 @@ status_of(struct store *s, const char *sql, const char *id, enum store_rc missin
     return rc == STORE_OK && *out == NULL ? missing : rc;
 }
 
-/* A write of sql/functions/auth.sql answering {result, status}. */
+/* A write of sql/functions/auth.sql answering {result, status}, by actor. */
 static enum store_rc
-write_status(struct store *s, const char *sql, const char *id, json_t **out)
+write_status(struct store *s, const char *sql, const char *actor, const char *id, json_t **out)
 {
-    return db_call_get(s, "status", out, sql, 1, (const char *const[]){id});
+    return db_call_get(s, "status", out, sql, 2, (const char *const[]){id, actor});
 }
 
 enum store_rc
@@ -38,9 +38,9 @@ store_subject_status(struct store *s, const char *subject_id, json_t **out)
 }
 
 enum store_rc
-store_subject_revoke(struct store *s, const char *subject_id, json_t **out)
+store_subject_revoke(struct store *s, const char *actor, const char *subject_id, json_t **out)
 {
-    return write_status(s, "SELECT kheish_subject_revoke($1)", subject_id, out);
+    return write_status(s, "SELECT kheish_subject_revoke($1, $2::jsonb)", actor, subject_id, out);
 }
 
 enum store_rc
@@ -53,9 +53,9 @@ store_lease_status(struct store *s, const char *lease_id, json_t **out)
 }
 
 enum store_rc
-store_lease_revoke(struct store *s, const char *lease_id, json_t **out)
+store_lease_revoke(struct store *s, const char *actor, const char *lease_id, json_t **out)
 {
-    return write_status(s, "SELECT kheish_lease_revoke($1)", lease_id, out);
+    return write_status(s, "SELECT kheish_lease_revoke($1, $2::jsonb)", actor, lease_id, out);
 }
 
 enum store_rc

@@ -13,19 +13,20 @@
 static const char *const RUN_VIEW_SQL = "SELECT view FROM run_views WHERE run_id = $1";
 
 enum store_rc
-store_run_submit(struct store *s, const struct store_run_submit *req, json_t **view, int *replayed)
+store_run_submit(struct store *s, const char *actor, const struct store_run_submit *req,
+                 json_t **view, int *replayed)
 {
     json_t *res = NULL;
     const char *result = NULL;
     char *payload = db_json_param(req->payload);
     *view = NULL;
     enum store_rc rc =
-        payload
-            ? db_call_result(s, &res, &result,
-                             "SELECT kheish_run_submit($1, $2::jsonb, $3, $4, $5)", 5,
-                             (const char *const[]){req->session_id, payload, req->idempotency_key,
-                                                   req->fingerprint, req->require_idle ? "t" : "f"})
-            : STORE_ERROR;
+        payload ? db_call_result(
+                      s, &res, &result,
+                      "SELECT kheish_run_submit($1, $2::jsonb, $3, $4, $5, $6::jsonb)", 6,
+                      (const char *const[]){req->session_id, payload, req->idempotency_key,
+                                            req->fingerprint, req->require_idle ? "t" : "f", actor})
+                : STORE_ERROR;
     free(payload);
     *replayed = rc == STORE_OK && !strcmp(result, "replayed");
     if (rc == STORE_OK)
@@ -106,20 +107,21 @@ store_run_events(struct store *s, const char *id, int limit, json_t **out)
 
 /* Cancel (to NULL) or another transition: kheish_run_change (sql/functions/runs.sql). */
 static enum store_rc
-change(struct store *s, const char *id, const char *to, json_t **view)
+change(struct store *s, const char *actor, const char *id, const char *to, json_t **view)
 {
-    return db_call_get(s, "view", view, "SELECT kheish_run_change($1, $2)", 2,
-                       (const char *const[]){id, to});
+    return db_call_get(s, "view", view, "SELECT kheish_run_change($1, $2, $3::jsonb)", 3,
+                       (const char *const[]){id, to, actor});
 }
 
 enum store_rc
-store_run_cancel(struct store *s, const char *id, json_t **view)
+store_run_cancel(struct store *s, const char *actor, const char *id, json_t **view)
 {
-    return change(s, id, NULL, view);
+    return change(s, actor, id, NULL, view);
 }
 
 enum store_rc
-store_run_transition(struct store *s, const char *id, const char *to, json_t **view)
+store_run_transition(struct store *s, const char *actor, const char *id, const char *to,
+                     json_t **view)
 {
-    return change(s, id, to, view);
+    return change(s, actor, id, to, view);
 }

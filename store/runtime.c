@@ -27,15 +27,18 @@ revision_param(int64_t revision, char buf[24])
 }
 
 enum store_rc
-store_runtime_change(struct store *s, const struct store_runtime_change *c, json_t **view)
+store_runtime_change(struct store *s, const char *actor, const struct store_runtime_change *c,
+                     json_t **view)
 {
     char expected[24], target[24];
-    return db_call_get(
-        s, "view", view,
-        "SELECT kheish_runtime_change($1, $2, $3::bigint, $4::bigint, $5, $6, $7::jsonb)", 7,
-        (const char *const[]){c->setting, c->value, revision_param(c->expected_revision, expected),
-                              revision_param(c->target_revision, target), s->workspace_root,
-                              s->state_root, s->routes});
+    return db_call_get(s, "view", view,
+                       "SELECT kheish_runtime_change($1, $2, $3::bigint, $4::bigint, $5, $6, "
+                       "$7::jsonb, $8::jsonb)",
+                       8,
+                       (const char *const[]){c->setting, c->value,
+                                             revision_param(c->expected_revision, expected),
+                                             revision_param(c->target_revision, target),
+                                             s->workspace_root, s->state_root, s->routes, actor});
 }
 
 enum store_rc

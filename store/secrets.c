@@ -14,7 +14,7 @@
 /* One attempt at a put: the next version read, the value sealed for it, then
  * written; STORE_RETRY when a concurrent write took that version. */
 static enum store_rc
-put_once(struct store *s, const struct store_slot_write *w, json_t **status)
+put_once(struct store *s, const char *actor, const struct store_slot_write *w, json_t **status)
 {
     char *v = NULL;
     enum store_rc rc =
@@ -39,20 +39,21 @@ put_once(struct store *s, const struct store_slot_write *w, json_t **status)
     snprintf(ver, sizeof ver, "%" PRId64, version);
     rc = db_call_get(s, "status", status,
                      "SELECT kheish_slot_put($1, $2, $3, $4::bigint, $5, decode($6, 'hex'), "
-                     "decode($7, 'hex'), $8)",
-                     8,
+                     "decode($7, 'hex'), $8, $9::jsonb)",
+                     9,
                      (const char *const[]){w->slot_id, w->provider, w->mode, ver, w->key_id,
-                                           nonce_hex, ct_hex, w->recorded_by});
+                                           nonce_hex, ct_hex, w->recorded_by, actor});
     free(ct_hex);
     return rc;
 }
 
 enum store_rc
-store_slot_put(struct store *s, const struct store_slot_write *w, json_t **status)
+store_slot_put(struct store *s, const char *actor, const struct store_slot_write *w,
+               json_t **status)
 {
     enum store_rc rc = STORE_RETRY;
     for (int attempt = 0; attempt < STORE_TX_MAX_ATTEMPTS && rc == STORE_RETRY; attempt++)
-        rc = put_once(s, w, status);
+        rc = put_once(s, actor, w, status);
     return rc;
 }
 
@@ -76,22 +77,24 @@ store_slot_list(struct store *s, json_t **list)
 }
 
 enum store_rc
-store_slot_delete(struct store *s, const char *slot_id, const char *recorded_by)
+store_slot_delete(struct store *s, const char *actor, const char *slot_id, const char *recorded_by)
 {
     json_t *result;
-    enum store_rc rc = db_call_get(s, "result", &result, "SELECT kheish_slot_delete($1, $2)", 2,
-                                   (const char *const[]){slot_id, recorded_by});
+    enum store_rc rc =
+        db_call_get(s, "result", &result, "SELECT kheish_slot_delete($1, $2, $3::jsonb)", 3,
+                    (const char *const[]){slot_id, recorded_by, actor});
     json_decref(result);
     return rc;
 }
 
 enum store_rc
-store_slot_revoke_leases(struct store *s, const char *slot_id, const char *recorded_by,
-                         int *revoked)
+store_slot_revoke_leases(struct store *s, const char *actor, const char *slot_id,
+                         const char *recorded_by, int *revoked)
 {
     json_t *n;
-    enum store_rc rc = db_call_get(s, "revoked", &n, "SELECT kheish_slot_revoke_leases($1, $2)", 2,
-                                   (const char *const[]){slot_id, recorded_by});
+    enum store_rc rc =
+        db_call_get(s, "revoked", &n, "SELECT kheish_slot_revoke_leases($1, $2, $3::jsonb)", 3,
+                    (const char *const[]){slot_id, recorded_by, actor});
     *revoked = (int)json_integer_value(n);
     json_decref(n);
     return rc;

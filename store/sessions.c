@@ -9,8 +9,8 @@
 #include "internal.h"
 
 enum store_rc
-store_session_create(struct store *s, const struct store_session_create *req, json_t **view,
-                     int *created)
+store_session_create(struct store *s, const char *actor, const struct store_session_create *req,
+                     json_t **view, int *created)
 {
     char generated[64];
     const char *id = req->session_id, *result = NULL;
@@ -28,8 +28,9 @@ store_session_create(struct store *s, const struct store_session_create *req, js
     char *cred = req->credential_scope ? db_json_param(req->credential_scope) : NULL;
     json_t *res;
     enum store_rc rc = db_call_result(
-        s, &res, &result, "SELECT kheish_session_create($1, $2, $3, $4::jsonb, $5::jsonb)", 5,
-        (const char *const[]){id, req->thread_id, req->persona_id, cap, cred});
+        s, &res, &result,
+        "SELECT kheish_session_create($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb)", 6,
+        (const char *const[]){id, req->thread_id, req->persona_id, cap, cred, actor});
     free(cap);
     free(cred);
     if (rc == STORE_OK) {
@@ -106,12 +107,13 @@ store_session_events(struct store *s, const char *id, int limit, json_t **out)
 }
 
 enum store_rc
-store_session_interrupt(struct store *s, const char *id, json_t **out)
+store_session_interrupt(struct store *s, const char *actor, const char *id, json_t **out)
 {
     json_t *res;
     const char *result;
-    enum store_rc rc = db_call_result(s, &res, &result, "SELECT kheish_session_interrupt($1)", 1,
-                                      (const char *const[]){id});
+    enum store_rc rc =
+        db_call_result(s, &res, &result, "SELECT kheish_session_interrupt($1, $2::jsonb)", 2,
+                       (const char *const[]){id, actor});
     *out = rc == STORE_OK
                ? json_pack("{s:O, s:O}", "interrupted", json_object_get(res, "interrupted"),
                            "snapshot", json_object_get(res, "snapshot"))
@@ -121,8 +123,9 @@ store_session_interrupt(struct store *s, const char *id, json_t **out)
 }
 
 enum store_rc
-store_session_end(struct store *s, const char *id, const char *reason, json_t **view)
+store_session_end(struct store *s, const char *actor, const char *id, const char *reason,
+                  json_t **view)
 {
-    return db_call_get(s, "view", view, "SELECT kheish_session_end($1, $2)", 2,
-                       (const char *const[]){id, reason});
+    return db_call_get(s, "view", view, "SELECT kheish_session_end($1, $2, $3::jsonb)", 3,
+                       (const char *const[]){id, reason, actor});
 }

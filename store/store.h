@@ -14,6 +14,14 @@
 
 struct store;
 
+/* An actor: who asks for a write, as the JSON object text the API builds
+ * once per request (fcgi/worker.c: role, token_fingerprint, remote_addr,
+ * request_id, user_agent, method, path). Every write the API makes takes
+ * one, right after the store, and its SQL function records it in
+ * admin_actions (sql/migrations/014) and links the rows it changes. NULL:
+ * no actor (the runners, the maintenance pass, the offline CLI), nothing
+ * recorded. */
+
 /* What a store call answers, in one table: X(ID, name, message, HTTP
  * status, problem domain, problem code). name is what a database function
  * answers with ({"result": name}); the API turns the error into that
@@ -132,12 +140,14 @@ struct store_slot_write {
     const char *recorded_by; /* for the slot audit */
 };
 /* Creates or overwrites a slot (revoking its active leases). */
-enum store_rc store_slot_put(struct store *s, const struct store_slot_write *w, json_t **status);
+enum store_rc store_slot_put(struct store *s, const char *actor, const struct store_slot_write *w,
+                             json_t **status);
 enum store_rc store_slot_status(struct store *s, const char *slot_id, json_t **status);
 enum store_rc store_slot_list(struct store *s, json_t **list);
-enum store_rc store_slot_delete(struct store *s, const char *slot_id, const char *recorded_by);
+enum store_rc store_slot_delete(struct store *s, const char *actor, const char *slot_id,
+                                const char *recorded_by);
 /* Revokes every active lease of an existing slot. */
-enum store_rc store_slot_revoke_leases(struct store *s, const char *slot_id,
+enum store_rc store_slot_revoke_leases(struct store *s, const char *actor, const char *slot_id,
                                        const char *recorded_by, int *revoked);
 /* A slot as stored, for whoever holds the key to open it. */
 struct store_sealed_slot {
@@ -155,9 +165,11 @@ void store_sealed_slot_free(struct store_sealed_slot *slot);
  * agent:<id>, connector:<name>. Statuses are the contract's documents. */
 enum store_rc store_subject_status(struct store *s, const char *subject_id, json_t **out);
 /* Revokes the subject (bumping its epoch) and its active leases. */
-enum store_rc store_subject_revoke(struct store *s, const char *subject_id, json_t **out);
+enum store_rc store_subject_revoke(struct store *s, const char *actor, const char *subject_id,
+                                   json_t **out);
 enum store_rc store_lease_status(struct store *s, const char *lease_id, json_t **out);
-enum store_rc store_lease_revoke(struct store *s, const char *lease_id, json_t **out);
+enum store_rc store_lease_revoke(struct store *s, const char *actor, const char *lease_id,
+                                 json_t **out);
 struct store_lease {
     char lease_id[40];
     char token[48]; /* the opaque lease token: only its SHA-256 is stored */
@@ -297,14 +309,17 @@ struct store_session_create {
     json_t *capability_scope;
     json_t *credential_scope;
 };
-enum store_rc store_session_create(struct store *s, const struct store_session_create *req,
-                                   json_t **view, int *created);
+enum store_rc store_session_create(struct store *s, const char *actor,
+                                   const struct store_session_create *req, json_t **view,
+                                   int *created);
 enum store_rc store_session_get(struct store *s, const char *id, json_t **view);
 enum store_rc store_session_list(struct store *s, const char *persona_id,
                                  const struct store_page *page, struct store_page_result *out);
 enum store_rc store_session_events(struct store *s, const char *id, int limit, json_t **out);
-enum store_rc store_session_interrupt(struct store *s, const char *id, json_t **out);
-enum store_rc store_session_end(struct store *s, const char *id, const char *reason, json_t **view);
+enum store_rc store_session_interrupt(struct store *s, const char *actor, const char *id,
+                                      json_t **out);
+enum store_rc store_session_end(struct store *s, const char *actor, const char *id,
+                                const char *reason, json_t **view);
 
 /* Runs */
 struct store_run_submit {
@@ -314,8 +329,8 @@ struct store_run_submit {
     const char *fingerprint;     /* versioned digest of payload, when a key is given */
     int require_idle;            /* STORE_SESSION_BUSY when the session has a live run */
 };
-enum store_rc store_run_submit(struct store *s, const struct store_run_submit *req, json_t **view,
-                               int *replayed);
+enum store_rc store_run_submit(struct store *s, const char *actor,
+                               const struct store_run_submit *req, json_t **view, int *replayed);
 /* The RunView as JSON text (caller frees): reads skip a parse and dump. */
 enum store_rc store_run_get(struct store *s, const char *id, char **view);
 /* *ended = 1 once the run is completed, failed, interrupted or cancelled
@@ -329,10 +344,11 @@ struct store_run_filter {
 enum store_rc store_run_list(struct store *s, const struct store_run_filter *f,
                              const struct store_page *page, struct store_page_result *out);
 enum store_rc store_run_events(struct store *s, const char *id, int limit, json_t **out);
-enum store_rc store_run_cancel(struct store *s, const char *id, json_t **view);
-/* Moves a run to `to` through the state machine (used by the runner and by
- * tests of the table); STORE_RUN_STATE_CONFLICT when it is refused. */
-enum store_rc store_run_transition(struct store *s, const char *id, const char *to, json_t **view);
+enum store_rc store_run_cancel(struct store *s, const char *actor, const char *id, json_t **view);
+/* Moves a run to `to` through the state machine (used by tests of the
+ * table); STORE_RUN_STATE_CONFLICT when it is refused. */
+enum store_rc store_run_transition(struct store *s, const char *actor, const char *id,
+                                   const char *to, json_t **view);
 
 /* Runtime settings */
 struct store_runtime_change {
@@ -342,8 +358,8 @@ struct store_runtime_change {
     int64_t target_revision;   /* rollback only; -1: the previous revision */
 };
 enum store_rc store_runtime_get(struct store *s, json_t **view);
-enum store_rc store_runtime_change(struct store *s, const struct store_runtime_change *c,
-                                   json_t **view);
+enum store_rc store_runtime_change(struct store *s, const char *actor,
+                                   const struct store_runtime_change *c, json_t **view);
 enum store_rc store_runtime_revisions(struct store *s, int limit, json_t **out);
 
 /* Status */

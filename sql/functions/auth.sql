@@ -26,14 +26,17 @@ CREATE OR REPLACE FUNCTION auth_leases_guard() RETURNS trigger
     AS $$
 BEGIN
     IF TG_OP <> 'UPDATE' OR OLD.revoked_at_ms IS NOT NULL OR NEW.revoked_at_ms IS NULL
-       OR (to_jsonb(NEW) - 'revoked_at_ms' - 'revoked_reason')
-          IS DISTINCT FROM (to_jsonb(OLD) - 'revoked_at_ms' - 'revoked_reason') THEN
+       OR (to_jsonb(NEW) - 'revoked_at_ms' - 'revoked_reason' - 'revoked_by')
+          IS DISTINCT FROM (to_jsonb(OLD) - 'revoked_at_ms' - 'revoked_reason' - 'revoked_by') THEN
         RAISE EXCEPTION 'auth_leases is history: % refused', TG_OP
             USING ERRCODE = 'insufficient_privilege';
     END IF;
     RETURN NEW;
 END
 $$;
+COMMENT ON FUNCTION auth_leases_guard() IS
+    'Trigger function: auth_leases rows are never deleted and change only by a first '
+    'revocation (revoked_at_ms, revoked_reason, revoked_by).';
 CREATE OR REPLACE TRIGGER auth_leases_history BEFORE UPDATE OR DELETE ON auth_leases
     FOR EACH ROW EXECUTE FUNCTION auth_leases_guard();
 CREATE OR REPLACE TRIGGER auth_leases_no_truncate BEFORE TRUNCATE ON auth_leases
@@ -87,26 +90,32 @@ CREATE OR REPLACE FUNCTION kheish_slot_next_version(slot text) RETURNS bigint
     LANGUAGE sql STABLE
     AS $$ SELECT coalesce(max(a.version), 0) + 1 FROM auth_slot_audit a WHERE a.slot_id = slot $$;
 
--- Revokes slot's active leases and audits the change (action); returns how
--- many leases it revoked.
+-- Revokes slot's active leases and audits the change (action), both linked
+-- to admin action act (NULL: none); returns how many leases it revoked.
 CREATE OR REPLACE FUNCTION kheish_slot_audit(slot text, action text, version bigint,
-                                             provider text, recorded_by text) RETURNS int
+                                             provider text, recorded_by text, act bigint)
+    RETURNS int
     LANGUAGE plpgsql
     AS $$
 DECLARE
     n int;
 BEGIN
     WITH gone AS (
-        UPDATE auth_leases l SET revoked_at_ms = kheish_now_ms(), revoked_reason = action
+        UPDATE auth_leases l SET revoked_at_ms = kheish_now_ms(), revoked_reason = action,
+                                 revoked_by = act
         WHERE l.slot_id = slot AND l.revoked_at_ms IS NULL AND l.expires_at_ms > kheish_now_ms()
         RETURNING 1)
     INSERT INTO auth_slot_audit (at_ms, slot_id, action, version, provider, revoked_leases,
-                                 recorded_by)
-        SELECT kheish_now_ms(), slot, action, version, provider, count(*), recorded_by FROM gone
+                                 recorded_by, admin_action_id)
+        SELECT kheish_now_ms(), slot, action, version, provider, count(*), recorded_by, act
+        FROM gone
         RETURNING revoked_leases INTO n;
     RETURN n;
 END
 $$;
+COMMENT ON FUNCTION kheish_slot_audit(text, text, bigint, text, text, bigint) IS
+    'Revokes a slot''s active leases and appends its auth_slot_audit row, linked to an admin '
+    'action.';
 
 -- POST /v1/runtime/secrets: slot written (created, or overwritten: the
 -- rotation path, whose leases end now) with a value sealed under key_id for
@@ -114,10 +123,12 @@ $$;
 -- otherwise: {result: retry}, and the caller seals again). Returns {result:
 -- ok, status}, or {result: key_mismatch} when the store holds slots sealed
 -- with another key. An empty store takes the writer's key: the way to a new
--- master key is to delete every slot and set them again under it.
+-- master key is to delete every slot and set them again under it. actor's
+-- action is recorded (not for a retry, which the caller makes again) and
+-- linked from the slot's audit row and the leases it revoked.
 CREATE OR REPLACE FUNCTION kheish_slot_put(slot text, provider text, mode text, version bigint,
                                            key_id text, nonce bytea, ciphertext bytea,
-                                           recorded_by text) RETURNS jsonb
+                                           recorded_by text, actor jsonb) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -133,7 +144,8 @@ BEGIN
                                  ELSE EXCLUDED.created_at_ms END
         RETURNING k.key_id = kheish_slot_put.key_id INTO same_key;
     IF NOT same_key THEN
-        RETURN jsonb_build_object('result', 'key_mismatch');
+        RETURN kheish_admin_answer(actor, 'slot_put', NULL, NULL, slot,
+                                   jsonb_build_object('result', 'key_mismatch'));
     ELSIF version <> kheish_slot_next_version(slot) THEN
         RETURN jsonb_build_object('result', 'retry');
     END IF;
@@ -145,13 +157,18 @@ BEGIN
             key_id = EXCLUDED.key_id, nonce = EXCLUDED.nonce, ciphertext = EXCLUDED.ciphertext,
             updated_at_ms = EXCLUDED.updated_at_ms
         RETURNING auth_slot_status(a) INTO st;
-    PERFORM kheish_slot_audit(slot, 'set', version, provider, recorded_by);
+    PERFORM kheish_slot_audit(slot, 'set', version, provider, recorded_by,
+                              kheish_admin_action(actor, 'slot_put', NULL, NULL, slot, 'ok'));
     RETURN jsonb_build_object('result', 'ok', 'status', st);
 END
 $$;
+COMMENT ON FUNCTION kheish_slot_put(text, text, text, bigint, text, bytea, bytea, text, jsonb) IS
+    'POST /v1/runtime/secrets: writes a sealed slot, recording actor''s action.';
 
--- DELETE /v1/runtime/secrets/{id}: {result: ok} or {result: secret_not_found}.
-CREATE OR REPLACE FUNCTION kheish_slot_delete(slot text, recorded_by text) RETURNS jsonb
+-- DELETE /v1/runtime/secrets/{id}: {result: ok} or {result:
+-- secret_not_found}; actor's action is recorded and linked from the audit.
+CREATE OR REPLACE FUNCTION kheish_slot_delete(slot text, recorded_by text, actor jsonb)
+    RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -159,65 +176,92 @@ DECLARE
 BEGIN
     DELETE FROM auth_slots a WHERE a.slot_id = slot RETURNING a.provider INTO p;
     IF NOT FOUND THEN
-        RETURN jsonb_build_object('result', 'secret_not_found');
+        RETURN kheish_admin_answer(actor, 'slot_delete', NULL, NULL, slot,
+                                   jsonb_build_object('result', 'secret_not_found'));
     END IF;
-    PERFORM kheish_slot_audit(slot, 'delete', NULL, p, recorded_by);
+    PERFORM kheish_slot_audit(slot, 'delete', NULL, p, recorded_by,
+                              kheish_admin_action(actor, 'slot_delete', NULL, NULL, slot, 'ok'));
     RETURN jsonb_build_object('result', 'ok');
 END
 $$;
+COMMENT ON FUNCTION kheish_slot_delete(text, text, jsonb) IS
+    'DELETE /v1/runtime/secrets/{id}: deletes a slot, recording actor''s action.';
 
 -- POST /v1/runtime/auth/slots/{id}/revoke: {result: ok, revoked} or
--- {result: secret_not_found}.
-CREATE OR REPLACE FUNCTION kheish_slot_revoke_leases(slot text, recorded_by text) RETURNS jsonb
+-- {result: secret_not_found}; actor's action is recorded and linked.
+CREATE OR REPLACE FUNCTION kheish_slot_revoke_leases(slot text, recorded_by text, actor jsonb)
+    RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 BEGIN
     PERFORM FROM auth_slots a WHERE a.slot_id = slot FOR SHARE;
     IF NOT FOUND THEN
-        RETURN jsonb_build_object('result', 'secret_not_found');
+        RETURN kheish_admin_answer(actor, 'slot_revoke_leases', NULL, NULL, slot,
+                                   jsonb_build_object('result', 'secret_not_found'));
     END IF;
     RETURN jsonb_build_object('result', 'ok',
-        'revoked', kheish_slot_audit(slot, 'revoke_leases', NULL, NULL, recorded_by));
+        'revoked', kheish_slot_audit(slot, 'revoke_leases', NULL, NULL, recorded_by,
+            kheish_admin_action(actor, 'slot_revoke_leases', NULL, NULL, slot, 'ok')));
 END
 $$;
+COMMENT ON FUNCTION kheish_slot_revoke_leases(text, text, jsonb) IS
+    'POST /v1/runtime/auth/slots/{id}/revoke: revokes a slot''s leases, recording actor''s '
+    'action.';
 
 -- POST /v1/runtime/auth/subjects/{id}/revoke: the subject (created if
 -- unknown) is revoked under a new epoch, its leases with it. Returns
--- {result: ok, status}.
-CREATE OR REPLACE FUNCTION kheish_subject_revoke(subject text) RETURNS jsonb
+-- {result: ok, status}. actor's action is recorded; the subject and the
+-- leases it revoked link to it.
+CREATE OR REPLACE FUNCTION kheish_subject_revoke(subject text, actor jsonb) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
+DECLARE
+    act bigint := kheish_admin_action(actor, 'subject_revoke', NULL, NULL, subject, 'ok');
 BEGIN
-    INSERT INTO auth_subjects AS a (subject_id, epoch, revoked, updated_at_ms)
-        VALUES (subject, 2, true, kheish_now_ms())
+    INSERT INTO auth_subjects AS a (subject_id, epoch, revoked, updated_at_ms, revoked_by)
+        VALUES (subject, 2, true, kheish_now_ms(), act)
         ON CONFLICT (subject_id) DO UPDATE SET
-            epoch = a.epoch + 1, revoked = true, updated_at_ms = EXCLUDED.updated_at_ms;
-    UPDATE auth_leases l SET revoked_at_ms = kheish_now_ms(), revoked_reason = 'subject_revoked'
+            epoch = a.epoch + 1, revoked = true, updated_at_ms = EXCLUDED.updated_at_ms,
+            revoked_by = EXCLUDED.revoked_by;
+    UPDATE auth_leases l SET revoked_at_ms = kheish_now_ms(), revoked_reason = 'subject_revoked',
+                             revoked_by = act
     WHERE l.subject_id = subject AND l.revoked_at_ms IS NULL;
     RETURN jsonb_build_object('result', 'ok', 'status',
         (SELECT auth_subject_status(a, kheish_now_ms()) FROM auth_subjects a
          WHERE a.subject_id = subject));
 END
 $$;
+COMMENT ON FUNCTION kheish_subject_revoke(text, jsonb) IS
+    'POST /v1/runtime/auth/subjects/{id}/revoke: bumps the subject''s epoch and revokes its '
+    'leases, recording actor''s action (revoked_by).';
 
 -- POST /v1/runtime/auth/leases/{id}/revoke: {result: ok, status} or
 -- {result: lease_not_found}; revoking a revoked lease changes nothing.
-CREATE OR REPLACE FUNCTION kheish_lease_revoke(lease text) RETURNS jsonb
+-- actor's action is recorded; a lease it revokes links to it.
+CREATE OR REPLACE FUNCTION kheish_lease_revoke(lease text, actor jsonb) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 DECLARE
     st jsonb;
+    act bigint;
 BEGIN
-    UPDATE auth_leases l SET revoked_at_ms = kheish_now_ms(), revoked_reason = 'lease_revoked'
+    PERFORM FROM auth_leases l WHERE l.lease_id = lease FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN kheish_admin_answer(actor, 'lease_revoke', NULL, NULL, lease,
+                                   jsonb_build_object('result', 'lease_not_found'));
+    END IF;
+    act := kheish_admin_action(actor, 'lease_revoke', NULL, NULL, lease, 'ok');
+    UPDATE auth_leases l SET revoked_at_ms = kheish_now_ms(), revoked_reason = 'lease_revoked',
+                             revoked_by = act
     WHERE l.lease_id = lease AND l.revoked_at_ms IS NULL;
     SELECT auth_lease_status(l, kheish_now_ms()) INTO st FROM auth_leases l
     WHERE l.lease_id = lease;
-    IF st IS NULL THEN
-        RETURN jsonb_build_object('result', 'lease_not_found');
-    END IF;
     RETURN jsonb_build_object('result', 'ok', 'status', st);
 END
 $$;
+COMMENT ON FUNCTION kheish_lease_revoke(text, jsonb) IS
+    'POST /v1/runtime/auth/leases/{id}/revoke: revokes a lease, recording actor''s action '
+    '(revoked_by).';
 
 -- A lease for subject (created if unknown) to use slot through route, valid
 -- ttl_ms from now; only digest, the SHA-256 of its token, is kept.

@@ -16,7 +16,8 @@ CREATE OR REPLACE FUNCTION kheish_now_ms() RETURNS bigint
 -- the appending transaction: an abort rolls the counter back, so committed
 -- ids are dense, and appenders queue on the row until COMMIT, so ids are
 -- handed out in commit order and a reader tailing `id > cursor` never skips
--- one. One NOTIFY carries only the newest id.
+-- one. One NOTIFY carries only the newest id. A run event may carry the
+-- admin action that caused it (admin_action_id, kheish_run_events_by).
 --
 -- The transaction commits asynchronously: with synchronous commit it would
 -- hold the counter row until its commit record is flushed, every append of
@@ -33,8 +34,9 @@ DECLARE
     n int := jsonb_array_length(stream);
     newest bigint;
 BEGIN
-    INSERT INTO run_events (run_id, session_id, agent_id, timestamp_ms, event)
-        SELECT e->>'run_id', e->>'session_id', e->>'agent_id', kheish_now_ms(), e->'event'
+    INSERT INTO run_events (run_id, session_id, agent_id, timestamp_ms, event, admin_action_id)
+        SELECT e->>'run_id', e->>'session_id', e->>'agent_id', kheish_now_ms(), e->'event',
+               (e->>'admin_action_id')::bigint
         FROM jsonb_array_elements(run) WITH ORDINALITY AS t(e, i) ORDER BY i;
     IF n = 0 THEN
         RETURN NULL;
@@ -49,6 +51,9 @@ BEGIN
     RETURN newest;
 END
 $$;
+COMMENT ON FUNCTION kheish_append_events(jsonb, jsonb) IS
+    'Appends a transaction''s stream events (ids in commit order, one NOTIFY) and run events '
+    '(with the admin action that caused each, if any); every writer calls it once, last.';
 
 -- A stream event as kheish_append_events takes it; data gets its "type".
 -- Every stream event is made by this function.

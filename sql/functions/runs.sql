@@ -100,8 +100,11 @@ $$;
 -- existing run), session_not_found, session_ended, session_busy,
 -- or idempotency_conflict. A concurrent submission with the same key that
 -- has not committed yet is a serialization failure: the caller tries again.
+-- actor's action is recorded; the new run's accepted and queued events link
+-- to it.
 CREATE OR REPLACE FUNCTION kheish_run_submit(sid text, p jsonb, idem_key text,
-                                             idem_fingerprint text, require_idle boolean)
+                                             idem_fingerprint text, require_idle boolean,
+                                             actor jsonb)
     RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
@@ -111,6 +114,7 @@ DECLARE
     id text;
     prior record;
     v jsonb;
+    act bigint;
     now_ms bigint := kheish_now_ms();
 BEGIN
     IF require_idle THEN
@@ -121,13 +125,16 @@ BEGIN
         WHERE s.session_id = sid FOR SHARE;
     END IF;
     IF NOT FOUND THEN
-        RETURN jsonb_build_object('result', 'session_not_found');
+        RETURN kheish_admin_answer(actor, 'run_submit', sid, NULL, NULL,
+                                   jsonb_build_object('result', 'session_not_found'));
     ELSIF ended IS NOT NULL THEN
-        RETURN jsonb_build_object('result', 'session_ended');
+        RETURN kheish_admin_answer(actor, 'run_submit', sid, NULL, NULL,
+                                   jsonb_build_object('result', 'session_ended'));
     END IF;
     IF require_idle AND EXISTS (SELECT 1 FROM runs r WHERE r.session_id = sid AND r.status IN
             ('queued', 'running', 'waiting_for_approval', 'waiting_for_user_question')) THEN
-        RETURN jsonb_build_object('result', 'session_busy');
+        RETURN kheish_admin_answer(actor, 'run_submit', sid, NULL, NULL,
+                                   jsonb_build_object('result', 'session_busy'));
     END IF;
     INSERT INTO runs (run_id, run_no, session_id, agent_id, kind, status, submitted_at_ms,
                       updated_at_ms, request, payload, input_metadata, idempotency_key,
@@ -151,21 +158,25 @@ BEGIN
             RAISE EXCEPTION 'a submission with the same idempotency key is in progress'
                 USING ERRCODE = 'serialization_failure';
         END IF;
-        RETURN jsonb_build_object('result', CASE WHEN prior.same THEN 'replayed'
-                                                 ELSE 'idempotency_conflict' END,
-                                  'view', CASE WHEN prior.same THEN prior.view END);
+        RETURN kheish_admin_answer(actor, 'run_submit', sid, prior.view->>'run_id', NULL,
+            jsonb_build_object('result', CASE WHEN prior.same THEN 'replayed'
+                                              ELSE 'idempotency_conflict' END,
+                               'view', CASE WHEN prior.same THEN prior.view END));
     END IF;
+    act := kheish_admin_action(actor, 'run_submit', sid, id, NULL, 'ok');
     SELECT rv.view::jsonb INTO v FROM run_views rv WHERE rv.run_id = id;
     PERFORM kheish_append_events(
         jsonb_build_array(kheish_stream_event('run_updated', sid, id, jsonb_build_object('run', v))),
-        jsonb_build_array(
+        kheish_run_events_by(jsonb_build_array(
             jsonb_build_object('run_id', id, 'session_id', sid, 'agent_id', agent,
                                'event', jsonb_build_object('type', 'accepted')),
             jsonb_build_object('run_id', id, 'session_id', sid, 'agent_id', agent,
-                               'event', kheish_run_event('queued', v, NULL))));
+                               'event', kheish_run_event('queued', v, NULL))), act));
     RETURN jsonb_build_object('result', 'ok', 'view', v);
 END
 $$;
+COMMENT ON FUNCTION kheish_run_submit(text, jsonb, text, text, boolean, jsonb) IS
+    'POST /v1/sessions/{id}/runs and /input: queues a run, recording actor''s action.';
 
 -- Moves a run to status to (the transition trigger refuses what the state
 -- machine does not allow, SQLSTATE KH409). error, when given, is recorded;
@@ -249,25 +260,33 @@ $$;
 -- leaves an ended run as it is, and a run already in to_status is left too;
 -- otherwise the run moves (the trigger refuses what the state machine does
 -- not allow, KH409) and its events are appended. Returns {result: ok, view}
--- or {result: run_not_found}.
-CREATE OR REPLACE FUNCTION kheish_run_change(id text, to_status text) RETURNS jsonb
+-- or {result: run_not_found}. actor's action (run_cancel, run_transition)
+-- is recorded, and linked from the run event of the change it made.
+CREATE OR REPLACE FUNCTION kheish_run_change(id text, to_status text, actor jsonb) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 DECLARE
     cur text;
+    sid text;
     ch jsonb;
+    act bigint;
+    what text := CASE WHEN to_status IS NULL THEN 'run_cancel' ELSE 'run_transition' END;
 BEGIN
-    SELECT r.status INTO cur FROM runs r WHERE r.run_id = id FOR UPDATE;
+    SELECT r.status, r.session_id INTO cur, sid FROM runs r WHERE r.run_id = id FOR UPDATE;
     IF NOT FOUND THEN
-        RETURN jsonb_build_object('result', 'run_not_found');
+        RETURN kheish_admin_answer(actor, what, NULL, id, NULL,
+                                   jsonb_build_object('result', 'run_not_found'));
     END IF;
+    act := kheish_admin_action(actor, what, sid, id, NULL, 'ok');
     IF (to_status IS NULL AND cur IN ('completed', 'failed', 'interrupted', 'cancelled'))
        OR cur = to_status THEN
         RETURN jsonb_build_object('result', 'ok',
             'view', (SELECT rv.view::jsonb FROM run_views rv WHERE rv.run_id = id));
     END IF;
     ch := kheish_run_set_status(id, coalesce(to_status, 'cancelled'), NULL);
-    PERFORM kheish_append_events(ch->'stream', ch->'run');
+    PERFORM kheish_append_events(ch->'stream', kheish_run_events_by(ch->'run', act));
     RETURN jsonb_build_object('result', 'ok', 'view', ch->'view');
 END
 $$;
+COMMENT ON FUNCTION kheish_run_change(text, text, jsonb) IS
+    'POST /v1/runs/{id}/cancel (to_status NULL) and API transitions, recording actor''s action.';

@@ -48,34 +48,45 @@ $$;
 -- NULL, must be the current revision. Writers queue on an advisory lock, so
 -- that check is exact. Appends the new revision and runtime_updated.
 -- Returns {result: ok, view}, or {result: revision_conflict} or
--- {result: revision_not_found}.
+-- {result: revision_not_found}. actor's action is recorded (its target the
+-- new revision) and the revision links to it.
 CREATE OR REPLACE FUNCTION kheish_runtime_change(set_key text, set_value text,
                                                  expected_revision bigint,
                                                  target_revision bigint, workspace_root text,
-                                                 state_root text, routes jsonb) RETURNS jsonb
+                                                 state_root text, routes jsonb, actor jsonb)
+    RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 DECLARE
     cur bigint;
     rollback boolean := set_key = 'rollback';
     v jsonb;
+    act bigint;
 BEGIN
     PERFORM pg_advisory_xact_lock(7739075311862628354);
     SELECT max(r.revision) INTO cur FROM runtime_revisions r;
     IF expected_revision IS NOT NULL AND expected_revision <> cur THEN
-        RETURN jsonb_build_object('result', 'revision_conflict');
+        RETURN kheish_admin_answer(actor, 'runtime_change', NULL, NULL, NULL,
+                                   jsonb_build_object('result', 'revision_conflict'));
     END IF;
+    IF rollback AND NOT EXISTS (SELECT 1 FROM runtime_revisions t
+                                WHERE t.revision = coalesce(target_revision, cur - 1)) THEN
+        RETURN kheish_admin_answer(actor, 'runtime_change', NULL, NULL, NULL,
+                                   jsonb_build_object('result', 'revision_not_found'));
+    END IF;
+    act := kheish_admin_action(actor, 'runtime_change', NULL, NULL, (cur + 1)::text, 'ok');
     INSERT INTO runtime_revisions (revision, updated_at_ms, source, setting,
-                                   rollback_of_revision, settings)
+                                   rollback_of_revision, settings, admin_action_id)
         SELECT cur + 1, kheish_now_ms(), 'runtime_api', set_key,
                CASE WHEN rollback THEN t.revision END,
                CASE WHEN rollback THEN t.settings
-                    ELSE c.settings || jsonb_build_object(set_key, set_value) END
+                    ELSE c.settings || jsonb_build_object(set_key, set_value) END,
+               act
         FROM runtime_revisions c LEFT JOIN runtime_revisions t
             ON rollback AND t.revision = coalesce(target_revision, cur - 1)
         WHERE c.revision = cur AND (NOT rollback OR t.revision IS NOT NULL);
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('result', 'revision_not_found');
+    IF NOT FOUND THEN -- checked above, under the lock
+        RAISE EXCEPTION 'runtime revision % vanished', coalesce(target_revision, cur - 1);
     END IF;
     v := kheish_runtime_view(workspace_root, state_root, routes);
     PERFORM kheish_append_events(jsonb_build_array(kheish_stream_event('runtime_updated', NULL,
@@ -83,3 +94,6 @@ BEGIN
     RETURN jsonb_build_object('result', 'ok', 'view', v);
 END
 $$;
+COMMENT ON FUNCTION kheish_runtime_change(text, text, bigint, bigint, text, text, jsonb, jsonb) IS
+    'POST /v1/runtime/permission-mode, /debug-level, /rollback: appends a revision, recording '
+    'actor''s action (runtime_revisions.admin_action_id).';

@@ -74,12 +74,12 @@ BEGIN
 END
 $$;
 
--- Creates session sid, or reuses it when it exists and the persona and
--- scopes given (not null) are its own. Returns {result, view}, result
--- being created (its session_state_changed appended), reused, or
--- session_conflict (no view).
+-- POST /v1/sessions: creates session sid, or reuses it when it exists and
+-- the persona and scopes given (not null) are its own. Returns {result,
+-- view}, result being created (its session_state_changed appended), reused,
+-- or session_conflict (no view); actor's action records it.
 CREATE OR REPLACE FUNCTION kheish_session_create(sid text, thread text, persona text,
-                                                 capability jsonb, credential jsonb)
+                                                 capability jsonb, credential jsonb, actor jsonb)
     RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
@@ -94,7 +94,8 @@ BEGIN
         RETURNING * INTO s;
     IF FOUND THEN
         PERFORM kheish_append_events(jsonb_build_array(kheish_session_state_event(sid)), '[]');
-        RETURN jsonb_build_object('result', 'created', 'view', session_view(s));
+        RETURN kheish_admin_answer(actor, 'session_create', sid, NULL, NULL,
+            jsonb_build_object('result', 'created', 'view', session_view(s)));
     END IF;
     SELECT * INTO s FROM sessions x WHERE x.session_id = sid;
     IF NOT FOUND THEN
@@ -104,11 +105,15 @@ BEGIN
     IF (persona IS NULL OR s.persona_id IS NOT DISTINCT FROM persona)
        AND (capability IS NULL OR s.capability_scope IS NOT DISTINCT FROM capability)
        AND (credential IS NULL OR s.credential_scope IS NOT DISTINCT FROM credential) THEN
-        RETURN jsonb_build_object('result', 'reused', 'view', session_view(s));
+        RETURN kheish_admin_answer(actor, 'session_create', sid, NULL, NULL,
+            jsonb_build_object('result', 'reused', 'view', session_view(s)));
     END IF;
-    RETURN jsonb_build_object('result', 'session_conflict');
+    RETURN kheish_admin_answer(actor, 'session_create', sid, NULL, NULL,
+                               jsonb_build_object('result', 'session_conflict'));
 END
 $$;
+COMMENT ON FUNCTION kheish_session_create(text, text, text, jsonb, jsonb, jsonb) IS
+    'POST /v1/sessions: creates or reuses a session, recording actor''s action.';
 
 -- Moves the runs of session sid that are active (queued false) or queued
 -- (queued true) to to_status, oldest first. Returns {count, stream, run},
@@ -141,58 +146,71 @@ $$;
 
 -- POST /v1/sessions/{id}/interrupt: the active run, if any, is interrupted,
 -- then the session's interrupted event. Returns {result: ok, interrupted,
--- snapshot} or {result: session_not_found}.
-CREATE OR REPLACE FUNCTION kheish_session_interrupt(sid text) RETURNS jsonb
+-- snapshot} or {result: session_not_found}. actor's action is recorded and
+-- linked from the run's interrupted event.
+CREATE OR REPLACE FUNCTION kheish_session_interrupt(sid text, actor jsonb) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 DECLARE
     agent text;
     stopped jsonb;
+    act bigint;
 BEGIN
     SELECT s.agent_id INTO agent FROM sessions s WHERE s.session_id = sid FOR UPDATE;
     IF NOT FOUND THEN
-        RETURN jsonb_build_object('result', 'session_not_found');
+        RETURN kheish_admin_answer(actor, 'session_interrupt', sid, NULL, NULL,
+                                   jsonb_build_object('result', 'session_not_found'));
     END IF;
+    act := kheish_admin_action(actor, 'session_interrupt', sid, NULL, NULL, 'ok');
     stopped := kheish_session_stop_runs(sid, false, 'interrupted');
     IF (stopped->>'count')::int > 0 THEN
         PERFORM kheish_append_events(
             stopped->'stream' || jsonb_build_array(kheish_stream_event('interrupted', sid, NULL,
                 jsonb_build_object('session_id', sid, 'agent_id', agent))),
-            stopped->'run');
+            kheish_run_events_by(stopped->'run', act));
     END IF;
     RETURN jsonb_build_object('result', 'ok', 'interrupted', (stopped->>'count')::int > 0,
         'snapshot', (SELECT session_view(s) FROM sessions s WHERE s.session_id = sid)->'snapshot');
 END
 $$;
+COMMENT ON FUNCTION kheish_session_interrupt(text, jsonb) IS
+    'POST /v1/sessions/{id}/interrupt: interrupts the active run, recording actor''s action.';
 
 -- POST /v1/sessions/{id}/end: its active run interrupted, its queued runs
 -- cancelled, the session ended with reason, and its session_state_changed;
 -- an ended session is left as it is. Returns {result: ok, view} or
--- {result: session_not_found}.
-CREATE OR REPLACE FUNCTION kheish_session_end(sid text, reason text) RETURNS jsonb
+-- {result: session_not_found}. actor's action is recorded; the session's
+-- ended_by and the runs' events link to it.
+CREATE OR REPLACE FUNCTION kheish_session_end(sid text, reason text, actor jsonb) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 DECLARE
     ended bigint;
     active jsonb;
     queued jsonb;
+    act bigint;
 BEGIN
     SELECT s.ended_at_ms INTO ended FROM sessions s WHERE s.session_id = sid FOR UPDATE;
     IF NOT FOUND THEN
-        RETURN jsonb_build_object('result', 'session_not_found');
+        RETURN kheish_admin_answer(actor, 'session_end', sid, NULL, NULL,
+                                   jsonb_build_object('result', 'session_not_found'));
     END IF;
+    act := kheish_admin_action(actor, 'session_end', sid, NULL, NULL, 'ok');
     IF ended IS NULL THEN
         active := kheish_session_stop_runs(sid, false, 'interrupted');
         queued := kheish_session_stop_runs(sid, true, 'cancelled');
         UPDATE sessions SET ended_at_ms = kheish_now_ms(), end_reason = reason,
-                            updated_at_ms = kheish_now_ms()
+                            updated_at_ms = kheish_now_ms(), ended_by = act
         WHERE session_id = sid;
         PERFORM kheish_append_events(
             (active->'stream') || (queued->'stream')
                 || jsonb_build_array(kheish_session_state_event(sid)),
-            (active->'run') || (queued->'run'));
+            kheish_run_events_by((active->'run') || (queued->'run'), act));
     END IF;
     RETURN jsonb_build_object('result', 'ok',
         'view', (SELECT session_view(s) FROM sessions s WHERE s.session_id = sid));
 END
 $$;
+COMMENT ON FUNCTION kheish_session_end(text, text, jsonb) IS
+    'POST /v1/sessions/{id}/end: stops its runs and ends the session, recording actor''s '
+    'action (sessions.ended_by).';

@@ -104,7 +104,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(parsed == (authorization ? AUTH_MALFORMED_TOKEN : AUTH_MISSING_TOKEN));
     }
     for (int a = AUTH_ACCESS_NONE; a <= AUTH_ACCESS_ADMIN; a++) {
-        enum auth_result r = auth_check(&auth, authorization, (enum auth_access)a);
+        enum auth_result r = auth_check(&auth, authorization, (enum auth_access)a, NULL);
         int is_admin =
             parsed == AUTH_OK && len == strlen(ADMIN_TOKEN) && !memcmp(token, ADMIN_TOKEN, len);
         int is_read =

@@ -5,6 +5,7 @@
  * several processes.
  */
 #include <sodium.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -123,19 +124,25 @@ token_files(void)
     write_file("admin", "first\n");
     write_file("ro", "reader\n");
     CHECK(init(&a, NULL, "127.0.0.1:1", NULL, file("admin"), NULL, file("ro")) == 0);
-    CHECK(auth_check(&a, "Bearer first", AUTH_ACCESS_ADMIN) == AUTH_OK);
-    CHECK(auth_check(&a, "Bearer reader", AUTH_ACCESS_READ_ONLY) == AUTH_OK);
-    CHECK(auth_check(&a, "Bearer reader", AUTH_ACCESS_ADMIN) == AUTH_INSUFFICIENT_ACCESS);
-    CHECK(auth_check(&a, "Bearer nope", AUTH_ACCESS_READ_ONLY) == AUTH_INVALID_TOKEN);
-    CHECK(auth_check(&a, NULL, AUTH_ACCESS_ADMIN) == AUTH_MISSING_TOKEN);
-    CHECK(auth_check(&a, NULL, AUTH_ACCESS_NONE) == AUTH_OK);
+    CHECK(auth_check(&a, "Bearer first", AUTH_ACCESS_ADMIN, NULL) == AUTH_OK);
+    CHECK(auth_check(&a, "Bearer reader", AUTH_ACCESS_READ_ONLY, NULL) == AUTH_OK);
+    CHECK(auth_check(&a, "Bearer reader", AUTH_ACCESS_ADMIN, NULL) == AUTH_INSUFFICIENT_ACCESS);
+    CHECK(auth_check(&a, "Bearer nope", AUTH_ACCESS_READ_ONLY, NULL) == AUTH_INVALID_TOKEN);
+    CHECK(auth_check(&a, NULL, AUTH_ACCESS_ADMIN, NULL) == AUTH_MISSING_TOKEN);
+    CHECK(auth_check(&a, NULL, AUTH_ACCESS_NONE, NULL) == AUTH_OK);
+    /* Who: the role and the first 16 hex digits of the token's SHA-256. */
+    struct auth_principal who;
+    CHECK(auth_check(&a, "Bearer first", AUTH_ACCESS_ADMIN, &who) == AUTH_OK);
+    CHECK(!strcmp(who.role, "admin") && !strcmp(who.fingerprint, "a7937b64b8caa58f"));
+    CHECK(auth_check(&a, "Bearer reader", AUTH_ACCESS_READ_ONLY, &who) == AUTH_OK);
+    CHECK(!strcmp(who.role, "read_only") && !strcmp(who.fingerprint, "3d0941964aa3ebdc"));
 
     write_file("admin", "second\n"); /* rotation: the next check sees it */
-    CHECK(auth_check(&a, "Bearer first", AUTH_ACCESS_ADMIN) == AUTH_INVALID_TOKEN);
-    CHECK(auth_check(&a, "Bearer second", AUTH_ACCESS_ADMIN) == AUTH_OK);
+    CHECK(auth_check(&a, "Bearer first", AUTH_ACCESS_ADMIN, NULL) == AUTH_INVALID_TOKEN);
+    CHECK(auth_check(&a, "Bearer second", AUTH_ACCESS_ADMIN, NULL) == AUTH_OK);
 
     write_file("ro", "second"); /* identical tokens: every bearer token is refused */
-    CHECK(auth_check(&a, "Bearer second", AUTH_ACCESS_READ_ONLY) == AUTH_INVALID_TOKEN);
+    CHECK(auth_check(&a, "Bearer second", AUTH_ACCESS_READ_ONLY, NULL) == AUTH_INVALID_TOKEN);
     json_t *st = json_object();
     auth_status(&a, st);
     CHECK(json_is_true(json_object_get(st, "auth_duplicate_token")));
@@ -143,9 +150,9 @@ token_files(void)
     json_decref(st);
 
     write_file("ro", "\n"); /* empty: no read-only token, admin works again */
-    CHECK(auth_check(&a, "Bearer second", AUTH_ACCESS_ADMIN) == AUTH_OK);
+    CHECK(auth_check(&a, "Bearer second", AUTH_ACCESS_ADMIN, NULL) == AUTH_OK);
     unlink(file("admin")); /* unreadable: no admin token */
-    CHECK(auth_check(&a, "Bearer second", AUTH_ACCESS_ADMIN) == AUTH_INVALID_TOKEN);
+    CHECK(auth_check(&a, "Bearer second", AUTH_ACCESS_ADMIN, NULL) == AUTH_INVALID_TOKEN);
     st = json_object();
     auth_status(&a, st);
     CHECK(json_integer_value(json_object_get(st, "auth_token_file_error_count")) == 2);

@@ -54,10 +54,10 @@ new_run(char *buf, size_t size, char *session, size_t ssize)
     int created, replayed;
     snprintf(session, ssize, "states-%d-%d", getpid(), session_counter++);
     struct store_session_create c = {session, NULL, NULL, NULL, NULL};
-    CHECK(store_session_create(db, &c, &view, &created) == STORE_OK);
+    CHECK(store_session_create(db, NULL, &c, &view, &created) == STORE_OK);
     json_decref(view);
     struct store_run_submit r = {session, payload, NULL, NULL, 0};
-    CHECK(store_run_submit(db, &r, &view, &replayed) == STORE_OK);
+    CHECK(store_run_submit(db, NULL, &r, &view, &replayed) == STORE_OK);
     snprintf(buf, size, "%s", json_string_value(json_object_get(view, "run_id")));
     json_decref(view);
     json_decref(payload);
@@ -68,7 +68,7 @@ static enum store_rc
 move(const char *run, int to, const char **status)
 {
     json_t *view = NULL;
-    enum store_rc rc = store_run_transition(db, run, names[to], &view);
+    enum store_rc rc = store_run_transition(db, NULL, run, names[to], &view);
     static char last[64];
     snprintf(last, sizeof last, "%s",
              view ? json_string_value(json_object_get(view, "status")) : "");
@@ -125,7 +125,7 @@ queue_order(void)
     int replayed;
     new_run(first, sizeof first, session, sizeof session);
     struct store_run_submit r = {session, payload, NULL, NULL, 0};
-    CHECK(store_run_submit(db, &r, &view, &replayed) == STORE_OK);
+    CHECK(store_run_submit(db, NULL, &r, &view, &replayed) == STORE_OK);
     snprintf(second, sizeof second, "%s", json_string_value(json_object_get(view, "run_id")));
     CHECK(json_integer_value(json_object_get(view, "queued_position")) == 2);
     json_decref(view);
