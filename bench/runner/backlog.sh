@@ -49,7 +49,7 @@ drain() { # ROUND CASE FINISHED
     base=$(q "SELECT coalesce(max(run_no), 0) FROM runs")
     q "SELECT count(kheish_run_submit('$prefix-' || (i % $SESSIONS + 1),
                                       '{\"content\":\"backlog [[mock:text=ok]]\"}', NULL, NULL,
-                                      false))
+                                      false, NULL))
        FROM generate_series(1, $N) i" >/dev/null
     wait_sql "NOT EXISTS (SELECT 1 FROM runs WHERE status IN ('queued', 'running',
         'waiting_for_approval', 'waiting_for_user_question'))" "$TIMEOUT" 0.1 ||
