@@ -11,6 +11,8 @@ BEGIN
         USING ERRCODE = 'insufficient_privilege';
 END
 $$;
+COMMENT ON FUNCTION kheish_refuse_change() IS
+    'Trigger: refuses UPDATE, DELETE and TRUNCATE of an append-only table, to every role.';
 CREATE OR REPLACE TRIGGER auth_audit_append_only BEFORE UPDATE OR DELETE ON auth_audit
     FOR EACH ROW EXECUTE FUNCTION kheish_refuse_change();
 CREATE OR REPLACE TRIGGER auth_audit_no_truncate BEFORE TRUNCATE ON auth_audit
@@ -34,6 +36,8 @@ BEGIN
     RETURN NEW;
 END
 $$;
+COMMENT ON FUNCTION auth_leases_guard() IS
+    'Trigger: auth_leases is history; refuses deletes and any change but a first revocation.';
 CREATE OR REPLACE TRIGGER auth_leases_history BEFORE UPDATE OR DELETE ON auth_leases
     FOR EACH ROW EXECUTE FUNCTION auth_leases_guard();
 CREATE OR REPLACE TRIGGER auth_leases_no_truncate BEFORE TRUNCATE ON auth_leases
@@ -51,6 +55,8 @@ SELECT jsonb_build_object(
     'updated_at_ms', a.updated_at_ms,
     'details', jsonb_build_object('version', a.version, 'key_id', a.key_id))
 $$;
+COMMENT ON FUNCTION auth_slot_status(auth_slots) IS
+    'What the API shows of a slot: never the value.';
 
 -- The lease view of the API: never the token digest.
 CREATE OR REPLACE FUNCTION auth_lease_status(l auth_leases, now_ms bigint) RETURNS jsonb
@@ -65,6 +71,8 @@ SELECT jsonb_build_object(
         AND EXISTS (SELECT 1 FROM auth_subjects s WHERE s.subject_id = l.subject_id
                     AND NOT s.revoked AND s.epoch = l.subject_epoch))
 $$;
+COMMENT ON FUNCTION auth_lease_status(auth_leases, bigint) IS
+    'The API''s view of a lease: never the token digest.';
 
 CREATE OR REPLACE FUNCTION auth_subject_status(s auth_subjects, now_ms bigint) RETURNS jsonb
     LANGUAGE sql STABLE
@@ -76,6 +84,8 @@ SELECT jsonb_build_object(
         FROM auth_leases l WHERE l.subject_id = s.subject_id AND l.revoked_at_ms IS NULL
         AND l.expires_at_ms > now_ms AND l.subject_epoch = s.epoch AND NOT s.revoked), '[]'))
 $$;
+COMMENT ON FUNCTION auth_subject_status(auth_subjects, bigint) IS
+    'The API''s view of a broker subject and its active leases.';
 
 -- The writes of the auth store and the broker, one statement each. Every
 -- slot write queues on the auth_store_key row, which also checks that all
@@ -86,6 +96,8 @@ $$;
 CREATE OR REPLACE FUNCTION kheish_slot_next_version(slot text) RETURNS bigint
     LANGUAGE sql STABLE
     AS $$ SELECT coalesce(max(a.version), 0) + 1 FROM auth_slot_audit a WHERE a.slot_id = slot $$;
+COMMENT ON FUNCTION kheish_slot_next_version(text) IS
+    'The version the next write of a slot gets: versions continue from auth_slot_audit.';
 
 -- Revokes slot's active leases and audits the change (action); returns how
 -- many leases it revoked.
@@ -107,6 +119,8 @@ BEGIN
     RETURN n;
 END
 $$;
+COMMENT ON FUNCTION kheish_slot_audit(text, text, bigint, text, text) IS
+    'Revokes a slot''s active leases and appends the change to auth_slot_audit; returns how many leases it revoked.';
 
 -- POST /v1/runtime/secrets: slot written (created, or overwritten: the
 -- rotation path, whose leases end now) with a value sealed under key_id for
@@ -149,6 +163,8 @@ BEGIN
     RETURN jsonb_build_object('result', 'ok', 'status', st);
 END
 $$;
+COMMENT ON FUNCTION kheish_slot_put(text, text, text, bigint, text, bytea, bytea, text) IS
+    'POST /v1/runtime/secrets: writes a sealed slot (its old leases end), checking the store''s key and the version; returns {result, status}.';
 
 -- DELETE /v1/runtime/secrets/{id}: {result: ok} or {result: secret_not_found}.
 CREATE OR REPLACE FUNCTION kheish_slot_delete(slot text, recorded_by text) RETURNS jsonb
@@ -165,6 +181,8 @@ BEGIN
     RETURN jsonb_build_object('result', 'ok');
 END
 $$;
+COMMENT ON FUNCTION kheish_slot_delete(text, text) IS
+    'DELETE /v1/runtime/secrets/{id}: deletes a slot and audits it; returns {result}.';
 
 -- POST /v1/runtime/auth/slots/{id}/revoke: {result: ok, revoked} or
 -- {result: secret_not_found}.
@@ -180,6 +198,8 @@ BEGIN
         'revoked', kheish_slot_audit(slot, 'revoke_leases', NULL, NULL, recorded_by));
 END
 $$;
+COMMENT ON FUNCTION kheish_slot_revoke_leases(text, text) IS
+    'POST /v1/runtime/auth/slots/{id}/revoke: revokes a slot''s active leases; returns {result, revoked}.';
 
 -- POST /v1/runtime/auth/subjects/{id}/revoke: the subject (created if
 -- unknown) is revoked under a new epoch, its leases with it. Returns
@@ -199,6 +219,8 @@ BEGIN
          WHERE a.subject_id = subject));
 END
 $$;
+COMMENT ON FUNCTION kheish_subject_revoke(text) IS
+    'POST /v1/runtime/auth/subjects/{id}/revoke: revokes a subject under a new epoch, its leases with it; returns {result, status}.';
 
 -- POST /v1/runtime/auth/leases/{id}/revoke: {result: ok, status} or
 -- {result: lease_not_found}; revoking a revoked lease changes nothing.
@@ -218,6 +240,8 @@ BEGIN
     RETURN jsonb_build_object('result', 'ok', 'status', st);
 END
 $$;
+COMMENT ON FUNCTION kheish_lease_revoke(text) IS
+    'POST /v1/runtime/auth/leases/{id}/revoke: revokes one lease; returns {result, status}.';
 
 -- A lease for subject (created if unknown) to use slot through route, valid
 -- ttl_ms from now; only digest, the SHA-256 of its token, is kept.
@@ -245,3 +269,21 @@ BEGIN
     RETURN jsonb_build_object('result', 'ok', 'expires_at_ms', now_ms + ttl_ms);
 END
 $$;
+COMMENT ON FUNCTION kheish_lease_issue(text, text, text, text, bytea, bigint) IS
+    'Issues a lease for a subject to use a slot through a route (only the token''s SHA-256 is kept); returns {result, expires_at_ms}.';
+
+-- What kheish_app executes: every function above but the triggers'
+-- (PUBLIC executes none, migration 015; tests/unit/store_catalog.c).
+GRANT EXECUTE ON FUNCTION
+    auth_slot_status(auth_slots),
+    auth_lease_status(auth_leases, bigint),
+    auth_subject_status(auth_subjects, bigint),
+    kheish_slot_next_version(text),
+    kheish_slot_audit(text, text, bigint, text, text),
+    kheish_slot_put(text, text, text, bigint, text, bytea, bytea, text),
+    kheish_slot_delete(text, text),
+    kheish_slot_revoke_leases(text, text),
+    kheish_subject_revoke(text),
+    kheish_lease_revoke(text),
+    kheish_lease_issue(text, text, text, text, bytea, bigint)
+    TO kheish_app;

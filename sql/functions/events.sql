@@ -9,6 +9,8 @@
 CREATE OR REPLACE FUNCTION kheish_now_ms() RETURNS bigint
     LANGUAGE sql STABLE
     AS $$ SELECT (extract(epoch FROM now()) * 1000)::bigint $$;
+COMMENT ON FUNCTION kheish_now_ms() IS
+    'The clock of every decision (leases, expiry, recovery, ordering): the database''s now(), ms since the epoch.';
 
 -- The event-id rule (ARCHITECTURE.md, "Event ids"): appends the stream
 -- events (SSE) and the run events (RunEventEntry) of one transaction, as its
@@ -49,6 +51,8 @@ BEGIN
     RETURN newest;
 END
 $$;
+COMMENT ON FUNCTION kheish_append_events(jsonb, jsonb) IS
+    'The event-id rule: appends a transaction''s stream events (dense ids in commit order, one NOTIFY kheish_events) and run events; returns the newest id.';
 
 -- A stream event as kheish_append_events takes it; data gets its "type".
 -- Every stream event is made by this function.
@@ -61,6 +65,8 @@ SELECT jsonb_strip_nulls(jsonb_build_object('name', name, 'session_id', session_
                                             'run_id', run_id))
        || jsonb_build_object('data', data || jsonb_build_object('type', name))
 $$;
+COMMENT ON FUNCTION kheish_stream_event(text, text, text, jsonb) IS
+    'A stream event as kheish_append_events takes it; every stream event is made by this function.';
 
 -- The events of several batches (an array of arrays) as one array, in order;
 -- planned once per connection.
@@ -74,6 +80,8 @@ BEGIN
                  jsonb_array_elements(b.a) WITH ORDINALITY AS x(e, j));
 END
 $$;
+COMMENT ON FUNCTION kheish_flatten(jsonb[]) IS
+    'The events of several batches (an array of arrays) as one array, in order.';
 
 -- Appends events gathered in batches (arrays of event arrays, one per status
 -- change, say), in order, as one append; nothing when there are none.
@@ -88,6 +96,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION kheish_append_batches(jsonb[], jsonb[]) IS
+    'Appends events gathered in batches, in order, as one append; nothing when there are none.';
 
 -- What a writer or reader runs to make sure what it committed or read is
 -- durable: a transactional WAL record, so that this statement's own
@@ -99,6 +109,8 @@ BEGIN
     PERFORM pg_logical_emit_message(true, 'kheish', 'flush');
 END
 $$;
+COMMENT ON FUNCTION kheish_flush_wal() IS
+    'Writes a transactional WAL record, so that this statement''s synchronous commit makes every earlier commit durable. A write: the auditor may not call it.';
 
 -- Retention. Deletes the events created before before_ms (always a prefix
 -- of the id order: ids follow commit order) and records how far it went
@@ -141,5 +153,17 @@ BEGIN
     RETURN n;
 END
 $$;
-REVOKE ALL ON FUNCTION kheish_prune_events(bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION kheish_prune_events(bigint) TO kheish_app;
+COMMENT ON FUNCTION kheish_prune_events(bigint) IS
+    'Retention: deletes the events created before before_ms (a prefix of the id order) and records what it took; returns how many. SECURITY DEFINER: the app may prune without DELETE on events.';
+
+-- What kheish_app executes: every function above but the triggers'
+-- (PUBLIC executes none, migration 015; tests/unit/store_catalog.c).
+GRANT EXECUTE ON FUNCTION
+    kheish_now_ms(),
+    kheish_append_events(jsonb, jsonb),
+    kheish_stream_event(text, text, text, jsonb),
+    kheish_flatten(jsonb[]),
+    kheish_append_batches(jsonb[], jsonb[]),
+    kheish_flush_wal(),
+    kheish_prune_events(bigint)
+    TO kheish_app;

@@ -41,6 +41,8 @@ BEGIN
           ORDER BY r.revision DESC LIMIT 1) cur);
 END
 $$;
+COMMENT ON FUNCTION kheish_runtime_view(text, text, jsonb) IS
+    'GET /v1/runtime: the RuntimeSettingsView from the newest revision and the asking host''s paths and routes.';
 
 -- A change of setting set_key to set_value (POST
 -- /v1/runtime/permission-mode, /debug-level), or, for set_key 'rollback', back to target_revision's
@@ -83,3 +85,12 @@ BEGIN
     RETURN jsonb_build_object('result', 'ok', 'view', v);
 END
 $$;
+COMMENT ON FUNCTION kheish_runtime_change(text, text, bigint, bigint, text, text, jsonb) IS
+    'A runtime setting change or rollback: appends a revision and runtime_updated; returns {result, view}.';
+
+-- What kheish_app executes: every function above but the triggers'
+-- (PUBLIC executes none, migration 015; tests/unit/store_catalog.c).
+GRANT EXECUTE ON FUNCTION
+    kheish_runtime_view(text, text, jsonb),
+    kheish_runtime_change(text, text, bigint, bigint, text, text, jsonb)
+    TO kheish_app;
