@@ -31,6 +31,7 @@ int cmd_migrate(const struct cli *c, int argc, char **argv);
 int cmd_up(const struct cli *c, int argc, char **argv);
 int cmd_serve(const struct cli *c, int argc, char **argv);
 int cmd_down(const struct cli *c, int argc, char **argv);
+int cmd_audit_psql(const struct cli *c, int argc, char **argv);
 int cmd_supervise(const struct cli *c, int argc, char **argv); /* hidden: started by up */
 
 #endif

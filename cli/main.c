@@ -85,6 +85,7 @@ static const struct command commands[] = {
            cmd_secrets_set),
     ONLINE("secrets", "delete", "<ref> [--offline] [--state-root DIR]", cmd_secrets_delete),
     OFFLINE("migrate", "[--database-url URL] [--state-root DIR]", cmd_migrate),
+    {"audit", "psql", "[--state-root DIR] [-- PSQL-ARGS...]", cmd_audit_psql, 1},
     OFFLINE("up",
             "[--state-root DIR] [--port PORT] [--workers N] [--runners N] [--routes-file FILE]",
             cmd_up),
