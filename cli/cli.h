@@ -31,6 +31,8 @@ int cmd_migrate(const struct cli *c, int argc, char **argv);
 int cmd_up(const struct cli *c, int argc, char **argv);
 int cmd_serve(const struct cli *c, int argc, char **argv);
 int cmd_down(const struct cli *c, int argc, char **argv);
-int cmd_supervise(const struct cli *c, int argc, char **argv); /* hidden: started by up */
+int cmd_audit_psql(const struct cli *c, int argc, char **argv);   /* audit_psql.c */
+int cmd_audit_verify(const struct cli *c, int argc, char **argv); /* audit_verify.c */
+int cmd_supervise(const struct cli *c, int argc, char **argv);    /* hidden: started by up */
 
 #endif

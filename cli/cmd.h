@@ -48,8 +48,6 @@ int cmd_runs_external_actions(const struct cli *c, int argc, char **argv);
 int cmd_runs_cancel(const struct cli *c, int argc, char **argv);
 int cmd_runs_wait(const struct cli *c, int argc, char **argv);
 
-int cmd_audit_verify(const struct cli *c, int argc, char **argv);
-
 int cmd_secrets_generate(const struct cli *c, int argc, char **argv);
 int cmd_secrets_list(const struct cli *c, int argc, char **argv);
 int cmd_secrets_get(const struct cli *c, int argc, char **argv);

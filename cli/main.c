@@ -91,6 +91,7 @@ static const struct command commands[] = {
     ONLINE("secrets", "delete", "<ref> [--offline] [--state-root DIR]", cmd_secrets_delete),
     ONLINE("audit", "verify", "(--run ID | --all) [--key-id HEX] [--state-root DIR]",
            cmd_audit_verify),
+    OFFLINE_VERB("audit", "psql", "[--state-root DIR] [-- PSQL-ARGS...]", cmd_audit_psql),
     OFFLINE("migrate", "[--database-url URL] [--state-root DIR]", cmd_migrate),
     OFFLINE("up",
             "[--state-root DIR] [--port PORT] [--workers N] [--runners N] [--routes-file FILE]",

@@ -148,7 +148,12 @@ runs_external_actions(struct http_req *req, struct http_resp *resp)
            : -1;
     if (limit < 0)
         return resp->status;
+    int ended;
     enum store_rc rc = store_ledger_records(req->db, id, after, limit, &text);
+    if (rc == STORE_RUN_NOT_FOUND && (rc = store_run_ended(req->db, id, &ended)) == STORE_OK)
+        text = strdup("[]"); /* a run that made no external action yet */
+    if (rc == STORE_OK && text == NULL)
+        rc = STORE_ERROR;
     return rc == STORE_OK ? http_json_text(resp, 200, text) : http_store_problem(resp, rc);
 }
 

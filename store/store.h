@@ -251,8 +251,8 @@ void store_work_free(struct store_work *w);
  * moved on (sign it again after that). */
 enum store_rc store_ledger_append(struct store *s, const json_t *batch, json_t **answers);
 /* A bucket's records after seq `after`, at most limit, as the JSON array text
- * the API answers (malloc'd); STORE_RUN_NOT_FOUND when there is neither
- * such a run nor such a bucket. */
+ * the API answers (malloc'd); STORE_RUN_NOT_FOUND when the bucket holds no
+ * record. */
 enum store_rc store_ledger_records(struct store *s, const char *bucket, int64_t after, int limit,
                                    char **json_text);
 /* Up to limit buckets after `after` ("" for the first), in name order, each

@@ -11,6 +11,8 @@ BEGIN
         USING ERRCODE = 'insufficient_privilege';
 END
 $$;
+COMMENT ON FUNCTION kheish_refuse_change() IS
+    'Trigger: refuses UPDATE, DELETE and TRUNCATE of an append-only table, to every role.';
 CREATE OR REPLACE TRIGGER auth_audit_append_only BEFORE UPDATE OR DELETE ON auth_audit
     FOR EACH ROW EXECUTE FUNCTION kheish_refuse_change();
 CREATE OR REPLACE TRIGGER auth_audit_no_truncate BEFORE TRUNCATE ON auth_audit
@@ -54,6 +56,8 @@ SELECT jsonb_build_object(
     'updated_at_ms', a.updated_at_ms,
     'details', jsonb_build_object('version', a.version, 'key_id', a.key_id))
 $$;
+COMMENT ON FUNCTION auth_slot_status(auth_slots) IS
+    'What the API shows of a slot: never the value.';
 
 -- The lease view of the API: never the token digest.
 CREATE OR REPLACE FUNCTION auth_lease_status(l auth_leases, now_ms bigint) RETURNS jsonb
@@ -68,6 +72,8 @@ SELECT jsonb_build_object(
         AND EXISTS (SELECT 1 FROM auth_subjects s WHERE s.subject_id = l.subject_id
                     AND NOT s.revoked AND s.epoch = l.subject_epoch))
 $$;
+COMMENT ON FUNCTION auth_lease_status(auth_leases, bigint) IS
+    'The API''s view of a lease: never the token digest.';
 
 CREATE OR REPLACE FUNCTION auth_subject_status(s auth_subjects, now_ms bigint) RETURNS jsonb
     LANGUAGE sql STABLE
@@ -79,6 +85,8 @@ SELECT jsonb_build_object(
         FROM auth_leases l WHERE l.subject_id = s.subject_id AND l.revoked_at_ms IS NULL
         AND l.expires_at_ms > now_ms AND l.subject_epoch = s.epoch AND NOT s.revoked), '[]'))
 $$;
+COMMENT ON FUNCTION auth_subject_status(auth_subjects, bigint) IS
+    'The API''s view of a broker subject and its active leases.';
 
 -- The writes of the auth store and the broker, one statement each. Every
 -- slot write queues on the auth_store_key row, which also checks that all
@@ -89,6 +97,8 @@ $$;
 CREATE OR REPLACE FUNCTION kheish_slot_next_version(slot text) RETURNS bigint
     LANGUAGE sql STABLE
     AS $$ SELECT coalesce(max(a.version), 0) + 1 FROM auth_slot_audit a WHERE a.slot_id = slot $$;
+COMMENT ON FUNCTION kheish_slot_next_version(text) IS
+    'The version the next write of a slot gets: versions continue from auth_slot_audit.';
 
 -- Revokes slot's active leases and audits the change (action), both linked
 -- to admin action act (NULL: none); returns how many leases it revoked.
@@ -289,3 +299,5 @@ BEGIN
     RETURN jsonb_build_object('result', 'ok', 'expires_at_ms', now_ms + ttl_ms);
 END
 $$;
+COMMENT ON FUNCTION kheish_lease_issue(text, text, text, text, bytea, bigint) IS
+    'Issues a lease for a subject to use a slot through a route (only the token''s SHA-256 is kept); returns {result, expires_at_ms}.';

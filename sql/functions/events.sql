@@ -9,6 +9,8 @@
 CREATE OR REPLACE FUNCTION kheish_now_ms() RETURNS bigint
     LANGUAGE sql STABLE
     AS $$ SELECT (extract(epoch FROM now()) * 1000)::bigint $$;
+COMMENT ON FUNCTION kheish_now_ms() IS
+    'The clock of every decision (leases, expiry, recovery, ordering): the database''s now(), ms since the epoch.';
 
 -- The event-id rule (ARCHITECTURE.md, "Event ids"): appends the stream
 -- events (SSE) and the run events (RunEventEntry) of one transaction, as its
@@ -66,6 +68,8 @@ SELECT jsonb_strip_nulls(jsonb_build_object('name', name, 'session_id', session_
                                             'run_id', run_id))
        || jsonb_build_object('data', data || jsonb_build_object('type', name))
 $$;
+COMMENT ON FUNCTION kheish_stream_event(text, text, text, jsonb) IS
+    'A stream event as kheish_append_events takes it; every stream event is made by this function.';
 
 -- The events of several batches (an array of arrays) as one array, in order;
 -- planned once per connection.
@@ -79,6 +83,8 @@ BEGIN
                  jsonb_array_elements(b.a) WITH ORDINALITY AS x(e, j));
 END
 $$;
+COMMENT ON FUNCTION kheish_flatten(jsonb[]) IS
+    'The events of several batches (an array of arrays) as one array, in order.';
 
 -- Appends events gathered in batches (arrays of event arrays, one per status
 -- change, say), in order, as one append; nothing when there are none.
@@ -93,6 +99,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION kheish_append_batches(jsonb[], jsonb[]) IS
+    'Appends events gathered in batches, in order, as one append; nothing when there are none.';
 
 -- What a writer or reader runs to make sure what it committed or read is
 -- durable: a transactional WAL record, so that this statement's own
@@ -104,6 +112,8 @@ BEGIN
     PERFORM pg_logical_emit_message(true, 'kheish', 'flush');
 END
 $$;
+COMMENT ON FUNCTION kheish_flush_wal() IS
+    'Writes a transactional WAL record, so that this statement''s synchronous commit makes every earlier commit durable. A write: the auditor may not call it.';
 
 -- Retention. Deletes the events created before before_ms (always a prefix
 -- of the id order: ids follow commit order) and records how far it went
@@ -146,5 +156,5 @@ BEGIN
     RETURN n;
 END
 $$;
-REVOKE ALL ON FUNCTION kheish_prune_events(bigint) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION kheish_prune_events(bigint) TO kheish_app;
+COMMENT ON FUNCTION kheish_prune_events(bigint) IS
+    'Retention: deletes the events created before before_ms (a prefix of the id order) and records what it took; returns how many. SECURITY DEFINER: the app may prune without DELETE on events.';

@@ -80,72 +80,165 @@ BEGIN
 END
 $$;
 
--- A record as the API shows it (upstream's ExternalActionAuditRecord):
--- its fields in upstream's order, the absent ones left out.
-CREATE OR REPLACE FUNCTION kheish_external_action_json(e external_actions) RETURNS json
-    LANGUAGE sql IMMUTABLE
-    AS $$
-SELECT json_strip_nulls(json_build_object(
-    'action_id', e.action_id, 'timestamp_ms', e.timestamp_ms, 'session_id', e.session_id,
-    'agent_id', e.agent_id, 'run_id', e.run_id, 'tool_call_id', e.tool_call_id,
-    'principal_id', e.principal_id, 'parent_principal_id', e.parent_principal_id,
-    'grant_id', e.grant_id, 'phase', e.phase, 'kind', e.kind, 'target', e.target,
-    'request_digest', e.request_digest, 'response_digest', e.response_digest,
-    'outcome', e.outcome, 'prev_hash', e.prev_hash, 'record_hash', e.record_hash,
-    'signature_alg', e.signature_alg, 'key_id', e.key_id, 'signature', e.signature))
-$$;
-
--- The bytes record_hash is the SHA-256 of (contract §9): the unsigned
--- record as compact JSON, grant_id left out when null, every other null
--- written as null. to_json escapes a string as upstream's serializer does.
-CREATE OR REPLACE FUNCTION kheish_external_action_unsigned(e external_actions) RETURNS text
-    LANGUAGE sql IMMUTABLE
-    AS $$
-SELECT '{"timestamp_ms":' || e.timestamp_ms
-    || ',"session_id":' || coalesce(to_json(e.session_id)::text, 'null')
-    || ',"agent_id":' || coalesce(to_json(e.agent_id)::text, 'null')
-    || ',"run_id":' || coalesce(to_json(e.run_id)::text, 'null')
-    || ',"tool_call_id":' || coalesce(to_json(e.tool_call_id)::text, 'null')
-    || ',"principal_id":' || coalesce(to_json(e.principal_id)::text, 'null')
-    || ',"parent_principal_id":' || coalesce(to_json(e.parent_principal_id)::text, 'null')
-    || coalesce(',"grant_id":' || to_json(e.grant_id)::text, '')
-    || ',"phase":' || coalesce(to_json(e.phase)::text, 'null')
-    || ',"kind":' || coalesce(to_json(e.kind)::text, 'null')
-    || ',"target":' || coalesce(to_json(e.target)::text, 'null')
-    || ',"request_digest":' || coalesce(to_json(e.request_digest)::text, 'null')
-    || ',"response_digest":' || coalesce(to_json(e.response_digest)::text, 'null')
-    || ',"outcome":' || coalesce(to_json(e.outcome)::text, 'null')
-    || ',"prev_hash":' || coalesce(to_json(e.prev_hash)::text, 'null')
-    || '}'
-$$;
-
--- The auditor's check in SQL alone, one row per record: its hash
--- recomputed, action_id, and its place in the chain (seq follows the one
--- before it, prev_hash is that one's record_hash). Signatures are checked
--- by `kheish audit verify`. The first broken record of every bucket:
---   SELECT * FROM external_action_chain WHERE NOT ok ORDER BY bucket, seq;
-CREATE OR REPLACE VIEW external_action_chain AS
-SELECT bucket, seq, action_id, run_id, session_id, timestamp_ms, phase, kind, target, outcome,
-       hash_ok, action_id_ok, chain_ok, hash_ok AND action_id_ok AND chain_ok AS ok
+-- The ledger as the auditor (and the API, and `kheish audit verify`) reads
+-- it: each record with the API's JSON of it, and the check of contract §9
+-- that needs no key: its hash recomputed over the bytes record_hash is the
+-- SHA-256 of (the unsigned record as compact JSON, grant_id left out when
+-- null, every other null written as null; to_json escapes a string as
+-- upstream's serializer does), action_id, and its place in the chain (seq
+-- follows the one before it, prev_hash is that one's record_hash).
+-- Signatures are checked by `kheish audit verify`. The first broken record
+-- of every bucket:
+--   SELECT * FROM audit.external_actions WHERE NOT ok ORDER BY bucket, seq;
+CREATE OR REPLACE VIEW audit.external_actions AS
+SELECT bucket, seq, action_id, to_timestamp(timestamp_ms / 1000.0) AS at, timestamp_ms,
+       session_id, run_id, phase, kind, target, outcome, grant_id, record_hash, key_id,
+       kheish_record AS record, hash_ok, action_id_ok, chain_ok,
+       hash_ok AND action_id_ok AND chain_ok AS ok
   FROM (SELECT e.*,
-               encode(digest(convert_to(kheish_external_action_unsigned(e), 'UTF8'), 'sha256'),
-                      'hex') = e.record_hash AS hash_ok,
+               json_strip_nulls(json_build_object(
+                   'action_id', e.action_id, 'timestamp_ms', e.timestamp_ms,
+                   'session_id', e.session_id, 'agent_id', e.agent_id, 'run_id', e.run_id,
+                   'tool_call_id', e.tool_call_id, 'principal_id', e.principal_id,
+                   'parent_principal_id', e.parent_principal_id, 'grant_id', e.grant_id,
+                   'phase', e.phase, 'kind', e.kind, 'target', e.target,
+                   'request_digest', e.request_digest, 'response_digest', e.response_digest,
+                   'outcome', e.outcome, 'prev_hash', e.prev_hash,
+                   'record_hash', e.record_hash, 'signature_alg', e.signature_alg,
+                   'key_id', e.key_id, 'signature', e.signature)) AS kheish_record,
+               encode(sha256(convert_to(
+                   '{"timestamp_ms":' || e.timestamp_ms
+                   || ',"session_id":' || coalesce(to_json(e.session_id)::text, 'null')
+                   || ',"agent_id":' || coalesce(to_json(e.agent_id)::text, 'null')
+                   || ',"run_id":' || coalesce(to_json(e.run_id)::text, 'null')
+                   || ',"tool_call_id":' || coalesce(to_json(e.tool_call_id)::text, 'null')
+                   || ',"principal_id":' || coalesce(to_json(e.principal_id)::text, 'null')
+                   || ',"parent_principal_id":'
+                   || coalesce(to_json(e.parent_principal_id)::text, 'null')
+                   || coalesce(',"grant_id":' || to_json(e.grant_id)::text, '')
+                   || ',"phase":' || coalesce(to_json(e.phase)::text, 'null')
+                   || ',"kind":' || coalesce(to_json(e.kind)::text, 'null')
+                   || ',"target":' || coalesce(to_json(e.target)::text, 'null')
+                   || ',"request_digest":' || coalesce(to_json(e.request_digest)::text, 'null')
+                   || ',"response_digest":'
+                   || coalesce(to_json(e.response_digest)::text, 'null')
+                   || ',"outcome":' || coalesce(to_json(e.outcome)::text, 'null')
+                   || ',"prev_hash":' || coalesce(to_json(e.prev_hash)::text, 'null') || '}',
+                   'UTF8')), 'hex') = e.record_hash AS hash_ok,
                e.action_id = e.record_hash AS action_id_ok,
                e.seq = coalesce(lag(e.seq) OVER w, 0) + 1
                    AND e.prev_hash IS NOT DISTINCT FROM lag(e.record_hash) OVER w AS chain_ok
-          FROM external_actions e
+          FROM public.external_actions e
         WINDOW w AS (PARTITION BY e.bucket ORDER BY e.seq)) x;
+COMMENT ON VIEW audit.external_actions IS
+    'The signed external-action ledger (contract §9), one row per record, with its check: '
+    'hash, action_id and chain recomputed here; signatures by `kheish audit verify`.';
+COMMENT ON COLUMN audit.external_actions.bucket IS
+    'The chain the record belongs to: its run''s id (else session-<id>, else unscoped).';
+COMMENT ON COLUMN audit.external_actions.seq IS 'Its place in the bucket: 1, 2, ...';
+COMMENT ON COLUMN audit.external_actions.action_id IS 'The record''s id: its record_hash.';
+COMMENT ON COLUMN audit.external_actions.at IS 'When the action was recorded (timestamp_ms).';
+COMMENT ON COLUMN audit.external_actions.timestamp_ms IS
+    'The same, ms since the epoch, as signed (the database''s clock, as the runner saw it).';
+COMMENT ON COLUMN audit.external_actions.session_id IS 'The session the action was made for.';
+COMMENT ON COLUMN audit.external_actions.run_id IS 'The run that made it.';
+COMMENT ON COLUMN audit.external_actions.phase IS
+    'request (before the action was made) or response (after).';
+COMMENT ON COLUMN audit.external_actions.kind IS 'What kind of action: provider (a model call).';
+COMMENT ON COLUMN audit.external_actions.target IS
+    'What it was made against: provider:<route>:<model>.';
+COMMENT ON COLUMN audit.external_actions.outcome IS
+    'Of a response: ok, http_<status>, no_response, aborted or not_sent.';
+COMMENT ON COLUMN audit.external_actions.grant_id IS
+    'The broker lease that granted the credential (auth_ref routes), else null.';
+COMMENT ON COLUMN audit.external_actions.record_hash IS
+    'Hex SHA-256 of the unsigned record (contract §9).';
+COMMENT ON COLUMN audit.external_actions.key_id IS
+    'Hex of the Ed25519 public key that signed it.';
+COMMENT ON COLUMN audit.external_actions.record IS
+    'The whole signed record as GET /v1/runs/{id}/external-actions shows it.';
+COMMENT ON COLUMN audit.external_actions.hash_ok IS
+    'record_hash is the SHA-256 of the record''s fields (false: a field was edited).';
+COMMENT ON COLUMN audit.external_actions.action_id_ok IS 'action_id equals record_hash.';
+COMMENT ON COLUMN audit.external_actions.chain_ok IS
+    'It follows the record before it in its bucket (false: one was removed, added or moved).';
+COMMENT ON COLUMN audit.external_actions.ok IS 'hash_ok, action_id_ok and chain_ok.';
 
--- Each bucket against its checkpoint: as many records as the checkpoint
--- counts (fewer: records were taken off), its last one the checkpoint's.
--- The checkpoint's signature is checked by `kheish audit verify`.
-CREATE OR REPLACE VIEW external_action_buckets AS
-SELECT coalesce(c.bucket, r.bucket) AS bucket, r.records, c.record_count AS checkpoint_count,
-       r.records IS NOT DISTINCT FROM c.record_count
-           AND r.last_hash IS NOT DISTINCT FROM c.last_record_hash AS ok
-  FROM external_action_checkpoints c
-  FULL JOIN (SELECT bucket, count(*) AS records,
-                    (array_agg(record_hash ORDER BY seq DESC))[1] AS last_hash
-               FROM external_actions GROUP BY bucket) r ON r.bucket = c.bucket;
+-- Each bucket against its signed checkpoint: as many records as the
+-- checkpoint counts (fewer: records were taken off), its last one the
+-- checkpoint's. The checkpoint's signature is checked by `kheish audit verify`.
+CREATE OR REPLACE VIEW audit.external_action_buckets AS
+SELECT c.bucket, r.records, c.record_count AS checkpoint_count, c.last_record_hash,
+       c.signature_alg, c.key_id, c.signature,
+       r.records = c.record_count AND r.last_hash IS NOT DISTINCT FROM c.last_record_hash AS ok
+  FROM public.external_action_checkpoints c
+ CROSS JOIN LATERAL (
+       SELECT count(*) AS records,
+              (SELECT l.record_hash FROM public.external_actions l WHERE l.bucket = c.bucket
+                ORDER BY l.seq DESC LIMIT 1) AS last_hash
+         FROM public.external_actions e WHERE e.bucket = c.bucket) r
+UNION ALL
+SELECT e.bucket, count(*), NULL, NULL, NULL, NULL, NULL, false
+  FROM public.external_actions e
+ WHERE NOT EXISTS (SELECT 1 FROM public.external_action_checkpoints c WHERE c.bucket = e.bucket)
+ GROUP BY e.bucket;
+COMMENT ON VIEW audit.external_action_buckets IS
+    'Each bucket of the external-action ledger against its signed checkpoint (truncation).';
+COMMENT ON COLUMN audit.external_action_buckets.bucket IS 'The bucket (a run''s id, ...).';
+COMMENT ON COLUMN audit.external_action_buckets.records IS 'Records it holds.';
+COMMENT ON COLUMN audit.external_action_buckets.checkpoint_count IS
+    'Records its checkpoint counts (null: it has none).';
+COMMENT ON COLUMN audit.external_action_buckets.last_record_hash IS
+    'The checkpoint''s last record_hash.';
+COMMENT ON COLUMN audit.external_action_buckets.signature_alg IS 'The checkpoint''s: ed25519.';
+COMMENT ON COLUMN audit.external_action_buckets.key_id IS 'The key that signed the checkpoint.';
+COMMENT ON COLUMN audit.external_action_buckets.signature IS
+    'Hex Ed25519 signature of {bucket, record_count, last_record_hash, signature_alg, key_id}.';
+COMMENT ON COLUMN audit.external_action_buckets.ok IS
+    'The bucket holds exactly the records its checkpoint counts, ending with its last one.';
 
-GRANT SELECT ON external_action_chain, external_action_buckets TO kheish_auditor;
+-- The processes read the ledger through the same views.
+GRANT USAGE ON SCHEMA audit TO kheish_app;
+GRANT SELECT ON audit.external_actions, audit.external_action_buckets TO kheish_app, kheish_auditor;
+
+COMMENT ON TABLE external_actions IS
+    'The signed external-action ledger (contract §9, migration 013): append-only records, '
+    'chained per bucket; read it through audit.external_actions.';
+COMMENT ON COLUMN external_actions.bucket IS 'Its chain: a run''s id, else session-<id>, else unscoped.';
+COMMENT ON COLUMN external_actions.seq IS 'Its place in the bucket, from 1.';
+COMMENT ON COLUMN external_actions.action_id IS 'Contract §9: equals record_hash.';
+COMMENT ON COLUMN external_actions.timestamp_ms IS 'Contract §9: when, ms (the database''s clock).';
+COMMENT ON COLUMN external_actions.session_id IS 'Contract §9.';
+COMMENT ON COLUMN external_actions.agent_id IS 'Contract §9.';
+COMMENT ON COLUMN external_actions.run_id IS 'Contract §9.';
+COMMENT ON COLUMN external_actions.tool_call_id IS 'Contract §9 (tool calls, later).';
+COMMENT ON COLUMN external_actions.principal_id IS 'Contract §9: session:<id>, the broker subject.';
+COMMENT ON COLUMN external_actions.parent_principal_id IS 'Contract §9.';
+COMMENT ON COLUMN external_actions.grant_id IS 'Contract §9: the broker lease of the credential.';
+COMMENT ON COLUMN external_actions.phase IS 'Contract §9: request or response.';
+COMMENT ON COLUMN external_actions.kind IS 'Contract §9: provider.';
+COMMENT ON COLUMN external_actions.target IS 'Contract §9: provider:<route>:<model>.';
+COMMENT ON COLUMN external_actions.request_digest IS 'Contract §9: sha256:<hex> of the body sent.';
+COMMENT ON COLUMN external_actions.response_digest IS 'Contract §9: sha256:<hex> of the answer.';
+COMMENT ON COLUMN external_actions.outcome IS 'Contract §9: ok, http_<status>, no_response, aborted, not_sent.';
+COMMENT ON COLUMN external_actions.prev_hash IS 'Contract §9: the bucket''s record before (null for the first).';
+COMMENT ON COLUMN external_actions.record_hash IS 'Contract §9: hex SHA-256 of the unsigned record.';
+COMMENT ON COLUMN external_actions.signature_alg IS 'Contract §9: ed25519.';
+COMMENT ON COLUMN external_actions.key_id IS 'Contract §9: hex of the public key.';
+COMMENT ON COLUMN external_actions.signature IS 'Contract §9: hex Ed25519 signature.';
+COMMENT ON COLUMN external_actions.recorded_at_ms IS 'When the database appended it.';
+COMMENT ON TABLE external_action_checkpoints IS
+    'One signed checkpoint per ledger bucket: how many records it holds and the last one.';
+COMMENT ON COLUMN external_action_checkpoints.bucket IS 'The bucket.';
+COMMENT ON COLUMN external_action_checkpoints.record_count IS 'Records in the bucket.';
+COMMENT ON COLUMN external_action_checkpoints.last_record_hash IS 'The last one''s record_hash.';
+COMMENT ON COLUMN external_action_checkpoints.signature_alg IS 'ed25519.';
+COMMENT ON COLUMN external_action_checkpoints.key_id IS 'Hex of the public key that signed it.';
+COMMENT ON COLUMN external_action_checkpoints.signature IS
+    'Hex Ed25519 signature of {bucket, record_count, last_record_hash, signature_alg, key_id}.';
+COMMENT ON COLUMN external_action_checkpoints.updated_at_ms IS 'When it last moved.';
+COMMENT ON FUNCTION external_action_checkpoints_guard() IS
+    'Trigger: a checkpoint only moves forward, one record at a time, and is never deleted.';
+COMMENT ON FUNCTION kheish_ledger_append(jsonb) IS
+    'Appends signed records after their buckets'' last ones and moves the checkpoints; a '
+    'record that does not follow is answered with where its bucket stands.';

@@ -8,12 +8,16 @@
 CREATE OR REPLACE FUNCTION kheish_runner_live_ms() RETURNS bigint
     LANGUAGE sql IMMUTABLE
     AS $$ SELECT 15000::bigint $$;
+COMMENT ON FUNCTION kheish_runner_live_ms() IS
+    'How long after its last heartbeat a runner still counts as live, ms.';
 
 -- How long the row of a runner that is not live is kept before the
 -- maintenance pass deletes it (kheish_runners_prune).
 CREATE OR REPLACE FUNCTION kheish_runner_forget_ms() RETURNS bigint
     LANGUAGE sql IMMUTABLE
     AS $$ SELECT 3600000::bigint $$;
+COMMENT ON FUNCTION kheish_runner_forget_ms() IS
+    'How long the row of a runner that is not live is kept, ms.';
 
 -- A runner's heartbeat: its row inserted or refreshed, the time from the
 -- database's clock. started is what the first beat returned (NULL on that
@@ -30,6 +34,8 @@ ON CONFLICT (runner_id) DO UPDATE SET
     started_at_ms = EXCLUDED.started_at_ms, last_heartbeat_at_ms = EXCLUDED.last_heartbeat_at_ms
 RETURNING r.started_at_ms
 $$;
+COMMENT ON FUNCTION kheish_runner_beat(text, text, integer, integer, bigint) IS
+    'A runner''s heartbeat: its row inserted or refreshed by the database''s clock; returns started_at_ms.';
 
 -- Deletes up to max rows of runners not live for kheish_runner_forget_ms(),
 -- oldest first. Returns how many.
@@ -43,6 +49,8 @@ WITH d AS (DELETE FROM runners WHERE runner_id IN (
            RETURNING 1)
 SELECT count(*)::int FROM d
 $$;
+COMMENT ON FUNCTION kheish_runners_prune(integer) IS
+    'Deletes up to max rows of runners not live for kheish_runner_forget_ms(); returns how many.';
 
 -- The runners block of /v1/status: the live runners (their last heartbeat
 -- within kheish_runner_live_ms()), up to max of them, oldest first, each
@@ -70,3 +78,5 @@ SELECT jsonb_build_object(
     'runs_held_total', (SELECT coalesce(sum(n), 0) FROM h WHERE lease_owner IN (SELECT runner_id FROM l)),
     'slots_total', (SELECT coalesce(sum(concurrency), 0) FROM l))
 $$;
+COMMENT ON FUNCTION kheish_runners_status(integer) IS
+    'The runners block of /v1/status: the live runners and the runs each holds.';

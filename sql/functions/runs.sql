@@ -27,6 +27,8 @@ BEGIN
     RETURN NEW;
 END
 $$;
+COMMENT ON FUNCTION runs_guard_transition() IS
+    'Trigger: refuses every run status change run_transitions does not list (KH409), and a start that is not its session''s queue head.';
 CREATE OR REPLACE TRIGGER runs_guard_transition BEFORE UPDATE OF status ON runs
     FOR EACH ROW EXECUTE FUNCTION runs_guard_transition();
 
@@ -52,6 +54,8 @@ BEGIN
     RETURN NULL;
 END
 $$;
+COMMENT ON FUNCTION runs_notify() IS
+    'Trigger: NOTIFYs kheish_runs when a run is queued or an active run ends, and kheish_control with the run id when an active run is cancelled or interrupted.';
 CREATE OR REPLACE TRIGGER runs_notify AFTER INSERT OR UPDATE OF status ON runs
     FOR EACH ROW EXECUTE FUNCTION runs_notify();
 
@@ -80,7 +84,14 @@ SELECT r.run_id, r.session_id, r.status, r.submitted_at_ms, json_build_object(
     'outputs', r.outputs, 'deliveries', '[]'::json, 'error', r.error,
     'lease_owner', r.lease_owner, 'lease_expires_at_ms', r.lease_expires_at_ms) AS view
 FROM runs r;
-GRANT SELECT ON run_views TO kheish_app, kheish_auditor;
+COMMENT ON VIEW run_views IS
+    'The RunView of each run as json text, as GET /v1/runs/{id} and the run list send it.';
+COMMENT ON COLUMN run_views.run_id IS 'The run.';
+COMMENT ON COLUMN run_views.session_id IS 'Its session (the run list filters on it).';
+COMMENT ON COLUMN run_views.status IS 'Its status (the run list filters on it).';
+COMMENT ON COLUMN run_views.submitted_at_ms IS 'Its submission, ms since the epoch (the run list orders by it).';
+COMMENT ON COLUMN run_views.view IS 'The RunView, json.';
+GRANT SELECT ON run_views TO kheish_app;
 
 -- The persisted RunEventEntry payload for entering status to.
 CREATE OR REPLACE FUNCTION kheish_run_event(to_status text, view jsonb, error text) RETURNS jsonb
@@ -92,6 +103,8 @@ SELECT CASE to_status
     WHEN 'failed' THEN jsonb_strip_nulls(jsonb_build_object('type', 'failed', 'error', error))
     ELSE jsonb_build_object('type', to_status) END
 $$;
+COMMENT ON FUNCTION kheish_run_event(text, jsonb, text) IS
+    'The persisted RunEventEntry payload for entering a status.';
 
 -- A submission (POST /v1/sessions/{id}/runs and /input) in one statement:
 -- the session locked (exclusively when the run needs it idle), the run
@@ -229,6 +242,8 @@ BEGIN
             'event', kheish_run_event(to_status, v, error))));
 END
 $$;
+COMMENT ON FUNCTION kheish_run_set_status(text, text, text, text, bigint, jsonb) IS
+    'Moves a run to a status (the trigger checks the transition) and returns the events of the transition for the caller to append.';
 
 -- The conversation of a session before run before_run_no: its last
 -- history_runs completed runs, each one's input then its outputs, oldest
@@ -254,6 +269,8 @@ BEGIN
             FROM h, jsonb_array_elements(h.outputs) o WHERE o->>'content' <> '') t);
 END
 $$;
+COMMENT ON FUNCTION kheish_conversation(text, bigint, integer) IS
+    'The conversation of a session before a run: its last completed runs'' inputs and outputs, oldest first.';
 
 -- A status change asked for through the API (POST /v1/runs/{id}/cancel, or
 -- a transition to to_status), in one statement: cancel (to_status NULL)

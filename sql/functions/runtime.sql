@@ -41,6 +41,8 @@ BEGIN
           ORDER BY r.revision DESC LIMIT 1) cur);
 END
 $$;
+COMMENT ON FUNCTION kheish_runtime_view(text, text, jsonb) IS
+    'GET /v1/runtime: the RuntimeSettingsView from the newest revision and the asking host''s paths and routes.';
 
 -- A change of setting set_key to set_value (POST
 -- /v1/runtime/permission-mode, /debug-level), or, for set_key 'rollback', back to target_revision's

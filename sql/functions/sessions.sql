@@ -12,6 +12,8 @@ BEGIN
                 'idle');
 END
 $$;
+COMMENT ON FUNCTION session_status(text) IS
+    'A session''s agent status, from its active run (idle when none).';
 
 CREATE OR REPLACE FUNCTION session_summary(s sessions) RETURNS jsonb
     LANGUAGE plpgsql STABLE
@@ -31,6 +33,8 @@ BEGIN
     'ended_at_ms', s.ended_at_ms, 'end_reason', s.end_reason);
 END
 $$;
+COMMENT ON FUNCTION session_summary(sessions) IS
+    'The SessionSummary of a session, as the API shows it.';
 
 -- The SessionView: the summary, a snapshot of its runs, and the newest 50
 -- runs' outputs, oldest first.
@@ -57,6 +61,8 @@ BEGIN
         jsonb_array_elements(r.outputs) WITH ORDINALITY AS t(o, i)) x), '[]'::jsonb));
 END
 $$;
+COMMENT ON FUNCTION session_view(sessions) IS
+    'The SessionView: the summary, a snapshot of its runs, the newest 50 runs'' outputs.';
 
 -- session_state_changed for a session, as read now. (Functions that read
 -- tables are plpgsql: their plans are cached per connection, where a SQL
@@ -73,6 +79,8 @@ BEGIN
             FROM sessions s WHERE s.session_id = sid);
 END
 $$;
+COMMENT ON FUNCTION kheish_session_state_event(text) IS
+    'session_state_changed for a session, as read now.';
 
 -- POST /v1/sessions: creates session sid, or reuses it when it exists and
 -- the persona and scopes given (not null) are its own. Returns {result,
@@ -143,6 +151,8 @@ BEGIN
                               'run', kheish_flatten(run));
 END
 $$;
+COMMENT ON FUNCTION kheish_session_stop_runs(text, boolean, text) IS
+    'Moves a session''s active (or queued) runs to a status; returns the count and the events to append.';
 
 -- POST /v1/sessions/{id}/interrupt: the active run, if any, is interrupted,
 -- then the session's interrupted event. Returns {result: ok, interrupted,

@@ -85,6 +85,8 @@ BEGIN
     RETURN jsonb_build_object('ended', to_jsonb(ended), 'claimed', to_jsonb(claimed));
 END
 $$;
+COMMENT ON FUNCTION kheish_work(text, jsonb, bigint, integer, integer) IS
+    'A runner''s turn in one statement: commits its outcomes, then claims runs into the free slots; returns {ended, claimed}.';
 
 -- A runner's trace events sent before its runs end (a batch every
 -- RUNNER_TRACE_BATCH_MS): traces is [{session_id, run_id, traces: [trace
@@ -100,6 +102,8 @@ BEGIN
              jsonb_array_elements(r->'traces') WITH ORDINALITY AS y(t, j)), '[]'), '[]');
 END
 $$;
+COMMENT ON FUNCTION kheish_work_traces(jsonb) IS
+    'Appends a runner''s trace events sent before its runs end; returns the newest event id.';
 
 -- Restart recovery, each run on its own. The runs of a runner whose lease
 -- expired go back to the queue (daemon-owned work) or are interrupted (user
@@ -155,3 +159,5 @@ BEGIN
                               'runners_pruned', kheish_runners_prune(max));
 END
 $$;
+COMMENT ON FUNCTION kheish_recover_runs(integer) IS
+    'Restart recovery: runs whose lease expired are requeued or interrupted, each on its own; prunes long-dead runners; returns counts and failures.';

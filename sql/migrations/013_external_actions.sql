@@ -14,10 +14,8 @@
 -- checkpoint only moves forward; triggers refuse UPDATE, DELETE and
 -- TRUNCATE of records to everyone, the owner included. The owner's
 -- maintenance path (docs/auditing.md) is to disable the trigger inside a
--- transaction; whatever it changes, `kheish audit verify` and the view
--- external_action_chain then report.
-
-CREATE EXTENSION IF NOT EXISTS pgcrypto; -- digest(), for the auditor's check in SQL
+-- transaction; whatever it changes, `kheish audit verify` and the views
+-- audit.external_actions and audit.external_action_buckets then report.
 
 CREATE TABLE external_actions (
     bucket              text NOT NULL,
@@ -59,4 +57,3 @@ CREATE TABLE external_action_checkpoints (
 
 GRANT SELECT, INSERT ON external_actions TO kheish_app;
 GRANT SELECT, INSERT, UPDATE ON external_action_checkpoints TO kheish_app;
-GRANT SELECT ON external_actions, external_action_checkpoints TO kheish_auditor;

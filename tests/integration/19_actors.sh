@@ -166,7 +166,7 @@ done
 $PSQL -c "BEGIN; SET LOCAL ROLE kheish_app; INSERT INTO admin_actions (at_ms, role, method, path,
           action, result) VALUES (0, 'admin', 'POST', '/x', 'run_cancel', 'ok'); ROLLBACK" >/dev/null 2>&1 ||
     fail "kheish_app may not INSERT"
-[ "$($PSQL -Atc "SET ROLE kheish_auditor; SELECT count(*) > 0 FROM admin_actions")" = t ] ||
+[ "$($PSQL -Atc "SET ROLE kheish_auditor; SELECT count(*) > 0 FROM audit.admin_actions")" = t ] ||
     fail "kheish_auditor may not read admin_actions"
 out=$($PSQL -Atc "BEGIN; ALTER TABLE admin_actions DISABLE TRIGGER admin_actions_append_only;
     UPDATE admin_actions SET user_agent = 'maintenance' WHERE id = $ACT RETURNING user_agent;

@@ -69,9 +69,9 @@ jq -e '.ok and .records == 2 and .buckets == 1' "$RESP_DIR/verify.json" >/dev/nu
     fail "audit verify: $(cat "$RESP_DIR/verify.json")"
 node tests/ledger/verify.mjs --key-file "$KEY_FILE" <"$RESP_DIR/ea.json" >"$RESP_DIR/node.out" ||
     fail "the independent verifier: $(cat "$RESP_DIR/node.out")"
-[ "$(q "SELECT count(*) FROM external_action_chain WHERE bucket = '$run' AND ok")" = 2 ] ||
+[ "$(q "SELECT count(*) FROM audit.external_actions WHERE bucket = '$run' AND ok")" = 2 ] ||
     fail "the SQL check does not pass both records"
-[ "$(q "SELECT ok FROM external_action_buckets WHERE bucket = '$run'")" = t ] ||
+[ "$(q "SELECT ok FROM audit.external_action_buckets WHERE bucket = '$run'")" = t ] ||
     fail "the SQL checkpoint check does not pass"
 # A key nobody trusts: every record is broken.
 verify --run "$run" --key-id "$(printf '%064d' 0)"
@@ -108,7 +108,7 @@ want=$(q "SELECT action_id FROM external_actions WHERE bucket = '$edited' AND se
 jq -e --arg a "$want" '.ok == false and .broken.position == 2 and .broken.action_id == $a
     and (.broken.reason | test("record_hash"))' "$RESP_DIR/verify.json" >/dev/null ||
     fail "an edited field: $(cat "$RESP_DIR/verify.json")"
-[ "$(q "SELECT seq FROM external_action_chain WHERE bucket = '$edited' AND NOT hash_ok")" = 2 ] ||
+[ "$(q "SELECT seq FROM audit.external_actions WHERE bucket = '$edited' AND NOT hash_ok")" = 2 ] ||
     fail "the SQL check does not name the edited record"
 "$K" audit verify --state-root "$STATE_ROOT" --run "$edited" | grep -q "^BROKEN: bucket $edited, record 2" ||
     fail "pretty audit verify does not name the record"
@@ -117,14 +117,14 @@ verify --run "$removed"
 [ $? = 1 ] || fail "a removed record: audit verify did not exit 1"
 jq -e '.broken.position == 1 and (.broken.reason | test("chain is broken"))' "$RESP_DIR/verify.json" \
     >/dev/null || fail "a removed record: $(cat "$RESP_DIR/verify.json")"
-[ "$(q "SELECT seq FROM external_action_chain WHERE bucket = '$removed' AND NOT chain_ok")" = 2 ] ||
+[ "$(q "SELECT seq FROM audit.external_actions WHERE bucket = '$removed' AND NOT chain_ok")" = 2 ] ||
     fail "the SQL check does not name the record after the removed one"
 tamper "DELETE FROM external_actions WHERE bucket = '$emptied'"
 verify --run "$emptied"
 [ $? = 1 ] || fail "an emptied bucket: audit verify did not exit 1"
 jq -e '.broken.bucket != null and (.broken.reason | test("truncated"))' "$RESP_DIR/verify.json" \
     >/dev/null || fail "an emptied bucket: $(cat "$RESP_DIR/verify.json")"
-[ "$(q "SELECT ok FROM external_action_buckets WHERE bucket = '$emptied'")" = f ] ||
+[ "$(q "SELECT ok FROM audit.external_action_buckets WHERE bucket = '$emptied'")" = f ] ||
     fail "the SQL checkpoint check does not see the emptied bucket"
 verify --all
 [ $? = 1 ] || fail "audit verify --all with tampered buckets: not exit 1"
