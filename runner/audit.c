@@ -140,7 +140,7 @@ append(struct runner *r, struct job **js, size_t n, char *why, size_t whysz)
     for (size_t i = 0; i < n; i++) {
         struct job *j = js[i];
         json_t *a = json_array_get(answers, i);
-        if (!strcmp(json_string_value(json_object_get(a, "result")), "ok")) {
+        if (json_is_true(json_object_get(a, "appended"))) {
             j->audit_count++;
             memcpy(j->audit_head, j->audit.record_hash, sizeof j->audit_head);
             enum audit_then then = j->audit_then;

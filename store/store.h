@@ -246,8 +246,8 @@ void store_work_free(struct store_work *w);
 /* The signed external-action ledger (store/ledger.c, sql/functions/ledger.sql,
  * contract §9). Records are made and signed by their writer (common/ledger.c).
  * Appends batch = [{bucket, seq, record, checkpoint_signature}] in order;
- * *answers (caller decrefs) holds one answer per item: {"result": "ok"}, or
- * {"result": "conflict", record_count, last_record_hash} when the bucket has
+ * *answers (caller decrefs) holds one answer per item: {"appended": true},
+ * or {"appended": false, record_count, last_record_hash} when the bucket has
  * moved on (sign it again after that). */
 enum store_rc store_ledger_append(struct store *s, const json_t *batch, json_t **answers);
 /* A bucket's records after seq `after`, at most limit, as the JSON array text

@@ -34,8 +34,8 @@ CREATE OR REPLACE TRIGGER external_action_checkpoints_no_truncate BEFORE TRUNCAT
 -- prev_hash for a new bucket), and the checkpoint moves to it in the same
 -- statement. A record that does not follow (another writer got there
 -- first) is not appended: its answer says where the bucket stands, for its
--- writer to sign it again. {"result": "ok", "records": [{"result": "ok"} |
--- {"result": "conflict", "record_count": n, "last_record_hash": h}]}
+-- writer to sign it again. {"result": "ok", "records": [{"appended": true} |
+-- {"appended": false, "record_count": n, "last_record_hash": h}]}
 CREATE OR REPLACE FUNCTION kheish_ledger_append(batch jsonb) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
@@ -65,16 +65,16 @@ BEGIN
         END IF;
         IF NOT FOUND THEN
             answers := answers || coalesce(
-                (SELECT jsonb_build_object('result', 'conflict', 'record_count', c.record_count,
+                (SELECT jsonb_build_object('appended', false, 'record_count', c.record_count,
                                            'last_record_hash', c.last_record_hash)
                    FROM external_action_checkpoints c WHERE c.bucket = b),
-                '{"result": "conflict", "record_count": 0}');
+                '{"appended": false, "record_count": 0}');
             CONTINUE;
         END IF;
         INSERT INTO external_actions
             SELECT * FROM jsonb_populate_record(NULL::external_actions,
                 r || jsonb_build_object('bucket', b, 'seq', n, 'recorded_at_ms', now_ms));
-        answers := answers || '{"result": "ok"}';
+        answers := answers || '{"appended": true}';
     END LOOP;
     RETURN jsonb_build_object('result', 'ok', 'records', answers);
 END
