@@ -71,7 +71,7 @@ on_notify(void *arg, const char *channel, const char *payload)
     if (!strcmp(channel, "kheish_runs"))
         r->want_claim = 1;
     else if ((j = job_of_run(r, payload)) && j->stop == NULL && j->status == NULL)
-        job_stop(r, j, "cancelled or interrupted");
+        j->stop_asked = r->stop_asked = 1; /* any role may NOTIFY: confirm() asks the runs */
 }
 
 static void
@@ -329,26 +329,44 @@ work(struct runner *r)
     free(w);
 }
 
-/* Extends the leases of the running jobs; a job whose run is no longer ours
- * stops. */
-static void
-renew(struct runner *r, int64_t now)
+/* Extends the leases of the running jobs (asked_only: of those a NOTIFY
+ * named); a job whose run is no longer ours stops. */
+static enum store_rc
+renew_jobs(struct runner *r, int asked_only)
 {
     const struct store_work *w[r->njobs ? r->njobs : 1];
     int lost[r->njobs ? r->njobs : 1];
     size_t n = 0;
     for (size_t i = 0; i < r->njobs; i++)
-        if (r->jobs[i]->stop == NULL)
+        if (r->jobs[i]->stop == NULL && (!asked_only || r->jobs[i]->stop_asked))
             w[n++] = &r->jobs[i]->w;
     enum store_rc rc =
         n ? store_work_renew(r->db, r->owner, r->cfg->lease_ms, w, n, lost) : STORE_OK;
-    /* A database hiccup is retried soon; the lease has time to spare. */
-    r->next_renew_ms = now + (rc == STORE_OK ? r->cfg->lease_ms / 3 : RUNNER_DB_RETRY_MS);
     for (size_t i = 0; i < n && rc == STORE_OK; i++) {
         struct job *j = job_of_run(r, w[i]->run_id);
         if (lost[i] && j->status == NULL)
-            job_stop(r, j, "lease lost");
+            job_stop(r, j, j->stop_asked ? "cancelled or interrupted" : "lease lost");
+        j->stop_asked = 0;
     }
+    return rc;
+}
+
+static void
+renew(struct runner *r, int64_t now)
+{
+    enum store_rc rc = renew_jobs(r, 0);
+    /* A database hiccup is retried soon; the lease has time to spare. */
+    r->next_renew_ms = now + (rc == STORE_OK ? r->cfg->lease_ms / 3 : RUNNER_DB_RETRY_MS);
+}
+
+/* A cancel or an interrupt reaches the runner as a NOTIFY naming the run,
+ * which any role that can log in may send (the auditor's included): the
+ * run's row decides, in one statement for every job named. */
+static void
+confirm_stops(struct runner *r)
+{
+    if (r->stop_asked && renew_jobs(r, 1) == STORE_OK)
+        r->stop_asked = 0;
 }
 
 /* Moves the transfers on and takes the verdicts of those that ended. */
@@ -412,6 +430,7 @@ turn(struct runner *r)
                                0};
     curl_multi_poll(r->multi, &wake, wake.fd >= 0, wait_ms(r, runner_now_ms()), NULL);
     drain(r);
+    confirm_stops(r);
     listen_again(r);
 }
 

@@ -36,6 +36,7 @@ struct job {
     const char *status; /* the outcome, once known: completed, failed, interrupted */
     char error[512];
     const char *stop; /* why it ends without an outcome of ours: someone else ended it */
+    int stop_asked;   /* a NOTIFY named it: stopped once the database confirms */
     /* The external-action ledger (audit.c): the run's bucket as this runner
      * last saw it, and the record waiting to be appended. */
     int64_t audit_count;
@@ -71,6 +72,7 @@ struct runner {
     struct store_outcome *batch; /* what goes to the database together, and whose */
     struct job **batch_jobs;
     int want_claim; /* a NOTIFY or a full claim: runs may be waiting */
+    int stop_asked; /* some job's stop_asked is set */
     int64_t last_claim_ms, next_claim_ms, next_renew_ms, next_maintenance_ms, db_retry_ms;
 };
 

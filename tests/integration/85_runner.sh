@@ -227,6 +227,12 @@ run=$(submit "$s2" "[[mock:hang]] hang" xai)
 running() { [ "$(q "SELECT status FROM runs WHERE run_id = '$run'")" = running ]; }
 wait_until 10 running || fail "the hung run never started"
 sleep 0.5
+# A NOTIFY naming it, which any role may send (the auditor's too), is not a
+# cancel: the runner asks the run's row, and the run goes on.
+$PSQL -c "SET ROLE kheish_auditor; NOTIFY kheish_control, '$run'" >/dev/null || fail "NOTIFY as the auditor"
+sleep 0.5
+running || fail "a forged NOTIFY stopped the run"
+grep -q "run $run stopped" "$STATE_ROOT"/logs/runner-*.log && fail "a forged NOTIFY stopped the provider call"
 "$K" runs cancel "$run" >/dev/null || fail "runs cancel"
 wait_run "$run"
 jq -e '.status == "cancelled"' "$RESP_DIR/$run.json" >/dev/null || fail "hung: $(jq -c '{status, error}' "$RESP_DIR/$run.json")"
