@@ -15,15 +15,13 @@ enum store_rc
 store_ledger_append(struct store *s, const json_t *batch, json_t **answers)
 {
     json_t *res = NULL;
-    const char *result = NULL;
     char *param = db_json_param(batch);
-    *answers = NULL;
-    enum store_rc rc = param ? db_call_result(s, &res, &result, "SELECT kheish_ledger_append($1)",
-                                              1, (const char *const[]){param})
+    /* It commits synchronously (it appends no event): no flush after it. */
+    enum store_rc rc = param ? db_call_sync(s, &res, "SELECT kheish_ledger_append($1)", 1,
+                                            (const char *const[]){param})
                              : STORE_ERROR;
     free(param);
-    if (rc == STORE_OK)
-        *answers = json_incref(json_object_get(res, "records"));
+    *answers = rc == STORE_OK ? json_incref(json_object_get(res, "records")) : NULL;
     json_decref(res);
     return rc;
 }

@@ -47,6 +47,9 @@ DECLARE
     now_ms  bigint := kheish_now_ms();
     answers jsonb := '[]';
 BEGIN
+    -- Durable when it returns, whatever the server's default: a record the
+    -- runner goes on from (it then calls the provider) survives a crash.
+    PERFORM set_config('synchronous_commit', 'on', true);
     FOR item IN SELECT value FROM jsonb_array_elements(batch) LOOP
         r := item->'record';
         b := item->>'bucket';

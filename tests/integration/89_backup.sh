@@ -63,6 +63,11 @@ curl -s -o /dev/null -H 'Authorization: Bearer not-a-token' "http://127.0.0.1:$P
 for what in "sessions list" "runs list"; do
     ka --output json $what | jq -S . >"$T/a-${what// /-}.json" || fail "$what on A"
 done
+# owner_q ROOT SQL: a query as the owner of that stack's embedded cluster.
+owner_q() { (. "$1/stack.env" && psql -X -At -h "$1/pg" -p "$KHEISH_PG_PORT" -U postgres -d kheish -c "$2"); }
+HISTORY="SELECT (SELECT count(*) FROM admin_actions) || '/' || (SELECT count(*) FROM auth_subjects
+    WHERE revoked AND revoked_by IS NOT NULL) || '/' || (SELECT count(*) FROM auth_slot_audit)"
+owner_q "$A" "$HISTORY" >"$T/a-history" || fail "history on A"
 RUNS=$(jq -r '.[].run_id // empty, .items[]?.run_id // empty' "$T/a-runs-list.json" | sort -u)
 [ "$(echo "$RUNS" | wc -w)" = 3 ] || fail "three runs on A: $RUNS"
 for run in $RUNS; do
@@ -137,6 +142,9 @@ rm "$B.keys/auth-store-master.key"
 KHEISH_AUTH_STORE_MASTER_KEY_FILE=$A.keys/auth-store-master.key kheish up --state-root "$B" --port "$PB" \
     >"$T/up-b.log" 2>&1 || fail "up B with A's key: $(tail -5 "$T/up-b.log")"
 kb --output json status >"$T/status-b.json" || fail "status on B: exit $?"
+# Who did what came across: the admin actions, the revocation, the slot's history.
+[ "$(owner_q "$B" "$HISTORY")" = "$(cat "$T/a-history")" ] && grep -q '^[1-9][0-9]*/1/' "$T/a-history" ||
+    fail "the history differs on B: $(owner_q "$B" "$HISTORY") vs $(cat "$T/a-history")"
 jq -e '.health.ok == true and .provider_readiness.active_route_ready == true' "$T/status-b.json" >/dev/null ||
     fail "B is not healthy: $(jq -c '.health' "$T/status-b.json")"
 for what in "sessions list" "runs list"; do
