@@ -422,11 +422,9 @@ turn(struct runner *r)
     for (size_t i = 0; i < r->njobs; i++)
         job_retry_if_due(r, r->jobs[i], now);
     trace(r, now);
+    audit_flush(r); /* the answers' records, before their outcomes */
     work(r);
-    /* One append for the turn: the records of the answers that came in (whose
-     * outcomes the next turn commits, at once) and of the requests of the runs
-     * just claimed, which are sent once it is durable. */
-    audit_flush(r);
+    audit_flush(r); /* the requests of the runs just claimed, before they are sent */
     reap(r);
     struct curl_waitfd wake = {r->listener ? store_listener_fd(r->listener) : -1, CURL_WAIT_POLLIN,
                                0};
