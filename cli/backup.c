@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "output.h"
 #include "migrations.h"
 #include "store.h"
 
@@ -364,14 +365,9 @@ print_written(const struct cli *c, const char *out, const struct writer *w, int 
     long long bytes = stat(out, &sb) == 0 ? (long long)sb.st_size : -1;
     size_t n = json_array_size(w->members) + 1;
     if (c->json) {
-        json_t *j = json_pack("{s:s, s:I, s:I, s:{s:b, s:b}}", "out", out, "members", (json_int_t)n,
-                              "bytes", (json_int_t)bytes, "includes", "tokens", w->include_tokens,
-                              "keys", keys);
-        char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        if (s)
-            puts(s);
-        free(s);
-        json_decref(j);
+        output_json_line(json_pack("{s:s, s:I, s:I, s:{s:b, s:b}}", "out", out, "members",
+                                   (json_int_t)n, "bytes", (json_int_t)bytes, "includes", "tokens",
+                                   w->include_tokens, "keys", keys));
         return;
     }
     printf("backup written to %s: %zu members, %lld bytes; tokens %s, keys %s\n", out, n, bytes,
@@ -663,15 +659,11 @@ cmd_backup_verify(const struct cli *c, int argc, char **argv)
         return rc;
     json_t *inc = json_object_get(m, "includes");
     if (c->json) {
-        json_t *j = json_pack("{s:b, s:s, s:I, s:O?, s:O?, s:O?}", "ok", 1, "file", path, "members",
-                              (json_int_t)json_array_size(json_object_get(m, "members")) + 1,
-                              "created_at", json_object_get(m, "created_at"), "schema",
-                              json_object_get(m, "schema"), "includes", inc);
-        char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        if (s)
-            puts(s);
-        free(s);
-        json_decref(j);
+        output_json_line(json_pack("{s:b, s:s, s:I, s:O?, s:O?, s:O?}", "ok", 1, "file", path,
+                                   "members",
+                                   (json_int_t)json_array_size(json_object_get(m, "members")) + 1,
+                                   "created_at", json_object_get(m, "created_at"), "schema",
+                                   json_object_get(m, "schema"), "includes", inc));
     } else {
         printf("backup %s is sound: %zu members and the manifest, every SHA-256 matches, the "
                "dump reads; created %s; tokens %s, keys %s\n",

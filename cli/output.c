@@ -286,6 +286,14 @@ output_json(FILE *f, const json_t *doc)
 }
 
 void
+output_json_line(json_t *doc)
+{
+    if (doc && json_dumpf(doc, stdout, JSON_COMPACT | JSON_ENCODE_ANY) == 0)
+        fputc('\n', stdout);
+    json_decref(doc);
+}
+
+void
 output_text(FILE *f, const char *s, size_t len, size_t max_chars)
 {
     static struct cell c;

@@ -61,6 +61,10 @@ void output_print(const struct cli *c, const json_t *doc, const struct output_vi
 /* Indented JSON followed by a newline. */
 void output_json(FILE *f, const json_t *doc);
 
+/* doc as one compact line on stdout (the offline verbs' json mode), and
+ * its reference released; nothing for NULL. */
+void output_json_line(json_t *doc);
+
 /* Writes s[0..len), cut to max_chars characters, with control characters
  * and invalid UTF-8 replaced so text from the daemon cannot drive the
  * terminal. */

@@ -22,6 +22,7 @@
 
 #include "args.h"
 #include "backup.h"
+#include "output.h"
 #include "sealed.h"
 #include "util.h"
 
@@ -302,14 +303,9 @@ print_next(const struct cli *c, const struct restore *r)
     const struct stack *st = &r->st;
     int key = st->master_key_file[0] != '\0';
     if (c->json) {
-        json_t *j = json_pack("{s:s, s:i, s:b, s:s?}", "state_root", st->root, "port", st->port,
-                              "master_key_installed", key, "routes_file",
-                              st->routes_file[0] ? st->routes_file : NULL);
-        char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        if (s)
-            puts(s);
-        free(s);
-        json_decref(j);
+        output_json_line(json_pack("{s:s, s:i, s:b, s:s?}", "state_root", st->root, "port",
+                                   st->port, "master_key_installed", key, "routes_file",
+                                   st->routes_file[0] ? st->routes_file : NULL));
         return;
     }
     printf("restored %s into %s (stopped)\n\nNext:\n", r->file, st->root);

@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "pool.h"
 #include "routes.h"
+#include "output.h"
 #include "stack.h"
 #include "util.h"
 
@@ -527,12 +528,7 @@ cmd_down(const struct cli *c, int argc, char **argv)
             printf("stopped %s\n", components[i].name);
     }
     if (c->json) {
-        json_t *j = json_pack("{s:s,s:o}", "state_root", st.root, "stopped", stopped);
-        char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        if (s)
-            puts(s);
-        free(s);
-        json_decref(j);
+        output_json_line(json_pack("{s:s,s:o}", "state_root", st.root, "stopped", stopped));
     } else {
         if (json_array_size(stopped) == 0)
             printf("nothing was running in %s\n", st.root);
