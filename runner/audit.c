@@ -6,11 +6,12 @@
  * cannot be appended stops the call: nothing is sent that the ledger does
  * not hold (fail closed).
  *
- * Records wait in their job until audit_flush appends those of every job in
- * one statement (kheish_ledger_append), signed here with the runner's key.
- * The runner knows where its runs' buckets stand; when another writer moved
- * one (a run recovered from a runner that died), the answer says where it
- * stands and the record is signed again after it.
+ * Records wait in their job until the loop's next turn statement
+ * (kheish_work) appends those of every job, signed here with the runner's
+ * key: a response record commits with its run's outcome. The runner knows
+ * where its runs' buckets stand; when another writer moved one (a run
+ * recovered from a runner that died), the answer says where it stands and
+ * the record is signed again after it, next turn.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -20,8 +21,7 @@
 #include "log.h"
 #include "loop.h"
 
-#define AUDIT_ROUNDS       3 /* appends of one flush, when buckets moved under it */
-#define AUDIT_MAX_FAILURES 5 /* failed appends of a record before its job gives up */
+#define AUDIT_MAX_FAILURES 5 /* turns that did not append a record before its job gives up */
 
 /* The key; with none configured and no records yet, the state root's own,
  * made now. Records but no key: refused, as upstream does. */
@@ -83,8 +83,7 @@ audit_setup(struct runner *r)
 }
 
 void
-audit_queue(struct runner *r, struct job *j, const char *phase, const char *outcome,
-            enum audit_then then)
+audit_queue(struct runner *r, struct job *j, enum audit_wait w, const char *outcome)
 {
     struct ledger_record *a = &j->audit;
     *a = (struct ledger_record){.timestamp_ms = runner_db_now_ms(r)};
@@ -93,111 +92,85 @@ audit_queue(struct runner *r, struct job *j, const char *phase, const char *outc
     a->f[LEDGER_RUN_ID] = j->w.run_id;
     a->f[LEDGER_PRINCIPAL_ID] = j->principal;
     a->f[LEDGER_GRANT_ID] = j->grant_id[0] ? j->grant_id : NULL;
-    a->f[LEDGER_PHASE] = phase;
+    a->f[LEDGER_PHASE] = w == AUDIT_REQUEST ? "request" : "response";
     a->f[LEDGER_KIND] = "provider";
     a->f[LEDGER_TARGET] = j->target;
     a->f[LEDGER_REQUEST_DIGEST] = j->pc.request_digest[0] ? j->pc.request_digest : NULL;
     a->f[LEDGER_RESPONSE_DIGEST] = j->pc.response_digest[0] ? j->pc.response_digest : NULL;
     snprintf(j->outcome, sizeof j->outcome, "%s", outcome ? outcome : "");
     a->f[LEDGER_OUTCOME] = outcome ? j->outcome : NULL;
-    j->audit_then = then;
+    j->audit_waits = w;
     j->audit_failures = 0;
 }
 
-/* Signs and appends the waiting records of js[0..n): the jobs of those
- * appended are carried on and their slots set to NULL; those of buckets
- * that moved are ready to be signed again. Returns how many wait again, or
- * -1 (with why) when the append failed. */
-static int
-append(struct runner *r, struct job **js, size_t n, char *why, size_t whysz)
+/* The record is in (ok) or given up (why): its job goes on. */
+static void
+settle(struct runner *r, struct job *j, int ok, const char *why)
 {
-    json_t *batch = json_array(), *answers = NULL;
-    for (size_t i = 0; i < n; i++) {
-        struct job *j = js[i];
+    enum audit_wait w = j->audit_waits;
+    j->audit_waits = AUDIT_NONE;
+    job_audited(r, j, w, ok, why);
+}
+
+json_t *
+audit_batch(struct runner *r, size_t *n)
+{
+    json_t *batch = json_array();
+    *n = 0;
+    for (size_t i = 0; i < r->njobs; i++) {
+        struct job *j = r->jobs[i];
         char sig[LEDGER_SIG_HEX + 1];
+        if (j->audit_waits == AUDIT_NONE)
+            continue;
         j->audit.f[LEDGER_PREV_HASH] = j->audit_count ? j->audit_head : NULL;
         if (ledger_sign(&j->audit, &r->audit_key) != 0 ||
             ledger_checkpoint_sign(j->w.run_id, j->audit_count + 1, j->audit.record_hash,
                                    &r->audit_key, sig) != 0) {
-            json_decref(batch);
-            snprintf(why, whysz, "run %s: its record could not be signed", j->w.run_id);
-            return -1;
+            settle(r, j, 0, "its record could not be signed");
+            continue;
         }
         json_array_append_new(batch, json_pack("{s:s, s:I, s:o, s:s}", "bucket", j->w.run_id, "seq",
                                                (json_int_t)(j->audit_count + 1), "record",
                                                ledger_record_json(&j->audit),
                                                "checkpoint_signature", sig));
+        r->audit_jobs[(*n)++] = j;
     }
-    enum store_rc rc = store_ledger_append(r->db, batch, &answers);
-    json_decref(batch);
-    if (rc != STORE_OK || json_array_size(answers) != n) {
-        snprintf(why, whysz, "%s", rc == STORE_OK ? "unexpected answer" : store_last_error(r->db));
-        why[strcspn(why, "\n")] = '\0'; /* the database's first line, without its context */
-        json_decref(answers);
-        return -1;
-    }
-    int again = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct job *j = js[i];
-        json_t *a = json_array_get(answers, i);
-        if (json_is_true(json_object_get(a, "appended"))) {
-            j->audit_count++;
-            memcpy(j->audit_head, j->audit.record_hash, sizeof j->audit_head);
-            enum audit_then then = j->audit_then;
-            j->audit_then = AUDIT_NONE;
-            js[i] = NULL;
-            job_audited(r, j, then, 1, NULL);
-            continue;
-        }
-        const char *head = json_string_value(json_object_get(a, "last_record_hash"));
-        j->audit_count = json_integer_value(json_object_get(a, "record_count"));
-        snprintf(j->audit_head, sizeof j->audit_head, "%s", head ? head : "");
-        again++;
-    }
-    json_decref(answers);
-    return again;
+    return batch;
 }
 
-/* Gives up on a record: its job is told why. */
+/* A record that was not appended this turn: after AUDIT_MAX_FAILURES
+ * turns, its job gives up. */
 static void
-give_up(struct runner *r, struct job *j, const char *why)
+not_appended(struct runner *r, struct job *j, const char *why)
 {
-    enum audit_then then = j->audit_then;
-    j->audit_then = AUDIT_NONE;
-    job_audited(r, j, then, 0, why);
+    if (++j->audit_failures >= AUDIT_MAX_FAILURES)
+        settle(r, j, 0, why);
 }
 
 void
-audit_flush(struct runner *r)
+audit_answered(struct runner *r, size_t n, const json_t *answers)
 {
-    struct job **js = r->audit_jobs;
-    size_t n = 0;
-    char why[600];
-    if (runner_now_ms() < r->audit_retry_ms)
-        return;
-    for (size_t i = 0; i < r->njobs; i++)
-        if (r->jobs[i]->audit_then != AUDIT_NONE)
-            js[n++] = r->jobs[i];
-    for (int round = 0; n > 0; round++) {
-        int again = append(r, js, n, why, sizeof why);
-        if (again < 0) {
-            log_msg("warn", "audit_append_failed",
-                    "external-action records of %zu runs not appended: %s", n, why);
-            r->audit_retry_ms = runner_now_ms() + RUNNER_DB_RETRY_MS;
-            for (size_t i = 0; i < n; i++)
-                if (++js[i]->audit_failures >= AUDIT_MAX_FAILURES)
-                    give_up(r, js[i], why);
-            return;
-        }
-        size_t kept = 0;
-        for (size_t i = 0; i < n; i++)
-            if (js[i])
-                js[kept++] = js[i];
-        n = kept;
-        if (n && round == AUDIT_ROUNDS - 1) {
-            for (size_t i = 0; i < n; i++)
-                give_up(r, js[i], "its run's ledger bucket kept moving under this runner");
-            return;
+    for (size_t i = 0; i < n; i++) {
+        struct job *j = r->audit_jobs[i];
+        const json_t *a = json_array_get(answers, i);
+        if (json_is_true(json_object_get(a, "appended"))) {
+            j->audit_count++;
+            memcpy(j->audit_head, j->audit.record_hash, sizeof j->audit_head);
+            settle(r, j, 1, NULL);
+        } else if (json_is_false(json_object_get(a, "appended"))) {
+            const char *head = json_string_value(json_object_get(a, "last_record_hash"));
+            j->audit_count = json_integer_value(json_object_get(a, "record_count"));
+            snprintf(j->audit_head, sizeof j->audit_head, "%s", head ? head : "");
+            not_appended(r, j, "its run's ledger bucket kept moving under this runner");
+        } else {
+            not_appended(r, j, "the database's answer did not say");
         }
     }
+}
+
+void
+audit_failed(struct runner *r, size_t n, const char *why)
+{
+    for (size_t i = 0; i < n; i++)
+        not_appended(r, r->audit_jobs[i], why);
 }

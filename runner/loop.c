@@ -269,7 +269,7 @@ reap(struct runner *r)
 {
     size_t kept = 0;
     for (size_t i = 0; i < r->njobs; i++) {
-        if (r->jobs[i]->stop && r->jobs[i]->audit_then == AUDIT_NONE)
+        if (r->jobs[i]->stop && r->jobs[i]->audit_waits == AUDIT_NONE)
             job_free(r->jobs[i]);
         else
             r->jobs[kept++] = r->jobs[i];
@@ -277,34 +277,52 @@ reap(struct runner *r)
     r->njobs = kept;
 }
 
-/* The turn's statement: commits the known outcomes (unless a failed commit
- * waits to be tried again) and claims runs into the slots free after them,
- * when there are outcomes or it is time to claim (claim_at), unless the
- * runner is shutting down. Nothing to commit or claim: no statement. */
+/* The turn's statement, unless a failed one waits to be tried again:
+ * appends the ledger records waiting, commits the known outcomes and claims
+ * runs into the slots free after them, when there are outcomes or it is
+ * time to claim (claim_at), unless the runner is shutting down. Nothing to
+ * append, commit or claim: no statement. */
 static void
 work(struct runner *r)
 {
     struct store_outcome *o = r->batch;
     int64_t now = runner_now_ms();
-    size_t n = now >= r->db_retry_ms ? collect(r, 1, 0) : 0, claimed = 0;
+    if (now < r->db_retry_ms)
+        return;
+    size_t n = collect(r, 1, 0), nrec, claimed = 0;
+    json_t *records = audit_batch(r, &nrec), *answers = NULL;
     size_t max_claim = !runner_stopping && (n || now >= claim_at(r))
                            ? (size_t)r->cfg->concurrency - r->njobs + n
                            : 0;
-    if (n == 0 && max_claim == 0)
+    if (n == 0 && max_claim == 0 && nrec == 0) {
+        json_decref(records);
         return;
+    }
     struct store_work *w = max_claim ? calloc(max_claim, sizeof *w) : NULL;
-    enum store_rc rc = max_claim && w == NULL ? STORE_ERROR
-                                              : store_work_turn(r->db, r->owner, r->cfg->lease_ms,
-                                                                o, n, w, max_claim, &claimed);
+    enum store_rc rc = max_claim && w == NULL
+                           ? STORE_ERROR
+                           : store_work_turn(r->db, r->owner, r->cfg->lease_ms, records, &answers,
+                                             o, n, w, max_claim, &claimed);
+    json_decref(records);
     if (rc != STORE_OK) {
-        log_msg("error", "turn_failed", "outcomes of %zu runs, a claim of %zu: %s", n, max_claim,
-                store_last_error(r->db));
+        char why[300];
+        snprintf(why, sizeof why, "%s", store_last_error(r->db));
+        why[strcspn(why, "\n")] = '\0'; /* the database's first line, without its context */
+        log_msg("error", "turn_failed",
+                "ledger records of %zu runs, outcomes of %zu, a claim of %zu: %s", nrec, n,
+                max_claim, why);
         r->db_retry_ms = runner_now_ms() + RUNNER_DB_RETRY_MS;
+        audit_failed(r, nrec, why);
+        json_decref(answers);
         free(w);
         return;
     }
+    audit_answered(r, nrec, answers); /* the calls whose request is in go out */
+    json_decref(answers);
     for (size_t i = 0; i < n; i++) {
         struct job *j = r->batch_jobs[i];
+        if (o[i].held)
+            continue; /* its record is signed again; the outcome goes with it */
         if (o[i].ended)
             log_msg("info", "run_finished", "run %s %s%s%s", j->w.run_id, j->status,
                     o[i].error ? ": " : "", o[i].error ? o[i].error : "");
@@ -395,14 +413,12 @@ wait_ms(const struct runner *r, int64_t now)
         until = r->next_renew_ms;
     for (size_t i = 0; i < r->njobs; i++) {
         const struct job *j = r->jobs[i];
-        if (j->retry_at_ms > 0 && j->retry_at_ms < until)
+        if (job_retry_due(j) && j->retry_at_ms < until)
             until = j->retry_at_ms;
         if (j->sent < j->len && j->next_trace_ms < until)
             until = j->next_trace_ms;
-        if (j->status && r->db_retry_ms < until)
-            until = r->db_retry_ms; /* an outcome to commit */
-        if (j->audit_then != AUDIT_NONE && r->audit_retry_ms < until)
-            until = r->audit_retry_ms; /* a ledger record to append */
+        if ((j->status || j->audit_waits != AUDIT_NONE) && r->db_retry_ms < until)
+            until = r->db_retry_ms; /* an outcome to commit, a ledger record to append */
     }
     return until <= now ? 0 : until - now > RUNNER_POLL_MS ? RUNNER_POLL_MS : (int)(until - now);
 }
@@ -422,9 +438,7 @@ turn(struct runner *r)
     for (size_t i = 0; i < r->njobs; i++)
         job_retry_if_due(r, r->jobs[i], now);
     trace(r, now);
-    audit_flush(r); /* the answers' records, before their outcomes */
     work(r);
-    audit_flush(r); /* the requests of the runs just claimed, before they are sent */
     reap(r);
     struct curl_waitfd wake = {r->listener ? store_listener_fd(r->listener) : -1, CURL_WAIT_POLLIN,
                                0};
@@ -441,15 +455,14 @@ shut_down(struct runner *r)
     for (size_t i = 0; i < r->njobs; i++)
         if (r->jobs[i]->stop == NULL && r->jobs[i]->status == NULL)
             job_end(r, r->jobs[i], "interrupted", "the runner executing it was shut down");
-    r->db_retry_ms = r->audit_retry_ms = 0;
-    audit_flush(r);
+    r->db_retry_ms = 0;
     work(r);
     for (size_t i = 0; i < r->njobs; i++) {
         struct job *j = r->jobs[i];
-        if (j->audit_then != AUDIT_NONE)
+        if (j->audit_waits != AUDIT_NONE)
             log_msg("error", "audit_record_lost",
                     "run %s: a ledger record could not be appended before shutdown", j->w.run_id);
-        j->audit_then = AUDIT_NONE;
+        j->audit_waits = AUDIT_NONE;
         j->stop = "shut down";
     }
     reap(r);

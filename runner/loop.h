@@ -13,12 +13,11 @@
 #include "sealed.h"
 #include "store.h"
 
-/* What a job does once its ledger record is appended (audit.c). */
-enum audit_then {
-    AUDIT_NONE,         /* no record waits */
-    AUDIT_THEN_CALL,    /* a request record: then the provider call is sent */
-    AUDIT_THEN_VERDICT, /* a response record: then the attempt's verdict is acted on */
-    AUDIT_THEN_NOTHING, /* a response record of a call that was stopped */
+/* The ledger record a job waits to have appended (audit.c). */
+enum audit_wait {
+    AUDIT_NONE,     /* none */
+    AUDIT_REQUEST,  /* a request: the provider call is sent once it is in */
+    AUDIT_RESPONSE, /* a response: the run's outcome commits with it, its next attempt waits */
 };
 
 /* One claimed run, from its claim to its outcome. */
@@ -42,9 +41,8 @@ struct job {
     int64_t audit_count;
     char audit_head[LEDGER_HASH_HEX + 1];
     struct ledger_record audit;
-    enum audit_then audit_then;
-    int audit_failures;
-    enum provider_rc verdict; /* of the attempt whose response record waits */
+    enum audit_wait audit_waits;
+    int audit_failures; /* turns that did not append it */
     char target[ROUTES_STRING_MAX_BYTES * 2 + 16];
     char outcome[32];
     char principal[200];
@@ -57,8 +55,7 @@ struct runner {
     struct sealed_key key;
     int has_key;
     struct ledger_key audit_key; /* signs the external-action ledger's records */
-    int64_t audit_retry_ms;      /* a failed append is tried again from then */
-    struct job **audit_jobs;     /* the jobs of one append (cfg->concurrency slots) */
+    struct job **audit_jobs;     /* whose records a turn appends (cfg->concurrency slots) */
     struct store *db;
     struct store_listener *listener;
     int64_t listen_retry_ms;
@@ -88,6 +85,9 @@ int64_t runner_db_now_ms(const struct runner *r);
 struct job *job_start(struct runner *r, const struct store_work *w);
 /* Its attempt ended as curl says (cc): an outcome, or a retry scheduled. */
 void job_attempt_done(struct runner *r, struct job *j, CURLcode cc);
+/* 1 when an attempt waits to start at retry_at_ms (its last response record
+ * is in). */
+int job_retry_due(const struct job *j);
 /* Starts the next attempt when its wait is over. */
 void job_retry_if_due(struct runner *r, struct job *j, int64_t now);
 /* Ends the job without an outcome of ours: stops its provider call. */
@@ -95,17 +95,20 @@ void job_stop(struct runner *r, struct job *j, const char *why);
 /* Ends the job with an outcome (status, error), stopping its call. */
 void job_end(struct runner *r, struct job *j, const char *status, const char *error);
 void job_free(struct job *j);
-/* Its ledger record was appended (ok) or could not be (why): what it waited
- * for (then) goes on. */
-void job_audited(struct runner *r, struct job *j, enum audit_then then, int ok, const char *why);
+/* Its ledger record (a request or a response) was appended (ok) or could
+ * not be (why): the job goes on. */
+void job_audited(struct runner *r, struct job *j, enum audit_wait w, int ok, const char *why);
 
 /* audit.c: the signed record of each provider call (contract §9). A record
- * is queued for a job (phase request or response; outcome may be NULL) and
- * appended by audit_flush with those of every other job, in one statement,
- * before the loop goes on; job_audited then carries the job on. */
+ * is queued for a job (a response's outcome, NULL for a request) and
+ * appended with those of every other job by the loop's turn statement
+ * (kheish_work): audit_batch signs them into its batch, audit_answered takes
+ * its answers, audit_failed counts a statement that failed; job_audited
+ * then carries each job on. */
 int audit_setup(struct runner *r);
-void audit_queue(struct runner *r, struct job *j, const char *phase, const char *outcome,
-                 enum audit_then then);
-void audit_flush(struct runner *r);
+void audit_queue(struct runner *r, struct job *j, enum audit_wait w, const char *outcome);
+json_t *audit_batch(struct runner *r, size_t *n);
+void audit_answered(struct runner *r, size_t n, const json_t *answers);
+void audit_failed(struct runner *r, size_t n, const char *why);
 
 #endif

@@ -114,7 +114,7 @@ conversation(const struct store_work *w)
 }
 
 /* Starts an attempt: its request is prepared and recorded in the ledger;
- * job_audited sends it once the record is appended. */
+ * job_audited sends it once the record is appended (the next turn). */
 static void
 attempt(struct runner *r, struct job *j)
 {
@@ -123,7 +123,7 @@ attempt(struct runner *r, struct job *j)
     if (provider_prepare(&j->pc) != PROVIDER_OK)
         job_end(r, j, "failed", j->pc.error);
     else
-        audit_queue(r, j, "request", NULL, AUDIT_THEN_CALL);
+        audit_queue(r, j, AUDIT_REQUEST, NULL);
 }
 
 /* Sends the recorded request: the reply starts over. */
@@ -134,7 +134,7 @@ call(struct runner *r, struct job *j)
     j->next_trace_ms = runner_now_ms() + RUNNER_TRACE_BATCH_MS;
     if (provider_start(&j->pc, r->multi) == PROVIDER_OK)
         return;
-    audit_queue(r, j, "response", "not_sent", AUDIT_THEN_NOTHING);
+    audit_queue(r, j, AUDIT_RESPONSE, "not_sent");
     job_end(r, j, "failed", j->pc.error);
 }
 
@@ -187,14 +187,6 @@ outcome(const struct job *j, enum provider_rc rc, char *buf, size_t size)
     return buf;
 }
 
-void
-job_attempt_done(struct runner *r, struct job *j, CURLcode cc)
-{
-    char buf[32];
-    j->verdict = provider_end(&j->pc, r->multi, cc);
-    audit_queue(r, j, "response", outcome(j, j->verdict, buf, sizeof buf), AUDIT_THEN_VERDICT);
-}
-
 /* Acts on an attempt's verdict: an outcome, or a retry scheduled. */
 static void
 verdict(struct runner *r, struct job *j, enum provider_rc rc)
@@ -215,29 +207,45 @@ verdict(struct runner *r, struct job *j, enum provider_rc rc)
     }
 }
 
+/* The attempt's response record goes with the verdict's outcome, in the
+ * same statement (a retry waits for it). */
 void
-job_audited(struct runner *r, struct job *j, enum audit_then then, int ok, const char *why)
+job_attempt_done(struct runner *r, struct job *j, CURLcode cc)
+{
+    char buf[32];
+    enum provider_rc rc = provider_end(&j->pc, r->multi, cc);
+    audit_queue(r, j, AUDIT_RESPONSE, outcome(j, rc, buf, sizeof buf));
+    verdict(r, j, rc);
+}
+
+void
+job_audited(struct runner *r, struct job *j, enum audit_wait w, int ok, const char *why)
 {
     char error[sizeof j->error];
-    if (then == AUDIT_THEN_NOTHING || j->stop || j->status)
-        return; /* the run ended meanwhile: nothing waits on the record */
-    if (ok && then == AUDIT_THEN_CALL)
-        call(r, j);
-    else if (ok)
-        verdict(r, j, j->verdict);
-    else {
-        snprintf(error, sizeof error, "the external-action audit could not record the %s: %s",
-                 then == AUDIT_THEN_CALL ? "provider request, which was not sent"
-                                         : "provider's answer",
-                 why);
-        job_end(r, j, "failed", error);
+    if (j->stop || (j->status && strcmp(j->status, "completed")))
+        return; /* ended by someone else, or without an answer to hand out */
+    if (ok) {
+        if (w == AUDIT_REQUEST && j->status == NULL)
+            call(r, j);
+        return;
     }
+    snprintf(error, sizeof error, "the external-action audit could not record the %s: %s",
+             w == AUDIT_REQUEST ? "provider request, which was not sent" : "provider's answer",
+             why);
+    job_end(r, j, "failed", error);
+}
+
+int
+job_retry_due(const struct job *j)
+{
+    return j->retry_at_ms > 0 && j->audit_waits == AUDIT_NONE && j->status == NULL &&
+           j->stop == NULL;
 }
 
 void
 job_retry_if_due(struct runner *r, struct job *j, int64_t now)
 {
-    if (j->retry_at_ms > 0 && now >= j->retry_at_ms && j->status == NULL && j->stop == NULL)
+    if (job_retry_due(j) && now >= j->retry_at_ms)
         attempt(r, j);
 }
 
@@ -247,9 +255,9 @@ static void
 stop_attempt(struct runner *r, struct job *j)
 {
     if (provider_in_flight(&j->pc))
-        audit_queue(r, j, "response", "aborted", AUDIT_THEN_NOTHING);
-    else if (j->audit_then == AUDIT_THEN_CALL)
-        j->audit_then = AUDIT_NONE;
+        audit_queue(r, j, AUDIT_RESPONSE, "aborted");
+    else if (j->audit_waits == AUDIT_REQUEST)
+        j->audit_waits = AUDIT_NONE;
     provider_abort(&j->pc, r->multi);
 }
 

@@ -407,9 +407,9 @@ notice_closed(PGconn *c)
 }
 
 /*
- * Runs sql, a statement that is its own transaction, then (with flush)
- * kheish_flush_wal(), as one pipeline: one round trip. Returns sql's result
- * (caller clears it), or NULL with *rc.
+ * Runs sql, a statement that is its own transaction, then kheish_flush_wal(),
+ * as one pipeline: one round trip. Returns sql's result (caller clears it),
+ * or NULL with *rc.
  *
  * Pipelined so that whatever sql locks is held for the server's work only,
  * not for a round trip back to a client process that may not be scheduled:
@@ -417,12 +417,11 @@ notice_closed(PGconn *c)
  * transaction of the system until it ends. That end does not wait for the
  * WAL flush (sql/functions/events.sql): the flush comes after, as its own
  * transaction, and nothing returns before it, so what the caller goes on to
- * do rests on durable facts. A statement that appends no event commits
- * synchronously and needs no flush after it.
+ * do rests on durable facts.
  */
-static PGresult *
-exec_pipelined(struct store *s, enum store_rc *rc, const char *sql, int nparams,
-               const char *const *params, int flush)
+PGresult *
+db_exec_durable(struct store *s, enum store_rc *rc, const char *sql, int nparams,
+                const char *const *params)
 {
     static const char *const FLUSH_SQL = "SELECT kheish_flush_wal()";
     PGresult *kept = NULL;
@@ -438,14 +437,14 @@ exec_pipelined(struct store *s, enum store_rc *rc, const char *sql, int nparams,
     char name[16];
     PGresult *err = NULL;
     if (prepared_name(s, sql, nparams, name, &err) < 0 ||
-        (flush && prepared_name(s, FLUSH_SQL, 0, name, &err) < 0)) {
+        prepared_name(s, FLUSH_SQL, 0, name, &err) < 0) {
         *rc = classify(s, err);
         PQclear(err);
         return NULL;
     }
     PGconn *c = s->conn;
     if (!PQenterPipelineMode(c) || !send_statement(s, sql, nparams, params) || !PQpipelineSync(c) ||
-        (flush && (!send_statement(s, FLUSH_SQL, 0, NULL) || !PQpipelineSync(c)))) {
+        !send_statement(s, FLUSH_SQL, 0, NULL) || !PQpipelineSync(c)) {
         *rc = drop_connection(s, STORE_OK);
         return NULL;
     }
@@ -454,10 +453,8 @@ exec_pipelined(struct store *s, enum store_rc *rc, const char *sql, int nparams,
     *rc = STORE_OK;
     read_statement(s, rc, &kept);
     int synced = read_sync(s);
-    if (flush) {
-        read_statement(s, rc, NULL);
-        synced = synced && read_sync(s);
-    }
+    read_statement(s, rc, NULL);
+    synced = synced && read_sync(s);
     if (!synced || !PQexitPipelineMode(c)) {
         PQclear(kept);
         *rc = drop_connection(s, *rc);
@@ -471,13 +468,6 @@ exec_pipelined(struct store *s, enum store_rc *rc, const char *sql, int nparams,
     return NULL;
 }
 
-PGresult *
-db_exec_durable(struct store *s, enum store_rc *rc, const char *sql, int nparams,
-                const char *const *params)
-{
-    return exec_pipelined(s, rc, sql, nparams, params, 1);
-}
-
 /* Before another attempt of a transaction that conflicted: a little longer
  * each time, and jittered. */
 static void
@@ -486,17 +476,15 @@ retry_pause(int attempt)
     sleep_ms(attempt * 5 + (int)(util_monotonic_us() % 10));
 }
 
-/* db_call, and db_call_sync without the flush. */
-static enum store_rc
-call(struct store *s, json_t **out, const char *sql, int nparams, const char *const *params,
-     int flush)
+enum store_rc
+db_call(struct store *s, json_t **out, const char *sql, int nparams, const char *const *params)
 {
     enum store_rc rc = STORE_ERROR;
     for (int attempt = 0; attempt < STORE_TX_MAX_ATTEMPTS; attempt++) {
         if (attempt > 0)
             retry_pause(attempt);
         *out = NULL;
-        PGresult *r = exec_pipelined(s, &rc, sql, nparams, params, flush);
+        PGresult *r = db_exec_durable(s, &rc, sql, nparams, params);
         if (r && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0) && (*out = db_decode(s, r, 0)) == NULL)
             rc = STORE_ERROR;
         PQclear(r);
@@ -504,18 +492,6 @@ call(struct store *s, json_t **out, const char *sql, int nparams, const char *co
             break;
     }
     return rc;
-}
-
-enum store_rc
-db_call(struct store *s, json_t **out, const char *sql, int nparams, const char *const *params)
-{
-    return call(s, out, sql, nparams, params, 1);
-}
-
-enum store_rc
-db_call_sync(struct store *s, json_t **out, const char *sql, int nparams, const char *const *params)
-{
-    return call(s, out, sql, nparams, params, 0);
 }
 
 enum store_rc

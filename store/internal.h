@@ -54,10 +54,6 @@ enum store_rc db_command(struct store *s, const char *sql, int nparams, const ch
  * durable (db_exec_durable). */
 enum store_rc db_call(struct store *s, json_t **out, const char *sql, int nparams,
                       const char *const *params);
-/* db_call for a function that appends no event and leaves its commit
- * synchronous: durable when it returns, without the flush. */
-enum store_rc db_call_sync(struct store *s, json_t **out, const char *sql, int nparams,
-                           const char *const *params);
 /* db_call for a function answering {"result": R, ...}: the store_rc that R
  * names ("ok", or an error's name: "session_not_found"...), or STORE_OK for
  * created, reused and replayed (*result tells). *res is the whole answer

@@ -1,6 +1,5 @@
 /*
- * The signed external-action ledger (contract §9): appends, through one
- * function of sql/functions/ledger.sql, and the reads of the API, the
+ * The signed external-action ledger (contract §9): the reads of the API, the
  * runner and `kheish audit verify`, through the views an auditor reads too
  * (audit.external_actions, audit.external_action_buckets), so that verify
  * works with the auditor's role.
@@ -10,21 +9,6 @@
 #include <stdlib.h>
 
 #include "internal.h"
-
-enum store_rc
-store_ledger_append(struct store *s, const json_t *batch, json_t **answers)
-{
-    json_t *res = NULL;
-    char *param = db_json_param(batch);
-    /* It commits synchronously (it appends no event): no flush after it. */
-    enum store_rc rc = param ? db_call_sync(s, &res, "SELECT kheish_ledger_append($1)", 1,
-                                            (const char *const[]){param})
-                             : STORE_ERROR;
-    free(param);
-    *answers = rc == STORE_OK ? json_incref(json_object_get(res, "records")) : NULL;
-    json_decref(res);
-    return rc;
-}
 
 enum store_rc
 store_ledger_records(struct store *s, const char *bucket, int64_t after, int limit,

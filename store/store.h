@@ -203,18 +203,22 @@ struct store_outcome {
     const char *status; /* completed (text is its output), failed (with error), interrupted */
     const char *text, *error;
     int ended; /* out: it was owner's running run and is ended now */
+    int held;  /* out: not committed, its run's ledger record not being appended */
 };
 /* Appends the trace events of o[0..n) in one transaction. */
 enum store_rc store_work_trace(struct store *s, const struct store_outcome *o, size_t n);
-/* A runner's turn, in one statement (kheish_work): ends the runs of o[0..n)
- * (their traces first; a run that is no longer owner's running run is left
- * as it is, its ended 0), then claims up to max runs into w[0..*claimed),
- * oldest first, each the head of its session's queue (FOR UPDATE SKIP
- * LOCKED), moved to running with a lease for owner. Free each claimed run
- * with store_work_free. */
+/* A runner's turn, in one statement (kheish_work): appends the signed
+ * ledger records (kheish_ledger_append's batch; *answers gets its answers,
+ * in order), then ends the runs of o[0..n) (their traces first; a run that
+ * is no longer owner's running run is left as it is, its ended 0; a run
+ * whose record was not appended is held), then claims up to max runs (less
+ * those held) into w[0..*claimed), oldest first, each the head of its
+ * session's queue (FOR UPDATE SKIP LOCKED), moved to running with a lease
+ * for owner. Durable when it returns. Free each claimed run with
+ * store_work_free. */
 enum store_rc store_work_turn(struct store *s, const char *owner, int64_t lease_ms,
-                              struct store_outcome *o, size_t n, struct store_work *w, size_t max,
-                              size_t *claimed);
+                              const json_t *records, json_t **answers, struct store_outcome *o,
+                              size_t n, struct store_work *w, size_t max, size_t *claimed);
 /* Runs whose lease expired: input runs interrupted, daemon-owned work
  * requeued, each with its reason, each on its own (kheish_recover_runs); and
  * the rows of runners long dead deleted. *out is {requeued, interrupted,
@@ -244,12 +248,8 @@ enum store_rc store_runners_status(struct store *s, json_t **block);
 void store_work_free(struct store_work *w);
 
 /* The signed external-action ledger (store/ledger.c, sql/functions/ledger.sql,
- * contract §9). Records are made and signed by their writer (common/ledger.c).
- * Appends batch = [{bucket, seq, record, checkpoint_signature}] in order;
- * *answers (caller decrefs) holds one answer per item: {"appended": true},
- * or {"appended": false, record_count, last_record_hash} when the bucket has
- * moved on (sign it again after that). */
-enum store_rc store_ledger_append(struct store *s, const json_t *batch, json_t **answers);
+ * contract §9). Records are made and signed by their writer (common/ledger.c)
+ * and appended with its turn (store_work_turn); these are the reads. */
 /* A bucket's records after seq `after`, at most limit, as the JSON array text
  * the API answers (malloc'd); STORE_RUN_NOT_FOUND when the bucket holds no
  * record. */

@@ -86,6 +86,16 @@ store_work_trace(struct store *s, const struct store_outcome *o, size_t n)
     return rc;
 }
 
+/* 1 when run_id is in the array ids. */
+static int
+run_listed(const json_t *ids, const char *run_id)
+{
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id) if (!strcmp(json_string_value(id), run_id)) return 1;
+    return 0;
+}
+
 /* The claimed runs of a turn's result into w[0..*n). */
 static void
 claimed_runs(json_t *claimed, struct store_work *w, size_t max, size_t *n)
@@ -109,8 +119,9 @@ claimed_runs(json_t *claimed, struct store_work *w, size_t max, size_t *n)
 }
 
 enum store_rc
-store_work_turn(struct store *s, const char *owner, int64_t lease_ms, struct store_outcome *o,
-                size_t n, struct store_work *w, size_t max, size_t *claimed)
+store_work_turn(struct store *s, const char *owner, int64_t lease_ms, const json_t *records,
+                json_t **answers, struct store_outcome *o, size_t n, struct store_work *w,
+                size_t max, size_t *claimed)
 {
     char lease[24], lim[24], hist[16];
     snprintf(lease, sizeof lease, "%" PRId64, lease_ms);
@@ -122,21 +133,22 @@ store_work_turn(struct store *s, const char *owner, int64_t lease_ms, struct sto
                               json_pack("{s:s, s:s, s:s?, s:s?, s:o}", "run_id", o[i].w->run_id,
                                         "status", o[i].status, "error", o[i].error, "text",
                                         o[i].text, "traces", traces_of(&o[i])));
-    char *param = db_json_param(outcomes);
+    char *rec = db_json_param(records), *param = db_json_param(outcomes);
     json_decref(outcomes);
-    enum store_rc rc =
-        param ? db_call(s, &res, "SELECT kheish_work($1, $2::jsonb, $3::bigint, $4::int, $5::int)",
-                        5, (const char *const[]){owner, param, lease, lim, hist})
-              : STORE_ERROR;
+    enum store_rc rc = rec && param
+                           ? db_call(s, &res,
+                                     "SELECT kheish_work($1, $2::jsonb, $3::jsonb, "
+                                     "$4::bigint, $5::int, $6::int)",
+                                     6, (const char *const[]){owner, rec, param, lease, lim, hist})
+                           : STORE_ERROR;
+    free(rec);
     free(param);
-    json_t *ended = json_object_get(res, "ended");
+    json_t *ended = json_object_get(res, "ended"), *held = json_object_get(res, "held");
     for (size_t i = 0; i < n; i++) {
-        size_t j;
-        json_t *id;
-        o[i].ended = 0;
-        json_array_foreach(ended, j, id) o[i].ended |=
-            !strcmp(json_string_value(id), o[i].w->run_id);
+        o[i].ended = run_listed(ended, o[i].w->run_id);
+        o[i].held = run_listed(held, o[i].w->run_id);
     }
+    *answers = json_incref(json_object_get(res, "records"));
     *claimed = 0;
     claimed_runs(json_object_get(res, "claimed"), w, max, claimed);
     json_decref(res);

@@ -27,59 +27,62 @@ CREATE OR REPLACE TRIGGER external_action_checkpoints_forward BEFORE UPDATE OR D
 CREATE OR REPLACE TRIGGER external_action_checkpoints_no_truncate BEFORE TRUNCATE
     ON external_action_checkpoints FOR EACH STATEMENT EXECUTE FUNCTION kheish_refuse_change();
 
--- Appends signed records, in the order given:
+-- Appends signed records, one per bucket:
 --   batch = [{bucket, seq, record: {the API's fields}, checkpoint_signature}]
 -- Each record goes after its bucket's last one: seq must be the bucket's
 -- count plus one and prev_hash its last record_hash (seq 1 and no
 -- prev_hash for a new bucket), and the checkpoint moves to it in the same
 -- statement. A record that does not follow (another writer got there
 -- first) is not appended: its answer says where the bucket stands, for its
--- writer to sign it again. {"result": "ok", "records": [{"appended": true} |
--- {"appended": false, "record_count": n, "last_record_hash": h}]}
+-- writer to sign it again. Returns the answers in the batch's order:
+-- [{"appended": true} | {"appended": false, "record_count": n,
+-- "last_record_hash": h}]. The caller makes the transaction durable before
+-- it makes the action (kheish_work's caller flushes the WAL).
 CREATE OR REPLACE FUNCTION kheish_ledger_append(batch jsonb) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 DECLARE
-    item    jsonb;
-    r       jsonb;
-    b       text;
-    n       bigint;
     now_ms  bigint := kheish_now_ms();
-    answers jsonb := '[]';
+    answers jsonb;
 BEGIN
-    -- Durable when it returns, whatever the server's default: a record the
-    -- runner goes on from (it then calls the provider) survives a crash.
-    PERFORM set_config('synchronous_commit', 'on', true);
-    FOR item IN SELECT value FROM jsonb_array_elements(batch) LOOP
-        r := item->'record';
-        b := item->>'bucket';
-        n := (item->>'seq')::bigint;
-        IF n = 1 AND r->>'prev_hash' IS NULL THEN
-            INSERT INTO external_action_checkpoints
-                VALUES (b, 1, r->>'record_hash', r->>'signature_alg', r->>'key_id',
-                        item->>'checkpoint_signature', now_ms)
-                ON CONFLICT (bucket) DO NOTHING;
-        ELSE
-            UPDATE external_action_checkpoints
-               SET record_count = n, last_record_hash = r->>'record_hash',
-                   signature_alg = r->>'signature_alg', key_id = r->>'key_id',
-                   signature = item->>'checkpoint_signature', updated_at_ms = now_ms
-             WHERE bucket = b AND record_count = n - 1 AND last_record_hash = r->>'prev_hash';
-        END IF;
-        IF NOT FOUND THEN
-            answers := answers || coalesce(
-                (SELECT jsonb_build_object('appended', false, 'record_count', c.record_count,
-                                           'last_record_hash', c.last_record_hash)
-                   FROM external_action_checkpoints c WHERE c.bucket = b),
-                '{"appended": false, "record_count": 0}');
-            CONTINUE;
-        END IF;
+    IF (SELECT count(DISTINCT x->>'bucket') <> count(*) FROM jsonb_array_elements(batch) x) THEN
+        RAISE EXCEPTION 'kheish_ledger_append: two records of one bucket in a batch'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    WITH item AS (
+        SELECT i, x->>'bucket' AS bucket, (x->>'seq')::bigint AS seq, x->'record' AS r,
+               x->>'checkpoint_signature' AS sig
+          FROM jsonb_array_elements(batch) WITH ORDINALITY AS t(x, i)),
+    started AS (
+        INSERT INTO external_action_checkpoints
+        SELECT bucket, 1, r->>'record_hash', r->>'signature_alg', r->>'key_id', sig, now_ms
+          FROM item WHERE seq = 1 AND r->>'prev_hash' IS NULL
+            ON CONFLICT (bucket) DO NOTHING
+        RETURNING bucket),
+    moved AS (
+        UPDATE external_action_checkpoints c
+           SET record_count = item.seq, last_record_hash = item.r->>'record_hash',
+               signature_alg = item.r->>'signature_alg', key_id = item.r->>'key_id',
+               signature = item.sig, updated_at_ms = now_ms
+          FROM item
+         WHERE c.bucket = item.bucket AND c.record_count = item.seq - 1
+           AND c.last_record_hash = item.r->>'prev_hash'
+        RETURNING c.bucket),
+    appended AS (
         INSERT INTO external_actions
-            SELECT * FROM jsonb_populate_record(NULL::external_actions,
-                r || jsonb_build_object('bucket', b, 'seq', n, 'recorded_at_ms', now_ms));
-        answers := answers || '{"appended": true}';
-    END LOOP;
-    RETURN jsonb_build_object('result', 'ok', 'records', answers);
+        SELECT (jsonb_populate_record(NULL::external_actions, r || jsonb_build_object(
+                    'bucket', bucket, 'seq', seq, 'recorded_at_ms', now_ms))).*
+          FROM item WHERE bucket IN (SELECT bucket FROM started UNION ALL SELECT bucket FROM moved)
+        RETURNING bucket)
+    SELECT jsonb_agg(CASE WHEN a.bucket IS NOT NULL THEN '{"appended": true}'::jsonb
+                          ELSE jsonb_build_object('appended', false,
+                                                  'record_count', coalesce(c.record_count, 0),
+                                                  'last_record_hash', c.last_record_hash) END
+                     ORDER BY item.i)
+      INTO answers
+      FROM item LEFT JOIN appended a USING (bucket)
+      LEFT JOIN external_action_checkpoints c ON a.bucket IS NULL AND c.bucket = item.bucket;
+    RETURN coalesce(answers, '[]');
 END
 $$;
 
@@ -243,5 +246,5 @@ COMMENT ON COLUMN external_action_checkpoints.updated_at_ms IS 'When it last mov
 COMMENT ON FUNCTION external_action_checkpoints_guard() IS
     'Trigger: a checkpoint only moves forward, one record at a time, and is never deleted.';
 COMMENT ON FUNCTION kheish_ledger_append(jsonb) IS
-    'Appends signed records after their buckets'' last ones and moves the checkpoints; a '
-    'record that does not follow is answered with where its bucket stands.';
+    'Appends signed records (one per bucket) after their buckets'' last ones and moves the '
+    'checkpoints; a record that does not follow is answered with where its bucket stands.';

@@ -1,21 +1,28 @@
 -- The runners' work: a turn (outcomes, then claims) and restart recovery.
 -- Each is one statement and one transaction, with one events append.
 
--- A runner's turn. First the outcomes, [{run_id, status, error, text,
+-- A runner's turn. First its signed external-action records (records,
+-- kheish_ledger_append's batch): a provider call's response record commits
+-- with its run's outcome, and a request record is durable before its call
+-- is sent, the caller flushing the WAL before it reads the answer. An
+-- outcome whose run's record was not appended (another writer moved the
+-- run's bucket) is held: not committed, for the runner to send again with
+-- the record signed anew. Then the outcomes, [{run_id, status, error, text,
 -- traces}]: each run still owner's and running gets its trace events not
 -- sent yet (traces, an array of trace objects), its output (text, when not
 -- null: one DaemonOutputRecord and an output event) and its status
 -- (completed, failed or interrupted) with error; a run ended by someone else
 -- in the meantime (cancelled, interrupted, recovered) is left as it is.
--- Then up to max runs are claimed, oldest first: a session's head (its
--- oldest queued run, through runs_queued_session, one descent per session)
--- when the session has no active run, skipping runs another runner is
--- claiming; each becomes running with owner's lease. Every step is an index
--- lookup of a few rows, so no statistics can make it a scan (sql/008).
--- Returns {ended: [run_id], claimed: [{run_id, session_id, agent_id, kind,
+-- Then up to max runs, less the outcomes held, are claimed, oldest first: a
+-- session's head (its oldest queued run, through runs_queued_session, one
+-- descent per session) when the session has no active run, skipping runs
+-- another runner is claiming; each becomes running with owner's lease.
+-- Every step is an index lookup of a few rows, so no statistics can make it
+-- a scan (sql/008). Returns {records: [the ledger's answers], ended:
+-- [run_id], held: [run_id], claimed: [{run_id, session_id, agent_id, kind,
 -- payload, history}]}, history being the conversation so far.
-CREATE OR REPLACE FUNCTION kheish_work(owner text, outcomes jsonb, lease_ms bigint, max int,
-                                       history_runs int) RETURNS jsonb
+CREATE OR REPLACE FUNCTION kheish_work(owner text, records jsonb, outcomes jsonb, lease_ms bigint,
+                                       max int, history_runs int) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -26,13 +33,27 @@ DECLARE
     h record;
     q record;
     ch jsonb;
+    answers jsonb := kheish_ledger_append(records);
+    unrecorded text[];
+    held text[] := '{}';
     ended text[] := '{}';
     claimed jsonb[] := '{}';
     stream jsonb[] := '{}'; -- batches of events (kheish_append_batches)
     run jsonb[] := '{}';
 BEGIN
+    -- Durable when the caller reads the answer: it flushes the WAL after
+    -- (db_call, store/db.c), as after every event append.
+    PERFORM set_config('synchronous_commit', 'off', true);
+    unrecorded := ARRAY(SELECT x->>'bucket'
+                          FROM jsonb_array_elements(records) WITH ORDINALITY AS r(x, i)
+                          JOIN jsonb_array_elements(answers) WITH ORDINALITY AS a(y, j) ON i = j
+                         WHERE NOT (y->>'appended')::boolean);
     FOR o IN SELECT e FROM jsonb_array_elements(outcomes) e LOOP
         rid := o->>'run_id';
+        IF rid = ANY (unrecorded) THEN
+            held := held || rid;
+            CONTINUE;
+        END IF;
         SELECT r.session_id INTO sid FROM runs r
         WHERE r.run_id = rid AND r.status = 'running' AND r.lease_owner = owner FOR UPDATE;
         CONTINUE WHEN NOT FOUND;
@@ -53,7 +74,7 @@ BEGIN
         run := run || (ch->'run');
         ended := ended || rid;
     END LOOP;
-    IF max > 0 THEN
+    IF max > cardinality(held) THEN
         FOR h IN WITH RECURSIVE heads AS (
                      (SELECT r.session_id, r.run_no FROM runs r WHERE r.status = 'queued'
                       ORDER BY r.session_id, r.run_no LIMIT 1)
@@ -63,7 +84,7 @@ BEGIN
                          WHERE r.status = 'queued' AND r.session_id > heads.session_id
                          ORDER BY r.session_id, r.run_no LIMIT 1) n)
                  SELECT heads.session_id, heads.run_no FROM heads ORDER BY heads.run_no LOOP
-            EXIT WHEN cardinality(claimed) = max;
+            EXIT WHEN cardinality(claimed) = max - cardinality(held);
             PERFORM FROM runs a WHERE a.session_id = h.session_id
                 AND a.status IN ('running', 'waiting_for_approval', 'waiting_for_user_question');
             CONTINUE WHEN FOUND;
@@ -82,11 +103,12 @@ BEGIN
         END LOOP;
     END IF;
     PERFORM kheish_append_batches(stream, run);
-    RETURN jsonb_build_object('ended', to_jsonb(ended), 'claimed', to_jsonb(claimed));
+    RETURN jsonb_build_object('records', answers, 'ended', to_jsonb(ended), 'held', to_jsonb(held),
+                              'claimed', to_jsonb(claimed));
 END
 $$;
-COMMENT ON FUNCTION kheish_work(text, jsonb, bigint, integer, integer) IS
-    'A runner''s turn in one statement: commits its outcomes, then claims runs into the free slots; returns {ended, claimed}.';
+COMMENT ON FUNCTION kheish_work(text, jsonb, jsonb, bigint, integer, integer) IS
+    'A runner''s turn in one statement: appends its ledger records, commits its outcomes, then claims runs into the free slots; returns {records, ended, held, claimed}.';
 
 -- A runner's trace events sent before its runs end (a batch every
 -- RUNNER_TRACE_BATCH_MS): traces is [{session_id, run_id, traces: [trace

@@ -25,7 +25,7 @@
 #define BUFFERS_PER_SESSION 16
 #define BUFFERS_PER_CLAIM   200
 #define DATABASE            "kheish_claim_plan"
-#define CLAIM               "SELECT kheish_work('claim-plan', '[]', 60000, 16, 50)->'claimed'"
+#define CLAIM               "SELECT kheish_work('claim-plan', '[]', '[]', 60000, 16, 50)->'claimed'"
 
 #define STR(x)  #x
 #define XSTR(x) STR(x)

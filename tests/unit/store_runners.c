@@ -62,8 +62,11 @@ claim_one(struct store *s, const char *session, const char *owner)
     json_decref(payload);
     struct store_work w[1];
     size_t claimed = 0;
-    CHECK(store_work_turn(s, owner, 60000, NULL, 0, w, 1, &claimed) == STORE_OK);
-    CHECK(claimed == 1);
+    json_t *records = json_array(), *answers = NULL;
+    CHECK(store_work_turn(s, owner, 60000, records, &answers, NULL, 0, w, 1, &claimed) == STORE_OK);
+    CHECK(claimed == 1 && json_array_size(answers) == 0);
+    json_decref(records);
+    json_decref(answers);
     if (claimed)
         store_work_free(&w[0]);
 }

@@ -1,0 +1,144 @@
+/*
+ * The runner's turn statement with ledger records (kheish_work, sql/016): a
+ * response record that follows its bucket's last one is appended with its
+ * run's outcome; one that does not follow (another writer moved the bucket)
+ * is answered with where the bucket stands and its outcome is held, the
+ * run left running, and no claim takes its slot; a batch with two records
+ * of one bucket is refused and changes nothing. In a database of its own,
+ * dropped at the end.
+ */
+#include <jansson.h>
+#include <sodium.h>
+#include <stdlib.h>
+
+#include "check_pg.h"
+#include "store.h"
+
+#define DATABASE "kheish_turn"
+#define OWNER    "runner@h:1"
+
+/* A record of run_id's bucket at seq (prev_hash: the hash before it),
+ * hashed and signed in name only: the database checks the chain, not the
+ * signatures. */
+static json_t *
+record(const char *run_id, int seq, const char *hash, const char *prev_hash)
+{
+    return json_pack("{s:s, s:i, s:s, s:{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s*, s:s, s:s, s:s, "
+                     "s:s}}",
+                     "bucket", run_id, "seq", seq, "checkpoint_signature", "cs", "record",
+                     "action_id", hash, "timestamp_ms", 1, "run_id", run_id, "phase", "response",
+                     "kind", "provider", "target", "provider:t:m", "outcome", "ok", "prev_hash",
+                     prev_hash, "record_hash", hash, "signature_alg", "ed25519", "key_id", "k",
+                     "signature", "s");
+}
+
+/* One turn: records, run_id's completed outcome (when run_id), a claim of
+ * max; *claimed runs are freed here. */
+static enum store_rc
+turn(struct store *s, json_t *records, const char *run_id, size_t max, json_t **answers,
+     struct store_outcome *o, size_t *claimed)
+{
+    struct store_work ran = {0}, w[4];
+    snprintf(ran.run_id, sizeof ran.run_id, "%s", run_id ? run_id : "");
+    *o = (struct store_outcome){.w = &ran, .status = "completed", .text = "done"};
+    enum store_rc rc =
+        store_work_turn(s, OWNER, 60000, records, answers, o, run_id ? 1 : 0, w, max, claimed);
+    for (size_t i = 0; i < *claimed; i++)
+        store_work_free(&w[i]);
+    json_decref(records);
+    return rc;
+}
+
+static void
+submit(struct store *s, const char *session)
+{
+    json_t *view, *payload = json_pack("{s:s}", "content", "hello");
+    int created, replayed;
+    struct store_session_create c = {session, NULL, NULL, NULL, NULL};
+    CHECK(store_session_create(s, NULL, &c, &view, &created) == STORE_OK);
+    json_decref(view);
+    struct store_run_submit r = {session, payload, NULL, NULL, 0};
+    CHECK(store_run_submit(s, NULL, &r, &view, &replayed) == STORE_OK);
+    json_decref(view);
+    json_decref(payload);
+}
+
+static const char *
+answer(const json_t *answers, size_t i, const char *name)
+{
+    static char buf[64];
+    json_t *v = json_object_get(json_array_get(answers, i), name);
+    snprintf(buf, sizeof buf, "%s",
+             json_is_string(v) ? json_string_value(v)
+             : json_is_true(v) ? "true"
+                               : "false");
+    if (json_is_integer(v))
+        snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+    return buf;
+}
+
+int
+main(void)
+{
+    struct store_migration_report report;
+    char url[1024], run[64];
+    json_t *answers = NULL;
+    struct store_outcome o;
+    size_t claimed = 0;
+    if (sodium_init() < 0)
+        return 1;
+    check_scratch_db(DATABASE, 0, url, sizeof url);
+    PGconn *pg = PQconnectdb(url);
+    struct store *s = store_open(url, NULL);
+    CHECK(store_migrate(s, &report) == STORE_OK);
+    submit(s, "turn-1");
+    submit(s, "turn-2");
+    CHECK(turn(s, json_array(), NULL, 1, &answers, &o, &claimed) == STORE_OK && claimed == 1);
+    json_decref(answers);
+    snprintf(run, sizeof run, "%s",
+             check_sql(pg, "SELECT run_id FROM runs WHERE status = 'running'"));
+
+    /* Its request record, alone in a turn: appended, the checkpoint made. */
+    CHECK(turn(s, json_pack("[o]", record(run, 1, "h1", NULL)), NULL, 0, &answers, &o, &claimed) ==
+          STORE_OK);
+    CHECK_STR(answer(answers, 0, "appended"), "true");
+    json_decref(answers);
+
+    /* A response that does not follow: not appended, answered with where the
+     * bucket stands; the outcome is held and its slot not given away. */
+    CHECK(turn(s, json_pack("[o]", record(run, 3, "h3", "h2")), run, 1, &answers, &o, &claimed) ==
+          STORE_OK);
+    CHECK_STR(answer(answers, 0, "appended"), "false");
+    CHECK_STR(answer(answers, 0, "record_count"), "1");
+    CHECK_STR(answer(answers, 0, "last_record_hash"), "h1");
+    CHECK(o.held == 1 && o.ended == 0 && claimed == 0);
+    json_decref(answers);
+    CHECK_STR(check_sql(pg, "SELECT status FROM runs WHERE session_id = 'turn-1'"), "running");
+    CHECK_STR(check_sql(pg, "SELECT count(*) FROM external_actions"), "1");
+
+    /* Two records of one bucket in a batch: refused, nothing changes. */
+    CHECK(turn(s, json_pack("[o, o]", record(run, 2, "h2", "h1"), record(run, 3, "h3", "h2")), run,
+               1, &answers, &o, &claimed) != STORE_OK);
+    json_decref(answers);
+    CHECK_STR(check_sql(pg, "SELECT status FROM runs WHERE session_id = 'turn-1'"), "running");
+    CHECK_STR(check_sql(pg, "SELECT record_count FROM external_action_checkpoints"), "1");
+
+    /* Signed again after the bucket's last record: appended with the outcome,
+     * and the slot it frees takes the next run. */
+    CHECK(turn(s, json_pack("[o]", record(run, 2, "h2", "h1")), run, 1, &answers, &o, &claimed) ==
+          STORE_OK);
+    CHECK_STR(answer(answers, 0, "appended"), "true");
+    CHECK(o.held == 0 && o.ended == 1 && claimed == 1);
+    json_decref(answers);
+    CHECK_STR(check_sql(pg, "SELECT status FROM runs WHERE session_id = 'turn-1'"), "completed");
+    CHECK_STR(check_sql(pg, "SELECT string_agg(seq || ':' || record_hash, ',' ORDER BY seq) "
+                            "FROM external_actions"),
+              "1:h1,2:h2");
+    CHECK_STR(check_sql(pg, "SELECT bool_and(chain_ok) FROM audit.external_actions"), "t");
+    CHECK_STR(check_sql(pg, "SELECT ok FROM audit.external_action_buckets"), "t");
+
+    store_close(s);
+    PQfinish(pg);
+    check_scratch_db(DATABASE, 1, url, sizeof url);
+    return check_report("store_turn");
+}
