@@ -70,9 +70,10 @@ BEGIN
         RETURNING c.bucket),
     appended AS (
         INSERT INTO external_actions
-        SELECT (jsonb_populate_record(NULL::external_actions, r || jsonb_build_object(
-                    'bucket', bucket, 'seq', seq, 'recorded_at_ms', now_ms))).*
-          FROM item WHERE bucket IN (SELECT bucket FROM started UNION ALL SELECT bucket FROM moved)
+        SELECT e.*
+          FROM item, jsonb_populate_record(NULL::external_actions, r || jsonb_build_object(
+                         'bucket', bucket, 'seq', seq, 'recorded_at_ms', now_ms)) e
+         WHERE item.bucket IN (SELECT bucket FROM started UNION ALL SELECT bucket FROM moved)
         RETURNING bucket)
     SELECT jsonb_agg(CASE WHEN a.bucket IS NOT NULL THEN '{"appended": true}'::jsonb
                           ELSE jsonb_build_object('appended', false,
