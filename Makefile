@@ -74,20 +74,33 @@ $(BIN)/kheish: $(CLI_OBJ) $(STORE_OBJ) $(COMMON_OBJ)
 
 # Unit and store tests: each tests/unit/NAME.c is a program linked with the
 # modules it exercises (fcgi's request parsing included, never its main).
+# tool_shell's test is the runner's bash tool alone (it forks real commands).
+$(OBJ)/tests/unit/tool_shell.o: TEST_INCLUDE = -Irunner
+$(BIN)/test-tool_shell: $(OBJ)/tests/unit/tool_shell.o $(OBJ)/runner/tool_shell.o $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(KH_CFLAGS) -o $@ $^ $(LDFLAGS) $(call PKG_LIBS,jansson libsodium)
+
 $(BIN)/test-%: $(OBJ)/tests/unit/%.o $(filter-out $(OBJ)/fcgi/main.o,$(FCGI_OBJ)) $(STORE_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(KH_CFLAGS) -o $@ $^ $(LDFLAGS) $(call PKG_LIBS,$(FCGI_PKGS))
 
-# Installs the Debian packages the project builds, runs and tests with.
+# Installs the Debian packages the project builds, runs and tests with, and
+# (as root) the system user the runner's bash tool runs commands as
+# (runner/tool_shell.h; bubblewrap is its sandbox, docs/security.md).
 # Idempotent: a second run only checks that they are present.
 DEB_PKGS := build-essential pkg-config libfcgi-dev libfcgi-bin libjansson-dev libpq-dev \
             libsodium-dev libcurl4-openssl-dev libssl-dev nginx postgresql postgresql-contrib \
-            curl jq wrk clang clang-format libclang-rt-14-dev
+            curl jq wrk clang clang-format libclang-rt-14-dev bubblewrap
+TOOL_USER := kheish-tool
 deps:
 	@if dpkg-query -W -f='$${Status}\n' $(DEB_PKGS) 2>/dev/null | grep -qv 'install ok installed' \
 	    || [ $$(dpkg-query -W -f='$${Status}\n' $(DEB_PKGS) 2>/dev/null | wc -l) -ne $(words $(DEB_PKGS)) ]; then \
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(DEB_PKGS); \
 	else echo "deps: all $(words $(DEB_PKGS)) packages present"; fi
+	@if [ "$$(id -u)" = 0 ] && ! getent passwd $(TOOL_USER) >/dev/null; then \
+	    useradd --system --user-group --no-create-home --home-dir /nonexistent \
+	        --shell /usr/sbin/nologin $(TOOL_USER) && echo "deps: created the user $(TOOL_USER)"; \
+	fi
 
 # all in a second make, started once deps has run: nothing of the build is
 # decided before the packages it needs are there, even under -j.
