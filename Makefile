@@ -47,7 +47,7 @@ $(OBJ)/%.o: %.c
 	$(CC) $(KH_CFLAGS) -c -o $@ $<
 
 $(OBJ)/tests/%.o: TEST_INCLUDE = -Ifcgi -Isse-relay
-$(O)/build/fuzz/tests/%.o: TEST_INCLUDE = -Ifcgi -Isse-relay -Icli
+$(O)/build/fuzz/tests/%.o: TEST_INCLUDE = -Ifcgi -Isse-relay -Icli -Irunner
 
 $(OBJ)/store/migrations.c: store/embed-sql.sh $(MIGRATIONS)
 	@mkdir -p $(dir $@)
@@ -77,6 +77,11 @@ $(BIN)/kheish: $(CLI_OBJ) $(STORE_OBJ) $(COMMON_OBJ)
 $(BIN)/test-%: $(OBJ)/tests/unit/%.o $(filter-out $(OBJ)/fcgi/main.o,$(FCGI_OBJ)) $(STORE_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(KH_CFLAGS) -o $@ $^ $(LDFLAGS) $(call PKG_LIBS,$(FCGI_PKGS))
+
+# The runner's file tools (runner/tool_*.c), tested without the runner's loop.
+RUNNER_TOOL_OBJ := $(call obj,$(wildcard runner/tool_*.c))
+$(OBJ)/tests/unit/tool_files.o: TEST_INCLUDE = -Ifcgi -Isse-relay -Irunner
+$(BIN)/test-tool_files: $(RUNNER_TOOL_OBJ)
 
 # Installs the Debian packages the project builds, runs and tests with.
 # Idempotent: a second run only checks that they are present.
@@ -126,7 +131,7 @@ FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))
 FUZZ_BINS    := $(patsubst %,$(BIN)/fuzz-%,$(FUZZ_NAMES))
 FUZZ_LIB_OBJ := $(patsubst $(OBJ)/%,$(FUZZ_OBJ)/%,$(filter-out $(OBJ)/fcgi/main.o,$(FCGI_OBJ)) \
                 $(filter-out $(OBJ)/sse-relay/main.o,$(RELAY_OBJ)) $(STORE_OBJ) $(COMMON_OBJ) \
-                $(OBJ)/cli/backup_tar.o)
+                $(OBJ)/cli/backup_tar.o $(RUNNER_TOOL_OBJ))
 # Longest input per harness: a little over each parser's own limit, so the
 # limit checks are exercised too.
 FUZZ_MAX_LEN_query     := 4200
@@ -143,6 +148,7 @@ FUZZ_MAX_LEN_sse    := 16384
 FUZZ_MAX_LEN_json_stored := 65536
 FUZZ_MAX_LEN_ledger      := 8192
 FUZZ_MAX_LEN_backup_tar  := 16384
+FUZZ_MAX_LEN_tool_patch  := 8192
 
 $(FUZZ_OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
