@@ -47,7 +47,7 @@ $(OBJ)/%.o: %.c
 	$(CC) $(KH_CFLAGS) -c -o $@ $<
 
 $(OBJ)/tests/%.o: TEST_INCLUDE = -Ifcgi -Isse-relay
-$(O)/build/fuzz/tests/%.o: TEST_INCLUDE = -Ifcgi -Isse-relay -Icli
+$(O)/build/fuzz/tests/%.o: TEST_INCLUDE = -Ifcgi -Isse-relay -Icli -Irunner
 
 $(OBJ)/store/migrations.c: store/embed-sql.sh $(MIGRATIONS)
 	@mkdir -p $(dir $@)
@@ -74,11 +74,10 @@ $(BIN)/kheish: $(CLI_OBJ) $(STORE_OBJ) $(COMMON_OBJ)
 
 # Unit and store tests: each tests/unit/NAME.c is a program linked with the
 # modules it exercises (fcgi's request parsing included, never its main).
-# tool_shell's test is the runner's bash tool alone (it forks real commands).
-$(OBJ)/tests/unit/tool_shell.o: TEST_INCLUDE = -Irunner
-$(BIN)/test-tool_shell: $(OBJ)/tests/unit/tool_shell.o $(OBJ)/runner/tool_shell.o $(COMMON_OBJ)
-	@mkdir -p $(dir $@)
-	$(CC) $(KH_CFLAGS) -o $@ $^ $(LDFLAGS) $(call PKG_LIBS,jansson libsodium)
+# The runner's tools (runner/tool_*.c) are tested without the runner's loop.
+RUNNER_TOOL_OBJ := $(call obj,$(wildcard runner/tool_*.c))
+$(OBJ)/tests/unit/tool_%.o: TEST_INCLUDE = -Ifcgi -Isse-relay -Irunner
+$(BIN)/test-tool_files $(BIN)/test-tool_shell: $(RUNNER_TOOL_OBJ)
 
 $(BIN)/test-%: $(OBJ)/tests/unit/%.o $(filter-out $(OBJ)/fcgi/main.o,$(FCGI_OBJ)) $(STORE_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
@@ -139,7 +138,7 @@ FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))
 FUZZ_BINS    := $(patsubst %,$(BIN)/fuzz-%,$(FUZZ_NAMES))
 FUZZ_LIB_OBJ := $(patsubst $(OBJ)/%,$(FUZZ_OBJ)/%,$(filter-out $(OBJ)/fcgi/main.o,$(FCGI_OBJ)) \
                 $(filter-out $(OBJ)/sse-relay/main.o,$(RELAY_OBJ)) $(STORE_OBJ) $(COMMON_OBJ) \
-                $(OBJ)/cli/backup_tar.o)
+                $(OBJ)/cli/backup_tar.o $(RUNNER_TOOL_OBJ))
 # Longest input per harness: a little over each parser's own limit, so the
 # limit checks are exercised too.
 FUZZ_MAX_LEN_query     := 4200
@@ -156,6 +155,7 @@ FUZZ_MAX_LEN_sse    := 16384
 FUZZ_MAX_LEN_json_stored := 65536
 FUZZ_MAX_LEN_ledger      := 8192
 FUZZ_MAX_LEN_backup_tar  := 16384
+FUZZ_MAX_LEN_tool_patch  := 8192
 
 $(FUZZ_OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -112,6 +112,20 @@ util_utf8_valid(const char *s, size_t len)
     return utf8_check(s, len, 1);
 }
 
+size_t
+util_utf8_prefix(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        size_t n = utf8_seq(p + i, len - i);
+        if (n == 0)
+            break;
+        i += n;
+    }
+    return i;
+}
+
 json_t *
 util_json_str(const char *s)
 {

@@ -28,6 +28,9 @@ json_t *util_json_clean(const char *s, char *out, size_t max);
 int util_utf8_printable(const char *s, size_t len);
 /* 1 when s is valid UTF-8 without NUL. */
 int util_utf8_valid(const char *s, size_t len);
+/* Length of the longest prefix of s that is valid UTF-8 (NUL allowed):
+ * len when all of s is. */
+size_t util_utf8_prefix(const char *s, size_t len);
 
 /* base64url without padding. encode writes a NUL-terminated string into out
  * (size >= 4*len/3+2); decode returns the decoded length or -1. */
