@@ -78,6 +78,15 @@ $(BIN)/test-%: $(OBJ)/tests/unit/%.o $(filter-out $(OBJ)/fcgi/main.o,$(FCGI_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(KH_CFLAGS) -o $@ $^ $(LDFLAGS) $(call PKG_LIBS,$(FCGI_PKGS))
 
+# The provider test drives the runner's provider modules against the mock
+# provider (tests/mock-provider/, node) over HTTP: linked with those and
+# common/ only, and libcurl.
+PROVIDER_OBJ := $(call obj,$(wildcard runner/provider*.c))
+$(OBJ)/tests/unit/provider_tools.o: TEST_INCLUDE = -Ifcgi -Isse-relay -Irunner
+$(BIN)/test-provider_tools: $(OBJ)/tests/unit/provider_tools.o $(PROVIDER_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(KH_CFLAGS) -o $@ $^ $(LDFLAGS) $(call PKG_LIBS,libcurl jansson libsodium)
+
 # Installs the Debian packages the project builds, runs and tests with.
 # Idempotent: a second run only checks that they are present.
 DEB_PKGS := build-essential pkg-config libfcgi-dev libfcgi-bin libjansson-dev libpq-dev \
