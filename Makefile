@@ -74,14 +74,18 @@ $(BIN)/kheish: $(CLI_OBJ) $(STORE_OBJ) $(COMMON_OBJ)
 
 # Unit and store tests: each tests/unit/NAME.c is a program linked with the
 # modules it exercises (fcgi's request parsing included, never its main).
-# The runner's tools (runner/tool_*.c) are tested without the runner's loop.
-RUNNER_TOOL_OBJ := $(call obj,$(wildcard runner/tool_*.c))
-$(OBJ)/tests/unit/tool_%.o: TEST_INCLUDE = -Ifcgi -Isse-relay -Irunner
-$(BIN)/test-tool_files $(BIN)/test-tool_shell: $(RUNNER_TOOL_OBJ)
+# The runner's modules are tested without its loop: its tools
+# (runner/tool_*.c) and its provider calls (runner/provider*.c, driven against
+# the mock provider, tests/mock-provider/, over HTTP).
+TEST_PKGS := $(FCGI_PKGS)
+$(OBJ)/tests/unit/tool_%.o $(OBJ)/tests/unit/provider_%.o: TEST_INCLUDE = -Ifcgi -Isse-relay -Irunner
+$(BIN)/test-tool_files $(BIN)/test-tool_shell: $(call obj,$(wildcard runner/tool_*.c))
+$(BIN)/test-provider_tools: $(call obj,$(wildcard runner/provider*.c))
+$(BIN)/test-provider_tools: TEST_PKGS += libcurl
 
 $(BIN)/test-%: $(OBJ)/tests/unit/%.o $(filter-out $(OBJ)/fcgi/main.o,$(FCGI_OBJ)) $(STORE_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(KH_CFLAGS) -o $@ $^ $(LDFLAGS) $(call PKG_LIBS,$(FCGI_PKGS))
+	$(CC) $(KH_CFLAGS) -o $@ $^ $(LDFLAGS) $(call PKG_LIBS,$(TEST_PKGS))
 
 # Installs the Debian packages the project builds, runs and tests with, and
 # (as root) the system user the runner's bash tool runs commands as

@@ -7,64 +7,30 @@
 #include <string.h>
 #include <strings.h>
 
+#include "provider_wire.h"
 #include "sse.h"
 #include "util.h"
 
 #define FRAME_MAX_BYTES (1024 * 1024)
 #define HEADER_MAX      (PROVIDER_ERROR_BODY_MAX + 256)
 
-/* What each wire format needs: where to post, and how to read a frame. */
-struct wire;
-/* Reads one frame: sets *text to the piece of reply it carries, *done at
- * the end of the reply; -1 (with c->error) when it reports a failure. */
-typedef int (*frame_fn)(struct provider_call *c, const struct sse_frame *f, const json_t *data,
-                        const char **text, int *done);
-
-struct wire {
-    const char *path;
-    frame_fn frame;
-    json_t *(*body)(const struct provider_call *c);
+/* The wire formats (routes.h: a driver names its own). */
+static const struct provider_wire *const wires[] = {
+    [ROUTE_WIRE_NONE] = NULL,
+    [ROUTE_WIRE_RESPONSES] = &provider_wire_responses,
+    [ROUTE_WIRE_CHAT] = &provider_wire_chat,
+    [ROUTE_WIRE_MESSAGES] = &provider_wire_messages,
 };
 
-/* One attempt in flight: its curl handle and what it has read. */
-struct provider_transfer {
-    CURL *h;
-    struct curl_slist *hdrs;
-    char *request;
-    struct provider_call *c;
-    const struct wire *w;
-    struct sse_parser sse;
-    size_t reply_len;
-    int done, aborted, failed;
-    char body[PROVIDER_ERROR_BODY_MAX + 1]; /* of an error answer */
-    size_t body_len;
-    crypto_hash_sha256_state answered; /* every byte of the answer, for response_digest */
-    int sent;                          /* added to the multi handle */
-};
-
-static int
-fail(struct provider_call *c, const char *fmt, const char *detail)
+int
+provider_fail(struct provider_call *c, const char *fmt, const char *detail)
 {
     snprintf(c->error, sizeof c->error, fmt, detail ? detail : "");
     return -1;
 }
 
-static int
-delta(struct provider_transfer *k, const char *text, size_t len)
-{
-    k->reply_len += len;
-    if (k->reply_len > PROVIDER_REPLY_MAX_BYTES)
-        return fail(k->c, "the reply is longer than the limit%s", "");
-    if (len && k->c->on_delta(k->c->arg, text, len) != 0) {
-        k->aborted = 1;
-        return -1;
-    }
-    return 0;
-}
-
-/* The message of a provider's error document, shortened. */
-static const char *
-error_message(const json_t *data)
+const char *
+provider_error_message(const json_t *data)
 {
     const json_t *e = json_object_get(data, "error");
     if (json_is_string(e))
@@ -73,124 +39,48 @@ error_message(const json_t *data)
     return m ? m : "no message";
 }
 
-/* ---- OpenAI Responses API ------------------------------------------------ */
-
-static json_t *
-messages_as(const json_t *messages)
+int
+provider_reply_bytes(struct provider_transfer *k, size_t len)
 {
-    json_t *out = json_array();
-    size_t i;
-    const json_t *m;
-    json_array_foreach(messages, i, m)
-        json_array_append_new(out, json_pack("{s:O, s:O}", "role", json_object_get(m, "role"),
-                                             "content", json_object_get(m, "text")));
-    return out;
-}
-
-static json_t *
-responses_body(const struct provider_call *c)
-{
-    json_t *b = json_pack("{s:s, s:o, s:b}", "model", c->model, "input", messages_as(c->messages),
-                          "stream", 1);
-    if (c->max_output_tokens > 0)
-        json_object_set_new(b, "max_output_tokens", json_integer(c->max_output_tokens));
-    return b;
-}
-
-static int
-responses_frame(struct provider_call *c, const struct sse_frame *f, const json_t *data,
-                const char **text, int *done)
-{
-    const char *type = json_string_value(json_object_get(data, "type"));
-    const json_t *response = json_object_get(data, "response");
-    (void)f;
-    if (type == NULL)
-        return 0;
-    if (!strcmp(type, "response.output_text.delta") &&
-        (*text = json_string_value(json_object_get(data, "delta"))) == NULL)
-        return fail(c, "malformed stream: a text delta without text%s", "");
-    *done |= !strcmp(type, "response.completed");
-    if (!strcmp(type, "response.failed") || !strcmp(type, "error"))
-        return fail(c, "the provider failed the response: %.300s",
-                    error_message(response ? response : data));
+    k->reply_len += len;
+    if (k->reply_len > PROVIDER_REPLY_MAX_BYTES)
+        return provider_fail(k->c, "the reply is longer than the limit%s", "");
     return 0;
 }
 
-/* ---- OpenAI-compatible chat completions ---------------------------------- */
-
-static json_t *
-chat_body(const struct provider_call *c)
+int
+provider_text(struct provider_transfer *k, const char *text, size_t len)
 {
-    json_t *b = json_pack("{s:s, s:o, s:b}", "model", c->model, "messages",
-                          messages_as(c->messages), "stream", 1);
-    if (c->max_output_tokens > 0)
-        json_object_set_new(b, "max_tokens", json_integer(c->max_output_tokens));
-    return b;
-}
-
-static int
-chat_frame(struct provider_call *c, const struct sse_frame *f, const json_t *data,
-           const char **text, int *done)
-{
-    if (!strcmp(f->data, "[DONE]")) {
-        *done = 1;
-        return 0;
+    if (provider_reply_bytes(k, len) < 0)
+        return -1;
+    if (len && k->c->on_delta(k->c->arg, text, len) != 0) {
+        k->aborted = 1;
+        return -1;
     }
-    if (json_object_get(data, "error"))
-        return fail(c, "the provider failed the completion: %.300s", error_message(data));
-    const json_t *choice = json_array_get(json_object_get(data, "choices"), 0);
-    *text = json_string_value(json_object_get(json_object_get(choice, "delta"), "content"));
     return 0;
 }
 
-/* ---- Anthropic Messages API ----------------------------------------------- */
-
-static json_t *
-messages_body(const struct provider_call *c)
+void
+provider_stop(struct provider_transfer *k, const struct provider_stop_word *words, const char *word)
 {
-    return json_pack(
-        "{s:s, s:I, s:o, s:b}", "model", c->model, "max_tokens",
-        (json_int_t)(c->max_output_tokens > 0 ? c->max_output_tokens : PROVIDER_DEFAULT_MAX_TOKENS),
-        "messages", messages_as(c->messages), "stream", 1);
+    k->stop = PROVIDER_STOP_UNKNOWN;
+    for (; words->word; words++)
+        if (!strcmp(words->word, word))
+            k->stop = words->stop;
+    snprintf(k->stop_detail, sizeof k->stop_detail, "%s", word);
 }
 
-static int
-messages_frame(struct provider_call *c, const struct sse_frame *f, const json_t *data,
-               const char **text, int *done)
-{
-    const char *type = json_string_value(json_object_get(data, "type"));
-    const json_t *d = json_object_get(data, "delta");
-    const char *dt = json_string_value(json_object_get(d, "type"));
-    (void)f;
-    if (type == NULL)
-        return 0;
-    if (!strcmp(type, "content_block_delta") && dt && !strcmp(dt, "text_delta"))
-        *text = json_string_value(json_object_get(d, "text"));
-    *done |= !strcmp(type, "message_stop");
-    if (!strcmp(type, "error"))
-        return fail(c, "the provider failed the message: %.300s", error_message(data));
-    return 0;
-}
-
-/* The wire formats (routes.h: a driver names its own). */
-static const struct wire wires[] = {
-    [ROUTE_WIRE_NONE] = {NULL, NULL, NULL},
-    [ROUTE_WIRE_RESPONSES] = {"/responses", responses_frame, responses_body},
-    [ROUTE_WIRE_CHAT] = {"/chat/completions", chat_frame, chat_body},
-    [ROUTE_WIRE_MESSAGES] = {"/messages", messages_frame, messages_body},
-};
+/* ---- the transfer ---------------------------------------------------------- */
 
 static int
 on_frame(void *arg, const struct sse_frame *f)
 {
     struct provider_transfer *k = arg;
-    const char *text = NULL;
     int is_done = !strcmp(f->data, "[DONE]");
     json_t *data = is_done ? NULL : json_loadb(f->data, f->data_len, 0, NULL);
-    int r = data == NULL && !is_done ? fail(k->c, "malformed stream: a frame is not JSON%s", "")
-                                     : k->w->frame(k->c, f, data, &text, &k->done);
-    if (r == 0 && text)
-        r = delta(k, text, strlen(text));
+    int r = data == NULL && !is_done
+                ? provider_fail(k->c, "malformed stream: a frame is not JSON%s", "")
+                : k->w->frame(k, f, data);
     json_decref(data);
     k->failed |= r < 0 && !k->aborted;
     return r < 0;
@@ -211,7 +101,7 @@ on_body(char *s, size_t size, size_t n, void *arg)
     int r = sse_feed(&k->sse, s, len);
     if (r == SSE_TOO_BIG || r == SSE_NOMEM) {
         k->failed = 1;
-        fail(k->c, "malformed stream: a frame is larger than the limit%s", "");
+        provider_fail(k->c, "malformed stream: a frame is larger than the limit%s", "");
     }
     return r == 0 ? len : 0;
 }
@@ -289,7 +179,7 @@ verdict(struct provider_transfer *k, CURLcode cc)
     if (k->failed)
         return PROVIDER_FAILED;
     if (c->http_status == 0) {
-        fail(c, "no answer from the provider: %s", curl_easy_strerror(cc));
+        provider_fail(c, "no answer from the provider: %s", curl_easy_strerror(cc));
         return PROVIDER_RETRY;
     }
     if (c->http_status == 429 || c->http_status >= 500) {
@@ -299,16 +189,16 @@ verdict(struct provider_transfer *k, CURLcode cc)
     if (c->http_status >= 300) {
         json_t *doc = json_loadb(k->body, k->body_len, 0, NULL);
         snprintf(c->error, sizeof c->error, "the provider answered HTTP %ld: %.300s",
-                 c->http_status, doc ? error_message(doc) : "no error document");
+                 c->http_status, doc ? provider_error_message(doc) : "no error document");
         json_decref(doc);
         return PROVIDER_FAILED;
     }
     if (!k->done) {
-        fail(c, "the provider's stream ended before the reply was complete (%s)",
-             cc == CURLE_OK ? "closed early" : curl_easy_strerror(cc));
+        provider_fail(c, "the provider's stream ended before the reply was complete (%s)",
+                      cc == CURLE_OK ? "closed early" : curl_easy_strerror(cc));
         return PROVIDER_FAILED;
     }
-    return PROVIDER_OK;
+    return provider_tools_out(k) < 0 ? PROVIDER_FAILED : PROVIDER_OK;
 }
 
 /* "sha256:" and the hex digest of a SHA-256 state, into out[72]. */
@@ -337,6 +227,7 @@ transfer_free(struct provider_transfer *k)
     curl_slist_free_all(k->hdrs);
     free(k->request);
     sse_free(&k->sse);
+    provider_tools_free(k);
     free(k);
 }
 
@@ -344,15 +235,21 @@ enum provider_rc
 provider_prepare(struct provider_call *c)
 {
     const struct route *rt = c->route;
-    const struct wire *w = &wires[route_drivers[rt->driver].wire];
+    const struct provider_wire *w = wires[route_drivers[rt->driver].wire];
     c->http_status = 0;
     c->retry_after_ms = -1;
-    c->error[0] = c->request_digest[0] = c->response_digest[0] = '\0';
+    c->error[0] = c->request_digest[0] = c->response_digest[0] = c->stop_detail[0] = '\0';
     c->transfer = NULL;
-    if (w->path == NULL) {
-        fail(c, "the %s driver is not supported by this runner", route_drivers[rt->driver].name);
+    c->stop = PROVIDER_STOP_UNKNOWN;
+    json_decref(c->tool_calls);
+    c->tool_calls = NULL;
+    if (w == NULL) {
+        provider_fail(c, "the %s driver is not supported by this runner",
+                      route_drivers[rt->driver].name);
         return PROVIDER_FAILED;
     }
+    if (provider_check(c) < 0)
+        return PROVIDER_FAILED;
     char url[ROUTES_STRING_MAX_BYTES + 64];
     const char *base = rt->base_url ? rt->base_url : route_drivers[rt->driver].default_base_url;
     size_t blen = strlen(base);
@@ -375,7 +272,7 @@ provider_prepare(struct provider_call *c)
     if (k == NULL || k->h == NULL || k->hdrs == NULL || k->request == NULL) {
         if (k)
             transfer_free(k);
-        fail(c, "out of memory%s", "");
+        provider_fail(c, "out of memory%s", "");
         return PROVIDER_FAILED;
     }
     CURL *h = k->h;
@@ -403,7 +300,7 @@ enum provider_rc
 provider_start(struct provider_call *c, CURLM *multi)
 {
     if (curl_multi_add_handle(multi, c->transfer->h) != CURLM_OK) {
-        fail(c, "could not start the transfer%s", "");
+        provider_fail(c, "could not start the transfer%s", "");
         return PROVIDER_FAILED;
     }
     c->transfer->sent = 1;
@@ -428,7 +325,21 @@ enum provider_rc
 provider_end(struct provider_call *c, CURLM *multi, CURLcode cc)
 {
     struct provider_transfer *k = c->transfer;
-    enum provider_rc rc = verdict(k, cc);
+    json_decref(c->tool_calls);
+    c->tool_calls = json_array();
+    enum provider_rc rc = c->tool_calls ? verdict(k, cc) : PROVIDER_FAILED;
+    if (c->tool_calls == NULL)
+        provider_fail(c, "out of memory%s", "");
+    else if (rc != PROVIDER_OK)
+        json_array_clear(c->tool_calls);
+    else {
+        /* calls waiting for results are why the turn ended, whatever the
+         * format said (some chat providers say "stop") */
+        c->stop = k->ntools && (k->stop == PROVIDER_STOP_END || k->stop == PROVIDER_STOP_UNKNOWN)
+                      ? PROVIDER_STOP_TOOL_CALLS
+                      : k->stop;
+        memcpy(c->stop_detail, k->stop_detail, sizeof c->stop_detail);
+    }
     digest_final(&k->answered, c->response_digest);
     curl_multi_remove_handle(multi, k->h);
     transfer_free(k);
@@ -445,4 +356,11 @@ provider_abort(struct provider_call *c, CURLM *multi)
         curl_multi_remove_handle(multi, c->transfer->h);
     transfer_free(c->transfer);
     c->transfer = NULL;
+}
+
+void
+provider_release(struct provider_call *c)
+{
+    json_decref(c->tool_calls);
+    c->tool_calls = NULL;
 }

@@ -288,6 +288,7 @@ job_free(struct job *j)
         free(j->key);
     }
     json_decref(j->messages);
+    provider_release(&j->pc);
     free(j->text);
     store_work_free(&j->w);
     free(j);

@@ -3,14 +3,19 @@
 //
 // A directive block is `[[mock:ITEM,ITEM,...]]`; an ITEM is `key=value` or a
 // bare flag. `text=` takes the rest of its block verbatim (commas included),
-// so it goes last: `[[mock:delay_ms=50,text=Hello, world]]`. Several blocks
-// may appear; later keys override earlier ones. An unknown key or an
-// out-of-range value is an error the server answers with 400, so a typo in a
-// test fails loudly instead of silently giving the default reply.
+// so it goes last: `[[mock:delay_ms=50,text=Hello, world]]`; so does
+// `call=NAME:ARGS` (a tool call whose raw arguments are ARGS). Several
+// blocks may appear; later keys override earlier ones, and calls add up in
+// order (parallel calls). `[[mock@N:...]]` is a block for the Nth model turn
+// of the same user message (turn 1 is the user message itself; turn N comes
+// after N-1 rounds of tool results); plain blocks are turn 1's. An unknown
+// key or an out-of-range value is an error the server answers with 400, so
+// a typo in a test fails loudly instead of silently giving the default
+// reply.
 import { createHash } from 'node:crypto';
 
 export const CANARY = 'KHEISH_ROUTE_CANARY_OK';
-const DIRECTIVE_RE = /\[\[mock:(.*?)\]\]/gs;
+const DIRECTIVE_RE = /\[\[mock(?:@(\d+))?:(.*?)\]\]/gs;
 const ECHO_MAX_CHARS = 200;
 export const MAX_REPLY_CHARS = 4 * 1024 * 1024;
 const MAX_COUNTERS = 10000;
@@ -24,23 +29,34 @@ const NUMBERS = {
     retry_after: [0, 86400],     // seconds, sent as Retry-After with `status`
     times: [1, 1000000],         // `status` only for the first N matching requests
     repeat: [1, 1000000],        // the reply text repeated N times
+    args_chunk: [1, 1000000],    // characters per tool call arguments fragment (default 8)
+    write_bytes: [1, 1000000],   // the stream written N bytes at a time (splits frames, UTF-8)
 };
-const FLAGS = new Set(['malformed', 'hang', 'cut']);
+const FLAGS = new Set(['malformed', 'hang', 'cut', 'interleave']);
+const CALL_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
+const MAX_CALLS = 128;
 
 /*
- * Parses every directive block of `text`. Returns { script } or { error }
- * (a sentence for the 400 answer). `script.source` is the directives' text,
+ * Parses the directive blocks of `text` for model turn `turn` (1: plain
+ * blocks; N: `[[mock@N:...]]` blocks). Returns { script } or { error } (a
+ * sentence for the 400 answer). `script.source` is the directives' text,
  * part of the `times` counter key.
  */
-export function parseScript(text) {
-    const script = { chunk_size: 4, repeat: 1, source: '' };
+export function parseScript(text, turn = 1) {
+    const script = { chunk_size: 4, repeat: 1, args_chunk: 8, calls: [], source: '' };
     const sources = [];
     for (const m of text.matchAll(DIRECTIVE_RE)) {
-        sources.push(m[1]);
-        let rest = m[1];
+        if (Number(m[1] ?? 1) !== turn) continue;
+        sources.push(m[1] ? `@${m[1]}:${m[2]}` : m[2]);
+        let rest = m[2];
         while (rest.length > 0) {
             if (rest.startsWith('text=')) {
                 script.text = rest.slice(5);
+                break;
+            }
+            if (rest.startsWith('call=')) {
+                const err = addCall(script, rest.slice(5));
+                if (err) return { error: `mock directive: ${err}` };
                 break;
             }
             const comma = rest.indexOf(',');
@@ -55,6 +71,16 @@ export function parseScript(text) {
     if (script.times !== undefined && script.status === undefined)
         return { error: 'mock directive: times needs status' };
     return { script };
+}
+
+/* `call=NAME:ARGS`: a tool call whose arguments are ARGS, raw (malformed on purpose, if need be). */
+function addCall(script, spec) {
+    const colon = spec.indexOf(':');
+    const name = colon < 0 ? spec : spec.slice(0, colon);
+    if (!CALL_NAME_RE.test(name)) return `call=NAME:ARGS needs a tool name of 1-64 [A-Za-z0-9_-], got '${name}'`;
+    if (script.calls.length >= MAX_CALLS) return `at most ${MAX_CALLS} calls`;
+    script.calls.push({ name, args: colon < 0 ? '' : spec.slice(colon + 1) });
+    return null;
 }
 
 function applyItem(script, item) {
@@ -75,14 +101,18 @@ function applyItem(script, item) {
 }
 
 /*
- * The reply text: the scripted `text`, else the canary marker when the
- * request asks for it, else an echo of the last user message (directives
- * removed, at most ECHO_MAX_CHARS characters). `repeat` is capped at
- * MAX_REPLY_CHARS in all.
+ * The reply text: the scripted `text`, else none when the turn makes tool
+ * calls, else `got: ...` when the request ends with tool results (each
+ * result's content, `[error] ` before one marked is_error, joined by ` | `),
+ * else the canary marker when the request asks for it, else an echo of the
+ * last user message (directives removed, at most ECHO_MAX_CHARS characters).
+ * `repeat` is capped at MAX_REPLY_CHARS in all.
  */
-export function replyText(script, lastUser, system) {
+export function replyText(script, lastUser, system, results = null) {
     let text;
     if (script.text !== undefined) text = script.text;
+    else if (script.calls.length > 0) return '';
+    else if (results) text = `got: ${results.map((r) => (r.is_error ? `[error] ${r.content}` : r.content)).join(' | ')}`;
     else if (lastUser.includes(CANARY) || system.includes(CANARY)) text = CANARY;
     else text = `mock reply to: ${Array.from(stripDirectives(lastUser)).slice(0, ECHO_MAX_CHARS).join('')}`;
     const times = Math.min(script.repeat, Math.floor(MAX_REPLY_CHARS / Math.max(1, text.length)));

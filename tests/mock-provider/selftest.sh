@@ -354,6 +354,142 @@ check "unknown directive says so" js '.error.message | test("unknown key .bogus.
 call messages false 'x [[mock:delay_ms=-5]]'
 check "out-of-range directive 400" error_shape messages 400
 
+echo "== tool calls"
+# The tool offered, in each API's shape.
+tool_of() {
+    case $1 in
+    responses) echo '{"type":"function","name":"get","description":"d","parameters":{"type":"object","properties":{}},"strict":false}' ;;
+    chat | openrouter) echo '{"type":"function","function":{"name":"get","description":"d","parameters":{"type":"object"}}}' ;;
+    messages) echo '{"name":"get","description":"d","input_schema":{"type":"object"}}' ;;
+    esac
+}
+# tcall API STREAM TEXT [JQ]: a request in API's shape offering the tool
+# `get`, its one message the user's TEXT, changed by the jq filter JQ.
+tcall() {
+    local api=$1 stream=$2 text=$3 filter=${4:-.} body
+    body=$(jq -nc --arg t "$text" --argjson s "$stream" --argjson tool "$(tool_of "$api")" --arg api "$api" '
+        {model: "mock-1", stream: $s, tools: [$tool]}
+        + if $api == "responses" then {input: [{role: "user", content: $t}]}
+          elif $api == "messages" then {max_tokens: 64, messages: [{role: "user", content: $t}]}
+          else {messages: [{role: "user", content: $t}]} end' | jq -c "$filter") || return 1
+    case $api in
+    responses) post /v1/responses "$body" -H "Authorization: Bearer $KEY" ;;
+    chat) post /v1/chat/completions "$body" -H "Authorization: Bearer $KEY" ;;
+    openrouter) post /api/v1/chat/completions "$body" -H "Authorization: Bearer $KEY" ;;
+    messages) post /v1/messages "$body" -H "x-api-key: $KEY" -H 'anthropic-version: 2023-06-01' ;;
+    esac
+}
+# stream_calls API: the calls of the stream in $T/body, [{name, args}] in
+# order, their arguments put together from the fragments.
+stream_calls() {
+    case $1 in
+    responses) sse_json | jq -c '
+        [.[] | select(.type == "response.output_item.added" and .item.type == "function_call") | .item] as $items
+        | (reduce (.[] | select(.type == "response.function_call_arguments.delta")) as $d ({}; .[$d.item_id] += $d.delta)) as $a
+        | [$items[] | {name, args: ($a[.id] // "")}]' ;;
+    chat | openrouter) sse_json | jq -c '[.[] | .choices[]?.delta.tool_calls[]?] | group_by(.index)
+        | map({name: (map(.function.name // empty) | first), args: (map(.function.arguments // "") | join(""))})' ;;
+    messages) sse_json | jq -c '
+        [.[] | select(.type == "content_block_start" and .content_block.type == "tool_use") | {index, name: .content_block.name}] as $b
+        | (reduce (.[] | select(.delta.type? == "input_json_delta")) as $d ({}; .[$d.index | tostring] += $d.delta.partial_json)) as $a
+        | [$b[] | {name, args: ($a[.index | tostring] // "")}]' ;;
+    esac
+}
+# stream_says_calls API WANT: the stream in $T/body ends saying it waits for
+# its calls (and Responses' whole arguments, repeated, are WANT's).
+stream_says_calls() {
+    case $1 in
+    responses) sse_json | jq -e --argjson w "$2" '(.[-1].type == "response.completed")
+        and ([.[-1].response.output[] | select(.type == "function_call") | {name, args: .arguments}] == $w)
+        and ([.[] | select(.type == "response.function_call_arguments.done") | {name, args: .arguments}] == $w)' >/dev/null ;;
+    chat | openrouter) sse_json | jq -e '[.[] | .choices[]? | select(.finish_reason != null) | .finish_reason] == ["tool_calls"]' >/dev/null ;;
+    messages) sse_json | jq -e '.[-2].delta.stop_reason == "tool_use" and .[-1].type == "message_stop"' >/dev/null ;;
+    esac
+}
+ARGS='{"city":"Zürich","q":"a \"b\" \\c ✓ 😀"}'
+WANT=$(jq -nc --arg a "$ARGS" '[{name: "get", args: $a}, {name: "get", args: "{}"}]')
+for api in $APIS; do
+    tcall "$api" true "go [[mock:args_chunk=3]] [[mock:call=get:$ARGS]] [[mock:call=get:{}]]"
+    check "$api tools: 200" is "$STATUS" 200
+    check "$api tools: calls from the fragments" is "$(stream_calls "$api")" "$WANT"
+    check "$api tools: the stream says it waits for calls" stream_says_calls "$api" "$WANT"
+    check "$api tools: no text" is "$(reply_text "$api" true)" ''
+    tcall "$api" false "go [[mock:call=get:$ARGS]]"
+    case $api in
+    responses) check "$api tools json" js --arg a "$ARGS" '[.output[] | select(.type == "function_call")] | length == 1 and .[0].name == "get" and .[0].arguments == $a and (.[0].call_id | startswith("call_"))' ;;
+    chat | openrouter) check "$api tools json" js --arg a "$ARGS" '.choices[0] | .finish_reason == "tool_calls" and .message.content == null and .message.tool_calls[0].function == {name: "get", arguments: $a} and .message.tool_calls[0].type == "function"' ;;
+    messages) check "$api tools json" js --arg a "$ARGS" '.stop_reason == "tool_use" and .content[0].type == "tool_use" and .content[0].input == ($a | fromjson) and (.content[0].id | startswith("toolu_"))' ;;
+    esac
+    tcall "$api" true "split [[mock:args_chunk=1]] [[mock:call=get:$ARGS]]"
+    check "$api tools: one character a fragment" is "$(stream_calls "$api")" "$(jq -nc --arg a "$ARGS" '[{name: "get", args: $a}]')"
+    tcall "$api" true "bytes [[mock:args_chunk=2,write_bytes=3]] [[mock:call=get:$ARGS]]"
+    check "$api tools: written 3 bytes at a time" is "$(stream_calls "$api")" "$(jq -nc --arg a "$ARGS" '[{name: "get", args: $a}]')"
+    tcall "$api" true 'bad [[mock:text=Hm.]] [[mock:call=get:{"city":]]'
+    check "$api tools: malformed arguments as scripted, after the text" is "$(stream_calls "$api")" '[{"name":"get","args":"{\"city\":"}]'
+    check "$api tools: the text first" is "$(reply_text "$api" true)" 'Hm.'
+done
+tcall chat true 'two [[mock:call=get:{"a":1111}]] [[mock:call=get:{"b":2222}]] [[mock:args_chunk=2,interleave]]'
+check "interleave: fragments alternate" is "$(sse_json | jq -c '[.[] | .choices[]?.delta.tool_calls[]? | select(.function.arguments != "") | .index] | .[0:4]')" '[0,1,0,1]'
+check "interleave: calls intact" is "$(stream_calls chat)" '[{"name":"get","args":"{\"a\":1111}"},{"name":"get","args":"{\"b\":2222}"}]'
+tcall messages true 'two [[mock:call=get:{"a":1}]] [[mock:call=get:{}]] [[mock:args_chunk=1,interleave]]'
+check "interleave (messages): blocks 0 and 1 alternate" is "$(sse_json | jq -c '[.[] | select(.delta.type? == "input_json_delta") | .index] | .[0:4]')" '[0,1,0,1]'
+
+echo "== tool results, the next turns"
+CHAT_ROUND='.messages += [{role: "assistant", content: null, tool_calls: [{id: "c1", type: "function", function: {name: "get", arguments: "{}"}}]}, {role: "tool", tool_call_id: "c1", content: "R1"}]'
+tcall chat true 'go [[mock:call=get:{}]]' "$CHAT_ROUND"
+check "chat: a result reaches the model" is "$(reply_text chat true)" 'got: R1'
+tcall openrouter false 'go [[mock:call=get:{}]] [[mock@2:text=second turn]]' "$CHAT_ROUND"
+check "openrouter: turn 2 scripted" is "$(reply_text openrouter false)" 'second turn'
+tcall chat false 'go [[mock:call=get:{}]] [[mock@2:call=get:{"n":2}]] [[mock@3:text=third]]' "$CHAT_ROUND"
+check "chat: turn 2 calls again" js '.choices[0].message.tool_calls[0].function.arguments == "{\"n\":2}"'
+tcall chat false 'go [[mock:call=get:{}]] [[mock@2:call=get:{"n":2}]] [[mock@3:text=third]]' "$CHAT_ROUND | $CHAT_ROUND | .messages[3].tool_calls[0].id = \"c2\" | .messages[4].tool_call_id = \"c2\""
+check "chat: turn 3 after two rounds" is "$(reply_text chat false)" 'third'
+tcall responses true 'go [[mock:call=get:{}]] [[mock:call=get:{}]]' '.input += [{type: "function_call", call_id: "c1", name: "get", arguments: "{}"}, {type: "function_call", call_id: "c2", name: "get", arguments: "{}"}, {type: "function_call_output", call_id: "c1", output: "R1"}, {type: "function_call_output", call_id: "c2", output: "R2"}]'
+check "responses: results reach the model" is "$(reply_text responses true)" 'got: R1 | R2'
+tcall messages true 'go [[mock:call=get:{}]] [[mock:call=get:{}]]' '.messages += [{role: "assistant", content: [{type: "text", text: "Looking."}, {type: "tool_use", id: "t1", name: "get", input: {}}, {type: "tool_use", id: "t2", name: "get", input: {}}]}, {role: "user", content: [{type: "tool_result", tool_use_id: "t1", content: "R1"}, {type: "tool_result", tool_use_id: "t2", content: [{type: "text", text: "R2"}], is_error: true}]}]'
+check "messages: results reach the model, is_error too" is "$(reply_text messages true)" 'got: R1 | [error] R2'
+
+echo "== tool shapes the wrong dialect's"
+# reject NAME API PHRASE JQ: tcall API's request, changed by JQ, is refused
+# with a 400 in API's error shape whose message holds PHRASE.
+reject() {
+    tcall "$2" false 'x' "$4"
+    check "$1: 400" is "$STATUS" 400
+    check "$1: says why" js --arg p "$3" '.error.message | contains($p)'
+    check "$1: error shape" error_shape "$2" 400
+}
+A_CALL='{type: "function_call", call_id: "c1", name: "get", arguments: "{}"}'
+reject "responses: a chat tool" responses "'tools[0].function'" '.tools = [{type: "function", function: {name: "get", parameters: {type: "object"}}}]'
+reject "responses: tool_choice without tools" responses "only allowed when 'tools'" 'del(.tools) | .tool_choice = "auto"'
+reject "responses: parallel_tool_calls without tools" responses "only allowed when 'tools'" 'del(.tools) | .parallel_tool_calls = false'
+reject "responses: a chat tool_choice" responses "Invalid value for 'tool_choice'" '.tool_choice = {type: "function", function: {name: "get"}}'
+reject "responses: a forced tool not offered" responses "not found in 'tools'" '.tool_choice = {type: "function", name: "nope"}'
+reject "responses: a call without output" responses 'No tool output found for function call c1' ".input += [$A_CALL]"
+reject "responses: an output of no call" responses 'No tool call found' '.input += [{type: "function_call_output", call_id: "c9", output: "r"}]'
+reject "responses: arguments not a string" responses 'expected a string' ".input += [$A_CALL | .arguments = {}, {type: \"function_call_output\", call_id: \"c1\", output: \"r\"}]"
+reject "chat: a Responses tool" chat "'tools[0].name'" '.tools = [{type: "function", name: "get", parameters: {type: "object"}}]'
+reject "chat: a Responses tool_choice" chat "Invalid value for 'tool_choice'" '.tool_choice = {type: "function", name: "get"}'
+reject "chat: tool_choice without tools" chat "only allowed when 'tools'" 'del(.tools) | .tool_choice = "none"'
+reject "chat: calls without results" chat 'did not have response messages: c1' '.messages += [{role: "assistant", content: null, tool_calls: [{id: "c1", type: "function", function: {name: "get", arguments: "{}"}}]}]'
+reject "chat: a result of no call" openrouter 'must be a response to a preceeding message' '.messages += [{role: "tool", tool_call_id: "c1", content: "r"}]'
+reject "chat: arguments not a string" chat 'expected a string' '.messages += [{role: "assistant", tool_calls: [{id: "c1", type: "function", function: {name: "get", arguments: {}}}]}, {role: "tool", tool_call_id: "c1", content: "r"}]'
+reject "chat: is_error on a tool message" chat "'messages[2].is_error'" "$CHAT_ROUND | .messages[2].is_error = true"
+reject "messages: an OpenAI tool" messages 'tools.0.parameters: Extra inputs' '.tools = [{type: "function", name: "get", parameters: {type: "object"}}]'
+reject "messages: parallel_tool_calls" messages 'parallel_tool_calls: Extra inputs' '.parallel_tool_calls = false'
+reject "messages: an OpenAI tool_choice" messages 'tool_choice: Input should be an object' '.tool_choice = "auto"'
+reject "messages: none with disable_parallel_tool_use" messages 'Extra inputs are not permitted' '.tool_choice = {type: "none", disable_parallel_tool_use: true}'
+reject "messages: tool blocks without tools" messages 'must define tools' 'del(.tools) | .messages += [{role: "assistant", content: [{type: "tool_use", id: "t1", name: "get", input: {}}]}, {role: "user", content: [{type: "tool_result", tool_use_id: "t1", content: "r"}]}]'
+reject "messages: results not first" messages 'at the beginning of this message' '.messages += [{role: "assistant", content: [{type: "tool_use", id: "t1", name: "get", input: {}}]}, {role: "user", content: [{type: "text", text: "hm"}, {type: "tool_result", tool_use_id: "t1", content: "r"}]}]'
+reject "messages: a call without result" messages 'Did not find 1 tool_result block(s)' '.messages += [{role: "assistant", content: [{type: "tool_use", id: "t1", name: "get", input: {}}]}, {role: "user", content: "next"}]'
+reject "messages: ends with a call" messages 'ids were found without `tool_result` blocks immediately after: t1' '.messages += [{role: "assistant", content: [{type: "tool_use", id: "t1", name: "get", input: {}}]}]'
+reject "messages: a result of no call" messages 'unexpected `tool_use_id`' '.messages = [{role: "user", content: [{type: "tool_result", tool_use_id: "t1", content: "r"}]}]'
+reject "messages: input not an object" messages 'valid dictionary' '.messages += [{role: "assistant", content: [{type: "tool_use", id: "t1", name: "get", input: "{}"}]}, {role: "user", content: [{type: "tool_result", tool_use_id: "t1", content: "r"}]}]'
+reject "messages: a tool role" messages "Input should be 'user' or 'assistant'" '.messages += [{role: "tool", tool_call_id: "c1", content: "r"}]'
+call chat false 'x [[mock:call=two words:{}]]'
+check "call=: a bad tool name is a 400" js '.error.message | contains("tool name")'
+call chat false 'x [[mock:args_chunk=0]]'
+check "args_chunk=0 is a 400" is "$STATUS" 400
+
 echo "== control API"
 curl -sS -o "$T/body" "$BASE/_mock/requests"
 check "requests: a JSON list" js 'type == "array" and length > 50'

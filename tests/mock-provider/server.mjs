@@ -170,12 +170,18 @@ async function provider(req, res, path, entry, log, signal) {
     }
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return fail(400, 'The request body must be a JSON object.');
     if (body.size <= MAX_RECORDED_BODY_BYTES) entry.body = parsed;
-    const invalid = dialect.validate(parsed);
+    const invalid = dialect.validate(parsed) ?? dialect.toolProblem(parsed);
     if (invalid) return fail(400, invalid.message, { error: { param: invalid.param ?? null } });
 
+    // The directives are in the last user message; a request that ends with
+    // tool results is turn 1 + the rounds of results since then.
     const conversation = dialect.conversation(parsed);
-    const lastUser = conversation.turns.findLast((t) => t.role === 'user')?.text ?? '';
-    const { script, error } = parseScript(lastUser);
+    const { turns } = conversation;
+    const userAt = turns.findLastIndex((t) => t.role === 'user');
+    const lastUser = turns[userAt]?.text ?? '';
+    const turn = 1 + turns.slice(userAt + 1).filter((t) => t.role === 'tool').length;
+    const results = turns.at(-1)?.role === 'tool' ? turns.at(-1).results : null;
+    const { script, error } = parseScript(lastUser, turn);
     if (error) return fail(400, error);
     log.script = entry.script = script.source || null;
     log.stream = parsed.stream === true;
@@ -185,18 +191,20 @@ async function provider(req, res, path, entry, log, signal) {
         const headers = script.retry_after !== undefined ? { 'retry-after': String(script.retry_after) } : {};
         return fail(script.status, `mock: scripted status ${script.status}`, headers);
     }
-    const text = replyText(script, lastUser, conversation.system);
-    const ctx = replyContext(dialect, parsed, variant, conversation, text, chunkText(text, script.chunk_size));
+    const text = replyText(script, lastUser, conversation.system, results);
+    const ctx = replyContext(dialect, parsed, variant, conversation, text, chunkText(text, script.chunk_size), script);
     const headers = { [dialect.requestIdHeader]: `req_${randomBytes(12).toString('hex')}` };
     if (log.stream) await streamReply(res, dialect, ctx, script, headers, log, signal);
     else await jsonReply(res, dialect.complete(ctx), script, headers, log, signal);
 }
 
 /*
- * Sends the reply as SSE frames, with `chunk_delay_ms` between frames. hang
- * stops after the first delta and waits for the client to leave; cut drops
- * the connection after half the deltas; malformed sends one delta, then a
- * frame whose data is no JSON, then ends the response.
+ * Sends the reply as SSE frames, with `chunk_delay_ms` between frames, and
+ * with `write_bytes` each frame in pieces of that many bytes, 1 ms apart (a
+ * piece may end inside a line or a UTF-8 character). hang stops after the
+ * first delta and waits for the client to leave; cut drops the connection
+ * after half the deltas; malformed sends one delta, then a frame whose data
+ * is no JSON, then ends the response.
  */
 async function streamReply(res, dialect, ctx, script, headers, log, signal) {
     const { head, deltas, tail } = dialect.frames(ctx);
@@ -208,7 +216,12 @@ async function streamReply(res, dialect, ctx, script, headers, log, signal) {
     res.flushHeaders();
     for (let i = 0; i < frames.length; i++) {
         if (i > 0 && script.chunk_delay_ms) await sleep(script.chunk_delay_ms, undefined, { signal });
-        await write(res, encodeFrame(frames[i]), signal);
+        const bytes = Buffer.from(encodeFrame(frames[i]));
+        const step = script.write_bytes ?? bytes.length;
+        for (let at = 0; at < bytes.length; at += step) {
+            if (script.write_bytes && (i > 0 || at > 0)) await sleep(1, undefined, { signal });
+            await write(res, bytes.subarray(at, at + step), signal);
+        }
     }
     await finish(res, script, log, signal);
 }
