@@ -77,9 +77,10 @@ $(BIN)/kheish: $(CLI_OBJ) $(STORE_OBJ) $(COMMON_OBJ)
 # The runner's modules are tested without its loop: its tools
 # (runner/tool_*.c) and its provider calls (runner/provider*.c, driven against
 # the mock provider, tests/mock-provider/, over HTTP).
-TEST_PKGS := $(FCGI_PKGS)
+TEST_PKGS       := $(FCGI_PKGS)
+RUNNER_TOOL_OBJ := $(call obj,$(wildcard runner/tool_*.c))
 $(OBJ)/tests/unit/tool_%.o $(OBJ)/tests/unit/provider_%.o: TEST_INCLUDE = -Ifcgi -Isse-relay -Irunner
-$(BIN)/test-tool_files $(BIN)/test-tool_shell: $(call obj,$(wildcard runner/tool_*.c))
+$(BIN)/test-tool_files $(BIN)/test-tool_shell: $(RUNNER_TOOL_OBJ)
 $(BIN)/test-provider_tools: $(call obj,$(wildcard runner/provider*.c))
 $(BIN)/test-provider_tools: TEST_PKGS += libcurl
 
