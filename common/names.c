@@ -5,8 +5,8 @@
 #define STATUS(name, terminal, active)   name,
 #define TERMINAL(name, terminal, active) TERMINAL_##terminal(name)
 #define TERMINAL_0(name)
-#define TERMINAL_1(name) name,
-#define NAME(name)       name,
+#define TERMINAL_1(name)    name,
+#define NAME(name)          name,
 #define MODE(id, json, cli) json,
 
 const char *const names_run_statuses[] = {NAMES_RUN_STATUSES(STATUS) NULL};

@@ -58,7 +58,7 @@ static const int class_in_plan[] = {PERM_TOOL_CLASSES(PLAN)};
     X("get_goal", READ_ONLY)                                                                       \
     X("ask_operator", COORDINATION)                                                                \
     X("ask_user_question", COORDINATION)                                                           \
-    X("request_parent_clarification", COORDINATION)                                               \
+    X("request_parent_clarification", COORDINATION)                                                \
     X("spawn_agent", COORDINATION)                                                                 \
     X("list_agents", COORDINATION)                                                                 \
     X("list_agent_summaries", COORDINATION)                                                        \
@@ -229,7 +229,7 @@ parse_reason(const json_t *v, const char *at, char **out, char *err, size_t errs
     return *out ? 0 : fail(err, errsz, "%s: out of memory", at);
 }
 
-/* A field name fit to repeat in a message: short and plain, else "". */
+/* A field name fit to repeat in a message (short, [A-Za-z0-9_]), else "". */
 static const char *
 plain_key(const char *key)
 {
@@ -254,14 +254,17 @@ parse_rule(const json_t *o, const char *at, int hook_updates, struct perm_rule *
         return fail(err, errsz, "%s: must be an object", at);
     json_object_foreach((json_t *)o, key, v)
     {
+        const char *k = plain_key(key);
         if (!util_in_list(key, fields))
-            return fail(err, errsz, "%s: unknown field '%s' (the fields: scope, "
-                        "tool_name_pattern, behavior, reason)", at, plain_key(key));
+            return fail(err, errsz,
+                        "%s: unknown field%s%s%s (the fields: scope, tool_name_pattern, behavior, "
+                        "reason)",
+                        at, *k ? " '" : "", k, *k ? "'" : "");
     }
     int scope, behavior;
     snprintf(field_at, sizeof field_at, "%s.scope", at);
-    if (parse_choice(json_object_get(o, "scope"), scope_names, COUNT(scope_names), &scope,
-                     field_at, err, errsz) != 0)
+    if (parse_choice(json_object_get(o, "scope"), scope_names, COUNT(scope_names), &scope, field_at,
+                     err, errsz) != 0)
         return -1;
     if (hook_updates && scope != PERM_SESSION)
         return fail(err, errsz, "%s: hook updates may only have the session scope", field_at);
@@ -431,7 +434,8 @@ perm_decide(const struct perm_request *req, struct perm_decision *out)
         .effective_mode = effective_mode(req),
         .mode_effect = PERM_EFFECT_NONE,
         .scope = m.rule->scope,
-        .reason = m.rule->behavior == PERM_ASK && !m.rule->reason ? REASON_APPROVAL : m.rule->reason,
+        .reason =
+            m.rule->behavior == PERM_ASK && !m.rule->reason ? REASON_APPROVAL : m.rule->reason,
         .matched_rule = m.rule,
         .matched_rule_origin = m.origin,
     };
@@ -455,7 +459,8 @@ perm_audit_json(const struct perm_decision *d, const char *approval_request_id)
     json_object_set_new(o, "tool_call_id", util_json_str(d->tool_call_id));
     json_object_set_new(o, "decision", json_string(behavior_names[d->decision]));
     json_object_set_new(o, "base_decision", json_string(behavior_names[d->base_decision]));
-    json_object_set_new(o, "effective_mode", json_string(names_permission_modes[d->effective_mode]));
+    json_object_set_new(o, "effective_mode",
+                        json_string(names_permission_modes[d->effective_mode]));
     if (d->mode_effect != PERM_EFFECT_NONE)
         json_object_set_new(o, "mode_effect", json_string(effect_names[d->mode_effect]));
     json_object_set_new(o, "matched_rule_pattern", json_string(d->matched_rule->pattern));
@@ -474,7 +479,8 @@ perm_explain_json(const struct perm_decision *d)
     json_t *o = json_object();
     json_object_set_new(o, "tool_call_id", util_json_str(d->tool_call_id));
     json_object_set_new(o, "tool_name", util_json_str(d->tool_name));
-    json_object_set_new(o, "effective_mode", json_string(names_permission_modes[d->effective_mode]));
+    json_object_set_new(o, "effective_mode",
+                        json_string(names_permission_modes[d->effective_mode]));
     json_object_set_new(o, "decision", json_string(behavior_names[d->decision]));
     json_object_set_new(o, "base_decision", json_string(behavior_names[d->base_decision]));
     json_object_set_new(o, "mode_applied", json_boolean(d->mode_effect != PERM_EFFECT_NONE));
@@ -555,8 +561,8 @@ perm_matrix_json(const struct perm_request *req, const char *const *tools, size_
             out = NULL;
             break;
         }
-        json_array_append_new(modes, json_pack("{s:s, s:o}", "mode", names_permission_modes[m],
-                                               "tools", list));
+        json_array_append_new(
+            modes, json_pack("{s:s, s:o}", "mode", names_permission_modes[m], "tools", list));
     }
     free(sorted);
     return out;

@@ -121,11 +121,11 @@ enum perm_mode perm_mode_parse(const char *name);
  * which points into them. */
 struct perm_request {
     const char *tool_name;
-    const char *tool_call_id;           /* NULL: "dry-run" */
-    enum perm_mode runtime_mode;        /* the runtime settings' */
-    enum perm_mode session_mode;        /* the session's own, or PERM_MODE_UNSET */
-    enum perm_mode mode_override;       /* a dry run's, or PERM_MODE_UNSET */
-    const struct perm_rules *rules;     /* static rules of every scope; NULL: none */
+    const char *tool_call_id;              /* NULL: "dry-run" */
+    enum perm_mode runtime_mode;           /* the runtime settings' */
+    enum perm_mode session_mode;           /* the session's own, or PERM_MODE_UNSET */
+    enum perm_mode mode_override;          /* a dry run's, or PERM_MODE_UNSET */
+    const struct perm_rules *rules;        /* static rules of every scope; NULL: none */
     const struct perm_rules *hook_updates; /* the session's, session scope; NULL: none */
 };
 
