@@ -93,10 +93,12 @@ static const struct perm_rule builtin_rules[] = {
 #define REASON_PLAN_OK   "plan mode allowed a read-only or coordination tool"
 #define REASON_PLAN_DENY "plan mode only allows read-only and coordination tools"
 
+/* [A-Za-z0-9_.:-], whatever the locale. */
 static int
 name_char(int c)
 {
-    return isalnum(c) || c == '_' || c == '.' || c == ':' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == ':' || c == '-';
 }
 
 int
@@ -229,7 +231,7 @@ parse_reason(const json_t *v, const char *at, char **out, char *err, size_t errs
     return *out ? 0 : fail(err, errsz, "%s: out of memory", at);
 }
 
-/* A field name fit to repeat in a message (short, [A-Za-z0-9_]), else "". */
+/* A field name fit to repeat in a message (short, of name characters), else "". */
 static const char *
 plain_key(const char *key)
 {
@@ -237,7 +239,7 @@ plain_key(const char *key)
     if (n == 0 || n > 32)
         return "";
     for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)key[i]) && key[i] != '_')
+        if (!name_char((unsigned char)key[i]))
             return "";
     return key;
 }
@@ -248,14 +250,13 @@ parse_rule(const json_t *o, const char *at, int hook_updates, struct perm_rule *
 {
     static const char *const fields[] = {"scope", "tool_name_pattern", "behavior", "reason", NULL};
     char field_at[96];
-    const char *key;
-    json_t *v;
     if (!json_is_object(o))
         return fail(err, errsz, "%s: must be an object", at);
-    json_object_foreach((json_t *)o, key, v)
-    {
-        const char *k = plain_key(key);
-        if (!util_in_list(key, fields))
+    for (void *it = json_object_iter((json_t *)o); it;
+         it = json_object_iter_next((json_t *)o, it)) {
+        const char *key = json_object_iter_key(it), *k = plain_key(key);
+        /* a key with a NUL is no field either */
+        if (strlen(key) != json_object_iter_key_len(it) || !util_in_list(key, fields))
             return fail(err, errsz,
                         "%s: unknown field%s%s%s (the fields: scope, tool_name_pattern, behavior, "
                         "reason)",
@@ -301,7 +302,7 @@ perm_rules_parse(const json_t *doc, const char *name, int hook_updates, struct p
     if (out->v == NULL)
         return fail(err, errsz, "%.32s: out of memory", name);
     for (size_t i = 0; i < n; i++) {
-        char at[48];
+        char at[64];
         snprintf(at, sizeof at, "%.32s[%zu]", name, i);
         if (parse_rule(json_array_get(doc, i), at, hook_updates, &out->v[i], err, errsz) != 0) {
             perm_rules_free(out);

@@ -333,7 +333,7 @@ test_mode_precedence(void)
 static void
 refused(int line, const char *text, int hook, const char *message)
 {
-    json_t *doc = json_loads(text, 0, NULL);
+    json_t *doc = json_loads(text, JSON_ALLOW_NUL, NULL);
     struct perm_rules out = {(struct perm_rule *)1, 99};
     err[0] = '\0';
     check_count++;
