@@ -161,6 +161,9 @@ FUZZ_MAX_LEN_json_stored := 65536
 FUZZ_MAX_LEN_ledger      := 8192
 FUZZ_MAX_LEN_backup_tar  := 16384
 FUZZ_MAX_LEN_tool_patch  := 8192
+# perm_rules: room for a few dozen rules with long reasons; the rule-count
+# limit (256) is a unit test.
+FUZZ_MAX_LEN_perm_rules  := 16384
 
 $(FUZZ_OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "names.h"
 #include "views.h"
 
 /* A value as the CLI spells it and as the API does. */
@@ -11,14 +12,9 @@ struct choice {
     const char *api;
 };
 
-static const struct choice permission_modes[] = {
-    {"default", "default"},
-    {"accept-edits", "acceptEdits"},
-    {"bypass-permissions", "bypassPermissions"},
-    {"plan", "plan"},
-    {"dont-ask", "dontAsk"},
-    {NULL, NULL},
-};
+#define MODE_CHOICE(id, json, cli) {cli, json},
+static const struct choice permission_modes[] = {NAMES_PERMISSION_MODES(MODE_CHOICE){NULL, NULL}};
+#undef MODE_CHOICE
 
 static const struct choice debug_levels[] = {
     {"off", "off"}, {"on", "on"}, {"redacted", "redacted"}, {"full", "full"}, {NULL, NULL},

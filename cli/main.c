@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "client.h"
 #include "cmd.h"
+#include "names.h"
 
 struct command {
     const char *group;
@@ -28,6 +29,8 @@ struct command {
 #define OFFLINE(group, usage, fn)      {group, NULL, usage, fn, 1, 0}
 #define OFFLINE_POS(group, usage, fn)  {group, NULL, usage, fn, 1, 1}
 #define OFFLINE_VERB(group, verb, usage, fn) {group, verb, usage, fn, 1, 0}
+/* " accept-edits": a permission mode as the CLI spells it, in a usage line. */
+#define MODE_USAGE(id, json, cli) " " cli
 /* clang-format on */
 
 static const struct command commands[] = {
@@ -39,7 +42,7 @@ static const struct command commands[] = {
     ONLINE("doctor", NULL, "[--cors-origin ORIGIN]", cmd_doctor),
     ONLINE("runtime", "get", "", cmd_runtime_get),
     ONLINE("runtime", "set-permission-mode",
-           "default|accept-edits|bypass-permissions|plan|dont-ask [--expected-revision N]",
+           "<mode> [--expected-revision N] (<mode>:" NAMES_PERMISSION_MODES(MODE_USAGE) ")",
            cmd_runtime_set_permission_mode),
     ONLINE("runtime", "set-debug-level", "off|on|redacted|full [--expected-revision N]",
            cmd_runtime_set_debug_level),

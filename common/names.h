@@ -1,7 +1,8 @@
 /*
  * The closed lists of names every binary reads: run statuses, stream and
- * run events, secret slot providers and modes. (Provider drivers are in
- * routes.h, store errors in store.h.) The database keeps its own copies, as
+ * run events, secret slot providers and modes, permission modes. (Provider
+ * drivers are in routes.h, store errors in store.h, the permission engine's
+ * own lists in permissions.h.) The database keeps its own copies, as
  * CHECK constraints and in sql/functions/; tests/unit/names.c compares each
  * with this file, so the two cannot drift.
  */
@@ -51,11 +52,21 @@
     X("generic") X("mcp_oauth") X("open_ai") X("anthropic") X("google") X("open_router") X("x_ai")
 #define NAMES_SLOT_MODES(X) X("opaque_secret") X("api_key") X("oauth_account")
 
+/* Permission modes (contract §8): X(ID, JSON name, CLI name). The API and
+ * the database speak the JSON names; the CLI takes the kebab-case ones. */
+#define NAMES_PERMISSION_MODES(X)                                                                  \
+    X(DEFAULT, "default", "default")                                                               \
+    X(ACCEPT_EDITS, "acceptEdits", "accept-edits")                                                 \
+    X(BYPASS_PERMISSIONS, "bypassPermissions", "bypass-permissions")                               \
+    X(PLAN, "plan", "plan")                                                                        \
+    X(DONT_ASK, "dontAsk", "dont-ask")
+
 /* The lists binaries look names up in, NULL-terminated (util_in_list,
  * option choices). */
 extern const char *const names_run_statuses[];
 extern const char *const names_terminal_statuses[];
 extern const char *const names_slot_providers[];
 extern const char *const names_slot_modes[];
+extern const char *const names_permission_modes[]; /* the JSON names */
 
 #endif

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "names.h"
 #include "util.h"
 
 #define NAME_MAX_BYTES 256
@@ -161,8 +162,6 @@ static const char *const tool_choice_types[] = {"auto",     "none",     "require
                                                 "function", "specific", NULL};
 static const char *const item_types[] = {"text", "asset_reference", "board_reference",
                                          "inline_asset", NULL};
-static const char *const permission_modes[] = {"default", "acceptEdits", "bypassPermissions",
-                                               "plan",    "dontAsk",     NULL};
 static const char *const debug_levels[] = {"off", "on", "redacted", "full", NULL};
 
 static const struct field tool_choice_object[] = {
@@ -270,7 +269,7 @@ const struct field validate_session_end[] = {
 const struct field validate_empty[] = {FIELDS_END};
 
 const struct field validate_permission_mode[] = {
-    {"mode", F_STRING, 0, 32, permission_modes, NULL, REQUIRED},
+    {"mode", F_STRING, 0, 32, names_permission_modes, NULL, REQUIRED},
     {"expected_revision", F_INT, 1, REVISION_MAX, NULL, NULL, OPTIONAL},
     FIELDS_END,
 };

@@ -2,6 +2,7 @@
  * The closed lists (issue 12, point 7): the database's copies cannot drift
  * from common/names.h, common/routes.h and store/store.h. Compared here:
  * the CHECK constraints of runs.status and auth_slots' provider and mode;
+ * the permission mode of every runtime revision;
  * the run state machine's table; every list of three or more run statuses
  * in a function, trigger or partial index, which must be the active, the
  * non-terminal or the terminal set; the stream events and run events the
@@ -190,6 +191,15 @@ main(void)
                            "AND pg_get_constraintdef(oid) LIKE '%mode%'"),
              &l);
     CHECK(same(&l, names_slot_modes));
+    /* The permission modes the database keeps (no CHECK: the API validates
+     * them): every revision's, the initial one's included, is a JSON name. */
+    literals(check_sql(pg,
+                       "SELECT string_agg(DISTINCT quote_literal(settings->>'permission_mode'), "
+                       "' ') FROM runtime_revisions"),
+             &l);
+    CHECK(l.n > 0);
+    for (int i = 0; i < l.n; i++)
+        CHECK(util_in_list(l.v[i], names_permission_modes));
     for (int d = 0; d < ROUTE_DRIVER_COUNT; d++)
         CHECK(util_in_list(route_drivers[d].slot_provider, slot_providers));
 
