@@ -25,9 +25,9 @@ static const int class_in_plan[] = {PERM_TOOL_CLASSES(PLAN)};
  * X(name, class, reason), are also the built-in rule layer: one ask rule
  * each, in this order, then `*` allow. The others, X(name, class), are named
  * for plan mode's allowlist. Our own tools are among them (bash, read_file,
- * write_file, edit_file, apply_patch, list_files, ask_user_question);
- * search_files is ours, in place of upstream's glob_search and grep_search,
- * and emit_output, like upstream's, is in no list: an "other" tool.
+ * write_file, edit_file, apply_patch, list_files, glob_search, grep_search,
+ * ask_user_question); emit_output, like upstream's, is in no list: an
+ * "other" tool.
  */
 #define ASK_TOOLS(X)                                                                               \
     X("bash", SHELL, "shell command requires approval")                                            \
@@ -43,7 +43,6 @@ static const int class_in_plan[] = {PERM_TOOL_CLASSES(PLAN)};
 #define PLAIN_TOOLS(X)                                                                             \
     X("read_file", READ_ONLY)                                                                      \
     X("list_files", READ_ONLY)                                                                     \
-    X("search_files", READ_ONLY)                                                                   \
     X("glob_search", READ_ONLY)                                                                    \
     X("grep_search", READ_ONLY)                                                                    \
     X("web_fetch", READ_ONLY)                                                                      \

@@ -77,7 +77,7 @@ static const struct row matrix[] = {
     {"read_mcp_resource", PERM_CLASS_MCP_RESOURCE, {Q, Q, A, Q, D}},
     {"read_file", PERM_CLASS_READ_ONLY, {A, A, A, A, A}},
     {"list_files", PERM_CLASS_READ_ONLY, {A, A, A, A, A}},
-    {"search_files", PERM_CLASS_READ_ONLY, {A, A, A, A, A}},
+    {"glob_search", PERM_CLASS_READ_ONLY, {A, A, A, A, A}},
     {"grep_search", PERM_CLASS_READ_ONLY, {A, A, A, A, A}},
     {"task_get", PERM_CLASS_READ_ONLY, {A, A, A, A, A}},
     {"schedule_list", PERM_CLASS_READ_ONLY, {A, A, A, A, A}},
