@@ -8,14 +8,13 @@ CREATE OR REPLACE TRIGGER external_actions_append_only BEFORE UPDATE OR DELETE
 CREATE OR REPLACE TRIGGER external_actions_no_truncate BEFORE TRUNCATE
     ON external_actions FOR EACH STATEMENT EXECUTE FUNCTION kheish_refuse_change();
 
--- A checkpoint only moves forward, one record at a time, and is never
--- deleted: a bucket's chain cannot be cut shorter without it being seen.
+-- A checkpoint only moves forward and is never deleted: a bucket's chain
+-- cannot be cut shorter without it being seen.
 CREATE OR REPLACE FUNCTION external_action_checkpoints_guard() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    IF TG_OP <> 'UPDATE' OR NEW.bucket <> OLD.bucket
-       OR NEW.record_count <> OLD.record_count + 1 THEN
+    IF TG_OP <> 'UPDATE' OR NEW.bucket <> OLD.bucket OR NEW.record_count <= OLD.record_count THEN
         RAISE EXCEPTION 'external_action_checkpoints only move forward: % refused', TG_OP
             USING ERRCODE = 'insufficient_privilege';
     END IF;
@@ -27,17 +26,21 @@ CREATE OR REPLACE TRIGGER external_action_checkpoints_forward BEFORE UPDATE OR D
 CREATE OR REPLACE TRIGGER external_action_checkpoints_no_truncate BEFORE TRUNCATE
     ON external_action_checkpoints FOR EACH STATEMENT EXECUTE FUNCTION kheish_refuse_change();
 
--- Appends signed records, one per bucket:
+-- Appends signed records:
 --   batch = [{bucket, seq, record: {the API's fields}, checkpoint_signature}]
--- Each record goes after its bucket's last one: seq must be the bucket's
--- count plus one and prev_hash its last record_hash (seq 1 and no
--- prev_hash for a new bucket), and the checkpoint moves to it in the same
--- statement. A record that does not follow (another writer got there
--- first) is not appended: its answer says where the bucket stands, for its
--- writer to sign it again. Returns the answers in the batch's order:
--- [{"appended": true} | {"appended": false, "record_count": n,
--- "last_record_hash": h}]. The caller makes the transaction durable before
--- it makes the action (kheish_work's caller flushes the WAL).
+-- A bucket's records in a batch follow one another (seq, then seq + 1 with
+-- the first's record_hash as prev_hash...: a batch that breaks its own
+-- chain is refused), and the first goes after the bucket's last record: its
+-- seq is the bucket's count plus one and its prev_hash the last
+-- record_hash (seq 1 and no prev_hash for a new bucket). The checkpoint
+-- moves to the bucket's last record of the batch, with that record's
+-- checkpoint_signature, in the same statement. The records of a bucket
+-- that does not follow (another writer got there first) are not appended:
+-- their answers say where the bucket stands, for their writer to sign them
+-- again. Returns the answers in the batch's order: [{"appended": true} |
+-- {"appended": false, "record_count": n, "last_record_hash": h}]. The
+-- caller makes the transaction durable before it makes the actions
+-- (kheish_work's caller flushes the WAL).
 CREATE OR REPLACE FUNCTION kheish_ledger_append(batch jsonb) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
@@ -45,28 +48,42 @@ DECLARE
     now_ms  bigint := kheish_now_ms();
     answers jsonb;
 BEGIN
-    IF (SELECT count(DISTINCT x->>'bucket') <> count(*) FROM jsonb_array_elements(batch) x) THEN
-        RAISE EXCEPTION 'kheish_ledger_append: two records of one bucket in a batch'
+    IF EXISTS (SELECT 1 FROM (
+                   SELECT (x->>'seq')::bigint - lag((x->>'seq')::bigint) OVER w AS step,
+                          x->'record'->>'prev_hash' AS prev_hash,
+                          lag(x->'record'->>'record_hash') OVER w AS before
+                     FROM jsonb_array_elements(batch) x
+                   WINDOW w AS (PARTITION BY x->>'bucket' ORDER BY (x->>'seq')::bigint)) c
+                WHERE c.step IS NOT NULL
+                  AND (c.step <> 1 OR c.prev_hash IS DISTINCT FROM c.before)) THEN
+        RAISE EXCEPTION 'kheish_ledger_append: the records of a bucket in a batch do not follow one another'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     WITH item AS (
         SELECT i, x->>'bucket' AS bucket, (x->>'seq')::bigint AS seq, x->'record' AS r,
                x->>'checkpoint_signature' AS sig
           FROM jsonb_array_elements(batch) WITH ORDINALITY AS t(x, i)),
+    run AS (
+        SELECT bucket, min(seq) AS first_seq, max(seq) AS last_seq,
+               (array_agg(r->>'prev_hash' ORDER BY seq))[1] AS first_prev,
+               (array_agg(r ORDER BY seq DESC))[1] AS last_r,
+               (array_agg(sig ORDER BY seq DESC))[1] AS last_sig
+          FROM item GROUP BY bucket),
     started AS (
         INSERT INTO external_action_checkpoints
-        SELECT bucket, 1, r->>'record_hash', r->>'signature_alg', r->>'key_id', sig, now_ms
-          FROM item WHERE seq = 1 AND r->>'prev_hash' IS NULL
+        SELECT bucket, last_seq, last_r->>'record_hash', last_r->>'signature_alg',
+               last_r->>'key_id', last_sig, now_ms
+          FROM run WHERE first_seq = 1 AND first_prev IS NULL
             ON CONFLICT (bucket) DO NOTHING
         RETURNING bucket),
     moved AS (
         UPDATE external_action_checkpoints c
-           SET record_count = item.seq, last_record_hash = item.r->>'record_hash',
-               signature_alg = item.r->>'signature_alg', key_id = item.r->>'key_id',
-               signature = item.sig, updated_at_ms = now_ms
-          FROM item
-         WHERE c.bucket = item.bucket AND c.record_count = item.seq - 1
-           AND c.last_record_hash = item.r->>'prev_hash'
+           SET record_count = run.last_seq, last_record_hash = run.last_r->>'record_hash',
+               signature_alg = run.last_r->>'signature_alg', key_id = run.last_r->>'key_id',
+               signature = run.last_sig, updated_at_ms = now_ms
+          FROM run
+         WHERE c.bucket = run.bucket AND c.record_count = run.first_seq - 1
+           AND c.last_record_hash = run.first_prev
         RETURNING c.bucket),
     appended AS (
         INSERT INTO external_actions
@@ -74,14 +91,14 @@ BEGIN
           FROM item, jsonb_populate_record(NULL::external_actions, r || jsonb_build_object(
                          'bucket', bucket, 'seq', seq, 'recorded_at_ms', now_ms)) e
          WHERE item.bucket IN (SELECT bucket FROM started UNION ALL SELECT bucket FROM moved)
-        RETURNING bucket)
+        RETURNING bucket, seq)
     SELECT jsonb_agg(CASE WHEN a.bucket IS NOT NULL THEN '{"appended": true}'::jsonb
                           ELSE jsonb_build_object('appended', false,
                                                   'record_count', coalesce(c.record_count, 0),
                                                   'last_record_hash', c.last_record_hash) END
                      ORDER BY item.i)
       INTO answers
-      FROM item LEFT JOIN appended a USING (bucket)
+      FROM item LEFT JOIN appended a ON a.bucket = item.bucket AND a.seq = item.seq
       LEFT JOIN external_action_checkpoints c ON a.bucket IS NULL AND c.bucket = item.bucket;
     RETURN coalesce(answers, '[]');
 END
@@ -245,7 +262,7 @@ COMMENT ON COLUMN external_action_checkpoints.signature IS
     'Hex Ed25519 signature of {bucket, record_count, last_record_hash, signature_alg, key_id}.';
 COMMENT ON COLUMN external_action_checkpoints.updated_at_ms IS 'When it last moved.';
 COMMENT ON FUNCTION external_action_checkpoints_guard() IS
-    'Trigger: a checkpoint only moves forward, one record at a time, and is never deleted.';
+    'Trigger: a checkpoint only moves forward and is never deleted.';
 COMMENT ON FUNCTION kheish_ledger_append(jsonb) IS
-    'Appends signed records (one per bucket) after their buckets'' last ones and moves the '
-    'checkpoints; a record that does not follow is answered with where its bucket stands.';
+    'Appends signed records after their buckets'' last ones and moves the checkpoints; the '
+    'records of a bucket that does not follow are answered with where it stands.';

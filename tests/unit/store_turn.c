@@ -3,9 +3,10 @@
  * response record that follows its bucket's last one is appended with its
  * run's outcome; one that does not follow (another writer moved the bucket)
  * is answered with where the bucket stands and its outcome is held, the
- * run left running, and no claim takes its slot; a batch with two records
- * of one bucket is refused and changes nothing. In a database of its own,
- * dropped at the end.
+ * run left running, and no claim takes its slot; a bucket's records in one
+ * batch are appended together when they follow one another, and refused,
+ * changing nothing, when they do not. In a database of its own, dropped at
+ * the end.
  */
 #include <jansson.h>
 #include <sodium.h>
@@ -116,26 +117,41 @@ main(void)
     CHECK_STR(check_sql(pg, "SELECT status FROM runs WHERE session_id = 'turn-1'"), "running");
     CHECK_STR(check_sql(pg, "SELECT count(*) FROM external_actions"), "1");
 
-    /* Two records of one bucket in a batch: refused, nothing changes. */
-    CHECK(turn(s, json_pack("[o, o]", record(run, 2, "h2", "h1"), record(run, 3, "h3", "h2")), run,
+    /* Records of one bucket that do not follow one another in a batch (a
+     * gap, a prev_hash that is not the record before): refused, nothing
+     * changes. */
+    CHECK(turn(s, json_pack("[o, o]", record(run, 2, "h2", "h1"), record(run, 4, "h4", "h2")), run,
+               1, &answers, &o, &claimed) != STORE_OK);
+    json_decref(answers);
+    CHECK(turn(s, json_pack("[o, o]", record(run, 2, "h2", "h1"), record(run, 3, "h3", "hx")), run,
                1, &answers, &o, &claimed) != STORE_OK);
     json_decref(answers);
     CHECK_STR(check_sql(pg, "SELECT status FROM runs WHERE session_id = 'turn-1'"), "running");
     CHECK_STR(check_sql(pg, "SELECT record_count FROM external_action_checkpoints"), "1");
 
-    /* Signed again after the bucket's last record: appended with the outcome,
-     * and the slot it frees takes the next run. */
-    CHECK(turn(s, json_pack("[o]", record(run, 2, "h2", "h1")), run, 1, &answers, &o, &claimed) ==
-          STORE_OK);
+    /* Signed again after the bucket's last record, two records in one batch
+     * (a response and the next request): appended with the outcome, the
+     * checkpoint on the last, and the slot it frees takes the next run. */
+    CHECK(turn(s, json_pack("[o, o]", record(run, 2, "h2", "h1"), record(run, 3, "h3", "h2")), run,
+               1, &answers, &o, &claimed) == STORE_OK);
     CHECK_STR(answer(answers, 0, "appended"), "true");
+    CHECK_STR(answer(answers, 1, "appended"), "true");
     CHECK(o.held == 0 && o.ended == 1 && claimed == 1);
     json_decref(answers);
     CHECK_STR(check_sql(pg, "SELECT status FROM runs WHERE session_id = 'turn-1'"), "completed");
     CHECK_STR(check_sql(pg, "SELECT string_agg(seq || ':' || record_hash, ',' ORDER BY seq) "
                             "FROM external_actions"),
-              "1:h1,2:h2");
+              "1:h1,2:h2,3:h3");
+    CHECK_STR(check_sql(pg, "SELECT record_count || ':' || last_record_hash "
+                            "FROM external_action_checkpoints"),
+              "3:h3");
     CHECK_STR(check_sql(pg, "SELECT bool_and(chain_ok) FROM audit.external_actions"), "t");
     CHECK_STR(check_sql(pg, "SELECT ok FROM audit.external_action_buckets"), "t");
+
+    /* A checkpoint never moves back, even for the owner's statements. */
+    PGresult *back = PQexec(pg, "UPDATE external_action_checkpoints SET record_count = 2");
+    CHECK(PQresultStatus(back) == PGRES_FATAL_ERROR);
+    PQclear(back);
 
     store_close(s);
     PQfinish(pg);
