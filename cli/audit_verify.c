@@ -176,7 +176,27 @@ verify_run(struct verify *v, const char *run)
     return rc;
 }
 
-/* The trusted public keys: the signing key's, and --key-id. */
+/* No trusted key: fine for a ledger without records, else refused. */
+static int
+no_key(struct verify *v)
+{
+    json_t *ids = NULL;
+    if (store_ledger_key_ids(v->db, &ids) != STORE_OK) {
+        fprintf(stderr, "kheish: cannot read the ledger: %s\n", store_last_error(v->db));
+        return EXIT_UNAVAILABLE;
+    }
+    size_t signers = json_array_size(ids);
+    json_decref(ids);
+    if (signers == 0)
+        return 0;
+    fprintf(stderr, "kheish: no key to verify against: give --key-id HEX (the key_id of "
+                    "the signing key), or set KHEISH_EXTERNAL_ACTION_AUDIT_SIGNING_KEY_FILE, "
+                    "or --state-root DIR holding " LEDGER_KEY_FILE "\n");
+    return EXIT_BAD_REQUEST;
+}
+
+/* The trusted public keys: the signing key's, and --key-id; none is needed
+ * while the ledger holds no record. */
 static int
 trusted_keys(struct verify *v, const char *state_root, const char *key_id)
 {
@@ -195,13 +215,7 @@ trusted_keys(struct verify *v, const char *state_root, const char *key_id)
         fprintf(stderr, "kheish: --key-id must be a public key as 64 hex characters\n");
         return EXIT_BAD_REQUEST;
     }
-    if (v->nkeys == 0) {
-        fprintf(stderr, "kheish: no key to verify against: give --key-id HEX (the key_id of "
-                        "the signing key), or set KHEISH_EXTERNAL_ACTION_AUDIT_SIGNING_KEY_FILE, "
-                        "or --state-root DIR holding " LEDGER_KEY_FILE "\n");
-        return EXIT_BAD_REQUEST;
-    }
-    return 0;
+    return v->nkeys > 0 ? 0 : no_key(v);
 }
 
 int
@@ -229,9 +243,8 @@ cmd_audit_verify(const struct cli *c, int argc, char **argv)
     if (stack_db_open(root, 0, &st, url, sizeof url, &started) != 0)
         return EXIT_UNREACHABLE;
     const char *key_root = root ? root : st.root[0] ? st.root : getenv("KHEISH_STATE_ROOT");
-    int rc = trusted_keys(&v, key_root, key_id);
-    if (rc == 0 && (v.db = store_open(url, NULL)) == NULL)
-        rc = EXIT_GENERIC;
+    int rc =
+        (v.db = store_open(url, NULL)) == NULL ? EXIT_GENERIC : trusted_keys(&v, key_root, key_id);
     if (rc == 0)
         rc = run ? verify_run(&v, run) : verify_all(&v);
     store_close(v.db);

@@ -29,57 +29,55 @@ int
 audit_setup(struct runner *r)
 {
     char why[512], path[PATH_MAX];
-    int made = 0;
+    int made = 0, rc = 0;
     const char *root = r->cfg->state_root;
-    int k = ledger_key_load(&r->audit_key, root, 0, &made, path, sizeof path, why, sizeof why);
-    json_t *ids = NULL;
-    if (k == 0 && store_ledger_key_ids(r->db, &ids) != STORE_OK) {
+    json_t *ids = NULL; /* the keys the ledger's records are signed with */
+    if (store_ledger_key_ids(r->db, &ids) != STORE_OK) {
         fprintf(stderr, "kheish-runner: cannot read the external-action ledger: %s\n",
                 store_last_error(r->db));
         return 1;
     }
+    int k = ledger_key_load(&r->audit_key, root, 0, &made, path, sizeof path, why, sizeof why);
     if (k == 0 && json_array_size(ids) > 0) {
         fprintf(stderr,
                 "kheish-runner: external-action audit records exist but no signing key is "
                 "configured: restore %s%s" LEDGER_KEY_FILE
                 " or set KHEISH_EXTERNAL_ACTION_AUDIT_SIGNING_KEY or ..._FILE\n",
                 root ? root : "<state root>", "/");
-        json_decref(ids);
-        return 2;
+        rc = 2;
     }
-    json_decref(ids);
-    if (k == 0)
+    if (rc == 0 && k == 0)
         k = ledger_key_load(&r->audit_key, root, 1, &made, path, sizeof path, why, sizeof why);
-    if (k == 0)
+    if (rc == 0 && k == 0)
         snprintf(why, sizeof why,
                  "no external-action audit signing key: set "
                  "KHEISH_EXTERNAL_ACTION_AUDIT_SIGNING_KEY or ..._FILE, or --state-root DIR "
                  "(where " LEDGER_KEY_FILE " is made)");
-    if (k != 1) {
+    if (rc == 0 && k != 1) {
         fprintf(stderr, "kheish-runner: %s\n", why);
-        return 2;
+        rc = 2;
     }
-    size_t rlen = root ? strlen(root) : 0;
-    if (rlen && !strncmp(path, root, rlen) && path[rlen] == '/')
-        log_msg("warn", "audit_key_in_state_root",
-                "the external-action audit signing key %s %s inside the state root: whoever can "
-                "write the state root can forge the ledger; keep it elsewhere "
-                "(KHEISH_EXTERNAL_ACTION_AUDIT_SIGNING_KEY_FILE)",
-                path, made ? "was made" : "is");
-    if (store_ledger_key_ids(r->db, &ids) == STORE_OK) {
-        size_t i, others = 0;
+    if (rc == 0) {
+        size_t rlen = root ? strlen(root) : 0, i, others = 0;
         json_t *id;
+        if (rlen && !strncmp(path, root, rlen) && path[rlen] == '/')
+            log_msg("warn", "audit_key_in_state_root",
+                    "the external-action audit signing key %s %s inside the state root: whoever "
+                    "can write the state root can forge the ledger; keep it elsewhere "
+                    "(KHEISH_EXTERNAL_ACTION_AUDIT_SIGNING_KEY_FILE)",
+                    path, made ? "was made" : "is");
         json_array_foreach(ids, i, id) others +=
             strcmp(json_string_value(id), r->audit_key.id) != 0;
         if (others)
             log_msg("warn", "audit_other_keys",
-                    "%zu ledger buckets are signed with other keys than this runner's (%s): "
+                    "%zu other keys than this runner's (%s) signed ledger records: "
                     "`kheish audit verify` needs their public keys (--key-id)",
                     others, r->audit_key.id);
+        log_msg("info", "audit_key", "external-action records are signed with key %s",
+                r->audit_key.id);
     }
     json_decref(ids);
-    log_msg("info", "audit_key", "external-action records are signed with key %s", r->audit_key.id);
-    return 0;
+    return rc;
 }
 
 void

@@ -38,6 +38,12 @@ grep -q "inside the state root" "$STATE_ROOT"/logs/runner-1.log ||
 
 run=$(run_one "hello [[mock:text=ledger]]")
 jq -e '.status == "completed"' "$RESP_DIR/$run.json" >/dev/null || fail "run: $(cat "$RESP_DIR/$run.json")"
+# No key to verify the records against: refused, saying how to give one.
+mv "$KEY_FILE" "$KEY_FILE.aside"
+verify --all 2>"$RESP_DIR/nokey.err"
+[ $? = 2 ] && grep -q -- "--key-id" "$RESP_DIR/nokey.err" ||
+    fail "audit verify of records without a key: not exit 2 with how to give one"
+mv "$KEY_FILE.aside" "$KEY_FILE"
 "$K" --output json runs external-actions "$run" >"$RESP_DIR/ea.json" || fail "runs external-actions: exit $?"
 # What upstream's live smoke asserts, word for word.
 jq -e 'length >= 2 and any(.[]; .phase == "request") and any(.[]; .phase == "response")
