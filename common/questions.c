@@ -20,38 +20,43 @@ const char questions_tool_description[] =
     "to 4 options; the user picks one option (several when multi_select is true) and may add "
     "free text. Input example: " QUESTION_EXAMPLE ".";
 
-#define STR(desc) "{\"type\":\"string\",\"description\":\"" desc "\"}"
+/* Objects refuse unknown fields, as the runner's other tools. */
 const char questions_tool_schema[] =
     "{\"type\":\"object\",\"properties\":{"
     "\"questions\":{\"type\":\"array\",\"description\":\"1 to 4 questions.\",\"items\":"
     "{\"type\":\"object\",\"properties\":{"
-    "\"id\":" STR("Optional stable id, unique in the request; default question-N.") ","
-    "\"header\":" STR("Optional short label shown above the question; default Question N.") ","
-    "\"question\":" STR("The question, unique in the request.") ","
+    "\"id\":{\"type\":\"string\",\"description\":"
+    "\"Optional stable id, unique in the request; default question-N.\"},"
+    "\"header\":{\"type\":\"string\",\"description\":"
+    "\"Optional short label shown above the question; default Question N.\"},"
+    "\"question\":{\"type\":\"string\",\"description\":\"The question, unique in the request.\"},"
     "\"options\":{\"type\":\"array\",\"description\":\"2 to 4 options.\",\"items\":"
     "{\"type\":\"object\",\"properties\":{"
-    "\"id\":" STR("Optional stable id, unique in the question; default option-N.") ","
-    "\"label\":" STR("Short text of the option, unique in the question.") ","
-    "\"description\":" STR("Optional explanation shown with the label.") ","
-    "\"preview\":" STR("Optional content a capable client shows when the option is chosen.")
+    "\"id\":{\"type\":\"string\",\"description\":"
+    "\"Optional stable id, unique in the question; default option-N.\"},"
+    "\"label\":{\"type\":\"string\",\"description\":"
+    "\"Short text of the option, unique in the question.\"},"
+    "\"description\":{\"type\":\"string\",\"description\":"
+    "\"Optional explanation shown with the label.\"},"
+    "\"preview\":{\"type\":\"string\",\"description\":"
+    "\"Optional content a capable client shows when the option is chosen.\"}"
     "},\"required\":[\"label\"],\"additionalProperties\":false}},"
-    "\"multi_select\":{\"type\":\"boolean\",\"description\":\"Whether several options may be "
-    "chosen; default false.\"}"
+    "\"multi_select\":{\"type\":\"boolean\",\"description\":"
+    "\"Whether several options may be chosen; default false.\"}"
     "},\"required\":[\"question\",\"options\"],\"additionalProperties\":false}},"
-    "\"expires_at_ms\":{\"type\":\"integer\",\"description\":\"Optional Unix time in "
-    "milliseconds after which the request expires.\"},"
-    "\"expires_after_ms\":{\"type\":\"integer\",\"description\":\"Optional timeout in "
-    "milliseconds from the request's creation. Do not combine with expires_at_ms.\"}"
+    "\"expires_at_ms\":{\"type\":\"integer\",\"description\":"
+    "\"Optional Unix time in milliseconds after which the request expires.\"},"
+    "\"expires_after_ms\":{\"type\":\"integer\",\"description\":"
+    "\"Optional timeout in milliseconds from the request's creation. "
+    "Do not combine with expires_at_ms.\"}"
     "},\"required\":[\"questions\"],\"additionalProperties\":false}";
-#undef STR
 
 static const struct outcome_row {
     int status;
     const char *domain, *code;
-} outcome_rows[] = {
-    {200, NULL, NULL},
+} outcome_rows[] = {{200, NULL, NULL},
 #define ROW(id, status, domain, code) {status, domain, code},
-    QUESTION_OUTCOMES(ROW)
+                    QUESTION_OUTCOMES(ROW)
 #undef ROW
 };
 
@@ -69,8 +74,8 @@ questions_verdict(struct question_verdict *v, enum question_outcome o, const cha
     return o == QUESTION_OK ? 0 : -1;
 }
 
-static int
-fail(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errsz, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int
 fail(char *err, size_t errsz, const char *fmt, ...)
 {
@@ -143,9 +148,8 @@ listed(const json_t *list, const char *field, const struct text *t, int fold)
     json_array_foreach(list, i, e)
     {
         const json_t *f = json_object_get(e, field);
-        if (json_string_length(f) == t->n &&
-            (fold ? !strncasecmp(json_string_value(f), t->s, t->n)
-                  : !memcmp(json_string_value(f), t->s, t->n)))
+        if (json_string_length(f) == t->n && (fold ? !strncasecmp(json_string_value(f), t->s, t->n)
+                                                   : !memcmp(json_string_value(f), t->s, t->n)))
             return 1;
     }
     return 0;
@@ -216,7 +220,8 @@ parse_question(const json_t *q, size_t qi, json_t *questions, char *err, size_t 
     const json_t *opts = json_object_get(q, "options");
     if (!json_is_array(opts))
         return fail(err, errsz, "%soptions must be an array", where);
-    if (json_array_size(opts) < QUESTION_OPTIONS_MIN || json_array_size(opts) > QUESTION_OPTIONS_MAX)
+    if (json_array_size(opts) < QUESTION_OPTIONS_MIN ||
+        json_array_size(opts) > QUESTION_OPTIONS_MAX)
         return fail(err, errsz, "question %zu needs between %d and %d options", qi + 1,
                     QUESTION_OPTIONS_MIN, QUESTION_OPTIONS_MAX);
     json_t *options = json_array();
@@ -238,10 +243,10 @@ parse_question(const json_t *q, size_t qi, json_t *questions, char *err, size_t 
         fail(err, errsz, "%smulti_select must be a boolean", where);
     else {
         json_t *hv = text_or_default(&header, "Question ", qi);
-        json_array_append_new(questions, json_pack("{s:o, s:o, s:s%, s:O, s:b}", "id", idv,
-                                                   "header", hv, "question", text.s, text.n,
-                                                   "options", options, "multi_select",
-                                                   json_is_true(multi)));
+        json_array_append_new(questions,
+                              json_pack("{s:o, s:o, s:s%, s:O, s:b}", "id", idv, "header", hv,
+                                        "question", text.s, text.n, "options", options,
+                                        "multi_select", json_is_true(multi)));
         json_decref(options);
         return 0;
     }
@@ -264,8 +269,9 @@ question_list(const json_t *input, json_t **single, char *err, size_t errsz)
         if (!json_is_array(list))
             return fail(err, errsz, "questions must be an array"), NULL;
         if (shorthand)
-            return fail(err, errsz, "questions cannot be combined with a single question's "
-                                    "question or text field"),
+            return fail(err, errsz,
+                        "questions cannot be combined with a single question's "
+                        "question or text field"),
                    NULL;
         return list;
     }
@@ -435,8 +441,8 @@ check_pending(const struct stored *s, const char *request_id, int64_t now_ms,
                                  "question request %s is not the pending request %s", request_id,
                                  s->id);
     if (s->has_expiry && s->expires_at_ms <= now_ms)
-        return questions_verdict(v, QUESTION_EXPIRED, "question request %s expired at %lld",
-                                 s->id, (long long)s->expires_at_ms);
+        return questions_verdict(v, QUESTION_EXPIRED, "question request %s expired at %lld", s->id,
+                                 (long long)s->expires_at_ms);
     return 0;
 }
 
@@ -466,16 +472,16 @@ body_string(const json_t *obj, const char *path, const char *field, size_t max, 
     const json_t *f = json_object_get(obj, field);
     *out = NULL;
     if (f == NULL || json_is_null(f))
-        return required ? questions_verdict(v, QUESTION_BAD_BODY, "field '%s%s' is required",
-                                            path, field)
+        return required ? questions_verdict(v, QUESTION_BAD_BODY, "field '%s%s' is required", path,
+                                            field)
                         : 0;
     if (!json_is_string(f))
         return questions_verdict(v, QUESTION_BAD_BODY, "field '%s%s' must be a string", path,
                                  field);
     if (json_string_length(f) > max || memchr(json_string_value(f), '\0', json_string_length(f)))
         return questions_verdict(v, QUESTION_BAD_BODY,
-                                 "field '%s%s' must be at most %zu bytes, without NUL", path,
-                                 field, max);
+                                 "field '%s%s' must be at most %zu bytes, without NUL", path, field,
+                                 max);
     *out = json_string_value(f);
     return 0;
 }
@@ -484,8 +490,8 @@ static const char *const body_fields[] = {"idempotency_key", "resolution", NULL}
 static const char *const cancel_fields[] = {"idempotency_key", "justification", NULL};
 static const char *const resolution_fields[] = {"request_id", "answers", "declined",
                                                 "justification", NULL};
-static const char *const answer_fields[] = {"question_id", "selected_option_ids",
-                                            "freeform_answer", NULL};
+static const char *const answer_fields[] = {"question_id", "selected_option_ids", "freeform_answer",
+                                            NULL};
 
 /* The body's idempotency key, which the caller compares: 1 to
  * QUESTION_IDEMPOTENCY_KEY_MAX_BYTES printable bytes when present. */
@@ -522,8 +528,9 @@ read_answer(const json_t *obj, size_t i, struct answer *a, struct question_verdi
     char path[48];
     snprintf(path, sizeof path, "resolution.answers[%zu].", i);
     if (!json_is_object(obj))
-        return questions_verdict(v, QUESTION_BAD_BODY, "field 'resolution.answers[%zu]' must be "
-                                                       "an object",
+        return questions_verdict(v, QUESTION_BAD_BODY,
+                                 "field 'resolution.answers[%zu]' must be "
+                                 "an object",
                                  i);
     if (only_fields(obj, path, answer_fields, v) != 0 ||
         body_string(obj, path, "question_id", QUESTION_ID_MAX_BYTES, 1, &a->question_id, v) != 0 ||
@@ -568,8 +575,8 @@ read_resolution(const json_t *body, struct resolution *r, struct question_verdic
     const json_t *answers = json_object_get(res, "answers");
     const json_t *declined = json_object_get(res, "declined");
     if (only_fields(res, path, resolution_fields, v) != 0 ||
-        body_string(res, path, "request_id", QUESTION_REQUEST_ID_MAX_BYTES, 1, &r->request_id,
-                    v) != 0 ||
+        body_string(res, path, "request_id", QUESTION_REQUEST_ID_MAX_BYTES, 1, &r->request_id, v) !=
+            0 ||
         body_string(res, path, "justification", QUESTION_JUSTIFICATION_MAX_BYTES, 0,
                     &r->justification, v) != 0)
         return -1;
@@ -660,19 +667,18 @@ render_answer(const struct stored_question *q, const struct resolution *r, json_
             if (!strcmp(id, json_string_value(json_array_get(a->selected, j)))) {
                 json_decref(selected);
                 return questions_verdict(v, QUESTION_DUPLICATE_OPTION,
-                                         "option %s is selected twice for question %s", id,
-                                         q->id);
+                                         "option %s is selected twice for question %s", id, q->id);
             }
         if (opt == NULL) {
             json_decref(selected);
-            return questions_verdict(v, QUESTION_OPTION_NOT_FOUND,
-                                     "question %s has no option %s", q->id, id);
+            return questions_verdict(v, QUESTION_OPTION_NOT_FOUND, "question %s has no option %s",
+                                     q->id, id);
         }
         const char *label = json_string_value(json_object_get(opt, "label"));
         fprintf(summary, "%s%s", i ? ", " : "", label);
         json_array_append_new(selected,
-                              json_pack("{s:s, s:s, s:O?}", "id", id, "label", label,
-                                        "description", json_object_get(opt, "description")));
+                              json_pack("{s:s, s:s, s:O?}", "id", id, "label", label, "description",
+                                        json_object_get(opt, "description")));
     }
     if (nsel == 0 && blank(a->freeform)) {
         json_decref(selected);
@@ -684,8 +690,7 @@ render_answer(const struct stored_question *q, const struct resolution *r, json_
         fputs(a->freeform, summary);
     json_array_append_new(answers,
                           json_pack("{s:s, s:s, s:s, s:o, s:o, s:s?}", "question_id", q->id,
-                                    "header", q->header, "question", q->text,
-                                    "selected_option_ids",
+                                    "header", q->header, "question", q->text, "selected_option_ids",
                                     a->selected ? json_deep_copy(a->selected) : json_array(),
                                     "selected_options", selected, "freeform_answer", a->freeform));
     return 0;
@@ -775,8 +780,8 @@ questions_resolve(const json_t *request, const json_t *body, int64_t now_ms, jso
 }
 
 int
-questions_cancel(const json_t *request, const char *request_id, const json_t *body,
-                 int64_t now_ms, json_t **result, struct question_verdict *v)
+questions_cancel(const json_t *request, const char *request_id, const json_t *body, int64_t now_ms,
+                 json_t **result, struct question_verdict *v)
 {
     struct stored s;
     const char *justification = NULL;

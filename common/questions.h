@@ -38,8 +38,8 @@
 #define QUESTIONS_MAX                      4
 #define QUESTION_OPTIONS_MIN               2
 #define QUESTION_OPTIONS_MAX               4
-#define QUESTION_ID_MAX_BYTES              128   /* a question's or an option's id */
-#define QUESTION_REQUEST_ID_MAX_BYTES      256   /* a request's id, a tool call's id */
+#define QUESTION_ID_MAX_BYTES              128 /* a question's or an option's id */
+#define QUESTION_REQUEST_ID_MAX_BYTES      256 /* a request's id, a tool call's id */
 #define QUESTION_HEADER_MAX_BYTES          256
 #define QUESTION_TEXT_MAX_BYTES            4096  /* the question itself */
 #define QUESTION_LABEL_MAX_BYTES           256   /* an option's label */
@@ -92,7 +92,10 @@ json_t *questions_request_parse(const json_t *input, const char *request_id,
     X(STORED_INVALID, 500, NULL, "internal_error") /* the stored request is not one we made */
 
 #define QUESTION_OUTCOME_ENUM(id, status, domain, code) QUESTION_##id,
-enum question_outcome { QUESTION_OK, QUESTION_OUTCOMES(QUESTION_OUTCOME_ENUM) QUESTION_OUTCOME_COUNT };
+enum question_outcome {
+    QUESTION_OK,
+    QUESTION_OUTCOMES(QUESTION_OUTCOME_ENUM) QUESTION_OUTCOME_COUNT
+};
 #undef QUESTION_OUTCOME_ENUM
 
 /* One decision: ok (status 200, domain and code NULL), or one outcome with

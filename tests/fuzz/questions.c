@@ -75,9 +75,9 @@ check_first_options(const json_t *req)
     json_array_foreach(json_object_get(req, "questions"), i, q)
     {
         const json_t *opt = json_array_get(json_object_get(q, "options"), 0);
-        json_array_append_new(answers, json_pack("{s:O, s:[O]}", "question_id",
-                                                 json_object_get(q, "id"), "selected_option_ids",
-                                                 json_object_get(opt, "id")));
+        json_array_append_new(answers,
+                              json_pack("{s:O, s:[O]}", "question_id", json_object_get(q, "id"),
+                                        "selected_option_ids", json_object_get(opt, "id")));
     }
     json_t *body = json_pack("{s:{s:O, s:o}}", "resolution", "request_id",
                              json_object_get(req, "id"), "answers", answers);
@@ -148,8 +148,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (input == NULL)
         return 0;
     char err[256] = "";
-    json_t *req = questions_request_parse(input, "question-request-call-1", "call-1", NOW, err,
-                                          sizeof err);
+    json_t *req =
+        questions_request_parse(input, "question-request-call-1", "call-1", NOW, err, sizeof err);
     if (req == NULL) {
         FUZZ_CHECK(err[0] != '\0');
         json_decref(input);

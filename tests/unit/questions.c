@@ -65,7 +65,7 @@ check_equal(int line, const json_t *got, const char *want)
  * 100, expiring at 1000. */
 #define INPUT                                                                                      \
     "{\"questions\":[{\"id\":\"focus\",\"header\":\"Focus\",\"question\":\"Which focus?\","        \
-    "\"options\":[{\"id\":\"memory\",\"label\":\"Memory\",\"description\":\"RAM\"},"              \
+    "\"options\":[{\"id\":\"memory\",\"label\":\"Memory\",\"description\":\"RAM\"},"               \
     "{\"id\":\"kernel\",\"label\":\"Kernel\"}]},"                                                  \
     "{\"id\":\"areas\",\"header\":\"Areas\",\"question\":\"Which areas?\",\"multi_select\":true,"  \
     "\"options\":[{\"id\":\"a\",\"label\":\"A\"},{\"id\":\"b\",\"label\":\"B\"},"                  \
@@ -139,8 +139,8 @@ test_parse_shorthand(void)
     json_t *r = parse("{\"text\":\"Go?\",\"options\":[{\"label\":\"y\"},{\"label\":\"n\"}]}", 1,
                       err, sizeof err);
     CHECK(r && json_array_size(json_object_get(r, "questions")) == 1);
-    CHECK_STR(json_string_value(json_object_get(
-                  json_array_get(json_object_get(r, "questions"), 0), "question")),
+    CHECK_STR(json_string_value(
+                  json_object_get(json_array_get(json_object_get(r, "questions"), 0), "question")),
               "Go?");
     json_decref(r);
     r = parse("{\"question\":\"Go?\",\"options\":[{\"label\":\"y\"},{\"label\":\"n\"}]}", 1, err,
@@ -171,30 +171,32 @@ test_parse_counts_and_fields(void)
     CHECK_REFUSED("{\"questions\":[]}", "between 1 and 4 questions");
     CHECK_REFUSED("{\"questions\":[" Q("1") "," Q("2") "," Q("3") "," Q("4") "," Q("5") "]}",
                   "between 1 and 4 questions");
-    json_t *r = parse("{\"questions\":[" Q("1") "," Q("2") "," Q("3") "," Q("4") "]}", 1, err,
-                      sizeof err);
+    json_t *r =
+        parse("{\"questions\":[" Q("1") "," Q("2") "," Q("3") "," Q("4") "]}", 1, err, sizeof err);
     CHECK(r != NULL);
     json_decref(r);
     CHECK_REFUSED("{\"questions\":[{\"question\":\"q\",\"options\":[" OPT("a") "]}]}",
                   "question 1 needs between 2 and 4 options");
-    CHECK_REFUSED("{\"questions\":[{\"question\":\"q\",\"options\":[" OPT("a") "," OPT(
-                      "b") "," OPT("c") "," OPT("d") "," OPT("e") "]}]}",
+    CHECK_REFUSED("{\"questions\":[{\"question\":\"q\",\"options\":[" OPT("a") "," OPT("b") "," OPT(
+                      "c") "," OPT("d") "," OPT("e") "]}]}",
                   "between 2 and 4 options");
-    CHECK_REFUSED("{\"questions\":[{\"question\":\"q\"}]}", "questions[0].options must be an array");
+    CHECK_REFUSED("{\"questions\":[{\"question\":\"q\"}]}",
+                  "questions[0].options must be an array");
     CHECK_REFUSED("{\"questions\":[{\"options\":[" OPT("a") "," OPT("b") "]}]}",
                   "questions[0].question is required");
-    CHECK_REFUSED("{\"questions\":[{\"question\":\" \\n\",\"options\":[" OPT("a") "," OPT("b") "]}]}",
-                  "questions[0].question is required");
+    CHECK_REFUSED(
+        "{\"questions\":[{\"question\":\" \\n\",\"options\":[" OPT("a") "," OPT("b") "]}]}",
+        "questions[0].question is required");
     /* "question" present but not a string: "text" is not read instead */
-    CHECK_REFUSED("{\"questions\":[{\"question\":1,\"text\":\"t\",\"options\":[" OPT("a") "," OPT(
-                      "b") "]}]}",
-                  "questions[0].question must be a string");
+    CHECK_REFUSED(
+        "{\"questions\":[{\"question\":1,\"text\":\"t\",\"options\":[" OPT("a") "," OPT("b") "]}]}",
+        "questions[0].question must be a string");
     CHECK_REFUSED("{\"questions\":[{\"question\":\"q\",\"header\":7,\"options\":[" OPT("a") "," OPT(
                       "b") "]}]}",
                   "questions[0].header must be a string");
-    CHECK_REFUSED("{\"questions\":[{\"question\":\"q\",\"options\":[{\"label\":\" \"}," OPT(
-                      "b") "]}]}",
-                  "questions[0].options[0].label is required");
+    CHECK_REFUSED(
+        "{\"questions\":[{\"question\":\"q\",\"options\":[{\"label\":\" \"}," OPT("b") "]}]}",
+        "questions[0].options[0].label is required");
     CHECK_REFUSED("{\"questions\":[{\"question\":\"q\",\"options\":[" OPT("a") ",3]}]}",
                   "questions[0].options[1] must be an object");
     CHECK_REFUSED("{\"questions\":[{\"question\":\"q\",\"options\":[" OPT(
@@ -210,17 +212,17 @@ static void
 test_parse_uniqueness(void)
 {
     CHECK_REFUSED("{\"questions\":[" Q("Why?") "," Q("why?") "]}", "two questions ask");
-    CHECK_REFUSED("{\"questions\":[{\"id\":\"x\",\"question\":\"1\",\"options\":[" OPT("a") "," OPT(
-                      "b") "]},{\"id\":\"x\",\"question\":\"2\",\"options\":[" OPT("a") "," OPT(
-                      "b") "]}]}",
-                  "two questions have the id \"x\"");
+    CHECK_REFUSED(
+        "{\"questions\":[{\"id\":\"x\",\"question\":\"1\",\"options\":[" OPT("a") "," OPT(
+            "b") "]},{\"id\":\"x\",\"question\":\"2\",\"options\":[" OPT("a") "," OPT("b") "]}]}",
+        "two questions have the id \"x\"");
     /* a given id may collide with a default one */
     CHECK_REFUSED("{\"questions\":[{\"question\":\"1\",\"id\":\"question-2\",\"options\":[" OPT(
                       "a") "," OPT("b") "]}," Q("2") "]}",
                   "two questions have the id \"question-2\"");
-    CHECK_REFUSED("{\"questions\":[{\"question\":\"q\",\"options\":[" OPT("Yes") "," OPT(
-                      "YES") "]}]}",
-                  "question 1 has two options with the label \"YES\"");
+    CHECK_REFUSED(
+        "{\"questions\":[{\"question\":\"q\",\"options\":[" OPT("Yes") "," OPT("YES") "]}]}",
+        "question 1 has two options with the label \"YES\"");
     CHECK_REFUSED("{\"questions\":[{\"question\":\"q\",\"options\":[{\"label\":\"a\",\"id\":"
                   "\"option-2\"}," OPT("b") "]}]}",
                   "question 1 has two options with the id \"option-2\"");
@@ -230,8 +232,8 @@ static void
 test_parse_expiry(void)
 {
     char err[256];
-    json_t *r = parse("{\"questions\":[" Q("q") "],\"expires_after_ms\":250}", 1000, err,
-                      sizeof err);
+    json_t *r =
+        parse("{\"questions\":[" Q("q") "],\"expires_after_ms\":250}", 1000, err, sizeof err);
     CHECK_JSON(json_object_get(r, "expires_at_ms"), "1250");
     json_decref(r);
     /* upstream takes an absolute time as given, even a past one */
@@ -287,8 +289,8 @@ test_parse_limits(void)
     };
     char err[256];
     for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
-        json_t *r = with_field(limits[i].field, limits[i].max, limits[i].in_option ? "" : NULL,
-                               err, sizeof err);
+        json_t *r = with_field(limits[i].field, limits[i].max, limits[i].in_option ? "" : NULL, err,
+                               sizeof err);
         CHECK(r != NULL);
         json_decref(r);
         r = with_field(limits[i].field, limits[i].max + 1, limits[i].in_option ? "" : NULL, err,
@@ -296,9 +298,9 @@ test_parse_limits(void)
         CHECK(r == NULL && strstr(err, "is longer than") != NULL);
         json_decref(r);
     }
-    CHECK_REFUSED("{\"questions\":[{\"question\":\"q\",\"options\":[" OPT("a\\u0000b") "," OPT(
-                      "b") "]}]}",
-                  "must not contain NUL");
+    CHECK_REFUSED(
+        "{\"questions\":[{\"question\":\"q\",\"options\":[" OPT("a\\u0000b") "," OPT("b") "]}]}",
+        "must not contain NUL");
 }
 
 static void
@@ -307,8 +309,8 @@ test_schema(void)
     json_t *s = J(questions_tool_schema);
     CHECK_STR(json_string_value(json_object_get(s, "type")), "object");
     CHECK_JSON(json_object_get(s, "required"), "[\"questions\"]");
-    json_t *item = json_object_get(json_object_get(json_object_get(s, "properties"), "questions"),
-                                   "items");
+    json_t *item =
+        json_object_get(json_object_get(json_object_get(s, "properties"), "questions"), "items");
     CHECK_JSON(json_object_get(item, "required"), "[\"question\",\"options\"]");
     CHECK(json_object_get(json_object_get(item, "properties"), "multi_select") != NULL);
     CHECK(json_object_get(json_object_get(s, "properties"), "expires_after_ms") != NULL);
@@ -327,8 +329,7 @@ test_each_code(void)
     CHECK(resolve(BODY(FOCUS("\"disk\"") "," AREAS("\"a\""))) == QUESTION_OPTION_NOT_FOUND);
     CHECK(resolve(BODY(FOCUS("\"memory\""))) == QUESTION_ANSWER_MISSING);
     CHECK(resolve(BODY(GOOD "," FOCUS("\"kernel\""))) == QUESTION_DUPLICATE_ANSWER);
-    CHECK(resolve(BODY(FOCUS("\"memory\"") "," AREAS("\"a\",\"a\""))) ==
-          QUESTION_DUPLICATE_OPTION);
+    CHECK(resolve(BODY(FOCUS("\"memory\"") "," AREAS("\"a\",\"a\""))) == QUESTION_DUPLICATE_OPTION);
     CHECK(resolve("{\"resolution\":{\"request_id\":\"question-request-call-1\",\"declined\":true,"
                   "\"answers\":[" GOOD "]}}") == QUESTION_DECLINED_WITH_ANSWERS);
     CHECK(resolve(BODY(FOCUS("\"memory\",\"kernel\"") "," AREAS("\"a\""))) ==
@@ -426,17 +427,16 @@ test_answered(void)
     CHECK(resolve_at(BODY(FOCUS("\"memory\"") ",{\"question_id\":\"areas\",\"selected_option_ids\":"
                                               "[\"c\",\"a\"],\"freeform_answer\":\"and more\"}"),
                      999, &out) == QUESTION_OK);
-    CHECK_JSON(out,
-               "{\"request_id\":\"question-request-call-1\",\"declined\":false,\"summary\":"
-               "\"Which focus?: Memory\\nWhich areas?: C, A\",\"justification\":null,"
-               "\"message\":\"The user answered your clarification request.\",\"answers\":["
-               "{\"question_id\":\"focus\",\"header\":\"Focus\",\"question\":\"Which focus?\","
-               "\"selected_option_ids\":[\"memory\"],\"selected_options\":[{\"id\":\"memory\","
-               "\"label\":\"Memory\",\"description\":\"RAM\"}],\"freeform_answer\":null},"
-               "{\"question_id\":\"areas\",\"header\":\"Areas\",\"question\":\"Which areas?\","
-               "\"selected_option_ids\":[\"c\",\"a\"],\"selected_options\":[{\"id\":\"c\","
-               "\"label\":\"C\",\"description\":null},{\"id\":\"a\",\"label\":\"A\","
-               "\"description\":null}],\"freeform_answer\":\"and more\"}]}");
+    CHECK_JSON(out, "{\"request_id\":\"question-request-call-1\",\"declined\":false,\"summary\":"
+                    "\"Which focus?: Memory\\nWhich areas?: C, A\",\"justification\":null,"
+                    "\"message\":\"The user answered your clarification request.\",\"answers\":["
+                    "{\"question_id\":\"focus\",\"header\":\"Focus\",\"question\":\"Which focus?\","
+                    "\"selected_option_ids\":[\"memory\"],\"selected_options\":[{\"id\":\"memory\","
+                    "\"label\":\"Memory\",\"description\":\"RAM\"}],\"freeform_answer\":null},"
+                    "{\"question_id\":\"areas\",\"header\":\"Areas\",\"question\":\"Which areas?\","
+                    "\"selected_option_ids\":[\"c\",\"a\"],\"selected_options\":[{\"id\":\"c\","
+                    "\"label\":\"C\",\"description\":null},{\"id\":\"a\",\"label\":\"A\","
+                    "\"description\":null}],\"freeform_answer\":\"and more\"}]}");
     json_decref(out);
 
     /* freeform alone answers a question, as the summary says */
@@ -452,8 +452,8 @@ test_answered(void)
     CHECK_STR(json_string_value(json_object_get(out, "justification")), "by ops");
     json_decref(out);
     /* blank freeform text is no answer */
-    CHECK(resolve(BODY("{\"question_id\":\"focus\",\"freeform_answer\":\" \\t\"}," AREAS("\"a\""))) ==
-          QUESTION_ANSWER_EMPTY);
+    CHECK(resolve(BODY("{\"question_id\":\"focus\",\"freeform_answer\":\" \\t\"}," AREAS(
+              "\"a\""))) == QUESTION_ANSWER_EMPTY);
     CHECK(resolve(BODY("{\"question_id\":\"focus\",\"freeform_answer\":null}," AREAS("\"a\""))) ==
           QUESTION_ANSWER_EMPTY);
     /* multi-select takes every option once */
@@ -471,7 +471,8 @@ test_declined(void)
                     "\"justification\":\"not now\",\"message\":\"The user declined to answer your "
                     "clarification request.\"}");
     json_decref(out);
-    CHECK(resolve("{\"resolution\":{\"request_id\":\"question-request-call-1\",\"declined\":true}}") ==
+    CHECK(resolve(
+              "{\"resolution\":{\"request_id\":\"question-request-call-1\",\"declined\":true}}") ==
           QUESTION_OK);
 }
 
@@ -610,8 +611,9 @@ static void
 test_cancel(void)
 {
     json_t *out = NULL;
-    CHECK(cancel("question-request-call-1", "{\"justification\":\"wrong question\","
-                                            "\"idempotency_key\":\"k\"}",
+    CHECK(cancel("question-request-call-1",
+                 "{\"justification\":\"wrong question\","
+                 "\"idempotency_key\":\"k\"}",
                  999, &out) == QUESTION_OK);
     CHECK_JSON(out, "{\"request_id\":\"question-request-call-1\",\"declined\":true,\"reason\":"
                     "\"cancelled\",\"justification\":\"wrong question\",\"message\":\"The "
