@@ -740,12 +740,15 @@ done:
     return out;
 }
 
-/* Reads the stored request, then checks that it is the one pending and not
- * expired. */
+/* Reads the stored request (NULL: the run waits for none), then checks that
+ * it is the one pending and not expired. */
 static int
 pending(const json_t *request, const char *request_id, int64_t now_ms, struct stored *s,
         struct question_verdict *v)
 {
+    if (request == NULL)
+        return questions_verdict(v, QUESTION_STATE_CONFLICT,
+                                 "the run is not waiting for a user question");
     if (stored_read(request, s) != 0)
         return questions_verdict(v, QUESTION_STORED_INVALID,
                                  "the pending question request is malformed");

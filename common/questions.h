@@ -17,11 +17,13 @@
  *   questions_expired_result for the expiry loop).
  *
  * Every code of the contract's question errors is decided here, in
- * upstream's order of checks (docs/api.md, "Questions"). The caller decides
- * from the run's state alone whether it is waiting for this request
- * (question_state_conflict) and whether a retry conflicts with a resolution
- * already claimed (question_resolution_conflict); it builds those through
- * questions_verdict() so that the list of codes stays one list.
+ * upstream's order of checks (docs/api.md, "Questions"). The caller passes
+ * the run's pending request, or NULL when the run waits for none
+ * (question_state_conflict, decided after the body's shape as upstream).
+ * Whether a retry conflicts with a resolution already claimed
+ * (question_resolution_conflict) is the caller's, from the run's state; it
+ * builds that verdict through questions_verdict() so that the list of codes
+ * stays one list.
  */
 #ifndef KHEISH_QUESTIONS_H
 #define KHEISH_QUESTIONS_H
@@ -115,11 +117,13 @@ int questions_verdict(struct question_verdict *v, enum question_outcome o, const
     __attribute__((format(printf, 3, 4)));
 
 /* Decides an answer to the stored request (one questions_request_parse
- * made) at now_ms. body is the endpoint's JSON:
+ * made; NULL: the run waits for no question) at now_ms. body is the
+ * endpoint's JSON:
  *   {idempotency_key?, resolution: {request_id, answers?: [{question_id,
  *    selected_option_ids?, freeform_answer?}], declined?, justification?}}
  * Unknown fields, wrong types and strings over their limits are
- * QUESTION_BAD_BODY. Then, in upstream's order: the request id
+ * QUESTION_BAD_BODY. Then, in upstream's order: a run waiting for no
+ * question (state_conflict), the request id
  * (request_mismatch), the expiry (expired once now_ms >= expires_at_ms),
  * declined with answers, a question answered twice, then question by
  * question in the request's order: missing, more than one option for a
@@ -131,8 +135,9 @@ int questions_verdict(struct question_verdict *v, enum question_outcome o, const
 int questions_resolve(const json_t *request, const json_t *body, int64_t now_ms, json_t **result,
                       struct question_verdict *v);
 
-/* Decides a cancel of the stored request: request_id is the path's, body
- * the endpoint's JSON {idempotency_key?, justification?} (NULL: none).
+/* Decides a cancel of the stored request (NULL: none pending): request_id
+ * is the path's, body the endpoint's JSON {idempotency_key?, justification?}
+ * (NULL: none). After the body: state_conflict without a request,
  * request_mismatch when the ids differ, expired once now_ms >=
  * expires_at_ms. Returns 0 with *result the tool result for a cancelled
  * question, or -1 as questions_resolve. */

@@ -357,6 +357,19 @@ test_each_code(void)
     json_decref(b);
     json_decref(req);
 
+    /* no pending request: the state conflict, after the body's shape */
+    b = J(BODY(GOOD));
+    CHECK(questions_resolve(NULL, b, 1, NULL, &v) == -1);
+    CHECK(v.status == 409);
+    CHECK_STR(v.code, "question_state_conflict");
+    CHECK(questions_cancel(NULL, "question-request-call-1", NULL, 1, NULL, &v) == -1);
+    CHECK_STR(v.code, "question_state_conflict");
+    json_decref(b);
+    b = J("{\"resolution\":{\"request_id\":7}}");
+    CHECK(questions_resolve(NULL, b, 1, NULL, &v) == -1);
+    CHECK_STR(v.code, "bad_request");
+    json_decref(b);
+
     /* the caller's codes come from the same table */
     CHECK(questions_verdict(&v, QUESTION_STATE_CONFLICT, "run %s is not waiting", "run-1") == -1);
     CHECK(v.status == 409);
