@@ -8,7 +8,8 @@
  * its verdict is the outcome table's row, a result comes with ok only, an
  * ok answer renders every question once, an expired request is never
  * answered nor cancelled, and a cancel without a body is ok exactly when the
- * request has not expired. A refused input gets a message.
+ * request has not expired; with no pending request, a body is refused for
+ * its shape or for the run's state. A refused input gets a message.
  */
 #include <stdint.h>
 #include <string.h>
@@ -120,6 +121,8 @@ check_body(const json_t *req, const json_t *body, int64_t at)
                        json_array_size(json_object_get(req, "questions")));
     }
     json_decref(out);
+    questions_resolve(NULL, body, at, NULL, &v);
+    FUZZ_CHECK(v.outcome == QUESTION_BAD_BODY || v.outcome == QUESTION_STATE_CONFLICT);
 
     out = NULL;
     rc = questions_cancel(req, json_string_value(json_object_get(req, "id")), body, at, &out, &v);
