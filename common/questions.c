@@ -529,9 +529,7 @@ read_answer(const json_t *obj, size_t i, struct answer *a, struct question_verdi
     snprintf(path, sizeof path, "resolution.answers[%zu].", i);
     if (!json_is_object(obj))
         return questions_verdict(v, QUESTION_BAD_BODY,
-                                 "field 'resolution.answers[%zu]' must be "
-                                 "an object",
-                                 i);
+                                 "field 'resolution.answers[%zu]' must be an object", i);
     if (only_fields(obj, path, answer_fields, v) != 0 ||
         body_string(obj, path, "question_id", QUESTION_ID_MAX_BYTES, 1, &a->question_id, v) != 0 ||
         body_string(obj, path, "freeform_answer", QUESTION_FREEFORM_MAX_BYTES, 0, &a->freeform,

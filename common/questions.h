@@ -52,7 +52,7 @@
 #define QUESTION_FREEFORM_MAX_BYTES        16384 /* a freeform answer */
 #define QUESTION_JUSTIFICATION_MAX_BYTES   4096
 #define QUESTION_IDEMPOTENCY_KEY_MAX_BYTES 256
-#define QUESTION_BODY_MAX_BYTES            (128 * 1024) /* a resolution or cancel body */
+#define QUESTION_BODY_MAX_BYTES            (128 * 1024) /* what the endpoints read of a body */
 #define QUESTION_DETAIL_MAX_BYTES          512          /* a verdict's detail, with its NUL */
 
 /* The tool as the model is told of it: a description, and its input schema
