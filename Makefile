@@ -164,6 +164,9 @@ FUZZ_MAX_LEN_tool_patch  := 8192
 # perm_rules: room for a few dozen rules with long reasons; the rule-count
 # limit (256) is a unit test.
 FUZZ_MAX_LEN_perm_rules  := 16384
+# questions: a tool input and an answer's body with room for long texts; the
+# string and count limits are unit tests.
+FUZZ_MAX_LEN_questions   := 16384
 
 $(FUZZ_OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
