@@ -95,8 +95,8 @@ int cmd_json_input(const char *json, const char *file, int from_stdin, json_t **
 
 /* `<verb> (--json J | --file F | --stdin) [--expected-revision N]`: POSTs
  * {key: the document, expected_revision?} to path, printed through view. */
-int cmd_set_document(const struct cli *c, int argc, char **argv, const char *path,
-                     const char *key, const struct output_view *view);
+int cmd_set_document(const struct cli *c, int argc, char **argv, const char *path, const char *key,
+                     const struct output_view *view);
 
 /* A verb of the form `<verb> <id>` without flags: method on path_fmt with
  * the id as its one "%s" segment, printed through view. */

@@ -245,8 +245,7 @@ parse_session_id(const json_t *v, const char *at, int scope, int hook_updates, c
     if (v == NULL || json_is_null(v))
         return 0;
     if (hook_updates)
-        return fail(err, errsz, "%s: hook updates are the session's own: they name no session",
-                    at);
+        return fail(err, errsz, "%s: hook updates are the session's own: they name no session", at);
     if (scope != PERM_SESSION)
         return fail(err, errsz, "%s: only a rule of the session scope names a session", at);
     if (!json_is_string(v))
@@ -383,9 +382,8 @@ consider(const struct perm_rule *v, size_t n, enum perm_scope scope, enum perm_o
          const char *tool, const char *session, struct match *best)
 {
     for (size_t i = 0; i < n; i++) {
-        int s = v[i].scope == scope && for_session(&v[i], session)
-                    ? specificity(tool, v[i].pattern)
-                    : 0;
+        int s = v[i].scope == scope && for_session(&v[i], session) ? specificity(tool, v[i].pattern)
+                                                                   : 0;
         if (s > best->specificity)
             *best = (struct match){&v[i], s, origin};
     }

@@ -45,8 +45,7 @@ change(struct http_req *req, struct http_resp *resp, const char *setting, const 
 
 /* A change answered with the RuntimeSettingsView, as upstream's are. */
 static int
-change_view(struct http_req *req, struct http_resp *resp, const char *setting,
-            const json_t *value)
+change_view(struct http_req *req, struct http_resp *resp, const char *setting, const json_t *value)
 {
     json_t *answer = change(req, resp, setting, value);
     if (answer == NULL)
@@ -187,8 +186,8 @@ const struct http_route runtime_routes[] = {
     {"GET", "/v1/runtime/tool-limits", AUTH_ACCESS_READ_ONLY, tool_limits_get, NULL, NULL, NULL},
     {"POST", "/v1/runtime/tool-limits", AUTH_ACCESS_ADMIN, tool_limits_set, NULL,
      validate_tool_limits_request, NULL},
-    {"GET", "/v1/runtime/permission-rules", AUTH_ACCESS_READ_ONLY, permission_rules_get, NULL,
-     NULL, NULL},
+    {"GET", "/v1/runtime/permission-rules", AUTH_ACCESS_READ_ONLY, permission_rules_get, NULL, NULL,
+     NULL},
     {"POST", "/v1/runtime/permission-rules", AUTH_ACCESS_ADMIN, permission_rules_set, NULL,
      validate_permission_rules, NULL},
     ROUTES_END,

@@ -483,8 +483,8 @@ test_session_rules(void)
     const char *sessions[] = {"s-1", "s-2", NULL};
     enum perm_behavior bash[] = {D, Q, Q}, read[] = {D, D, D};
     for (int i = 0; i < 3; i++) {
-        struct perm_request req = {"bash", NULL, PERM_MODE_DEFAULT, U, U, &rules, NULL,
-                                   sessions[i]};
+        struct perm_request req = {"bash", NULL, PERM_MODE_DEFAULT, U, U,
+                                   &rules, NULL, sessions[i]};
         struct perm_decision d;
         perm_decide(&req, &d);
         CHECK(d.decision == bash[i]);
@@ -561,8 +561,8 @@ test_json(void)
     json_decref(e);
 
     /* a mode effect adds mode_effect; no reason, no reason field */
-    req = (struct perm_request){"emit_output", "call-9", PERM_MODE_DEFAULT, PERM_MODE_PLAN, U,
-                                &rules,        &hooks,         NULL};
+    req = (struct perm_request){
+        "emit_output", "call-9", PERM_MODE_DEFAULT, PERM_MODE_PLAN, U, &rules, &hooks, NULL};
     perm_decide(&req, &d);
     json_t *a = perm_audit_json(&d, "approval-1");
     static const char *const audit_effect[] = {"scope",
