@@ -41,9 +41,11 @@
 #define PERM_NAME_MAX_BYTES   128  /* a tool name, and a pattern */
 #define PERM_REASON_MAX_BYTES 1024 /* a rule's reason */
 
-/* The tools the runner registers itself (runner/tool_*.c), X(name): the
- * tools of the matrix endpoint (POST /v1/runtime/permissions/matrix) and of
- * the runner's tool registry. Each one's class is in permissions.c's table. */
+/* The tools the runner implements itself (runner/tool_*.c), X(name): the
+ * tools of the matrix endpoint (POST /v1/runtime/permissions/matrix), and the
+ * list the runner's tool registry is to be checked against
+ * (tests/unit/tool_files.c holds the file tools to it). Each one's class is
+ * in permissions.c's table. */
 #define PERM_BUILTIN_TOOLS(X)                                                                      \
     X("bash")                                                                                      \
     X("read_file")                                                                                 \
