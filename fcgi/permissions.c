@@ -10,15 +10,15 @@
 #define AUDITS_DEFAULT_LIMIT 1000
 #define AUDITS_MAX_LIMIT     1000
 
-/* What a dry run decides by: the runtime's rules and mode, and the session
- * asking (checked to exist). */
+/* What a dry run decides by: the runtime's rules and mode. */
 struct policy {
     struct perm_rules rules;
     enum perm_mode mode;
 };
 
-/* Loads the policy into p for session (NULL: none). Returns 0, or -1 with
- * the problem in resp (404 sessions/session_not_found). */
+/* Loads the current policy into p (free p->rules), once session (NULL:
+ * none) is known to exist. Returns 0, or -1 with the problem in resp (404
+ * sessions/session_not_found). */
 static int
 policy_load(struct http_req *req, struct http_resp *resp, const char *session, struct policy *p)
 {
