@@ -1,6 +1,7 @@
 #include "cmd.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 int
 cmd_show(const struct cli *c, const struct client_req *req, const struct output_view *view)
@@ -10,6 +11,68 @@ cmd_show(const struct cli *c, const struct client_req *req, const struct output_
     if (rc == EXIT_OK)
         output_print(c, doc, view);
     json_decref(doc);
+    return rc;
+}
+
+int
+cmd_get(const struct cli *c, int argc, char **argv, const char *path,
+        const struct output_view *view)
+{
+    struct client_url url;
+    if (args_parse(argc, argv, NULL, NULL, 0, 0) != 0)
+        return ARGS_USAGE;
+    client_url_path(&url, path);
+    return cmd_show(c, &(struct client_req){"GET", &url, NULL, NULL}, view);
+}
+
+int
+cmd_json_input(const char *json, const char *file, int from_stdin, json_t **out)
+{
+    char *text = NULL;
+    size_t len;
+    json_error_t err;
+    *out = NULL;
+    if ((json != NULL) + (file != NULL) + (from_stdin != 0) != 1) {
+        fprintf(stderr, "kheish: give the document once: --json J, --file F or --stdin\n");
+        return ARGS_USAGE;
+    }
+    if (!json && args_read_file(file ? file : "-", CMD_JSON_MAX_BYTES, &text, &len) != 0)
+        return EXIT_BAD_REQUEST;
+    *out = json_loads(json ? json : text, JSON_REJECT_DUPLICATES, &err);
+    free(text);
+    if (*out == NULL) {
+        fprintf(stderr, "kheish: the document is not JSON: %s (line %d)\n", err.text, err.line);
+        return ARGS_USAGE;
+    }
+    return 0;
+}
+
+int
+cmd_set_document(const struct cli *c, int argc, char **argv, const char *path, const char *key,
+                 const struct output_view *view)
+{
+    const char *json = NULL, *file = NULL;
+    int from_stdin = 0;
+    int64_t expected = ARGS_UNSET;
+    json_t *doc;
+    struct client_url url;
+    const struct args_opt opts[] = {
+        {.name = "json", .str = &json},
+        {.name = "file", .str = &file},
+        {.name = "stdin", .flag = &from_stdin},
+        {.name = "expected-revision", .num = &expected, .min = 1, .max = INT64_MAX},
+        {0},
+    };
+    if (args_parse(argc, argv, opts, NULL, 0, 0) != 0)
+        return ARGS_USAGE;
+    int rc = cmd_json_input(json, file, from_stdin, &doc);
+    if (rc != 0)
+        return rc;
+    json_t *body = json_pack("{s:o}", key, doc);
+    cmd_body_int(body, "expected_revision", expected);
+    client_url_path(&url, path);
+    rc = cmd_show(c, &(struct client_req){"POST", &url, body, NULL}, view);
+    json_decref(body);
     return rc;
 }
 

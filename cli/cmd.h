@@ -27,6 +27,12 @@ int cmd_runtime_set_permission_mode(const struct cli *c, int argc, char **argv);
 int cmd_runtime_set_debug_level(const struct cli *c, int argc, char **argv);
 int cmd_runtime_revisions(const struct cli *c, int argc, char **argv);
 int cmd_runtime_rollback(const struct cli *c, int argc, char **argv);
+int cmd_runtime_tool_limits_get(const struct cli *c, int argc, char **argv);
+int cmd_runtime_tool_limits_set(const struct cli *c, int argc, char **argv);
+int cmd_permissions_rules_get(const struct cli *c, int argc, char **argv);
+int cmd_permissions_rules_set(const struct cli *c, int argc, char **argv);
+int cmd_permissions_check(const struct cli *c, int argc, char **argv);
+int cmd_permissions_matrix(const struct cli *c, int argc, char **argv);
 int cmd_runtime_auth_subject(const struct cli *c, int argc, char **argv);
 int cmd_runtime_auth_revoke_subject(const struct cli *c, int argc, char **argv);
 int cmd_runtime_auth_lease(const struct cli *c, int argc, char **argv);
@@ -75,6 +81,22 @@ int cmd_wait_run(const struct cli *c, const char *id, int64_t poll, int64_t time
 
 /* Sends req and, on success, prints the answer through view. */
 int cmd_show(const struct cli *c, const struct client_req *req, const struct output_view *view);
+
+/* A verb without arguments: GET path, printed through view. */
+int cmd_get(const struct cli *c, int argc, char **argv, const char *path,
+            const struct output_view *view);
+
+#define CMD_JSON_MAX_BYTES (1024 * 1024) /* a document given to a set verb */
+
+/* A JSON document given as exactly one of --json J, --file F or --stdin
+ * (json, file, from_stdin; the others NULL or 0). Returns 0 with *out set
+ * (caller decrefs), or ARGS_USAGE / EXIT_BAD_REQUEST after saying why. */
+int cmd_json_input(const char *json, const char *file, int from_stdin, json_t **out);
+
+/* `<verb> (--json J | --file F | --stdin) [--expected-revision N]`: POSTs
+ * {key: the document, expected_revision?} to path, printed through view. */
+int cmd_set_document(const struct cli *c, int argc, char **argv, const char *path, const char *key,
+                     const struct output_view *view);
 
 /* A verb of the form `<verb> <id>` without flags: method on path_fmt with
  * the id as its one "%s" segment, printed through view. */

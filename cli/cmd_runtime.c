@@ -1,4 +1,5 @@
-/* `kheish runtime ...`: runtime settings, their revisions and rollback. */
+/* `kheish runtime ...`: runtime settings, their revisions and rollback, tool
+ * limits, and the credential broker. */
 #include <stdio.h>
 #include <string.h>
 
@@ -19,16 +20,6 @@ static const struct choice permission_modes[] = {NAMES_PERMISSION_MODES(MODE_CHO
 static const struct choice debug_levels[] = {
     {"off", "off"}, {"on", "on"}, {"redacted", "redacted"}, {"full", "full"}, {NULL, NULL},
 };
-
-static int
-get(const struct cli *c, int argc, char **argv, const char *path, const struct output_view *view)
-{
-    struct client_url url;
-    if (args_parse(argc, argv, NULL, NULL, 0, 0) != 0)
-        return ARGS_USAGE;
-    client_url_path(&url, path);
-    return cmd_show(c, &(struct client_req){"GET", &url, NULL, NULL}, view);
-}
 
 /* Sends body (stolen) to path and prints the runtime view it answers. */
 static int
@@ -73,13 +64,13 @@ set_one(const struct cli *c, int argc, char **argv, const char *path, const char
 int
 cmd_runtime_get(const struct cli *c, int argc, char **argv)
 {
-    return get(c, argc, argv, "/v1/runtime", &view_runtime);
+    return cmd_get(c, argc, argv, "/v1/runtime", &view_runtime);
 }
 
 int
 cmd_runtime_revisions(const struct cli *c, int argc, char **argv)
 {
-    return get(c, argc, argv, "/v1/runtime/revisions", &view_revisions);
+    return cmd_get(c, argc, argv, "/v1/runtime/revisions", &view_revisions);
 }
 
 int
@@ -113,6 +104,20 @@ cmd_runtime_rollback(const struct cli *c, int argc, char **argv)
     if (skip_hooks)
         json_object_set_new(body, "skip_hooks", json_true());
     return post(c, "/v1/runtime/rollback", body);
+}
+
+/* `runtime tool-limits get|set`: the ToolRuntimeLimits, shown as JSON; set
+ * takes the whole object and answers the runtime view. */
+int
+cmd_runtime_tool_limits_get(const struct cli *c, int argc, char **argv)
+{
+    return cmd_get(c, argc, argv, "/v1/runtime/tool-limits", NULL);
+}
+
+int
+cmd_runtime_tool_limits_set(const struct cli *c, int argc, char **argv)
+{
+    return cmd_set_document(c, argc, argv, "/v1/runtime/tool-limits", "limits", &view_runtime);
 }
 
 /* `runtime auth <verb> <id>`: the credential broker (contract §5). The

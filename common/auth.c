@@ -29,6 +29,7 @@ static const char *const read_only_paths[] = {
     "/v1/runtime/learning-policy",
     "/v1/runtime/run-memory-policy",
     "/v1/runtime/tool-limits",
+    "/v1/runtime/permission-rules", /* ours: the rules' read, like the other settings' */
     "/v1/runtime/connectors",
     "/v1/runtime/connectors/*/*",
     "/v1/runtime/deliveries/metrics",

@@ -8,7 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "uri.h"
 #include "util.h"
+
+#define TOOL_NAME(name) name,
+const char *const perm_builtin_tools[] = {PERM_BUILTIN_TOOLS(TOOL_NAME) NULL};
+#undef TOOL_NAME
 
 #define NAME2(id, name) name,
 static const char *const scope_names[] = {PERM_SCOPES(NAME2)};
@@ -78,8 +83,8 @@ static const struct known_tool {
 };
 
 static const struct perm_rule builtin_rules[] = {
-#define ASK_RULE(name, cls, reason) {PERM_SESSION, PERM_ASK, name, reason},
-    ASK_TOOLS(ASK_RULE){PERM_SESSION, PERM_ALLOW, "*", NULL},
+#define ASK_RULE(name, cls, reason) {PERM_SESSION, PERM_ASK, name, reason, NULL},
+    ASK_TOOLS(ASK_RULE){PERM_SESSION, PERM_ALLOW, "*", NULL, NULL},
 #undef ASK_RULE
 };
 
@@ -230,6 +235,29 @@ parse_reason(const json_t *v, const char *at, char **out, char *err, size_t errs
     return *out ? 0 : fail(err, errsz, "%s: out of memory", at);
 }
 
+/* A rule's session_id: absent or null, or a session id on a static rule of
+ * the session scope. */
+static int
+parse_session_id(const json_t *v, const char *at, int scope, int hook_updates, char **out,
+                 char *err, size_t errsz)
+{
+    *out = NULL;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (hook_updates)
+        return fail(err, errsz, "%s: hook updates are the session's own: they name no session", at);
+    if (scope != PERM_SESSION)
+        return fail(err, errsz, "%s: only a rule of the session scope names a session", at);
+    if (!json_is_string(v))
+        return fail(err, errsz, "%s: must be a string or null", at);
+    if (strlen(json_string_value(v)) != json_string_length(v) ||
+        !uri_valid_id(json_string_value(v)))
+        return fail(err, errsz, "%s: must be a session id (1..%d of [A-Za-z0-9._:@-])", at,
+                    URI_ID_MAX_BYTES);
+    *out = strdup(json_string_value(v));
+    return *out ? 0 : fail(err, errsz, "%s: out of memory", at);
+}
+
 /* A field name fit to repeat in a message (short, of name characters), else "". */
 static const char *
 plain_key(const char *key)
@@ -247,7 +275,8 @@ static int
 parse_rule(const json_t *o, const char *at, int hook_updates, struct perm_rule *r, char *err,
            size_t errsz)
 {
-    static const char *const fields[] = {"scope", "tool_name_pattern", "behavior", "reason", NULL};
+    static const char *const fields[] = {"scope",  "tool_name_pattern", "behavior",
+                                         "reason", "session_id",        NULL};
     char field_at[96];
     if (!json_is_object(o))
         return fail(err, errsz, "%s: must be an object", at);
@@ -258,7 +287,7 @@ parse_rule(const json_t *o, const char *at, int hook_updates, struct perm_rule *
         if (strlen(key) != json_object_iter_key_len(it) || !util_in_list(key, fields))
             return fail(err, errsz,
                         "%s: unknown field%s%s%s (the fields: scope, tool_name_pattern, behavior, "
-                        "reason)",
+                        "reason, session_id)",
                         at, *k ? " '" : "", k, *k ? "'" : "");
     }
     int scope, behavior;
@@ -272,17 +301,23 @@ parse_rule(const json_t *o, const char *at, int hook_updates, struct perm_rule *
     if (parse_choice(json_object_get(o, "behavior"), behavior_names, COUNT(behavior_names),
                      &behavior, field_at, err, errsz) != 0)
         return -1;
-    char *pattern, *reason;
+    char *pattern, *reason = NULL, *session_id = NULL;
     snprintf(field_at, sizeof field_at, "%s.tool_name_pattern", at);
     if (parse_pattern(json_object_get(o, "tool_name_pattern"), field_at, &pattern, err, errsz) != 0)
         return -1;
     snprintf(field_at, sizeof field_at, "%s.reason", at);
-    if (parse_reason(json_object_get(o, "reason"), field_at, &reason, err, errsz) != 0) {
-        free(pattern);
-        return -1;
-    }
-    *r = (struct perm_rule){scope, behavior, pattern, reason};
+    if (parse_reason(json_object_get(o, "reason"), field_at, &reason, err, errsz) != 0)
+        goto fail;
+    snprintf(field_at, sizeof field_at, "%s.session_id", at);
+    if (parse_session_id(json_object_get(o, "session_id"), field_at, scope, hook_updates,
+                         &session_id, err, errsz) != 0)
+        goto fail;
+    *r = (struct perm_rule){scope, behavior, pattern, reason, session_id};
     return 0;
+fail:
+    free(reason);
+    free(pattern);
+    return -1;
 }
 
 int
@@ -318,6 +353,7 @@ perm_rules_free(struct perm_rules *rules)
     for (size_t i = 0; i < rules->n; i++) {
         free((char *)rules->v[i].pattern);
         free((char *)rules->v[i].reason);
+        free((char *)rules->v[i].session_id);
     }
     free(rules->v);
     *rules = (struct perm_rules){NULL, 0};
@@ -331,14 +367,23 @@ struct match {
     enum perm_origin origin;
 };
 
-/* Keeps in *best the most specific of the n rules of scope that match tool,
- * the earliest among equals (a strictly better one replaces it). */
+/* 1 when rule r applies to the session asking (session, NULL for none). */
+static int
+for_session(const struct perm_rule *r, const char *session)
+{
+    return r->session_id == NULL || (session && !strcmp(r->session_id, session));
+}
+
+/* Keeps in *best the most specific of the n rules of scope that match tool
+ * and apply to session, the earliest among equals (a strictly better one
+ * replaces it). */
 static void
 consider(const struct perm_rule *v, size_t n, enum perm_scope scope, enum perm_origin origin,
-         const char *tool, struct match *best)
+         const char *tool, const char *session, struct match *best)
 {
     for (size_t i = 0; i < n; i++) {
-        int s = v[i].scope == scope ? specificity(tool, v[i].pattern) : 0;
+        int s = v[i].scope == scope && for_session(&v[i], session) ? specificity(tool, v[i].pattern)
+                                                                   : 0;
         if (s > best->specificity)
             *best = (struct match){&v[i], s, origin};
     }
@@ -355,13 +400,14 @@ select_rule(const struct perm_request *req)
     for (size_t k = 0; k < COUNT(layers) && m.rule == NULL; k++) {
         if (layers[k] == PERM_SESSION && req->hook_updates)
             consider(req->hook_updates->v, req->hook_updates->n, PERM_SESSION, PERM_HOOK_UPDATE,
-                     req->tool_name, &m);
+                     req->tool_name, req->session_id, &m);
         if (req->rules)
-            consider(req->rules->v, req->rules->n, layers[k], PERM_STATIC, req->tool_name, &m);
+            consider(req->rules->v, req->rules->n, layers[k], PERM_STATIC, req->tool_name,
+                     req->session_id, &m);
     }
     if (m.rule == NULL)
         consider(builtin_rules, COUNT(builtin_rules), PERM_SESSION, PERM_STATIC, req->tool_name,
-                 &m);
+                 NULL, &m);
     return m;
 }
 
@@ -492,10 +538,12 @@ perm_explain_json(const struct perm_decision *d)
     json_object_set_new(o, "scope", json_string(scope_names[d->scope]));
     if (d->reason)
         json_object_set_new(o, "reason", util_json_str(d->reason));
-    json_object_set_new(o, "matched_rule",
-                        json_pack("{s:s, s:s, s:s, s:o}", "scope", scope_names[r->scope],
-                                  "tool_name_pattern", r->pattern, "behavior",
-                                  behavior_names[r->behavior], "reason", str_or_null(r->reason)));
+    json_t *rule = json_pack("{s:s, s:s, s:s, s:o}", "scope", scope_names[r->scope],
+                             "tool_name_pattern", r->pattern, "behavior",
+                             behavior_names[r->behavior], "reason", str_or_null(r->reason));
+    if (r->session_id)
+        json_object_set_new(rule, "session_id", util_json_str(r->session_id));
+    json_object_set_new(o, "matched_rule", rule);
     json_object_set_new(o, "matched_rule_origin",
                         json_string(origin_names[d->matched_rule_origin]));
     json_object_set_new(o, "audit_preview", perm_audit_json(d, NULL));

@@ -41,6 +41,24 @@
 #define PERM_NAME_MAX_BYTES   128  /* a tool name, and a pattern */
 #define PERM_REASON_MAX_BYTES 1024 /* a rule's reason */
 
+/* The tools the runner implements itself (runner/tool_*.c), X(name): the
+ * tools of the matrix endpoint (POST /v1/runtime/permissions/matrix), and the
+ * list the runner's tool registry is to be checked against
+ * (tests/unit/tool_files.c holds the file tools to it). Each one's class is
+ * in permissions.c's table. */
+#define PERM_BUILTIN_TOOLS(X)                                                                      \
+    X("bash")                                                                                      \
+    X("read_file")                                                                                 \
+    X("write_file")                                                                                \
+    X("edit_file")                                                                                 \
+    X("apply_patch")                                                                               \
+    X("list_files")                                                                                \
+    X("glob_search")                                                                               \
+    X("grep_search")                                                                               \
+    X("emit_output")                                                                               \
+    X("ask_user_question")
+extern const char *const perm_builtin_tools[]; /* PERM_BUILTIN_TOOLS, NULL-terminated */
+
 #define PERM_MODE_ENUM(id, json, cli) PERM_MODE_##id,
 enum perm_mode { PERM_MODE_UNSET = -1, NAMES_PERMISSION_MODES(PERM_MODE_ENUM) PERM_MODE_COUNT };
 #undef PERM_MODE_ENUM
@@ -87,12 +105,15 @@ enum perm_tool_class { PERM_TOOL_CLASSES(PERM_CLASS_ENUM) PERM_CLASS_COUNT };
 /* One rule, as upstream's JSON has it:
  *   {"scope": "user"|"project"|"session", "tool_name_pattern": "...",
  *    "behavior": "allow"|"deny"|"ask", "reason": "..."|null}
- * A pattern is a tool name, a prefix ending in '*', or '*'. */
+ * A pattern is a tool name, a prefix ending in '*', or '*'. Ours: a rule of
+ * the session scope may name one session ("session_id": "..."), and then
+ * applies to that session only; without it, to every session. */
 struct perm_rule {
     enum perm_scope scope;
     enum perm_behavior behavior;
     const char *pattern;
-    const char *reason; /* NULL: none */
+    const char *reason;     /* NULL: none */
+    const char *session_id; /* NULL: every session (session scope only) */
 };
 
 struct perm_rules {
@@ -101,9 +122,11 @@ struct perm_rules {
 };
 
 /* Parses a rule document: a JSON array of at most PERM_RULES_MAX rules.
- * Unknown fields, wrong types and bad values are errors. With hook_updates
- * set, every rule must have the session scope (the only scope hook updates
- * may change, as upstream). Returns 0, or -1 with out empty and err holding
+ * Unknown fields, wrong types and bad values are errors; session_id is a
+ * session id (uri_valid_id) on a rule of the session scope. With
+ * hook_updates set, every rule must have the session scope (the only scope
+ * hook updates may change, as upstream) and none names a session (they are
+ * the session's own already). Returns 0, or -1 with out empty and err holding
  * "<name>[i].<field>: what is wrong" (values are never quoted). */
 int perm_rules_parse(const json_t *doc, const char *name, int hook_updates, struct perm_rules *out,
                      char *err, size_t errsz);
@@ -127,6 +150,7 @@ struct perm_request {
     enum perm_mode mode_override;          /* a dry run's, or PERM_MODE_UNSET */
     const struct perm_rules *rules;        /* static rules of every scope; NULL: none */
     const struct perm_rules *hook_updates; /* the session's, session scope; NULL: none */
+    const char *session_id; /* the session asking; rules naming another are skipped; NULL: none */
 };
 
 /* A decision with every audit field. */

@@ -4,12 +4,21 @@
 #include <string.h>
 
 #include "names.h"
+#include "permissions.h"
 #include "util.h"
 
 #define NAME_MAX_BYTES 256
 #define TEXT_MAX_BYTES (64 * 1024 * 1024)
 #define LIST_MAX_ITEMS 64
 #define REVISION_MAX   INT64_MAX / 2
+
+/* Ceilings of the tool runtime limits: far above what a run needs, low
+ * enough that a typo cannot disable a limit. */
+#define TOOL_BYTES_MAX            (1LL << 30) /* one input, output or envelope: 1 GiB */
+#define TOOL_CUMULATIVE_BYTES_MAX (1LL << 32) /* a turn's outputs or envelopes: 4 GiB */
+#define TOOL_TIMEOUT_MAX_MS       86400000    /* one tool call: a day */
+#define TOOL_PARALLEL_MAX         256
+#define TOOL_CALLS_PER_TURN_MAX   4096
 
 static const char *
 type_name(enum field_type t)
@@ -141,6 +150,19 @@ validate_object(const json_t *obj, const struct field *fields, struct http_resp 
                    -1;
     }
     return 0;
+}
+
+int
+validate_object_as(const json_t *obj, const struct field *fields, const char *what,
+                   const char *domain, const char *code, struct http_resp *resp)
+{
+    if (validate_object(obj, fields, resp) == 0)
+        return 0;
+    char detail[512];
+    snprintf(detail, sizeof detail, "%s: %s", what,
+             json_string_value(json_object_get(resp->json, "detail")));
+    http_problem(resp, 400, domain, code, "%s", detail);
+    return -1;
 }
 
 int
@@ -284,5 +306,49 @@ const struct field validate_rollback[] = {
     {"target_revision", F_INT, 1, REVISION_MAX, NULL, NULL, OPTIONAL},
     {"expected_revision", F_INT, 1, REVISION_MAX, NULL, NULL, OPTIONAL},
     {"skip_hooks", F_BOOL, 0, 0, NULL, NULL, OPTIONAL},
+    FIELDS_END,
+};
+
+const struct field validate_tool_limits_request[] = {
+    {"limits", F_ANY, 0, 0, NULL, NULL, OPTIONAL}, /* checked by the handler */
+    {"expected_revision", F_INT, 1, REVISION_MAX, NULL, NULL, OPTIONAL},
+    FIELDS_END,
+};
+
+/* Upstream's SandboxProfile, narrowest first. */
+static const char *const sandbox_profiles[] = {"inherited", "read_only", "workspace_write",
+                                               "network_enabled", NULL};
+
+const struct field validate_tool_limits[] = {
+    {"max_input_bytes", F_INT, 1, TOOL_BYTES_MAX, NULL, NULL, REQUIRED},
+    {"max_output_bytes", F_INT, 1, TOOL_BYTES_MAX, NULL, NULL, REQUIRED},
+    {"max_result_envelope_bytes", F_INT, 1, TOOL_BYTES_MAX, NULL, NULL, REQUIRED},
+    {"max_timeout_ms", F_INT, 1, TOOL_TIMEOUT_MAX_MS, NULL, NULL, REQUIRED},
+    {"max_parallel_tools", F_INT, 1, TOOL_PARALLEL_MAX, NULL, NULL, REQUIRED},
+    {"max_calls_per_turn", F_INT, 1, TOOL_CALLS_PER_TURN_MAX, NULL, NULL, REQUIRED},
+    {"max_cumulative_output_bytes", F_INT, 1, TOOL_CUMULATIVE_BYTES_MAX, NULL, NULL, REQUIRED},
+    {"max_cumulative_result_envelope_bytes", F_INT, 1, TOOL_CUMULATIVE_BYTES_MAX, NULL, NULL,
+     REQUIRED},
+    {"max_sandbox", F_STRING, 0, 32, sandbox_profiles, NULL, REQUIRED},
+    FIELDS_END,
+};
+
+const struct field validate_permission_rules[] = {
+    {"rules", F_ANY, 0, 0, NULL, NULL, REQUIRED}, /* perm_rules_parse checks it */
+    {"expected_revision", F_INT, 1, REVISION_MAX, NULL, NULL, OPTIONAL},
+    FIELDS_END,
+};
+
+const struct field validate_permission_check[] = {
+    {"tool_name", F_STRING, 1, PERM_NAME_MAX_BYTES, NULL, NULL, REQUIRED},
+    {"tool_call_id", F_STRING, 1, NAME_MAX_BYTES, NULL, NULL, OPTIONAL},
+    {"session_id", F_ID, 0, URI_ID_MAX_BYTES, NULL, NULL, OPTIONAL},
+    {"mode_override", F_STRING, 0, 32, names_permission_modes, NULL, OPTIONAL},
+    {"input", F_ANY, 0, 0, NULL, NULL, OPTIONAL}, /* rules never read a tool's input */
+    FIELDS_END,
+};
+
+const struct field validate_permission_matrix[] = {
+    {"session_id", F_ID, 0, URI_ID_MAX_BYTES, NULL, NULL, OPTIONAL},
     FIELDS_END,
 };

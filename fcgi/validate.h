@@ -33,6 +33,12 @@ struct field {
  * a 400 problem in resp. */
 int validate_object(const json_t *obj, const struct field *fields, struct http_resp *resp);
 
+/* validate_object, its 400 problem carrying domain and code (with the
+ * detail prefixed by "<what>: "), for bodies whose contract names its own
+ * error (runtime/invalid_tool_runtime_limits). */
+int validate_object_as(const json_t *obj, const struct field *fields, const char *what,
+                       const char *domain, const char *code, struct http_resp *resp);
+
 /* Parses the body (empty means {}) and validates it. Returns 0 with *out set,
  * or -1 with a 400 problem in resp. */
 int validate_body(const struct http_req *req, const struct field *fields, json_t **out,
@@ -46,6 +52,11 @@ extern const struct field validate_empty[];
 extern const struct field validate_permission_mode[];
 extern const struct field validate_debug_level[];
 extern const struct field validate_rollback[];
+extern const struct field validate_tool_limits_request[]; /* {limits, expected_revision?} */
+extern const struct field validate_tool_limits[];         /* ToolRuntimeLimits itself */
+extern const struct field validate_permission_rules[];
+extern const struct field validate_permission_check[];
+extern const struct field validate_permission_matrix[];
 
 /* Extra rules of SubmitInputRequest that a field table cannot say. */
 int validate_submit_rules(const json_t *obj, struct http_resp *resp);

@@ -1,7 +1,7 @@
 /*
- * Runtime settings (sql/functions/runtime.sql): the view, changes and
- * rollbacks (each appends a revision; the newest is current), and the
- * revision history.
+ * Runtime settings (sql/functions/runtime.sql): the view, the settings,
+ * changes and rollbacks (each appends a revision; the newest is current),
+ * and the revision history.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -27,18 +27,39 @@ revision_param(int64_t revision, char buf[24])
 }
 
 enum store_rc
+store_runtime_settings(struct store *s, json_t **out)
+{
+    enum store_rc rc = db_json(s, out,
+                               "SELECT jsonb_build_object('revision', revision, 'updated_at_ms', "
+                               "updated_at_ms, 'settings', settings) FROM runtime_revisions "
+                               "ORDER BY revision DESC LIMIT 1",
+                               0, NULL);
+    return rc == STORE_OK && *out == NULL ? STORE_ERROR : rc;
+}
+
+enum store_rc
 store_runtime_change(struct store *s, const char *actor, const struct store_runtime_change *c,
-                     json_t **view)
+                     json_t **answer)
 {
     char expected[24], target[24];
-    return db_call_get(s, "view", view,
-                       "SELECT kheish_runtime_change($1, $2, $3::bigint, $4::bigint, $5, $6, "
-                       "$7::jsonb, $8::jsonb)",
-                       8,
-                       (const char *const[]){c->setting, c->value,
-                                             revision_param(c->expected_revision, expected),
-                                             revision_param(c->target_revision, target),
-                                             s->workspace_root, s->state_root, s->routes, actor});
+    const char *result;
+    char *value = c->value ? db_json_param(c->value) : NULL;
+    if (c->value && value == NULL)
+        return STORE_ERROR;
+    enum store_rc rc = db_call_result(
+        s, answer, &result,
+        "SELECT kheish_runtime_change($1, $2::jsonb, $3::bigint, $4::bigint, $5, $6, $7::jsonb, "
+        "$8::jsonb)",
+        8,
+        (const char *const[]){c->setting, value, revision_param(c->expected_revision, expected),
+                              revision_param(c->target_revision, target), s->workspace_root,
+                              s->state_root, s->routes, actor});
+    free(value);
+    if (rc != STORE_OK && *answer) {
+        json_decref(*answer);
+        *answer = NULL;
+    }
+    return rc;
 }
 
 enum store_rc

@@ -83,6 +83,18 @@ store_session_list(struct store *s, const char *persona_id, const struct store_p
 }
 
 enum store_rc
+store_session_exists(struct store *s, const char *id)
+{
+    char *found;
+    enum store_rc rc = db_text(s, &found, "SELECT session_id FROM sessions WHERE session_id = $1",
+                               1, (const char *const[]){id});
+    if (rc == STORE_OK && found == NULL)
+        rc = STORE_SESSION_NOT_FOUND;
+    free(found);
+    return rc;
+}
+
+enum store_rc
 store_session_events(struct store *s, const char *id, int limit, json_t **out)
 {
     json_t *view, *events;

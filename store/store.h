@@ -313,6 +313,8 @@ enum store_rc store_session_create(struct store *s, const char *actor,
                                    const struct store_session_create *req, json_t **view,
                                    int *created);
 enum store_rc store_session_get(struct store *s, const char *id, json_t **view);
+/* STORE_OK when the session exists, else STORE_SESSION_NOT_FOUND. */
+enum store_rc store_session_exists(struct store *s, const char *id);
 enum store_rc store_session_list(struct store *s, const char *persona_id,
                                  const struct store_page *page, struct store_page_result *out);
 enum store_rc store_session_events(struct store *s, const char *id, int limit, json_t **out);
@@ -320,6 +322,11 @@ enum store_rc store_session_interrupt(struct store *s, const char *actor, const 
                                       json_t **out);
 enum store_rc store_session_end(struct store *s, const char *actor, const char *id,
                                 const char *reason, json_t **view);
+/* The session's newest limit permission audits, oldest first, as
+ * {session_id, audits} (sql/functions/permissions.sql); the runner appends
+ * them (kheish_permission_audit_append). */
+enum store_rc store_permission_audits(struct store *s, const char *session_id, int limit,
+                                      json_t **out);
 
 /* Runs */
 struct store_run_submit {
@@ -352,14 +359,20 @@ enum store_rc store_run_transition(struct store *s, const char *actor, const cha
 
 /* Runtime settings */
 struct store_runtime_change {
-    const char *setting;       /* "permission_mode", "debug_level", "rollback" */
-    const char *value;         /* new value for the setting, NULL for rollback */
+    /* "permission_mode", "debug_level", "tool_runtime_limits", "permission_rules", "rollback" */
+    const char *setting;
+    const json_t *value;       /* new value for the setting (checked), NULL for rollback */
     int64_t expected_revision; /* -1: unchecked */
     int64_t target_revision;   /* rollback only; -1: the previous revision */
 };
 enum store_rc store_runtime_get(struct store *s, json_t **view);
+/* The newest revision's {revision, updated_at_ms, settings}: every setting,
+ * those the view does not show (permission_rules) included. */
+enum store_rc store_runtime_settings(struct store *s, json_t **out);
+/* Appends the revision; *answer is {view (the RuntimeSettingsView), settings
+ * (the new revision's)}, caller decrefs. */
 enum store_rc store_runtime_change(struct store *s, const char *actor,
-                                   const struct store_runtime_change *c, json_t **view);
+                                   const struct store_runtime_change *c, json_t **answer);
 enum store_rc store_runtime_revisions(struct store *s, int limit, json_t **out);
 
 /* Status */

@@ -77,6 +77,16 @@ uid() { echo "t$$-$RANDOM$RANDOM"; }
 
 kheish() { "$BIN_DIR/kheish" "$@"; }
 
+# expect_exit CODE CMD...: CMD exits CODE; its stdout is left in
+# $RESP_DIR/cli.out and its stderr in $RESP_DIR/cli.err.
+expect_exit() {
+    local want=$1 got
+    shift
+    "$@" >"$RESP_DIR/cli.out" 2>"$RESP_DIR/cli.err"
+    got=$?
+    [ "$got" = "$want" ] || fail "'$*' exited $got, expected $want: $(head -c 300 "$RESP_DIR/cli.err")"
+}
+
 # Two sessions with a run each, for the stream tests: sets s1, s2 and run (s1's).
 stream_fixture() {
     s1=$(uid) s2=$(uid)

@@ -152,12 +152,12 @@ FROM runtime_revisions c
 LEFT JOIN runtime_revisions p ON p.revision = c.revision - 1
 LEFT JOIN admin_actions a ON a.id = c.admin_action_id;
 COMMENT ON VIEW audit.runtime_changes IS
-    'Every runtime settings change (permission mode, debug level, rollback): what changed, from what (table runtime_revisions).';
+    'Every runtime settings change (permission mode, debug level, tool limits, permission rules, rollback): what changed, from what (table runtime_revisions).';
 COMMENT ON COLUMN audit.runtime_changes.revision IS 'The revision it made.';
 COMMENT ON COLUMN audit.runtime_changes.at IS 'When.';
 COMMENT ON COLUMN audit.runtime_changes.at_ms IS 'The same, ms since the epoch.';
 COMMENT ON COLUMN audit.runtime_changes.source IS 'bootstrap (the first revision) or runtime_api (an admin request).';
-COMMENT ON COLUMN audit.runtime_changes.setting IS 'permission_mode, debug_level, rollback, or initial.';
+COMMENT ON COLUMN audit.runtime_changes.setting IS 'permission_mode, debug_level, tool_runtime_limits, permission_rules, rollback, or initial.';
 COMMENT ON COLUMN audit.runtime_changes.rollback_of_revision IS 'For a rollback, the revision it went back to.';
 COMMENT ON COLUMN audit.runtime_changes.changed IS 'The settings that differ from the revision before, with their new values.';
 COMMENT ON COLUMN audit.runtime_changes.previous IS 'The same settings'' values before.';

@@ -2,9 +2,11 @@
 -- change appends a revision to runtime_revisions (migration 001); the newest
 -- is current.
 
--- The two-argument forms of the view and the change (before the routes).
+-- The two-argument forms of the view and the change (before the routes),
+-- and the change whose value was text (before values of any JSON type).
 DROP FUNCTION IF EXISTS kheish_runtime_view(text, text);
 DROP FUNCTION IF EXISTS kheish_runtime_change(text, text, bigint, bigint, text, text);
+DROP FUNCTION IF EXISTS kheish_runtime_change(text, text, bigint, bigint, text, text, jsonb, jsonb);
 
 -- GET /v1/runtime. workspace_root, state_root and routes are the host's own
 -- (the process that asks reports its paths, '' for none, and its routes
@@ -44,15 +46,17 @@ $$;
 COMMENT ON FUNCTION kheish_runtime_view(text, text, jsonb) IS
     'GET /v1/runtime: the RuntimeSettingsView from the newest revision and the asking host''s paths and routes.';
 
--- A change of setting set_key to set_value (POST
--- /v1/runtime/permission-mode, /debug-level), or, for set_key 'rollback', back to target_revision's
+-- A change of setting set_key to set_value, a JSON value checked by the
+-- caller (POST /v1/runtime/permission-mode, /debug-level, /tool-limits,
+-- /permission-rules), or, for set_key 'rollback', back to target_revision's
 -- settings (NULL: the one before the current). expected_revision, when not
 -- NULL, must be the current revision. Writers queue on an advisory lock, so
 -- that check is exact. Appends the new revision and runtime_updated.
--- Returns {result: ok, view}, or {result: revision_conflict} or
--- {result: revision_not_found}. actor's action is recorded (its target the
--- new revision) and the revision links to it.
-CREATE OR REPLACE FUNCTION kheish_runtime_change(set_key text, set_value text,
+-- Returns {result: ok, view, settings} (settings: every setting of the new
+-- revision, its permission_rules among them), or {result:
+-- revision_conflict} or {result: revision_not_found}. actor's action is
+-- recorded (its target the new revision) and the revision links to it.
+CREATE OR REPLACE FUNCTION kheish_runtime_change(set_key text, set_value jsonb,
                                                  expected_revision bigint,
                                                  target_revision bigint, workspace_root text,
                                                  state_root text, routes jsonb, actor jsonb)
@@ -93,9 +97,10 @@ BEGIN
     v := kheish_runtime_view(workspace_root, state_root, routes);
     PERFORM kheish_append_events(jsonb_build_array(kheish_stream_event('runtime_updated', NULL,
                                      NULL, jsonb_build_object('runtime', v))), '[]');
-    RETURN jsonb_build_object('result', 'ok', 'view', v);
+    RETURN jsonb_build_object('result', 'ok', 'view', v, 'settings',
+        (SELECT n.settings FROM runtime_revisions n WHERE n.revision = cur + 1));
 END
 $$;
-COMMENT ON FUNCTION kheish_runtime_change(text, text, bigint, bigint, text, text, jsonb, jsonb) IS
-    'POST /v1/runtime/permission-mode, /debug-level, /rollback: appends a revision, recording '
-    'actor''s action (runtime_revisions.admin_action_id).';
+COMMENT ON FUNCTION kheish_runtime_change(text, jsonb, bigint, bigint, text, text, jsonb, jsonb) IS
+    'POST /v1/runtime/permission-mode, /debug-level, /tool-limits, /permission-rules, /rollback: '
+    'appends a revision, recording actor''s action (runtime_revisions.admin_action_id).';

@@ -9,7 +9,8 @@
  * that matches the tool, a base decision that is its behaviour, a deny no mode
  * lifts, no ask left by bypassPermissions or dontAsk, no allow in plan mode
  * outside its allowlist, and an explanation whose matched_rule parses back to
- * the same rule.
+ * the same rule. The decisions are session "s"'s: a rule naming another
+ * session never matches.
  */
 #include <stdint.h>
 #include <string.h>
@@ -51,6 +52,8 @@ check_round_trip(const json_t *explanation, const struct perm_rule *r)
     FUZZ_CHECK(!strcmp(back.v[0].pattern, r->pattern));
     FUZZ_CHECK((back.v[0].reason == NULL) == (r->reason == NULL));
     FUZZ_CHECK(r->reason == NULL || !strcmp(back.v[0].reason, r->reason));
+    FUZZ_CHECK((back.v[0].session_id == NULL) == (r->session_id == NULL));
+    FUZZ_CHECK(r->session_id == NULL || !strcmp(back.v[0].session_id, r->session_id));
     perm_rules_free(&back);
     json_decref(doc);
 }
@@ -65,10 +68,12 @@ check_decisions(const struct perm_rules *rules, int hook, const char *tool)
                                    PERM_MODE_UNSET,
                                    (enum perm_mode)m,
                                    hook ? NULL : rules,
-                                   hook ? rules : NULL};
+                                   hook ? rules : NULL,
+                                   "s"};
         struct perm_decision d;
         perm_decide(&req, &d);
         FUZZ_CHECK(d.matched_rule && matches(d.matched_rule->pattern, tool));
+        FUZZ_CHECK(!d.matched_rule->session_id || !strcmp(d.matched_rule->session_id, "s"));
         FUZZ_CHECK(d.base_decision == d.matched_rule->behavior && d.effective_mode == m);
         FUZZ_CHECK((d.decision != d.base_decision) <= (d.mode_effect != PERM_EFFECT_NONE));
         if (d.base_decision == PERM_DENY || m == PERM_MODE_DEFAULT)

@@ -1,14 +1,6 @@
 # The CLI against the live stack: json output is the API document, pretty output
 # is a table, and exit codes follow the contract.
 export KHEISH_DAEMON_URL
-code() { "$@" >"$RESP_DIR/cli.out" 2>"$RESP_DIR/cli.err"; echo $?; }
-expect_exit() { # CODE CMD...
-    local want=$1
-    shift
-    local got
-    got=$(code "$@")
-    [ "$got" = "$want" ] || fail "'$*' exited $got, expected $want: $(head -c 300 "$RESP_DIR/cli.err")"
-}
 
 expect_exit 0 kheish status --output json
 jq -e '.ready == true and .status == "ready"' "$RESP_DIR/cli.out" >/dev/null || fail "status --output json"

@@ -37,7 +37,7 @@ reset(void)
 static struct perm_decision
 decide3(const char *tool, enum perm_mode runtime, enum perm_mode session, enum perm_mode override)
 {
-    struct perm_request req = {tool, "call-1", runtime, session, override, &rules, &hooks};
+    struct perm_request req = {tool, "call-1", runtime, session, override, &rules, &hooks, NULL};
     struct perm_decision d;
     perm_decide(&req, &d);
     return d;
@@ -370,9 +370,9 @@ test_documents(void)
     REFUSED("[{\"scope\":\"user\",\"tool_name_pattern\":\"bash\",\"behavior\":\"ask\"}, null]",
             "rules[1]: must be an object");
     REFUSED(R(",\"when\":1"), "rules[0]: unknown field 'when' (the fields: scope, "
-                              "tool_name_pattern, behavior, reason)");
+                              "tool_name_pattern, behavior, reason, session_id)");
     REFUSED(R(",\"a b\":1"), "rules[0]: unknown field (the fields: scope, tool_name_pattern, "
-                             "behavior, reason)");
+                             "behavior, reason, session_id)");
     REFUSED("[{\"tool_name_pattern\":\"bash\",\"behavior\":\"ask\"}]", "rules[0].scope: required");
     REFUSED("[{\"scope\":7,\"tool_name_pattern\":\"bash\",\"behavior\":\"ask\"}]",
             "rules[0].scope: must be a string");
@@ -467,11 +467,60 @@ str(const json_t *o, const char *key)
     return json_string_value(json_object_get(o, key));
 }
 
+/* A session rule naming a session applies to it alone; one naming none, to
+ * every session; a dry run without a session sees only the latter. */
+static void
+test_session_rules(void)
+{
+    reset();
+    load(&rules,
+         "[{\"scope\":\"session\",\"tool_name_pattern\":\"bash\",\"behavior\":\"deny\","
+         "  \"session_id\":\"s-1\"},"
+         " {\"scope\":\"session\",\"tool_name_pattern\":\"read_file\",\"behavior\":\"deny\"}]",
+         0);
+    CHECK_STR(rules.v[0].session_id, "s-1");
+    CHECK(rules.v[1].session_id == NULL);
+    const char *sessions[] = {"s-1", "s-2", NULL};
+    enum perm_behavior bash[] = {D, Q, Q}, read[] = {D, D, D};
+    for (int i = 0; i < 3; i++) {
+        struct perm_request req = {"bash", NULL, PERM_MODE_DEFAULT, U, U,
+                                   &rules, NULL, sessions[i]};
+        struct perm_decision d;
+        perm_decide(&req, &d);
+        CHECK(d.decision == bash[i]);
+        req.tool_name = "read_file";
+        perm_decide(&req, &d);
+        CHECK(d.decision == read[i]);
+    }
+    struct perm_request req = {"bash", NULL, PERM_MODE_DEFAULT, U, U, &rules, NULL, "s-1"};
+    struct perm_decision d;
+    perm_decide(&req, &d);
+    json_t *x = perm_explain_json(&d);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(x, "matched_rule"), "session_id")),
+              "s-1");
+    json_decref(x);
+
+    REFUSED("[{\"scope\":\"user\",\"tool_name_pattern\":\"bash\",\"behavior\":\"ask\","
+            "\"session_id\":\"s\"}]",
+            "rules[0].session_id: only a rule of the session scope names a session");
+    REFUSED("[{\"scope\":\"session\",\"tool_name_pattern\":\"bash\",\"behavior\":\"ask\","
+            "\"session_id\":\"../x\"}]",
+            "rules[0].session_id: must be a session id (1..128 of [A-Za-z0-9._:@-])");
+    REFUSED("[{\"scope\":\"session\",\"tool_name_pattern\":\"bash\",\"behavior\":\"ask\","
+            "\"session_id\":7}]",
+            "rules[0].session_id: must be a string or null");
+    REFUSED_HOOK("[{\"scope\":\"session\",\"tool_name_pattern\":\"bash\",\"behavior\":\"ask\","
+                 "\"session_id\":\"s\"}]",
+                 "hook_updates[0].session_id: hook updates are the session's own: they name no "
+                 "session");
+    reset();
+}
+
 static void
 test_json(void)
 {
     reset();
-    struct perm_request req = {"bash", NULL, PERM_MODE_DEFAULT, U, U, &rules, &hooks};
+    struct perm_request req = {"bash", NULL, PERM_MODE_DEFAULT, U, U, &rules, &hooks, NULL};
     struct perm_decision d;
     perm_decide(&req, &d);
     json_t *e = perm_explain_json(&d);
@@ -512,8 +561,8 @@ test_json(void)
     json_decref(e);
 
     /* a mode effect adds mode_effect; no reason, no reason field */
-    req = (struct perm_request){"emit_output", "call-9", PERM_MODE_DEFAULT, PERM_MODE_PLAN, U,
-                                &rules,        &hooks};
+    req = (struct perm_request){
+        "emit_output", "call-9", PERM_MODE_DEFAULT, PERM_MODE_PLAN, U, &rules, &hooks, NULL};
     perm_decide(&req, &d);
     json_t *a = perm_audit_json(&d, "approval-1");
     static const char *const audit_effect[] = {"scope",
@@ -547,7 +596,7 @@ test_json(void)
 
     /* the matrix: every mode in order, the tools sorted and once each */
     static const char *const tools[] = {"write_file", "bash", "read_file", "bash"};
-    req = (struct perm_request){NULL, NULL, PERM_MODE_PLAN, U, U, &rules, &hooks};
+    req = (struct perm_request){NULL, NULL, PERM_MODE_PLAN, U, U, &rules, &hooks, NULL};
     json_t *mx = perm_matrix_json(&req, tools, 4, "s-1");
     static const char *const top[] = {"session_id", "modes", NULL};
     CHECK(keys_are(mx, top));
@@ -589,6 +638,7 @@ main(void)
     test_explicit_rules();
     test_mode_precedence();
     test_documents();
+    test_session_rules();
     test_json();
     reset();
     return check_report("permissions");

@@ -23,6 +23,7 @@
 #include <sodium.h>
 
 #include "check.h"
+#include "permissions.h"
 #include "tool_fs.h"
 #include "tools.h"
 #include "util.h"
@@ -415,6 +416,8 @@ test_table(void)
         CHECK(json_is_false(json_object_get(schema, "additionalProperties")));
         CHECK(s->description && s->description[0]);
         CHECK(s->mutates == (i >= 1 && i <= 3));
+        /* the permission engine's list of the runner's own tools holds it */
+        CHECK(util_in_list(s->name, perm_builtin_tools));
         json_decref(schema);
     }
     CHECK(tool_files_spec(7) == NULL);
