@@ -80,34 +80,107 @@ audit_setup(struct runner *r)
     return rc;
 }
 
-void
+int
 audit_queue(struct runner *r, struct job *j, enum audit_wait w, const char *outcome)
 {
-    struct ledger_record *a = &j->audit;
-    *a = (struct ledger_record){.timestamp_ms = runner_db_now_ms(r)};
-    a->f[LEDGER_SESSION_ID] = j->w.session_id;
-    a->f[LEDGER_AGENT_ID] = j->w.agent_id[0] ? j->w.agent_id : NULL;
-    a->f[LEDGER_RUN_ID] = j->w.run_id;
-    a->f[LEDGER_PRINCIPAL_ID] = j->principal;
-    a->f[LEDGER_GRANT_ID] = j->grant_id[0] ? j->grant_id : NULL;
-    a->f[LEDGER_PHASE] = w == AUDIT_REQUEST ? "request" : "response";
-    a->f[LEDGER_KIND] = "provider";
-    a->f[LEDGER_TARGET] = j->target;
-    a->f[LEDGER_REQUEST_DIGEST] = j->pc.request_digest[0] ? j->pc.request_digest : NULL;
-    a->f[LEDGER_RESPONSE_DIGEST] = j->pc.response_digest[0] ? j->pc.response_digest : NULL;
-    snprintf(j->outcome, sizeof j->outcome, "%s", outcome ? outcome : "");
-    a->f[LEDGER_OUTCOME] = outcome ? j->outcome : NULL;
-    j->audit_waits = w;
-    j->audit_failures = 0;
+    if (j->naudit == j->audit_cap) {
+        size_t cap = j->audit_cap ? j->audit_cap * 2 : 4;
+        struct audit_entry *grown = realloc(j->audit, cap * sizeof *grown);
+        if (grown == NULL)
+            return -1;
+        j->audit = grown;
+        j->audit_cap = cap;
+    }
+    struct audit_entry *e = &j->audit[j->naudit++];
+    *e = (struct audit_entry){.wait = w,
+                              .timestamp_ms = runner_db_now_ms(r),
+                              .kind = "provider",
+                              .target = j->target,
+                              .grant_id = j->grant_id[0] ? j->grant_id : NULL};
+    snprintf(e->request_digest, sizeof e->request_digest, "%s", j->pc.request_digest);
+    snprintf(e->response_digest, sizeof e->response_digest, "%s", j->pc.response_digest);
+    snprintf(e->outcome, sizeof e->outcome, "%s", outcome ? outcome : "");
+    if (j->naudit == 1)
+        j->audit_failures = 0;
+    return 0;
 }
 
-/* The record is in (ok) or given up (why): its job goes on. */
+void
+audit_drop(struct job *j, enum audit_wait w)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < j->naudit; i++)
+        if (j->audit[i].wait != w)
+            j->audit[kept++] = j->audit[i];
+    j->naudit = kept;
+}
+
+/* The signed record of e, the job's record at seq (after prev_hash, NULL
+ * for the bucket's first); e->record_hash is set. */
+static json_t *
+signed_record(struct runner *r, struct job *j, struct audit_entry *e, const char *prev_hash)
+{
+    struct ledger_record rec = {.timestamp_ms = e->timestamp_ms};
+    rec.f[LEDGER_SESSION_ID] = j->w.session_id;
+    rec.f[LEDGER_AGENT_ID] = j->w.agent_id[0] ? j->w.agent_id : NULL;
+    rec.f[LEDGER_RUN_ID] = j->w.run_id;
+    rec.f[LEDGER_PRINCIPAL_ID] = j->principal;
+    rec.f[LEDGER_GRANT_ID] = e->grant_id;
+    rec.f[LEDGER_PHASE] = e->wait == AUDIT_REQUEST ? "request" : "response";
+    rec.f[LEDGER_KIND] = e->kind;
+    rec.f[LEDGER_TARGET] = e->target;
+    rec.f[LEDGER_REQUEST_DIGEST] = e->request_digest[0] ? e->request_digest : NULL;
+    rec.f[LEDGER_RESPONSE_DIGEST] = e->response_digest[0] ? e->response_digest : NULL;
+    rec.f[LEDGER_OUTCOME] = e->outcome[0] ? e->outcome : NULL;
+    rec.f[LEDGER_PREV_HASH] = prev_hash;
+    if (ledger_sign(&rec, &r->audit_key) != 0)
+        return NULL;
+    memcpy(e->record_hash, rec.record_hash, sizeof e->record_hash);
+    return ledger_record_json(&rec);
+}
+
+/* The records of one job into batch, each after the one before; the last
+ * carries the checkpoint's signature. -1 when one could not be signed. */
+static int
+batch_job(struct runner *r, struct job *j, json_t *batch)
+{
+    const char *prev = j->audit_count ? j->audit_head : NULL;
+    for (size_t k = 0; k < j->naudit; k++) {
+        struct audit_entry *e = &j->audit[k];
+        int64_t seq = j->audit_count + (int64_t)k + 1;
+        json_t *rec = signed_record(r, j, e, prev);
+        char sig[LEDGER_SIG_HEX + 1];
+        if (rec == NULL ||
+            (k + 1 == j->naudit &&
+             ledger_checkpoint_sign(j->w.run_id, seq, e->record_hash, &r->audit_key, sig) != 0)) {
+            json_decref(rec);
+            return -1;
+        }
+        json_t *item = json_pack("{s:s, s:I, s:o}", "bucket", j->w.run_id, "seq", (json_int_t)seq,
+                                 "record", rec);
+        if (k + 1 == j->naudit)
+            json_object_set_new(item, "checkpoint_signature", json_string(sig));
+        json_array_append_new(batch, item);
+        prev = e->record_hash;
+    }
+    return 0;
+}
+
+/* Every record of the job is in (ok) or given up (why): each goes on, in
+ * order. What they let go on may queue new records. */
 static void
 settle(struct runner *r, struct job *j, int ok, const char *why)
 {
-    enum audit_wait w = j->audit_waits;
-    j->audit_waits = AUDIT_NONE;
-    job_audited(r, j, w, ok, why);
+    size_t n = j->naudit;
+    struct audit_entry done[n ? n : 1];
+    memcpy(done, j->audit, n * sizeof *done);
+    j->naudit = 0;
+    if (ok && n) {
+        j->audit_count += (int64_t)n;
+        memcpy(j->audit_head, done[n - 1].record_hash, sizeof j->audit_head);
+    }
+    for (size_t i = 0; i < n; i++)
+        job_audited(r, j, &done[i], ok, why);
 }
 
 json_t *
@@ -117,27 +190,22 @@ audit_batch(struct runner *r, size_t *n)
     *n = 0;
     for (size_t i = 0; i < r->njobs; i++) {
         struct job *j = r->jobs[i];
-        char sig[LEDGER_SIG_HEX + 1];
-        if (j->audit_waits == AUDIT_NONE)
+        size_t mark = json_array_size(batch);
+        if (j->naudit == 0)
             continue;
-        j->audit.f[LEDGER_PREV_HASH] = j->audit_count ? j->audit_head : NULL;
-        if (ledger_sign(&j->audit, &r->audit_key) != 0 ||
-            ledger_checkpoint_sign(j->w.run_id, j->audit_count + 1, j->audit.record_hash,
-                                   &r->audit_key, sig) != 0) {
+        if (batch_job(r, j, batch) != 0) {
+            while (json_array_size(batch) > mark)
+                json_array_remove(batch, mark);
             settle(r, j, 0, "its record could not be signed");
             continue;
         }
-        json_array_append_new(batch, json_pack("{s:s, s:I, s:o, s:s}", "bucket", j->w.run_id, "seq",
-                                               (json_int_t)(j->audit_count + 1), "record",
-                                               ledger_record_json(&j->audit),
-                                               "checkpoint_signature", sig));
         r->audit_jobs[(*n)++] = j;
     }
     return batch;
 }
 
-/* A record that was not appended this turn: after AUDIT_MAX_FAILURES
- * turns, its job gives up. */
+/* The job's records were not appended this turn: after AUDIT_MAX_FAILURES
+ * turns, the job gives up on them. */
 static void
 not_appended(struct runner *r, struct job *j, const char *why)
 {
@@ -148,12 +216,12 @@ not_appended(struct runner *r, struct job *j, const char *why)
 void
 audit_answered(struct runner *r, size_t n, const json_t *answers)
 {
+    size_t at = 0; /* the answer of each job's first record */
     for (size_t i = 0; i < n; i++) {
         struct job *j = r->audit_jobs[i];
-        const json_t *a = json_array_get(answers, i);
+        const json_t *a = json_array_get(answers, at);
+        at += j->naudit;
         if (json_is_true(json_object_get(a, "appended"))) {
-            j->audit_count++;
-            memcpy(j->audit_head, j->audit.record_hash, sizeof j->audit_head);
             settle(r, j, 1, NULL);
         } else if (json_is_false(json_object_get(a, "appended"))) {
             const char *head = json_string_value(json_object_get(a, "last_record_hash"));

@@ -269,7 +269,7 @@ reap(struct runner *r)
 {
     size_t kept = 0;
     for (size_t i = 0; i < r->njobs; i++) {
-        if (r->jobs[i]->stop && r->jobs[i]->audit_waits == AUDIT_NONE)
+        if (r->jobs[i]->stop && r->jobs[i]->naudit == 0)
             job_free(r->jobs[i]);
         else
             r->jobs[kept++] = r->jobs[i];
@@ -417,7 +417,7 @@ wait_ms(const struct runner *r, int64_t now)
             until = j->retry_at_ms;
         if (j->sent < j->len && j->next_trace_ms < until)
             until = j->next_trace_ms;
-        if ((j->status || j->audit_waits != AUDIT_NONE) && r->db_retry_ms < until)
+        if ((j->status || j->naudit) && r->db_retry_ms < until)
             until = r->db_retry_ms; /* an outcome to commit, a ledger record to append */
     }
     return until <= now ? 0 : until - now > RUNNER_POLL_MS ? RUNNER_POLL_MS : (int)(until - now);
@@ -459,10 +459,11 @@ shut_down(struct runner *r)
     work(r);
     for (size_t i = 0; i < r->njobs; i++) {
         struct job *j = r->jobs[i];
-        if (j->audit_waits != AUDIT_NONE)
+        if (j->naudit)
             log_msg("error", "audit_record_lost",
-                    "run %s: a ledger record could not be appended before shutdown", j->w.run_id);
-        j->audit_waits = AUDIT_NONE;
+                    "run %s: %zu ledger records could not be appended before shutdown", j->w.run_id,
+                    j->naudit);
+        j->naudit = 0;
         j->stop = "shut down";
     }
     reap(r);

@@ -13,11 +13,22 @@
 #include "sealed.h"
 #include "store.h"
 
-/* The ledger record a job waits to have appended (audit.c). */
+/* What a ledger record waiting in its job holds back (audit.c). */
 enum audit_wait {
-    AUDIT_NONE,     /* none */
-    AUDIT_REQUEST,  /* a request: the provider call is sent once it is in */
+    AUDIT_REQUEST,  /* a request: the action is made once it is in */
     AUDIT_RESPONSE, /* a response: the run's outcome commits with it, its next attempt waits */
+};
+
+/* A record waiting in its job to be appended: what is its own; the rest
+ * (session, run, principal) is the job's. kind, target and grant_id point
+ * into the job, which outlives the record. */
+struct audit_entry {
+    enum audit_wait wait;
+    int64_t timestamp_ms;
+    const char *kind, *target, *grant_id;
+    char request_digest[72], response_digest[72];
+    char outcome[32]; /* "" for none */
+    char record_hash[LEDGER_HASH_HEX + 1];
 };
 
 /* One claimed run, from its claim to its outcome. */
@@ -37,14 +48,13 @@ struct job {
     const char *stop; /* why it ends without an outcome of ours: someone else ended it */
     int stop_asked;   /* a NOTIFY named it: stopped once the database confirms */
     /* The external-action ledger (audit.c): the run's bucket as this runner
-     * last saw it, and the record waiting to be appended. */
+     * last saw it, and the records waiting to be appended, in order. */
     int64_t audit_count;
     char audit_head[LEDGER_HASH_HEX + 1];
-    struct ledger_record audit;
-    enum audit_wait audit_waits;
-    int audit_failures; /* turns that did not append it */
+    struct audit_entry *audit;
+    size_t naudit, audit_cap;
+    int audit_failures; /* turns that did not append them */
     char target[ROUTES_STRING_MAX_BYTES * 2 + 16];
-    char outcome[32];
     char principal[200];
     char grant_id[40]; /* the broker lease of an auth_ref route's credential */
 };
@@ -95,18 +105,23 @@ void job_stop(struct runner *r, struct job *j, const char *why);
 /* Ends the job with an outcome (status, error), stopping its call. */
 void job_end(struct runner *r, struct job *j, const char *status, const char *error);
 void job_free(struct job *j);
-/* Its ledger record (a request or a response) was appended (ok) or could
- * not be (why): the job goes on. */
-void job_audited(struct runner *r, struct job *j, enum audit_wait w, int ok, const char *why);
+/* Its ledger record e was appended (ok) or could not be (why): the job goes
+ * on. */
+void job_audited(struct runner *r, struct job *j, const struct audit_entry *e, int ok,
+                 const char *why);
 
-/* audit.c: the signed record of each provider call (contract §9). A record
- * is queued for a job (a response's outcome, NULL for a request) and
+/* audit.c: the signed record of each provider call (contract §9). Records
+ * are queued in their job (a response's outcome, NULL for a request) and
  * appended with those of every other job by the loop's turn statement
  * (kheish_work): audit_batch signs them into its batch, audit_answered takes
  * its answers, audit_failed counts a statement that failed; job_audited
  * then carries each job on. */
 int audit_setup(struct runner *r);
-void audit_queue(struct runner *r, struct job *j, enum audit_wait w, const char *outcome);
+/* Queues the record of the job's provider attempt; -1 when memory ran out
+ * (the attempt is then not made, or its run fails). */
+int audit_queue(struct runner *r, struct job *j, enum audit_wait w, const char *outcome);
+/* Drops the job's records not appended yet of kind w. */
+void audit_drop(struct job *j, enum audit_wait w);
 json_t *audit_batch(struct runner *r, size_t *n);
 void audit_answered(struct runner *r, size_t n, const json_t *answers);
 void audit_failed(struct runner *r, size_t n, const char *why);

@@ -122,8 +122,8 @@ attempt(struct runner *r, struct job *j)
     j->retry_at_ms = 0;
     if (provider_prepare(&j->pc) != PROVIDER_OK)
         job_end(r, j, "failed", j->pc.error);
-    else
-        audit_queue(r, j, AUDIT_REQUEST, NULL);
+    else if (audit_queue(r, j, AUDIT_REQUEST, NULL) != 0)
+        job_end(r, j, "failed", "out of memory for the provider request's ledger record");
 }
 
 /* Sends the recorded request: the reply starts over. */
@@ -134,7 +134,7 @@ call(struct runner *r, struct job *j)
     j->next_trace_ms = runner_now_ms() + RUNNER_TRACE_BATCH_MS;
     if (provider_start(&j->pc, r->multi) == PROVIDER_OK)
         return;
-    audit_queue(r, j, AUDIT_RESPONSE, "not_sent");
+    audit_queue(r, j, AUDIT_RESPONSE, "not_sent"); /* nothing was sent: the record may be lost */
     job_end(r, j, "failed", j->pc.error);
 }
 
@@ -214,23 +214,26 @@ job_attempt_done(struct runner *r, struct job *j, CURLcode cc)
 {
     char buf[32];
     enum provider_rc rc = provider_end(&j->pc, r->multi, cc);
-    audit_queue(r, j, AUDIT_RESPONSE, outcome(j, rc, buf, sizeof buf));
-    verdict(r, j, rc);
+    if (audit_queue(r, j, AUDIT_RESPONSE, outcome(j, rc, buf, sizeof buf)) != 0)
+        job_end(r, j, "failed", "out of memory for the provider answer's ledger record");
+    else
+        verdict(r, j, rc);
 }
 
 void
-job_audited(struct runner *r, struct job *j, enum audit_wait w, int ok, const char *why)
+job_audited(struct runner *r, struct job *j, const struct audit_entry *e, int ok, const char *why)
 {
     char error[sizeof j->error];
     if (j->stop || (j->status && strcmp(j->status, "completed")))
         return; /* ended by someone else, or without an answer to hand out */
     if (ok) {
-        if (w == AUDIT_REQUEST && j->status == NULL)
+        if (e->wait == AUDIT_REQUEST && j->status == NULL)
             call(r, j);
         return;
     }
     snprintf(error, sizeof error, "the external-action audit could not record the %s: %s",
-             w == AUDIT_REQUEST ? "provider request, which was not sent" : "provider's answer",
+             e->wait == AUDIT_REQUEST ? "provider request, which was not sent"
+                                      : "provider's answer",
              why);
     job_end(r, j, "failed", error);
 }
@@ -238,8 +241,7 @@ job_audited(struct runner *r, struct job *j, enum audit_wait w, int ok, const ch
 int
 job_retry_due(const struct job *j)
 {
-    return j->retry_at_ms > 0 && j->audit_waits == AUDIT_NONE && j->status == NULL &&
-           j->stop == NULL;
+    return j->retry_at_ms > 0 && j->naudit == 0 && j->status == NULL && j->stop == NULL;
 }
 
 void
@@ -255,9 +257,9 @@ static void
 stop_attempt(struct runner *r, struct job *j)
 {
     if (provider_in_flight(&j->pc))
-        audit_queue(r, j, AUDIT_RESPONSE, "aborted");
-    else if (j->audit_waits == AUDIT_REQUEST)
-        j->audit_waits = AUDIT_NONE;
+        audit_queue(r, j, AUDIT_RESPONSE, "aborted"); /* out of memory: the record is lost */
+    else
+        audit_drop(j, AUDIT_REQUEST);
     provider_abort(&j->pc, r->multi);
 }
 
@@ -289,6 +291,7 @@ job_free(struct job *j)
     }
     json_decref(j->messages);
     provider_release(&j->pc);
+    free(j->audit);
     free(j->text);
     store_work_free(&j->w);
     free(j);
