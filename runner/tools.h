@@ -42,6 +42,7 @@
 #define TOOL_GREP_FILE_BYTES       (8 * 1024 * 1024)  /* grep reads at most this of a file */
 #define TOOL_GREP_SCAN_BYTES       (64 * 1024 * 1024) /* ... and of every file together */
 #define TOOL_GREP_TEXT_BYTES       1000               /* of a matching line, returned */
+#define TOOL_GREP_LINE_BYTES       (8 * 1024) /* of a line, matched by a regular expression */
 
 /* One tool as the model is told of it: its input schema is JSON Schema text
  * (an object with properties, required and additionalProperties false, as

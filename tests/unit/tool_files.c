@@ -970,6 +970,19 @@ test_grep(void)
            (double)(util_monotonic_us() - t0) / 1e6, ru1.ru_maxrss - ru0.ru_maxrss);
     CHECK(util_monotonic_us() - t0 < (int64_t)(TOOL_WALK_MAX_MS + 2000) * 1000);
     CHECK(ru1.ru_maxrss - ru0.ru_maxrss < 32 * 1024);
+    /* repetition counts within bounds, but of a long group: regcomp alone
+     * would take 200 MB (a literal search instead) */
+    char wide[TOOL_PATTERN_MAX_BYTES + 1] = "(";
+    memset(wide + 1, 'a', 1000);
+    strcpy(wide + 1001, "){1000}");
+    getrusage(RUSAGE_SELF, &ru0);
+    r = call("grep_search", "{s:s, s:s}", "base", "g", "pattern", wide);
+    ACCEPTED(r);
+    CHECK(json_array_size(json_object_get(r, "matches")) == 0);
+    json_decref(r);
+    getrusage(RUSAGE_SELF, &ru1);
+    printf("grep (a{1000 times}){1000}: peak memory +%ld KiB\n", ru1.ru_maxrss - ru0.ru_maxrss);
+    CHECK(ru1.ru_maxrss - ru0.ru_maxrss < 32 * 1024);
     /* a file over the per-file budget is searched in part */
     size_t big = TOOL_GREP_FILE_BYTES + 100;
     char *b = malloc(big);
@@ -982,6 +995,34 @@ test_grep(void)
     r = call("grep_search", "{s:s, s:s}", "base", "g2", "pattern", "late-needle");
     CHECK(json_array_size(json_object_get(r, "matches")) == 0);
     CHECK(json_is_true(json_object_get(r, "truncated")));
+    json_decref(r);
+    /* Long lines: glibc's regexec tries a pattern like "a.*c" from every
+     * start of a line that does not match, in time quadratic in the line's
+     * length (a 40 KiB line: 2 s; one of 8 MiB: a day). One 128 KiB line,
+     * then a thousand 8000-byte lines: bounded by the walk's deadline,
+     * checked between lines, and the start of a long line still matches. */
+    size_t llen = 128 * 1024, nlines = 1000, lw = 8000;
+    char *al = malloc(nlines * (lw + 1));
+    memcpy(al, "needle", 6);
+    memset(al + 6, 'a', llen - 6);
+    put_at(wsdir, "g5/one-line.txt", al, llen);
+    memset(al, 'a', nlines * (lw + 1));
+    for (size_t i = 0; i < nlines; i++)
+        al[i * (lw + 1) + lw] = '\n';
+    put_at(wsdir, "g6/many-lines.txt", al, nlines * (lw + 1));
+    free(al);
+    const char *bases[] = {"g5", "g6"};
+    for (size_t i = 0; i < 2; i++) {
+        t0 = util_monotonic_us();
+        r = call("grep_search", "{s:s, s:s}", "base", bases[i], "pattern", "a.*c");
+        ACCEPTED(r);
+        CHECK(json_array_size(json_object_get(r, "matches")) == 0);
+        json_decref(r);
+        printf("grep a.*c in %s: %.2f s\n", bases[i], (double)(util_monotonic_us() - t0) / 1e6);
+        CHECK(util_monotonic_us() - t0 < (int64_t)(TOOL_WALK_MAX_MS + 2000) * 1000);
+    }
+    r = call("grep_search", "{s:s, s:s}", "base", "g5", "pattern", "^ne+dl[e]");
+    CHECK(json_array_size(json_object_get(r, "matches")) == 1);
     json_decref(r);
 }
 
