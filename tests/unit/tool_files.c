@@ -808,6 +808,22 @@ test_apply_patch(void)
     free(big);
     REFUSED(call("apply_patch", "{s:o}", "hunks", many),
             "apply_patch changes at most 16777216 bytes of files together");
+    /* replace_all of one byte by another and back, 256 times, over 1 MiB:
+     * 256 M replacements (over 4 MiB, a 14 s call). Refused, quickly. */
+    size_t alen = 1024 * 1024;
+    char *as = malloc(alen);
+    memset(as, 'a', alen);
+    put_at(wsdir, "p/ab.txt", as, alen);
+    free(as);
+    many = json_array();
+    for (int i = 0; i < TOOL_PATCH_MAX_HUNKS; i++)
+        json_array_append_new(many, json_pack("{s:s, s:s, s:s, s:b}", "path", "p/ab.txt",
+                                              "old_text", i % 2 ? "b" : "a", "new_text",
+                                              i % 2 ? "a" : "b", "replace_all", 1));
+    int64_t t0 = util_monotonic_us();
+    REFUSED(call("apply_patch", "{s:o}", "hunks", many), "replacements");
+    printf("apply_patch of 256 M replacements: %.2f s\n", (double)(util_monotonic_us() - t0) / 1e6);
+    CHECK(util_monotonic_us() - t0 < 1000 * 1000);
     CHECK(same_text("p/b.txt", "g3\n"));
     CHECK(no_temp_left(""));
 }
