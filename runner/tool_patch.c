@@ -280,9 +280,8 @@ fail:
 static int
 apply_hunk(struct tool_ctx *c, struct pstate *s, const struct tool_hunk *h)
 {
-    if (s->replacements > TOOL_PATCH_MAX_REPLACEMENTS)
-        return tool_fail(c, "apply_patch makes at most %d replacements",
-                         TOOL_PATCH_MAX_REPLACEMENTS);
+    if (s->replacements > TOOL_PATCH_MAX_REPLACED)
+        return tool_fail(c, "apply_patch makes at most %d replacements", TOOL_PATCH_MAX_REPLACED);
     struct pfile *f = pfile_for(c, s, h);
     if (f == NULL)
         return -1;

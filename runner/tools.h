@@ -25,25 +25,25 @@
 
 /* Limits, each with its unit. Upstream's own numbers where it has one
  * (max_read_bytes, max_results, max_edit_bytes). */
-#define TOOL_PATH_MAX               4095              /* bytes of a path the model gives */
-#define TOOL_READ_WINDOW_BYTES      (4 * 1024 * 1024) /* read_file reads at most this of a file */
-#define TOOL_READ_CONTENT_BYTES     (128 * 1024)      /* ... and returns at most this of it */
-#define TOOL_EDIT_MAX_BYTES         (4 * 1024 * 1024) /* a file edit_file/apply_patch changes */
-#define TOOL_WRITE_MAX_BYTES        (4 * 1024 * 1024) /* what write_file writes */
-#define TOOL_PATCH_MAX_HUNKS        256
-#define TOOL_PATCH_MAX_FILES        64
-#define TOOL_PATCH_MAX_TOTAL_BYTES  (16 * 1024 * 1024) /* of every file one apply_patch changes */
-#define TOOL_PATCH_MAX_REPLACEMENTS (16 * 1024 * 1024) /* made by one apply_patch's hunks */
-#define TOOL_MAX_RESULTS            200                /* paths listed, matches returned */
-#define TOOL_WALK_MAX_ENTRIES       100000             /* directory entries one walk looks at */
-#define TOOL_WALK_MAX_DEPTH         64                 /* directories below the base */
-#define TOOL_WALK_MAX_BYTES         (16 * 1024 * 1024) /* of the paths one walk keeps */
-#define TOOL_WALK_MAX_MS            5000               /* one list/glob/grep walk and scan */
-#define TOOL_PATTERN_MAX_BYTES      1024               /* a glob or grep pattern */
-#define TOOL_GREP_FILE_BYTES        (8 * 1024 * 1024)  /* grep reads at most this of a file */
-#define TOOL_GREP_SCAN_BYTES        (64 * 1024 * 1024) /* ... and of every file together */
-#define TOOL_GREP_TEXT_BYTES        1000               /* of a matching line, returned */
-#define TOOL_GREP_LINE_BYTES        (8 * 1024) /* of a line, matched by a regular expression */
+#define TOOL_PATH_MAX              4095              /* bytes of a path the model gives */
+#define TOOL_READ_WINDOW_BYTES     (4 * 1024 * 1024) /* read_file reads at most this of a file */
+#define TOOL_READ_CONTENT_BYTES    (128 * 1024)      /* ... and returns at most this of it */
+#define TOOL_EDIT_MAX_BYTES        (4 * 1024 * 1024) /* a file edit_file/apply_patch changes */
+#define TOOL_WRITE_MAX_BYTES       (4 * 1024 * 1024) /* what write_file writes */
+#define TOOL_PATCH_MAX_HUNKS       256
+#define TOOL_PATCH_MAX_FILES       64
+#define TOOL_PATCH_MAX_TOTAL_BYTES (16 * 1024 * 1024) /* of every file one apply_patch changes */
+#define TOOL_PATCH_MAX_REPLACED    (16 * 1024 * 1024) /* replacements of one apply_patch's hunks */
+#define TOOL_MAX_RESULTS           200                /* paths listed, matches returned */
+#define TOOL_WALK_MAX_ENTRIES      100000             /* directory entries one walk looks at */
+#define TOOL_WALK_MAX_DEPTH        64                 /* directories below the base */
+#define TOOL_WALK_MAX_BYTES        (16 * 1024 * 1024) /* of the paths one walk keeps */
+#define TOOL_WALK_MAX_MS           5000               /* one list/glob/grep walk and scan */
+#define TOOL_PATTERN_MAX_BYTES     1024               /* a glob or grep pattern */
+#define TOOL_GREP_FILE_BYTES       (8 * 1024 * 1024)  /* grep reads at most this of a file */
+#define TOOL_GREP_SCAN_BYTES       (64 * 1024 * 1024) /* ... and of every file together */
+#define TOOL_GREP_TEXT_BYTES       1000               /* of a matching line, returned */
+#define TOOL_GREP_LINE_BYTES       (8 * 1024) /* of a line, matched by a regular expression */
 
 /* One tool as the model is told of it: its input schema is JSON Schema text
  * (an object with properties, required and additionalProperties false, as

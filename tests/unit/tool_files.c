@@ -908,6 +908,29 @@ test_list_and_glob(void)
     longpat[sizeof longpat - 1] = '\0';
     REFUSED(call("glob_search", "{s:s}", "pattern", longpat), "pattern is longer than");
     REFUSED(call("glob_search", "{s:s%}", "pattern", "a\0b", (size_t)3), "NUL");
+
+    /* hidden names are read too: they count against the walk's limits (or
+     * a directory of millions of them is read to its end, past the
+     * deadline) */
+    put("hid/seen.txt", "s");
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/hid", wsdir);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    for (int i = 0; i <= TOOL_WALK_MAX_ENTRIES; i++) {
+        char name[32];
+        snprintf(name, sizeof name, ".h%06d", i);
+        close(openat(dfd, name, O_WRONLY | O_CREAT, 0644));
+    }
+    r = call("list_files", "{s:s}", "base", "hid");
+    ACCEPTED(r);
+    CHECK(json_is_true(json_object_get(r, "truncated")));
+    json_decref(r);
+    for (int i = 0; i <= TOOL_WALK_MAX_ENTRIES; i++) {
+        char name[32];
+        snprintf(name, sizeof name, ".h%06d", i);
+        unlinkat(dfd, name, 0);
+    }
+    close(dfd);
 }
 
 static void
