@@ -24,7 +24,9 @@
  *   the pattern as a POSIX extended regular expression (with \d, \D and a
  *   leading (?i) as ripgrep writes them), and falls back to a literal
  *   search when it is no valid one (as upstream falls back when rg refuses
- *   the pattern); their results carry "truncated" when a limit cut them.
+ *   the pattern), and matches it against a line's first
+ *   TOOL_GREP_LINE_BYTES only (grep_line); their results carry
+ *   "truncated" when a limit cut them.
  */
 #include <errno.h>
 #include <fcntl.h>
