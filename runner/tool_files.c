@@ -24,7 +24,9 @@
  *   the pattern as a POSIX extended regular expression (with \d, \D and a
  *   leading (?i) as ripgrep writes them), and falls back to a literal
  *   search when it is no valid one (as upstream falls back when rg refuses
- *   the pattern); their results carry "truncated" when a limit cut them.
+ *   the pattern), and matches it against a line's first
+ *   TOOL_GREP_LINE_BYTES only (grep_line); their results carry
+ *   "truncated" when a limit cut them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -786,6 +788,11 @@ glob_search(struct tool_ctx *c, const json_t *in, json_t **out)
  * it by the megabyte. Compiled again after this much text, it stays small
  * (and, measured, gets faster). */
 #define GREP_RECOMPILE_BYTES (16 * 1024)
+/* A pattern's length times the product of its repetition counts: about the
+ * size of what regcomp builds ("(a...a){1000}", a group of 1000 bytes
+ * repeated 1000 times, takes it 200 MB and half a second, and grep_line
+ * compiles it again every GREP_RECOMPILE_BYTES). */
+#define GREP_EXPANDED_BYTES (64 * 1024)
 
 struct grep {
     const char *pat;
@@ -800,8 +807,8 @@ struct grep {
 /* Copies the pattern in ripgrep's syntax into POSIX extended syntax: \d and
  * \D outside brackets become classes. 0, or -1 when the pattern is not
  * worth compiling (a back-reference, which ripgrep refuses too, or
- * repetition counts whose product could make regcomp build a huge
- * automaton). */
+ * repetition counts whose product, or its product with the pattern's
+ * length, could make regcomp build a huge automaton). */
 static int
 grep_translate(const char *s, size_t n, char *out)
 {
@@ -843,7 +850,7 @@ grep_translate(const char *s, size_t n, char *out)
                 top = v > top ? v : top;
             }
             product *= top > 1 ? top : 1;
-            if (product > 1000)
+            if (product > 1000 || product * n > GREP_EXPANDED_BYTES)
                 return -1;
         }
         out[o++] = s[i];
@@ -879,12 +886,18 @@ grep_free(struct grep *g)
 
 /* 1 when line[0..n) matches; line[n] is the caller's, set to NUL for the
  * time of regexec (a sanitizer's regexec reads to the NUL, REG_STARTEND or
- * not). */
+ * not). A regular expression sees the first TOOL_GREP_LINE_BYTES of a
+ * line, without its end ($ fails there): glibc's regexec tries every start
+ * of a line, in time quadratic in its length for patterns as plain as
+ * "a.*c", and cannot be interrupted. */
 static int
 grep_line(struct grep *g, char *line, size_t n)
 {
     if (g->literal)
         return g->plen == 0 || memmem(line, n, g->pat, g->plen) != NULL;
+    int eflags = 0;
+    if (n > TOOL_GREP_LINE_BYTES)
+        n = TOOL_GREP_LINE_BYTES, eflags = REG_NOTEOL;
     g->since += n + 1;
     if (g->since > GREP_RECOMPILE_BYTES) {
         g->since = 0;
@@ -896,14 +909,15 @@ grep_line(struct grep *g, char *line, size_t n)
     }
     char save = line[n];
     line[n] = '\0';
-    int hit = regexec(&g->re, line, 0, NULL, 0) == 0;
+    int hit = regexec(&g->re, line, 0, NULL, eflags) == 0;
     line[n] = save;
     return hit;
 }
 
 /* Adds the matching lines of one file (buf[0..len), buf[len] writable) to
  * matches, up to limit. Returns 1 when the limit or the time is reached,
- * else 0. */
+ * else 0. The time is looked at before every line: one regexec may take a
+ * good part of a second (grep_line). */
 static int
 grep_file(struct grep *g, const char *rel, char *buf, size_t len, json_t *matches, size_t limit,
           int64_t deadline_us)
@@ -911,7 +925,8 @@ grep_file(struct grep *g, const char *rel, char *buf, size_t len, json_t *matche
     char *p = buf, *end = buf + len;
     size_t line = 0;
     while (p < end) {
-        if ((++line & 1023) == 0 && util_monotonic_us() > deadline_us)
+        line++;
+        if (util_monotonic_us() > deadline_us)
             return 1;
         char *nl = memchr(p, '\n', (size_t)(end - p));
         char *le = nl ? nl : end;

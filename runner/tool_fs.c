@@ -566,13 +566,15 @@ walk_dir(struct tool_walk *w, int fd, size_t rlen, int depth)
     struct dirent *e;
     while (rc == 0 && (e = readdir(d)) != NULL) {
         const char *name = e->d_name;
-        if (name[0] == '.') /* ".", "..", hidden names, our temporary files */
-            continue;
+        /* Every name counts, hidden ones too: a directory of millions of
+         * them is read no further than any other. */
         if (++w->entries > TOOL_WALK_MAX_ENTRIES || util_monotonic_us() > w->deadline_us) {
             w->truncated = 1;
             rc = 1;
             break;
         }
+        if (name[0] == '.') /* ".", "..", hidden names, our temporary files */
+            continue;
         size_t nlen = strlen(name), len = rlen + (rlen ? 1 : 0) + nlen;
         if (len > TOOL_PATH_MAX) {
             w->truncated = 1;

@@ -202,7 +202,8 @@ struct pfile {
 struct pstate {
     struct pfile *files;
     size_t n;
-    size_t total; /* bytes of the originals read */
+    size_t total;        /* bytes of the originals read */
+    size_t replacements; /* made by the hunks so far */
 };
 
 /* Paths in upstream's order (a BTreeMap of paths): component by component. */
@@ -273,10 +274,14 @@ fail:
     return NULL;
 }
 
-/* Applies hunk h to its file's current text. */
+/* Applies hunk h to its file's current text. The replacements are
+ * bounded: each costs a memmem call, and 256 replace_all hunks of one byte
+ * over a 4 MiB file would make a billion of them (about 15 s). */
 static int
 apply_hunk(struct tool_ctx *c, struct pstate *s, const struct tool_hunk *h)
 {
+    if (s->replacements > TOOL_PATCH_MAX_REPLACED)
+        return tool_fail(c, "apply_patch makes at most %d replacements", TOOL_PATCH_MAX_REPLACED);
     struct pfile *f = pfile_for(c, s, h);
     if (f == NULL)
         return -1;
@@ -307,6 +312,7 @@ apply_hunk(struct tool_ctx *c, struct pstate *s, const struct tool_hunk *h)
     f->clen = rlen;
     f->hunks++;
     f->replacements += (size_t)n;
+    s->replacements += (size_t)n;
     return 0;
 }
 

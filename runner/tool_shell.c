@@ -842,6 +842,12 @@ shell_start(const struct shell_host *h, const struct shell_limits *l, const char
         errf(err, errsz, "the workspace %s cannot be used: %s", ws, strerror(errno));
         goto fail;
     }
+    /* A command may take its owner's rights on the workspace away (chmod
+     * 000 ., chmod -R 644 .): every later one would fail to reach it. Its
+     * own directory is given them back (its parents are not the tool's). */
+    struct stat st;
+    if (fstat(ws_fd, &st) == 0 && (st.st_mode & S_IRWXU) != S_IRWXU)
+        chmod(ws, (st.st_mode & 07777) | S_IRWXU);
     if ((wd_fd = open_workdir(ws_fd, ws, in->workdir, wd, sizeof wd, err, errsz)) < 0)
         goto fail;
     argv = command_argv(h, l, ws, wd, in->command);

@@ -33,6 +33,7 @@
 #define TOOL_PATCH_MAX_HUNKS       256
 #define TOOL_PATCH_MAX_FILES       64
 #define TOOL_PATCH_MAX_TOTAL_BYTES (16 * 1024 * 1024) /* of every file one apply_patch changes */
+#define TOOL_PATCH_MAX_REPLACED    (16 * 1024 * 1024) /* replacements of one apply_patch's hunks */
 #define TOOL_MAX_RESULTS           200                /* paths listed, matches returned */
 #define TOOL_WALK_MAX_ENTRIES      100000             /* directory entries one walk looks at */
 #define TOOL_WALK_MAX_DEPTH        64                 /* directories below the base */
@@ -42,6 +43,7 @@
 #define TOOL_GREP_FILE_BYTES       (8 * 1024 * 1024)  /* grep reads at most this of a file */
 #define TOOL_GREP_SCAN_BYTES       (64 * 1024 * 1024) /* ... and of every file together */
 #define TOOL_GREP_TEXT_BYTES       1000               /* of a matching line, returned */
+#define TOOL_GREP_LINE_BYTES       (8 * 1024) /* of a line, matched by a regular expression */
 
 /* One tool as the model is told of it: its input schema is JSON Schema text
  * (an object with properties, required and additionalProperties false, as

@@ -811,6 +811,22 @@ test_apply_patch(void)
     free(big);
     REFUSED(call("apply_patch", "{s:o}", "hunks", many),
             "apply_patch changes at most 16777216 bytes of files together");
+    /* replace_all of one byte by another and back, 256 times, over 1 MiB:
+     * 256 M replacements (over 4 MiB, a 14 s call). Refused, quickly. */
+    size_t alen = 1024 * 1024;
+    char *as = malloc(alen);
+    memset(as, 'a', alen);
+    put_at(wsdir, "p/ab.txt", as, alen);
+    free(as);
+    many = json_array();
+    for (int i = 0; i < TOOL_PATCH_MAX_HUNKS; i++)
+        json_array_append_new(many, json_pack("{s:s, s:s, s:s, s:b}", "path", "p/ab.txt",
+                                              "old_text", i % 2 ? "b" : "a", "new_text",
+                                              i % 2 ? "a" : "b", "replace_all", 1));
+    int64_t t0 = util_monotonic_us();
+    REFUSED(call("apply_patch", "{s:o}", "hunks", many), "replacements");
+    printf("apply_patch of 256 M replacements: %.2f s\n", (double)(util_monotonic_us() - t0) / 1e6);
+    CHECK(util_monotonic_us() - t0 < 1000 * 1000);
     CHECK(same_text("p/b.txt", "g3\n"));
     CHECK(no_temp_left(""));
 }
@@ -895,6 +911,29 @@ test_list_and_glob(void)
     longpat[sizeof longpat - 1] = '\0';
     REFUSED(call("glob_search", "{s:s}", "pattern", longpat), "pattern is longer than");
     REFUSED(call("glob_search", "{s:s%}", "pattern", "a\0b", (size_t)3), "NUL");
+
+    /* hidden names are read too: they count against the walk's limits (or
+     * a directory of millions of them is read to its end, past the
+     * deadline) */
+    put("hid/seen.txt", "s");
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/hid", wsdir);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    for (int i = 0; i <= TOOL_WALK_MAX_ENTRIES; i++) {
+        char name[32];
+        snprintf(name, sizeof name, ".h%06d", i);
+        close(openat(dfd, name, O_WRONLY | O_CREAT, 0644));
+    }
+    r = call("list_files", "{s:s}", "base", "hid");
+    ACCEPTED(r);
+    CHECK(json_is_true(json_object_get(r, "truncated")));
+    json_decref(r);
+    for (int i = 0; i <= TOOL_WALK_MAX_ENTRIES; i++) {
+        char name[32];
+        snprintf(name, sizeof name, ".h%06d", i);
+        unlinkat(dfd, name, 0);
+    }
+    close(dfd);
 }
 
 static void
@@ -973,6 +1012,19 @@ test_grep(void)
            (double)(util_monotonic_us() - t0) / 1e6, ru1.ru_maxrss - ru0.ru_maxrss);
     CHECK(util_monotonic_us() - t0 < (int64_t)(TOOL_WALK_MAX_MS + 2000) * 1000);
     CHECK(ru1.ru_maxrss - ru0.ru_maxrss < 32 * 1024);
+    /* repetition counts within bounds, but of a long group: regcomp alone
+     * would take 200 MB (a literal search instead) */
+    char wide[TOOL_PATTERN_MAX_BYTES + 1] = "(";
+    memset(wide + 1, 'a', 1000);
+    strcpy(wide + 1001, "){1000}");
+    getrusage(RUSAGE_SELF, &ru0);
+    r = call("grep_search", "{s:s, s:s}", "base", "g", "pattern", wide);
+    ACCEPTED(r);
+    CHECK(json_array_size(json_object_get(r, "matches")) == 0);
+    json_decref(r);
+    getrusage(RUSAGE_SELF, &ru1);
+    printf("grep (a{1000 times}){1000}: peak memory +%ld KiB\n", ru1.ru_maxrss - ru0.ru_maxrss);
+    CHECK(ru1.ru_maxrss - ru0.ru_maxrss < 32 * 1024);
     /* a file over the per-file budget is searched in part */
     size_t big = TOOL_GREP_FILE_BYTES + 100;
     char *b = malloc(big);
@@ -985,6 +1037,34 @@ test_grep(void)
     r = call("grep_search", "{s:s, s:s}", "base", "g2", "pattern", "late-needle");
     CHECK(json_array_size(json_object_get(r, "matches")) == 0);
     CHECK(json_is_true(json_object_get(r, "truncated")));
+    json_decref(r);
+    /* Long lines: glibc's regexec tries a pattern like "a.*c" from every
+     * start of a line that does not match, in time quadratic in the line's
+     * length (a 40 KiB line: 2 s; one of 8 MiB: a day). One 128 KiB line,
+     * then a thousand 8000-byte lines: bounded by the walk's deadline,
+     * checked between lines, and the start of a long line still matches. */
+    size_t llen = 128 * 1024, nlines = 1000, lw = 8000;
+    char *al = malloc(nlines * (lw + 1));
+    memcpy(al, "needle", 6);
+    memset(al + 6, 'a', llen - 6);
+    put_at(wsdir, "g5/one-line.txt", al, llen);
+    memset(al, 'a', nlines * (lw + 1));
+    for (size_t i = 0; i < nlines; i++)
+        al[i * (lw + 1) + lw] = '\n';
+    put_at(wsdir, "g6/many-lines.txt", al, nlines * (lw + 1));
+    free(al);
+    const char *bases[] = {"g5", "g6"};
+    for (size_t i = 0; i < 2; i++) {
+        t0 = util_monotonic_us();
+        r = call("grep_search", "{s:s, s:s}", "base", bases[i], "pattern", "a.*c");
+        ACCEPTED(r);
+        CHECK(json_array_size(json_object_get(r, "matches")) == 0);
+        json_decref(r);
+        printf("grep a.*c in %s: %.2f s\n", bases[i], (double)(util_monotonic_us() - t0) / 1e6);
+        CHECK(util_monotonic_us() - t0 < (int64_t)(TOOL_WALK_MAX_MS + 2000) * 1000);
+    }
+    r = call("grep_search", "{s:s, s:s}", "base", "g5", "pattern", "^ne+dl[e]");
+    CHECK(json_array_size(json_object_get(r, "matches")) == 1);
     json_decref(r);
 }
 

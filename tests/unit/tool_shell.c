@@ -470,6 +470,21 @@ test_fds(const struct shell_host *h, const char *ws)
     close(sv[1]);
 }
 
+/* A command that takes its own rights on the workspace away (chmod 000 .,
+ * or chmod -R 644 .) does not lock every later command out of it. */
+static void
+test_lockout(const struct shell_host *h, const char *ws)
+{
+    json_t *r = run_in(h, limits(), ws, "chmod 000 . && echo locked", NULL);
+    CHECK(r != NULL);
+    CHECK_STR(str(r, "stdout"), "locked\n");
+    json_decref(r);
+    r = run_in(h, limits(), ws, "ls -a . >/dev/null && echo open", NULL);
+    CHECK(r != NULL);
+    CHECK_STR(str(r, "stdout"), "open\n");
+    json_decref(r);
+}
+
 /* Resource limits as set. */
 static void
 test_rlimits(const struct shell_host *h, const char *ws)
@@ -505,6 +520,7 @@ run_all(const struct shell_host *h, const char *label)
     test_writes(h, ws);
     test_fds(h, ws);
     test_rlimits(h, ws);
+    test_lockout(h, ws);
     if (h->bwrap && h->switch_user) {
         /* bwrap binds the workspace as the tool user: its parents must be
          * searchable, and shell_start says so when they are not. */
@@ -553,6 +569,7 @@ test_not_root(void)
         CHECK(r && !contains(r, FAKE_MASTER) && !contains(r, FAKE_PROVIDER));
         json_decref(r);
         test_fds(&h, ws);
+        test_lockout(&h, ws);
         shell_host_free(&h);
         o.sandbox = SHELL_SANDBOX_AUTO;
         if (shell_host_init(&h, &o, err, sizeof err) == 0 && h.bwrap) {
