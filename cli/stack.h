@@ -8,7 +8,8 @@
  *   stack.env          0600  settings chosen by `up`, read by `down`/`migrate`
  *   daemon.lock        0600  flock held by the up or serve at work (stack_lock)
  *   tokens/            0700  admin-token, readonly-token (0600, created once)
- *   workspace/         0700  the agents' workspace root
+ *   workspace/         0711  the agents' workspace root: one directory per session, owned by
+ *                            the bash tool's user (kheish-tool) when the runner is root
  *   run/               0755  api.sock and relay-N.sock (0660, nginx's group only),
  *                            fcgi.pid, relay-N.pid, runner-N.pid; supervisor.pid,
  *                            supervisor.sock (0600), supervisor.json (restarts)

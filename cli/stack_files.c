@@ -712,7 +712,7 @@ stack_dirs_create(const struct stack *st)
         const char *rel;
         mode_t mode;
     } dirs[] = {
-        {"", 0711},     {"tokens", 0700}, {"workspace", 0700},  {"run", 0755},
+        {"", 0711},     {"tokens", 0700}, {"workspace", 0711},  {"run", 0755},
         {"logs", 0755}, {"nginx", 0755},  {"nginx/logs", 0755}, {"nginx/tmp", 0755},
     };
     char path[PATH_MAX];

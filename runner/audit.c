@@ -1,10 +1,10 @@
 /*
- * audit: the signed external-action ledger of the provider calls (contract
- * §9). Each attempt is two records in the run's bucket: `request` before the
- * call is sent and `response` after it ended (its outcome, the digests of
- * what was sent and answered; never a body or a key). A request record that
- * cannot be appended stops the call: nothing is sent that the ledger does
- * not hold (fail closed).
+ * audit: the signed external-action ledger of the provider and tool calls
+ * (contract §9). Each provider attempt and each tool call is two records in
+ * the run's bucket: `request` before the call is made and `response` after
+ * it ended (its outcome, the digests of what was sent and answered; never a
+ * body or a key). A request record that cannot be appended stops the call:
+ * nothing is done that the ledger does not hold (fail closed).
  *
  * Records wait in their job until the loop's next turn statement
  * (kheish_work) appends those of every job, signed here with the runner's
@@ -80,28 +80,56 @@ audit_setup(struct runner *r)
     return rc;
 }
 
-int
-audit_queue(struct runner *r, struct job *j, enum audit_wait w, const char *outcome)
+/* A new record at the end of the job's queue, or NULL when memory ran
+ * out. */
+static struct audit_entry *
+push(struct runner *r, struct job *j, enum audit_wait w, const char *kind, const char *target,
+     const char *grant_id)
 {
     if (j->naudit == j->audit_cap) {
         size_t cap = j->audit_cap ? j->audit_cap * 2 : 4;
         struct audit_entry *grown = realloc(j->audit, cap * sizeof *grown);
         if (grown == NULL)
-            return -1;
+            return NULL;
         j->audit = grown;
         j->audit_cap = cap;
     }
+    if (j->naudit == 0)
+        j->audit_failures = 0;
     struct audit_entry *e = &j->audit[j->naudit++];
     *e = (struct audit_entry){.wait = w,
                               .timestamp_ms = runner_db_now_ms(r),
-                              .kind = "provider",
-                              .target = j->target,
-                              .grant_id = j->grant_id[0] ? j->grant_id : NULL};
+                              .kind = kind,
+                              .target = target,
+                              .grant_id = grant_id};
+    return e;
+}
+
+int
+audit_queue(struct runner *r, struct job *j, enum audit_wait w, const char *outcome)
+{
+    struct audit_entry *e =
+        push(r, j, w, "provider", j->target, j->grant_id[0] ? j->grant_id : NULL);
+    if (e == NULL)
+        return -1;
     snprintf(e->request_digest, sizeof e->request_digest, "%s", j->pc.request_digest);
     snprintf(e->response_digest, sizeof e->response_digest, "%s", j->pc.response_digest);
     snprintf(e->outcome, sizeof e->outcome, "%s", outcome ? outcome : "");
-    if (j->naudit == 1)
-        j->audit_failures = 0;
+    return 0;
+}
+
+int
+audit_queue_tool(struct runner *r, struct job *j, enum audit_wait w, const struct tool_run *t,
+                 const char *outcome, const char *response_digest)
+{
+    struct audit_entry *e = push(r, j, w, "tool", t->target, t->grant);
+    if (e == NULL)
+        return -1;
+    e->tool_call_id = t->id;
+    snprintf(e->request_digest, sizeof e->request_digest, "%s", t->input_digest);
+    snprintf(e->response_digest, sizeof e->response_digest, "%s",
+             response_digest ? response_digest : "");
+    snprintf(e->outcome, sizeof e->outcome, "%s", outcome ? outcome : "");
     return 0;
 }
 
@@ -124,6 +152,7 @@ signed_record(struct runner *r, struct job *j, struct audit_entry *e, const char
     rec.f[LEDGER_SESSION_ID] = j->w.session_id;
     rec.f[LEDGER_AGENT_ID] = j->w.agent_id[0] ? j->w.agent_id : NULL;
     rec.f[LEDGER_RUN_ID] = j->w.run_id;
+    rec.f[LEDGER_TOOL_CALL_ID] = e->tool_call_id;
     rec.f[LEDGER_PRINCIPAL_ID] = j->principal;
     rec.f[LEDGER_GRANT_ID] = e->grant_id;
     rec.f[LEDGER_PHASE] = e->wait == AUDIT_REQUEST ? "request" : "response";

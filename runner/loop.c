@@ -202,29 +202,34 @@ setup(struct runner *r)
         fprintf(stderr, "kheish-runner: the first heartbeat failed: %s\n", store_last_error(r->db));
         return 1;
     }
-    return audit_setup(r);
+    int rc = audit_setup(r);
+    return rc ? rc : agent_setup(r);
 }
 
 /* What goes to the database together, into r->batch: the replies' new text
- * of every job whose trace batch is due (outcomes 0), or the jobs with an
- * outcome, each with its text not yet sent (outcomes 1). */
+ * of every job whose trace batch is due (reports 0), or the jobs with steps
+ * to report or an outcome, the latter with its text not yet sent (reports
+ * 1). */
 static size_t
-collect(struct runner *r, int outcomes, int64_t now)
+collect(struct runner *r, int reports, int64_t now)
 {
     struct store_outcome *o = r->batch;
     size_t n = 0;
     for (size_t i = 0; i < r->njobs; i++) {
         struct job *j = r->jobs[i];
-        if (j->stop || (outcomes ? j->status == NULL
-                                 : j->status || j->sent == j->len || now < j->next_trace_ms))
+        if (j->stop || (reports ? j->status == NULL && j->steps == NULL
+                                : j->status || j->sent == j->len || now < j->next_trace_ms))
             continue;
         r->batch_jobs[n] = j;
         o[n++] = (struct store_outcome){
             .w = &j->w,
-            .trace = j->text ? j->text + j->sent : NULL,
-            .trace_len = j->len - j->sent,
+            .trace = j->text && j->status ? j->text + j->sent : NULL,
+            .trace_len = j->status ? j->len - j->sent : 0,
+            .steps = reports ? j->steps : NULL,
             .status = j->status,
-            .text = j->status && !strcmp(j->status, "completed") ? (j->text ? j->text : "") : NULL,
+            .text = j->status && !strcmp(j->status, "completed")
+                        ? (j->text ? j->text + j->turn_start : "")
+                        : NULL,
             .error = j->status && strcmp(j->status, "completed") ? j->error : NULL,
         };
     }
@@ -317,18 +322,27 @@ work(struct runner *r)
         free(w);
         return;
     }
-    audit_answered(r, nrec, answers); /* the calls whose request is in go out */
+    /* The steps reported are in: what the records let go on below adds to
+     * new ones. */
+    for (size_t i = 0; i < n; i++)
+        if (!o[i].held) {
+            json_decref(r->batch_jobs[i]->steps);
+            r->batch_jobs[i]->steps = NULL;
+        }
+    audit_answered(r, nrec, answers); /* the calls whose request is in are made */
     json_decref(answers);
     for (size_t i = 0; i < n; i++) {
         struct job *j = r->batch_jobs[i];
-        if (o[i].held)
-            continue; /* its record is signed again; the outcome goes with it */
-        if (o[i].ended)
-            log_msg("info", "run_finished", "run %s %s%s%s", j->w.run_id, j->status,
+        if (o[i].ended) {
+            log_msg("info", "run_finished", "run %s %s%s%s", j->w.run_id, o[i].status,
                     o[i].error ? ": " : "", o[i].error ? o[i].error : "");
-        else
+            j->stop = "finished";
+        } else if (o[i].lost && o[i].status == NULL && j->stop == NULL) {
+            job_stop(r, j, "cancelled or interrupted");
+        } else if (o[i].lost) {
             log_msg("info", "run_taken", "run %s was ended by someone else first", j->w.run_id);
-        j->stop = "finished";
+            j->stop = "finished";
+        }
     }
     if (max_claim) {
         /* A full batch may have left more behind. */
@@ -415,11 +429,15 @@ wait_ms(const struct runner *r, int64_t now)
         const struct job *j = r->jobs[i];
         if (job_retry_due(j) && j->retry_at_ms < until)
             until = j->retry_at_ms;
+        if ((j->status || j->steps) && r->db_retry_ms < until)
+            until = r->db_retry_ms; /* a report to send */
         if (j->sent < j->len && j->next_trace_ms < until)
             until = j->next_trace_ms;
-        if ((j->status || j->naudit) && r->db_retry_ms < until)
-            until = r->db_retry_ms; /* an outcome to commit, a ledger record to append */
+        if (j->naudit && r->db_retry_ms < until)
+            until = r->db_retry_ms; /* a ledger record to append */
     }
+    if (agent_deadline_ms(r) < until)
+        until = agent_deadline_ms(r); /* a bash command's timeout */
     return until <= now ? 0 : until - now > RUNNER_POLL_MS ? RUNNER_POLL_MS : (int)(until - now);
 }
 
@@ -435,14 +453,18 @@ turn(struct runner *r)
         renew(r, now);
     perform(r);
     now = runner_now_ms();
+    agent_step(r, now);
     for (size_t i = 0; i < r->njobs; i++)
         job_retry_if_due(r, r->jobs[i], now);
     trace(r, now);
     work(r);
     reap(r);
-    struct curl_waitfd wake = {r->listener ? store_listener_fd(r->listener) : -1, CURL_WAIT_POLLIN,
-                               0};
-    curl_multi_poll(r->multi, &wake, wake.fd >= 0, wait_ms(r, runner_now_ms()), NULL);
+    struct curl_waitfd wake[RUNNER_WAIT_FDS];
+    size_t nwake = 0;
+    if (r->listener)
+        wake[nwake++] = (struct curl_waitfd){store_listener_fd(r->listener), CURL_WAIT_POLLIN, 0};
+    nwake += agent_fds(r, wake + nwake, RUNNER_WAIT_FDS - nwake);
+    curl_multi_poll(r->multi, wake, (unsigned)nwake, wait_ms(r, runner_now_ms()), NULL);
     drain(r);
     confirm_stops(r);
     listen_again(r);
@@ -518,6 +540,7 @@ runner_run(const struct runner_config *cfg)
     store_listener_close(r.listener);
     store_close(r.db);
     routes_free(&r.routes);
+    agent_teardown(&r);
     sealed_key_wipe(&r.key);
     ledger_key_wipe(&r.audit_key);
     return rc;

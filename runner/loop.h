@@ -7,11 +7,13 @@
 #include <signal.h>
 
 #include "ledger.h"
+#include "permissions.h"
 #include "provider.h"
 #include "routes.h"
 #include "runner.h"
 #include "sealed.h"
 #include "store.h"
+#include "tool_shell.h"
 
 /* What a ledger record waiting in its job holds back (audit.c). */
 enum audit_wait {
@@ -26,9 +28,25 @@ struct audit_entry {
     enum audit_wait wait;
     int64_t timestamp_ms;
     const char *kind, *target, *grant_id;
+    const char *tool_call_id; /* a tool call's, else NULL */
     char request_digest[72], response_digest[72];
     char outcome[32]; /* "" for none */
     char record_hash[LEDGER_HASH_HEX + 1];
+};
+
+/* One tool call of a job's current turn (agent.c). The strings point into
+ * the turn's calls, which the job keeps until its next turn. */
+struct tool_run {
+    const char *id, *name;
+    const json_t *input;                  /* NULL: the arguments were malformed */
+    json_t *permission;                   /* the decision's audit record (perm_audit_json) */
+    int allowed;                          /* the decision was allow: the tool runs once recorded */
+    char target[PERM_NAME_MAX_BYTES + 8]; /* tool:<name> */
+    char grant[PERM_NAME_MAX_BYTES + 64]; /* permission:<mode>:<rule>, what allowed it */
+    char input_digest[72];
+    struct shell_proc *shell; /* a bash call running */
+    json_t *result;           /* what the model gets back, once known */
+    int is_error;
 };
 
 /* One claimed run, from its claim to its outcome. */
@@ -41,8 +59,9 @@ struct job {
     int64_t retry_at_ms; /* > 0: waiting for the next attempt until then */
     int64_t backoff_ms;  /* the wait before the next attempt without Retry-After */
     int64_t next_trace_ms;
-    char *text; /* the reply so far; text[0..sent) went out as trace events */
+    char *text; /* the replies so far; text[0..sent) went out as trace events */
     size_t len, cap, sent;
+    size_t turn_start;  /* where the current turn's reply starts in text */
     const char *status; /* the outcome, once known: completed, failed, interrupted */
     char error[512];
     const char *stop; /* why it ends without an outcome of ours: someone else ended it */
@@ -56,6 +75,15 @@ struct job {
     int audit_failures; /* turns that did not append them */
     char target[ROUTES_STRING_MAX_BYTES * 2 + 16];
     char principal[200];
+    /* The agent loop (agent.c): the model's turns so far, the current
+     * turn's tool calls (ncalls, left of them without a result), and the
+     * steps the next report carries ({turns, results}; NULL: none). */
+    int turn;
+    json_t *turn_calls;
+    struct tool_run *calls;
+    size_t ncalls, calls_left;
+    json_t *steps;
+    int ws;            /* the session's workspace directory, -1 until opened */
     char grant_id[40]; /* the broker lease of an auth_ref route's credential */
 };
 
@@ -65,7 +93,20 @@ struct runner {
     struct sealed_key key;
     int has_key;
     struct ledger_key audit_key; /* signs the external-action ledger's records */
-    struct job **audit_jobs;     /* whose records a turn appends (cfg->concurrency slots) */
+    /* The agent loop (agent.c): the tools offered to the model, the
+     * permission settings (from the runtime settings, at each heartbeat),
+     * how bash runs, and where the sessions' workspaces are. */
+    json_t *tools;
+    enum perm_mode perm_mode;
+    struct perm_rules perm_rules;
+    int64_t settings_revision;
+    int64_t max_calls_per_turn, max_timeout_ms, max_turns;
+    struct shell_host shell;
+    struct shell_limits shell_limits;
+    int has_shell;
+    char shell_why[256]; /* why there is no bash tool */
+    const char *workspace_root;
+    struct job **audit_jobs; /* whose records a turn appends (cfg->concurrency slots) */
     struct store *db;
     struct store_listener *listener;
     int64_t listen_retry_ms;
@@ -95,6 +136,8 @@ int64_t runner_db_now_ms(const struct runner *r);
 struct job *job_start(struct runner *r, const struct store_work *w);
 /* Its attempt ended as curl says (cc): an outcome, or a retry scheduled. */
 void job_attempt_done(struct runner *r, struct job *j, CURLcode cc);
+/* The next model turn: a new attempt, its retries counted anew. */
+void job_next_turn(struct runner *r, struct job *j);
 /* 1 when an attempt waits to start at retry_at_ms (its last response record
  * is in). */
 int job_retry_due(const struct job *j);
@@ -110,6 +153,25 @@ void job_free(struct job *j);
 void job_audited(struct runner *r, struct job *j, const struct audit_entry *e, int ok,
                  const char *why);
 
+/* agent.c: the model's tool calls. agent_setup builds the tools offered
+ * and decides how bash runs; agent_settings takes the runtime settings
+ * (permission mode and rules, tool limits). agent_turn takes a finished
+ * provider attempt: 0 when it was the run's last turn (no tool call),
+ * else 1 and the job goes on (its calls decided, the allowed ones run once
+ * their request records are in: agent_tool_recorded; the next provider
+ * attempt once every call has a result). agent_fds and agent_step drive
+ * the bash commands running; agent_stop ends a job's. */
+int agent_setup(struct runner *r);
+void agent_teardown(struct runner *r);
+void agent_settings(struct runner *r, const json_t *revision);
+int agent_turn(struct runner *r, struct job *j);
+void agent_tool_recorded(struct runner *r, struct job *j, const char *tool_call_id);
+size_t agent_fds(const struct runner *r, struct curl_waitfd *fds, size_t max);
+int64_t agent_deadline_ms(const struct runner *r);
+void agent_step(struct runner *r, int64_t now);
+void agent_stop(struct runner *r, struct job *j);
+void agent_free(struct job *j);
+
 /* audit.c: the signed record of each provider call (contract §9). Records
  * are queued in their job (a response's outcome, NULL for a request) and
  * appended with those of every other job by the loop's turn statement
@@ -120,6 +182,10 @@ int audit_setup(struct runner *r);
 /* Queues the record of the job's provider attempt; -1 when memory ran out
  * (the attempt is then not made, or its run fails). */
 int audit_queue(struct runner *r, struct job *j, enum audit_wait w, const char *outcome);
+/* Queues the record of tool call t: its request (outcome NULL), or its
+ * response with the digest of its result. -1 when memory ran out. */
+int audit_queue_tool(struct runner *r, struct job *j, enum audit_wait w, const struct tool_run *t,
+                     const char *outcome, const char *response_digest);
 /* Drops the job's records not appended yet of kind w. */
 void audit_drop(struct job *j, enum audit_wait w);
 json_t *audit_batch(struct runner *r, size_t *n);

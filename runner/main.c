@@ -16,6 +16,7 @@ static const char usage[] =
     "  --lease-ms N           (15000)                    KHEISH_RUNNER_LEASE_MS\n"
     "  --concurrency N        (16) runs at once          KHEISH_RUNNER_CONCURRENCY\n"
     "  --state-root DIR       (none) audit-signing.key   KHEISH_STATE_ROOT\n"
+    "  --workspace-root DIR   (DIR/workspace) the sessions' workspaces KHEISH_WORKSPACE_ROOT\n"
     "  --pid-file PATH\n"
     "environment only: KHEISH_AUTH_STORE_MASTER_KEY or _FILE (auth_ref routes),\n"
     "  KHEISH_EXTERNAL_ACTION_AUDIT_SIGNING_KEY or _FILE (else DIR/audit-signing.key)\n";
@@ -29,13 +30,14 @@ runner_config_load(struct runner_config *cfg, int argc, char **argv)
     cfg->routes_file = getenv("KHEISH_ROUTES_FILE");
     cfg->default_route = getenv("KHEISH_DEFAULT_ROUTE");
     cfg->state_root = getenv("KHEISH_STATE_ROOT");
+    cfg->workspace_root = getenv("KHEISH_WORKSPACE_ROOT");
     const struct {
         const char *flag, **dst;
     } flags[] = {
         {"--database-url", &cfg->database_url},   {"--routes-file", &cfg->routes_file},
         {"--default-route", &cfg->default_route}, {"--lease-ms", &lease},
         {"--concurrency", &concurrency},          {"--pid-file", &cfg->pid_file},
-        {"--state-root", &cfg->state_root},
+        {"--state-root", &cfg->state_root},       {"--workspace-root", &cfg->workspace_root},
     };
     for (int a = 1; a < argc; a++) {
         size_t i = 0;
@@ -58,6 +60,12 @@ runner_config_load(struct runner_config *cfg, int argc, char **argv)
     }
     if (cfg->default_route && *cfg->default_route == '\0')
         cfg->default_route = NULL;
+    static char workspace[4096];
+    if ((cfg->workspace_root == NULL || *cfg->workspace_root == '\0') && cfg->state_root &&
+        *cfg->state_root) {
+        snprintf(workspace, sizeof workspace, "%s/workspace", cfg->state_root);
+        cfg->workspace_root = workspace;
+    }
     cfg->lease_ms = RUNNER_DEFAULT_LEASE_MS;
     if (lease && *lease && util_parse_i64(lease, 1000, 3600000, &cfg->lease_ms) != 0) {
         fprintf(stderr, "kheish-runner: --lease-ms must be an integer in [1000, 3600000]\n");

@@ -231,6 +231,17 @@ transfer_free(struct provider_transfer *k)
     free(k);
 }
 
+const char *
+provider_stop_name(enum provider_stop stop)
+{
+    static const char *const names[] = {
+        [PROVIDER_STOP_UNKNOWN] = "unknown",       [PROVIDER_STOP_END] = "end",
+        [PROVIDER_STOP_TOOL_CALLS] = "tool_calls", [PROVIDER_STOP_MAX_TOKENS] = "max_tokens",
+        [PROVIDER_STOP_FILTERED] = "filtered",
+    };
+    return stop < sizeof names / sizeof names[0] && names[stop] ? names[stop] : "unknown";
+}
+
 enum provider_rc
 provider_prepare(struct provider_call *c)
 {

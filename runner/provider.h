@@ -118,6 +118,10 @@ struct provider_call {
     struct provider_transfer *transfer; /* the attempt in flight, or NULL */
 };
 
+/* The name of a stop reason as the database records it: unknown, end,
+ * tool_calls, max_tokens, filtered. */
+const char *provider_stop_name(enum provider_stop stop);
+
 /* Prepares an attempt (its request, and request_digest) without sending
  * it: PROVIDER_OK, else PROVIDER_FAILED with error. */
 enum provider_rc provider_prepare(struct provider_call *c);

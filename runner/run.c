@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "loop.h"
@@ -130,7 +131,9 @@ attempt(struct runner *r, struct job *j)
 static void
 call(struct runner *r, struct job *j)
 {
-    j->len = j->sent = 0;
+    j->len = j->turn_start; /* a retried attempt's text starts over */
+    if (j->sent > j->len)
+        j->sent = j->len;
     j->next_trace_ms = runner_now_ms() + RUNNER_TRACE_BATCH_MS;
     if (provider_start(&j->pc, r->multi) == PROVIDER_OK)
         return;
@@ -146,6 +149,7 @@ job_start(struct runner *r, const struct store_work *w)
         return NULL;
     j->w = *w;
     j->backoff_ms = RUNNER_BACKOFF_MS;
+    j->ws = -1;
     log_msg("info", "run_claimed", "run %s of session %s", w->run_id, w->session_id);
     const json_t *generation = json_object_get(w->payload, "generation");
     const char *model = NULL;
@@ -166,6 +170,7 @@ job_start(struct runner *r, const struct store_work *w)
         .api_key = j->key,
         .messages = j->messages,
         .max_output_tokens = json_integer_value(json_object_get(generation, "max_output_tokens")),
+        .tools = r->tools,
         .on_delta = on_delta,
         .arg = j,
     };
@@ -192,7 +197,8 @@ static void
 verdict(struct runner *r, struct job *j, enum provider_rc rc)
 {
     if (rc == PROVIDER_OK) {
-        job_end(r, j, "completed", NULL);
+        if (!agent_turn(r, j))
+            job_end(r, j, "completed", NULL);
     } else if (rc == PROVIDER_ABORTED) {
         job_end(r, j, "failed", "out of memory while reading the reply");
     } else if (rc == PROVIDER_RETRY && j->attempt < RUNNER_ATTEMPTS) {
@@ -226,14 +232,18 @@ job_audited(struct runner *r, struct job *j, const struct audit_entry *e, int ok
     char error[sizeof j->error];
     if (j->stop || (j->status && strcmp(j->status, "completed")))
         return; /* ended by someone else, or without an answer to hand out */
+    int tool = e->tool_call_id != NULL;
     if (ok) {
-        if (e->wait == AUDIT_REQUEST && j->status == NULL)
+        if (e->wait == AUDIT_REQUEST && j->status == NULL && tool)
+            agent_tool_recorded(r, j, e->tool_call_id);
+        else if (e->wait == AUDIT_REQUEST && j->status == NULL)
             call(r, j);
         return;
     }
     snprintf(error, sizeof error, "the external-action audit could not record the %s: %s",
-             e->wait == AUDIT_REQUEST ? "provider request, which was not sent"
-                                      : "provider's answer",
+             e->wait == AUDIT_REQUEST
+                 ? (tool ? "tool call, which was not made" : "provider request, which was not sent")
+                 : (tool ? "tool call's result" : "provider's answer"),
              why);
     job_end(r, j, "failed", error);
 }
@@ -242,6 +252,15 @@ int
 job_retry_due(const struct job *j)
 {
     return j->retry_at_ms > 0 && j->naudit == 0 && j->status == NULL && j->stop == NULL;
+}
+
+void
+job_next_turn(struct runner *r, struct job *j)
+{
+    j->turn_start = j->len;
+    j->attempt = 0;
+    j->backoff_ms = RUNNER_BACKOFF_MS;
+    attempt(r, j);
 }
 
 void
@@ -258,8 +277,7 @@ stop_attempt(struct runner *r, struct job *j)
 {
     if (provider_in_flight(&j->pc))
         audit_queue(r, j, AUDIT_RESPONSE, "aborted"); /* out of memory: the record is lost */
-    else
-        audit_drop(j, AUDIT_REQUEST);
+    agent_stop(r, j);
     provider_abort(&j->pc, r->multi);
 }
 
@@ -291,6 +309,10 @@ job_free(struct job *j)
     }
     json_decref(j->messages);
     provider_release(&j->pc);
+    agent_free(j);
+    if (j->ws >= 0)
+        close(j->ws);
+    json_decref(j->steps);
     free(j->audit);
     free(j->text);
     store_work_free(&j->w);

@@ -24,6 +24,7 @@
 #define RUNNER_BACKOFF_MAX_MS      30000  /* ... up to this, or the provider's Retry-After */
 #define RUNNER_CREDENTIAL_TTL_MS   600000 /* broker lease on a route's slot, per run */
 #define RUNNER_LISTEN_RETRY_MS     1000
+#define RUNNER_WAIT_FDS            256 /* descriptors the loop sleeps on: LISTEN, bash commands */
 #define RUNNER_DB_RETRY_MS         200 /* a failed claim, renewal or commit is tried again after */
 #define RUNNER_DEFAULT_CONCURRENCY 16
 #define RUNNER_MAX_CONCURRENCY     1024
@@ -33,7 +34,8 @@ struct runner_config {
     const char *routes_file;
     const char *default_route; /* overrides the file's default */
     const char *pid_file;
-    const char *state_root; /* where audit-signing.key is made when no key is given */
+    const char *state_root;     /* where audit-signing.key is made when no key is given */
+    const char *workspace_root; /* the sessions' workspaces (default <state_root>/workspace) */
     int64_t lease_ms;
     int concurrency; /* runs executed at once */
 };

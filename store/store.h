@@ -194,24 +194,29 @@ struct store_work {
  * longer owner's running run (cancelled, interrupted, recovered). */
 enum store_rc store_work_renew(struct store *s, const char *owner, int64_t lease_ms,
                                const struct store_work *const *w, size_t n, int *lost);
-/* What a run leaves: reply text not yet streamed, and (for an outcome) its
- * end. */
+/* A runner's report of a run: reply text not yet streamed, its steps, and
+ * (for an outcome) its end. */
 struct store_outcome {
     const struct store_work *w;
     const char *trace; /* text to stream as one trace event, trace_len bytes */
     size_t trace_len;
-    const char *status; /* completed (text is its output), failed (with error), interrupted */
+    const json_t *steps; /* turns, tool calls and results to record (kheish_run_steps), or NULL */
+    /* completed (text is its output), failed (with error), interrupted; NULL:
+     * the run goes on (a report of its steps only) */
+    const char *status;
     const char *text, *error;
     int ended; /* out: it was owner's running run and is ended now */
     int held;  /* out: not committed, its run's ledger record not being appended */
+    int lost;  /* out: the run is no longer owner's running run */
 };
 /* Appends the trace events of o[0..n) in one transaction. */
 enum store_rc store_work_trace(struct store *s, const struct store_outcome *o, size_t n);
 /* A runner's turn, in one statement (kheish_work): appends the signed
  * ledger records (kheish_ledger_append's batch; *answers gets its answers,
- * in order), then ends the runs of o[0..n) (their traces first; a run that
- * is no longer owner's running run is left as it is, its ended 0; a run
- * whose record was not appended is held), then claims up to max runs (less
+ * in order), then takes the reports o[0..n): their traces and steps, and
+ * the end of the runs with a status (a run that is no longer owner's running
+ * run is left as it is, lost; a run whose record was not appended is held),
+ * then claims up to max runs (less
  * those held) into w[0..*claimed), oldest first, each the head of its
  * session's queue (FOR UPDATE SKIP LOCKED), moved to running with a lease
  * for owner. Durable when it returns. Free each claimed run with

@@ -129,10 +129,10 @@ store_work_turn(struct store *s, const char *owner, int64_t lease_ms, const json
     snprintf(hist, sizeof hist, "%d", HISTORY_RUNS);
     json_t *outcomes = json_array(), *res = NULL;
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(outcomes,
-                              json_pack("{s:s, s:s, s:s?, s:s?, s:o}", "run_id", o[i].w->run_id,
-                                        "status", o[i].status, "error", o[i].error, "text",
-                                        o[i].text, "traces", traces_of(&o[i])));
+        json_array_append_new(outcomes, json_pack("{s:s, s:s?, s:s?, s:s?, s:o, s:O*}", "run_id",
+                                                  o[i].w->run_id, "status", o[i].status, "error",
+                                                  o[i].error, "text", o[i].text, "traces",
+                                                  traces_of(&o[i]), "steps", o[i].steps));
     char *rec = db_json_param(records), *param = db_json_param(outcomes);
     json_decref(outcomes);
     enum store_rc rc = rec && param
@@ -144,9 +144,11 @@ store_work_turn(struct store *s, const char *owner, int64_t lease_ms, const json
     free(rec);
     free(param);
     json_t *ended = json_object_get(res, "ended"), *held = json_object_get(res, "held");
+    json_t *lost = json_object_get(res, "lost");
     for (size_t i = 0; i < n; i++) {
         o[i].ended = run_listed(ended, o[i].w->run_id);
         o[i].held = run_listed(held, o[i].w->run_id);
+        o[i].lost = run_listed(lost, o[i].w->run_id);
     }
     *answers = json_incref(json_object_get(res, "records"));
     *claimed = 0;

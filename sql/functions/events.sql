@@ -94,7 +94,7 @@ CREATE OR REPLACE FUNCTION kheish_append_batches(stream jsonb[], run jsonb[]) RE
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    IF cardinality(run) > 0 THEN
+    IF cardinality(stream) > 0 OR cardinality(run) > 0 THEN
         PERFORM kheish_append_events(kheish_flatten(stream), kheish_flatten(run));
     END IF;
 END

@@ -62,7 +62,8 @@ CREATE OR REPLACE TRIGGER runs_notify AFTER INSERT OR UPDATE OF status ON runs
 -- The RunView of each run, as json text: a read (GET /v1/runs/{id}, the
 -- run list) sends it as it is, a writer takes it as jsonb. Beyond the
 -- contract's fields: lease_owner (the runner executing it, its runner_id
--- in /v1/status) and lease_expires_at_ms, set while it is running only. A view, not a
+-- in /v1/status) and lease_expires_at_ms, set while it is running only,
+-- and tool_calls, what its model called, in order (migration 018). A view, not a
 -- function: PostgreSQL plans it into the statement that reads it, where a
 -- PL/pgSQL function costs a call and a jsonb built then printed (the read
 -- spent most of its database time there, docs/performance.md).
@@ -82,7 +83,15 @@ SELECT r.run_id, r.session_id, r.status, r.submitted_at_ms, json_build_object(
     'pending_approval_ids', '[]'::json, 'pending_approvals', '[]'::json,
     'pending_question_ids', '[]'::json, 'pending_questions', '[]'::json,
     'outputs', r.outputs, 'deliveries', '[]'::json, 'error', r.error,
-    'lease_owner', r.lease_owner, 'lease_expires_at_ms', r.lease_expires_at_ms) AS view
+    'lease_owner', r.lease_owner, 'lease_expires_at_ms', r.lease_expires_at_ms,
+    'tool_calls', coalesce((
+        SELECT json_agg(json_strip_nulls(json_build_object(
+                   'tool_call_id', c.tool_call_id, 'turn', c.turn, 'name', c.name,
+                   'input', c.input, 'input_error', c.input_error, 'decision', c.decision,
+                   'reason', c.reason, 'result', c.result, 'is_error', c.is_error,
+                   'created_at_ms', c.created_at_ms, 'finished_at_ms', c.finished_at_ms))
+                   ORDER BY c.turn, c.position)
+          FROM tool_calls c WHERE c.run_id = r.run_id), '[]'::json)) AS view
 FROM runs r;
 COMMENT ON VIEW run_views IS
     'The RunView of each run as json text, as GET /v1/runs/{id} and the run list send it.';

@@ -4,24 +4,27 @@
 -- A runner's turn. First its signed external-action records (records,
 -- kheish_ledger_append's batch): a provider call's response record commits
 -- with its run's outcome, and a request record is durable before its call
--- is sent, the caller flushing the WAL before it reads the answer. An
--- outcome whose run's record was not appended (another writer moved the
--- run's bucket) is held: not committed, for the runner to send again with
--- the record signed anew. Then the outcomes, [{run_id, status, error, text,
--- traces}]: each run still owner's and running gets its trace events not
--- sent yet (traces, an array of trace objects), its output (text, when not
--- null: one DaemonOutputRecord and an output event) and its status
--- (completed, failed or interrupted) with error; a run ended by someone else
--- in the meantime (cancelled, interrupted, recovered) is left as it is.
--- Then up to max runs, less the outcomes held, are claimed, oldest first: a
+-- is sent, the caller flushing the WAL before it reads the answer. A report
+-- whose run's record was not appended (another writer moved the run's
+-- bucket) is held: not committed, for the runner to send again with the
+-- record signed anew. Then the reports, [{run_id, traces, steps?, status?,
+-- error, text}]: each run still owner's and running gets its trace events
+-- not sent yet (traces, an array of trace objects), its steps (turns, tool
+-- calls and results: kheish_run_steps, tools.sql) and, when status is given,
+-- its output (text, when not null: one DaemonOutputRecord and an output
+-- event) and its status (completed, failed or interrupted) with error; a
+-- run that is no longer owner's (cancelled, interrupted, recovered) is left
+-- as it is and listed as lost.
+-- Then up to max runs, less the reports held, are claimed, oldest first: a
 -- session's head (its oldest queued run, through runs_queued_session, one
 -- descent per session) when the session has no active run, skipping runs
 -- another runner is claiming; each becomes running with owner's lease.
 -- Every step is an index lookup of a few rows, so no statistics can make it
 -- a scan (sql/008). Returns {records: [the ledger's answers], ended:
--- [run_id], held: [run_id], claimed: [{run_id, session_id, agent_id, kind,
--- payload, history}]}, history being the conversation so far.
-CREATE OR REPLACE FUNCTION kheish_work(owner text, records jsonb, outcomes jsonb, lease_ms bigint,
+-- [run_id], held: [run_id], lost: [run_id], claimed: [{run_id, session_id,
+-- agent_id, kind, payload, history}]}, history being the conversation so
+-- far.
+CREATE OR REPLACE FUNCTION kheish_work(owner text, records jsonb, reports jsonb, lease_ms bigint,
                                        max int, history_runs int) RETURNS jsonb
     LANGUAGE plpgsql
     AS $$
@@ -36,6 +39,7 @@ DECLARE
     answers jsonb := kheish_ledger_append(records);
     unrecorded text[];
     held text[] := '{}';
+    lost text[] := '{}';
     ended text[] := '{}';
     claimed jsonb[] := '{}';
     stream jsonb[] := '{}'; -- batches of events (kheish_append_batches)
@@ -48,7 +52,7 @@ BEGIN
                           FROM jsonb_array_elements(records) WITH ORDINALITY AS r(x, i)
                           JOIN jsonb_array_elements(answers) WITH ORDINALITY AS a(y, j) ON i = j
                          WHERE NOT (y->>'appended')::boolean);
-    FOR o IN SELECT e FROM jsonb_array_elements(outcomes) e LOOP
+    FOR o IN SELECT e FROM jsonb_array_elements(reports) e LOOP
         rid := o->>'run_id';
         IF rid = ANY (unrecorded) THEN
             held := held || rid;
@@ -56,10 +60,17 @@ BEGIN
         END IF;
         SELECT r.session_id INTO sid FROM runs r
         WHERE r.run_id = rid AND r.status = 'running' AND r.lease_owner = owner FOR UPDATE;
-        CONTINUE WHEN NOT FOUND;
+        IF NOT FOUND THEN
+            lost := lost || rid;
+            CONTINUE;
+        END IF;
         stream := stream || coalesce((SELECT jsonb_agg(kheish_stream_event(
                       'trace', sid, rid, jsonb_build_object('trace', t)) ORDER BY i)
                   FROM jsonb_array_elements(o->'traces') WITH ORDINALITY AS x(t, i)), '[]');
+        IF o ? 'steps' THEN
+            PERFORM kheish_run_steps(rid, sid, o->'steps');
+        END IF;
+        CONTINUE WHEN o->>'status' IS NULL;
         output := CASE WHEN o->>'text' IS NOT NULL THEN jsonb_build_object(
                       'session_id', sid, 'run_id', rid, 'plugin', 'api', 'address', NULL,
                       'content', o->>'text', 'parts', '[]'::jsonb, 'artifacts', '[]'::jsonb,
@@ -104,11 +115,11 @@ BEGIN
     END IF;
     PERFORM kheish_append_batches(stream, run);
     RETURN jsonb_build_object('records', answers, 'ended', to_jsonb(ended), 'held', to_jsonb(held),
-                              'claimed', to_jsonb(claimed));
+                              'lost', to_jsonb(lost), 'claimed', to_jsonb(claimed));
 END
 $$;
 COMMENT ON FUNCTION kheish_work(text, jsonb, jsonb, bigint, integer, integer) IS
-    'A runner''s turn in one statement: appends its ledger records, commits its outcomes, then claims runs into the free slots; returns {records, ended, held, claimed}.';
+    'A runner''s turn in one statement: appends its ledger records, commits its runs'' reports, then claims runs into the free slots; returns {records, ended, held, lost, claimed}.';
 
 -- A runner's trace events sent before its runs end (a batch every
 -- RUNNER_TRACE_BATCH_MS): traces is [{session_id, run_id, traces: [trace
