@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -204,6 +205,17 @@ tool_path_get(struct tool_ctx *c, const char *raw, size_t len, struct tool_path 
 }
 
 /* ---- opens ---------------------------------------------------------------- */
+
+/* What a tool creates in the workspace is the workspace's owner's: when
+ * the runner is root and the workspace belongs to the bash tool's user, a
+ * file write_file made stays writable by the commands of the session. */
+static void
+give_to_workspace_owner(const struct tool_ctx *c, int fd)
+{
+    struct stat ws;
+    if (geteuid() == 0 && fstat(c->ws, &ws) == 0 && ws.st_uid != 0)
+        (void)fchown(fd, ws.st_uid, ws.st_gid);
+}
 
 static int
 openat2_fd(int dirfd, const char *path, int flags, mode_t mode, uint64_t resolve)
@@ -385,6 +397,8 @@ open_parent(struct tool_ctx *c, const struct tool_path *p, size_t plen, int crea
                                  dir + start, p->shown, strerror(e));
             }
             next = openat2_fd(c->ws, dir, O_RDONLY | O_DIRECTORY, 0, TOOL_RESOLVE);
+            if (next >= 0)
+                give_to_workspace_owner(c, next);
         }
         int e = errno;
         close(cur);
@@ -501,6 +515,7 @@ tool_fs_stage(struct tool_ctx *c, const struct tool_target *t, const void *data,
     if (fd < 0)
         return tool_fail(c, "failed to create temporary file for %s: %s", what, strerror(errno));
     s->made = 1;
+    give_to_workspace_owner(c, fd);
     const char *p = data;
     size_t off = 0;
     int e = 0;

@@ -30,7 +30,7 @@ view() { jq -e "$2" "$RESP_DIR/$1.json" >/dev/null || fail "$3: $(jq -c . "$RESP
 "$K" runtime set-permission-mode bypass-permissions >/dev/null || fail "set-permission-mode"
 s=tools-$(uid)
 "$K" sessions create "$s" >/dev/null || fail "sessions create"
-run=$(run_in "$s" '[[mock:call=write_file:{"path":"notes/a.txt","content":"hello tools"}]] [[mock@2:call=read_file:{"path":"notes/a.txt"}]] [[mock@3:call=bash:{"command":"cat notes/a.txt; echo key=$KHEISH_AUTH_STORE_MASTER_KEY; id -un"}]] [[mock@4:text=done]]')
+run=$(run_in "$s" '[[mock:call=write_file:{"path":"notes/a.txt","content":"hello tools"}]] [[mock@2:call=read_file:{"path":"notes/a.txt"}]] [[mock@3:call=bash:{"command":"cat notes/a.txt; echo key=$KHEISH_AUTH_STORE_MASTER_KEY; id -un; echo more >> notes/a.txt"}]] [[mock@4:text=done]]')
 view "$run" '.status == "completed" and .outputs[0].content == "done"' "a run of three tool calls"
 view "$run" '[.tool_calls[] | .name] == ["write_file", "read_file", "bash"]
     and all(.tool_calls[]; .decision == "allow" and .is_error == false and .result != null)' \
@@ -39,7 +39,10 @@ view "$run" '.tool_calls[1].result.content == "hello tools"' "read_file's result
 view "$run" '(.tool_calls[2].result.stdout | test("hello tools")) and
     (.tool_calls[2].result.stdout | test("key=\n")) and (.tool_calls[2].result.stdout | test("root") | not)' \
     "bash: the file, no master key in its environment, not root"
-[ "$(cat "$STATE_ROOT/workspace/$s/notes/a.txt")" = "hello tools" ] || fail "the file is not in the session's workspace"
+# The file write_file made (as root) is the workspace owner's: bash, as the
+# tool user, appended to it.
+[ "$(cat "$STATE_ROOT/workspace/$s/notes/a.txt")" = "hello toolsmore" ] ||
+    fail "the file is not in the session's workspace, or bash could not append to it: $(cat "$STATE_ROOT/workspace/$s/notes/a.txt")"
 [ "$(q "SELECT string_agg(turn || ':' || stop, ',' ORDER BY turn) FROM run_turns WHERE run_id = '$run'")" = \
     "1:tool_calls,2:tool_calls,3:tool_calls,4:end" ] || fail "run_turns: $(q "SELECT * FROM run_turns WHERE run_id = '$run'")"
 # Every call: a permission audit, and a request and a response record in the
