@@ -294,10 +294,13 @@ work(struct runner *r)
     int64_t now = runner_now_ms();
     if (now < r->db_retry_ms)
         return;
-    size_t n = collect(r, 1, 0), nrec, claimed = 0;
+    size_t n = collect(r, 1, 0), nrec, claimed = 0, ending = 0;
     json_t *records = audit_batch(r, &nrec), *answers = NULL;
-    size_t max_claim = !runner_stopping && (n || now >= claim_at(r))
-                           ? (size_t)r->cfg->concurrency - r->njobs + n
+    for (size_t i = 0; i < n; i++)
+        ending += o[i].status != NULL;
+    /* The slots free once the runs that end here have. */
+    size_t max_claim = !runner_stopping && (ending || now >= claim_at(r))
+                           ? (size_t)r->cfg->concurrency - r->njobs + ending
                            : 0;
     if (n == 0 && max_claim == 0 && nrec == 0) {
         json_decref(records);
@@ -352,10 +355,12 @@ work(struct runner *r)
     }
     reap(r); /* the slots of the runs just ended, which the claimed take */
     for (size_t i = 0; i < claimed; i++) {
-        struct job *j = job_start(r, &w[i]);
+        /* (A claim beyond the free slots would be a bug: its lease runs out
+         * and recovery takes the run, as when memory runs out.) */
+        struct job *j = r->njobs < (size_t)r->cfg->concurrency ? job_start(r, &w[i]) : NULL;
         if (j)
             r->jobs[r->njobs++] = j;
-        else /* out of memory: its lease runs out, and recovery takes it */
+        else
             store_work_free(&w[i]);
     }
     free(w);

@@ -41,19 +41,25 @@ run_one() {
     local id
     id=$(curl -sS -X POST -H "$AUTH" -H 'Content-Type: application/json' -d "$2" \
         "$API/v1/sessions/$1/runs" | jq -r .run_id)
-    wait_sql "(SELECT status NOT IN ('queued', 'running') FROM runs WHERE run_id = '$id')" 30
+    wait_sql "(SELECT status NOT IN ('queued', 'running') FROM runs WHERE run_id = '$id')" 30 ||
+        { echo "tools.sh: run $id did not end in 30 s: $(q "SELECT status, lease_owner FROM runs
+          WHERE run_id = '$id'")" >&2; tail -5 "$T"/state/logs/runner-*.log >&2; exit 1; }
     q "SELECT CASE WHEN status = 'completed' THEN finished_at_ms - started_at_ms
                    ELSE -1 END FROM runs WHERE run_id = '$id'"
 }
 
 # batch PREFIX BODY: N runs, one per session, CONCURRENCY in flight; prints runs/s.
 batch() {
-    sessions "$1" "$N"
+    sessions "$1" "$N" >/dev/null
+    local data
+    data=$(jq -Rn --arg b "$2" '$b')
     for i in $(seq "$N"); do
-        printf 'url = "%s/v1/sessions/%s-%s/runs"\n-X POST\n-H "%s"\n' "$API" "$1" "$i" "$AUTH"
-        printf -- '-H "Content-Type: application/json"\n-d %s\n-o /dev/null\n' "$(jq -Rn --arg b "$2" '$b')"
+        [ "$i" -gt 1 ] && echo next
+        printf 'url = "%s/v1/sessions/%s-%s/runs"\n' "$API" "$1" "$i"
+        printf '%s\n' "data = $data" 'header = "Content-Type: application/json"' \
+            "header = \"$AUTH\"" 'output = "/dev/null"'
     done >"$T/batch.cfg"
-    curl -sS -Z --parallel-max "$CONCURRENCY" -K "$T/batch.cfg"
+    curl -sS --no-progress-meter -Z --parallel-max "$CONCURRENCY" -K "$T/batch.cfg"
     wait_sql "(SELECT count(*) FROM runs WHERE session_id LIKE '$1-%' AND status IN
                ('completed', 'failed', 'interrupted', 'cancelled')) = $N" 600 0.05
     [ "$(q "SELECT count(*) FROM runs WHERE session_id LIKE '$1-%' AND status = 'completed'")" = "$N" ] ||
@@ -66,7 +72,7 @@ printf '| round | text run p50 ms | %d-turn tool run p50 ms | per tool turn ms |
 printf '|---|---|---|---|---|---|---|\n'
 : >"$T/rounds"
 for r in $(seq "$ROUNDS"); do
-    sessions "lat$r" 1
+    sessions "lat$r" 1 >/dev/null
     : >"$T/text"
     : >"$T/tool"
     for _ in $(seq "$LAT_RUNS"); do

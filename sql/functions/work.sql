@@ -15,7 +15,7 @@
 -- event) and its status (completed, failed or interrupted) with error; a
 -- run that is no longer owner's (cancelled, interrupted, recovered) is left
 -- as it is and listed as lost.
--- Then up to max runs, less the reports held, are claimed, oldest first: a
+-- Then up to max runs, less the ending reports held, are claimed, oldest first: a
 -- session's head (its oldest queued run, through runs_queued_session, one
 -- descent per session) when the session has no active run, skipping runs
 -- another runner is claiming; each becomes running with owner's lease.
@@ -39,6 +39,7 @@ DECLARE
     answers jsonb := kheish_ledger_append(records);
     unrecorded text[];
     held text[] := '{}';
+    kept int := 0; -- reports held that would have ended their run (and freed its slot)
     lost text[] := '{}';
     ended text[] := '{}';
     claimed jsonb[] := '{}';
@@ -56,6 +57,7 @@ BEGIN
         rid := o->>'run_id';
         IF rid = ANY (unrecorded) THEN
             held := held || rid;
+            kept := kept + (o->>'status' IS NOT NULL)::int;
             CONTINUE;
         END IF;
         SELECT r.session_id INTO sid FROM runs r
@@ -85,7 +87,7 @@ BEGIN
         run := run || (ch->'run');
         ended := ended || rid;
     END LOOP;
-    IF max > cardinality(held) THEN
+    IF max > kept THEN
         FOR h IN WITH RECURSIVE heads AS (
                      (SELECT r.session_id, r.run_no FROM runs r WHERE r.status = 'queued'
                       ORDER BY r.session_id, r.run_no LIMIT 1)
@@ -95,7 +97,7 @@ BEGIN
                          WHERE r.status = 'queued' AND r.session_id > heads.session_id
                          ORDER BY r.session_id, r.run_no LIMIT 1) n)
                  SELECT heads.session_id, heads.run_no FROM heads ORDER BY heads.run_no LOOP
-            EXIT WHEN cardinality(claimed) = max - cardinality(held);
+            EXIT WHEN cardinality(claimed) = max - kept;
             PERFORM FROM runs a WHERE a.session_id = h.session_id
                 AND a.status IN ('running', 'waiting_for_approval', 'waiting_for_user_question');
             CONTINUE WHEN FOUND;

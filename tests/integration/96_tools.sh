@@ -83,6 +83,22 @@ jq -e '[.[] | select(.kind == "tool") | .phase + ":" + .target + ":" + (.outcome
      "response:tool:list_files:ok"]' "$RESP_DIR/ea2.json" >/dev/null ||
     fail "only the calls that ran are in the ledger: $(jq -c '[.[] | {phase, target, outcome}]' "$RESP_DIR/ea2.json")"
 
+# More tool runs at once than the runners have slots: every one completes,
+# and no runner dies (a turn's report does not free its run's slot).
+api GET /v1/status
+restarts=$(jqr .supervisor.restart_count)
+for i in $(seq 40); do "$K" sessions create "$s-many-$i" >/dev/null || fail "sessions create"; done
+body=$(jq -cn '{content: "[[mock:call=list_files:{}]] [[mock@2:call=list_files:{}]] [[mock@3:text=ok]]"}')
+seq 40 | xargs -P 40 -I{} curl -s -o /dev/null -X POST -H "Authorization: Bearer $ADMIN_TOKEN" \
+    -H 'Content-Type: application/json' -d "$body" "$KHEISH_DAEMON_URL/v1/sessions/$s-many-{}/runs"
+all_ended() { [ "$(q "SELECT count(*) FROM runs WHERE session_id LIKE '$s-many-%'
+                      AND status IN ('completed', 'failed', 'interrupted', 'cancelled')")" = 40 ]; }
+wait_until 60 all_ended || fail "40 tool runs did not all end"
+[ "$(q "SELECT count(*) FROM runs WHERE session_id LIKE '$s-many-%' AND status = 'completed'
+        AND jsonb_array_length(outputs) = 1")" = 40 ] || fail "40 tool runs: not all completed"
+api GET /v1/status
+expect_json ".supervisor.restart_count == $restarts"
+
 # plan mode denies the shell at once; dontAsk denies what would be asked.
 "$K" runtime set-permission-mode plan >/dev/null || fail "set-permission-mode plan"
 run=$(run_in "$s" '[[mock:call=bash:{"command":"touch planned"}]] [[mock@2:text=ok]]')
