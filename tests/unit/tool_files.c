@@ -30,6 +30,15 @@
 
 #define SENTINEL "SENTINEL-OUTSIDE-7f3a"
 
+/* Time and memory bounds hold for the plain build; a sanitized one (make
+ * asan, KHEISH_TEST_SANITIZED) runs many times slower and bigger, so there
+ * only what the tools answered is checked. */
+static int
+bounded(void)
+{
+    return getenv("KHEISH_TEST_SANITIZED") == NULL;
+}
+
 static char top[PATH_MAX / 4], wsdir[PATH_MAX / 2], outdir[PATH_MAX / 2];
 static int ws = -1;
 static int last_rc;
@@ -377,7 +386,7 @@ test_glob(void)
     path[sizeof path - 1] = 'b';
     CHECK(tool_glob_match(pat, sizeof pat - 1, path, sizeof path) == 0);
     CHECK(tool_glob_match(pat, sizeof pat, path, sizeof path) == 1);
-    CHECK(util_monotonic_us() - t0 < 2000000);
+    CHECK(!bounded() || util_monotonic_us() - t0 < 2000000);
 }
 
 static void
@@ -826,7 +835,7 @@ test_apply_patch(void)
     int64_t t0 = util_monotonic_us();
     REFUSED(call("apply_patch", "{s:o}", "hunks", many), "replacements");
     printf("apply_patch of 256 M replacements: %.2f s\n", (double)(util_monotonic_us() - t0) / 1e6);
-    CHECK(util_monotonic_us() - t0 < 1000 * 1000);
+    CHECK(!bounded() || util_monotonic_us() - t0 < 1000 * 1000);
     CHECK(same_text("p/b.txt", "g3\n"));
     CHECK(no_temp_left(""));
 }
@@ -1010,8 +1019,8 @@ test_grep(void)
     getrusage(RUSAGE_SELF, &ru1);
     printf("grep %s: %.2f s, peak memory +%ld KiB\n", explode,
            (double)(util_monotonic_us() - t0) / 1e6, ru1.ru_maxrss - ru0.ru_maxrss);
-    CHECK(util_monotonic_us() - t0 < (int64_t)(TOOL_WALK_MAX_MS + 2000) * 1000);
-    CHECK(ru1.ru_maxrss - ru0.ru_maxrss < 32 * 1024);
+    CHECK(!bounded() || util_monotonic_us() - t0 < (int64_t)(TOOL_WALK_MAX_MS + 2000) * 1000);
+    CHECK(!bounded() || ru1.ru_maxrss - ru0.ru_maxrss < 32 * 1024);
     /* repetition counts within bounds, but of a long group: regcomp alone
      * would take 200 MB (a literal search instead) */
     char wide[TOOL_PATTERN_MAX_BYTES + 1] = "(";
@@ -1024,7 +1033,7 @@ test_grep(void)
     json_decref(r);
     getrusage(RUSAGE_SELF, &ru1);
     printf("grep (a{1000 times}){1000}: peak memory +%ld KiB\n", ru1.ru_maxrss - ru0.ru_maxrss);
-    CHECK(ru1.ru_maxrss - ru0.ru_maxrss < 32 * 1024);
+    CHECK(!bounded() || ru1.ru_maxrss - ru0.ru_maxrss < 32 * 1024);
     /* a file over the per-file budget is searched in part */
     size_t big = TOOL_GREP_FILE_BYTES + 100;
     char *b = malloc(big);
@@ -1061,7 +1070,7 @@ test_grep(void)
         CHECK(json_array_size(json_object_get(r, "matches")) == 0);
         json_decref(r);
         printf("grep a.*c in %s: %.2f s\n", bases[i], (double)(util_monotonic_us() - t0) / 1e6);
-        CHECK(util_monotonic_us() - t0 < (int64_t)(TOOL_WALK_MAX_MS + 2000) * 1000);
+        CHECK(!bounded() || util_monotonic_us() - t0 < (int64_t)(TOOL_WALK_MAX_MS + 2000) * 1000);
     }
     r = call("grep_search", "{s:s, s:s}", "base", "g5", "pattern", "^ne+dl[e]");
     CHECK(json_array_size(json_object_get(r, "matches")) == 1);
