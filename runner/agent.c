@@ -90,9 +90,11 @@ agent_settings(struct runner *r, const json_t *revision)
         return;
     enum perm_mode mode =
         perm_mode_parse(json_string_value(json_object_get(st, "permission_mode")));
-    const json_t *doc = json_object_get(st, "permission_rules");
-    if (perm_rules_parse(doc ? doc : json_array(), "permission_rules", 0, &rules, err,
-                         sizeof err) != 0) {
+    json_t *none = json_object_get(st, "permission_rules") ? NULL : json_array();
+    int bad = perm_rules_parse(none ? none : json_object_get(st, "permission_rules"),
+                               "permission_rules", 0, &rules, err, sizeof err);
+    json_decref(none);
+    if (bad) {
         log_msg("error", "permission_rules_refused",
                 "runtime revision %" JSON_INTEGER_FORMAT ": %s; the rules before stay", rev, err);
         return;
