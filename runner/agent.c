@@ -322,9 +322,10 @@ agent_turn(struct runner *r, struct job *j)
         j->calls[i].id = json_string_value(json_object_get(c, "id"));
         j->calls[i].name = json_string_value(json_object_get(c, "name"));
         j->calls[i].input = json_object_get(c, "input");
-        json_array_append_new(
-            said, json_pack("{s:s, s:s, s:O}", "id", j->calls[i].id, "name", j->calls[i].name,
-                            "input", j->calls[i].input ? j->calls[i].input : json_object()));
+        json_t *input =
+            j->calls[i].input ? json_incref((json_t *)j->calls[i].input) : json_object();
+        json_array_append_new(said, json_pack("{s:s, s:s, s:o}", "id", j->calls[i].id, "name",
+                                              j->calls[i].name, "input", input));
     }
     json_array_append_new(j->messages, json_pack("{s:s, s:s%, s:o}", "role", "assistant", "text",
                                                  text, len, "tool_calls", said));

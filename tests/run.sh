@@ -9,8 +9,6 @@
 set -u
 cd "$(dirname "$0")/.."
 export BIN_DIR=${BIN_DIR:-$PWD/bin}
-# Known leaks of the sanitized build, each an open bug (tests/lsan.supp).
-export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp}
 PATTERN=${1:-}
 T=$(mktemp -d /tmp/kheish-test.XXXXXX)
 chmod 755 "$T"
