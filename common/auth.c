@@ -4,12 +4,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "util.h"
 
 static const char *const role_names[AUTH_ROLES] = {"admin", "read_only"};
 static const char *const role_flags[AUTH_ROLES] = {"--http-admin-token", "--http-readonly-token"};
@@ -121,15 +122,6 @@ static const char *const read_only_paths[] = {
     NULL,
 };
 
-static int __attribute__((format(printf, 3, 4))) fail(char *err, size_t errsz, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errsz, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* path matches pattern segment by segment; `*` is one non-empty segment. */
 static int
 path_matches(const char *pattern, const char *path)
@@ -216,10 +208,10 @@ auth_parse_token_file(const char *buf, size_t len, unsigned char digest[32], cha
         return 0;
     }
     if (n == 0)
-        return fail(err, errsz, "the file is empty");
+        return util_fail(err, errsz, "the file is empty");
     if (n > AUTH_TOKEN_MAX_BYTES)
-        return fail(err, errsz, "the token is longer than %d bytes", AUTH_TOKEN_MAX_BYTES);
-    return fail(err, errsz, "the token holds characters other than visible ASCII");
+        return util_fail(err, errsz, "the token is longer than %d bytes", AUTH_TOKEN_MAX_BYTES);
+    return util_fail(err, errsz, "the token holds characters other than visible ASCII");
 }
 
 /* Re-reads a token file when its metadata differs from the last read. */
@@ -367,54 +359,56 @@ auth_init(struct auth *a, const struct auth_settings *s, char *err, size_t errsz
     memset(a, 0, sizeof *a);
     const char *mode = s->mode && *s->mode ? s->mode : "auto";
     if (strcmp(mode, "auto") && strcmp(mode, "none") && strcmp(mode, "bearer"))
-        return fail(err, errsz, "--http-auth-mode must be auto, none or bearer, not '%s'", mode);
+        return util_fail(err, errsz, "--http-auth-mode must be auto, none or bearer, not '%s'",
+                         mode);
     if (s->bind && *s->bind && parse_bind(a, s->bind) != 0)
-        return fail(err, errsz, "--bind '%s' is not host:port with an IP or localhost host",
-                    s->bind);
+        return util_fail(err, errsz, "--bind '%s' is not host:port with an IP or localhost host",
+                         s->bind);
     int configured[AUTH_ROLES];
     for (int r = 0; r < AUTH_ROLES; r++) {
         const char *inl = s->token[r], *file = s->token_file[r];
         if (inl && file)
-            return fail(err, errsz, "give %s or %s-file, not both", role_flags[r], role_flags[r]);
+            return util_fail(err, errsz, "give %s or %s-file, not both", role_flags[r],
+                             role_flags[r]);
         if (inl) {
             const char *t = inl;
             size_t n = strlen(inl);
             if (trim_token(&t, &n) != 0)
-                return fail(err, errsz, "%s is empty or not visible ASCII", role_flags[r]);
+                return util_fail(err, errsz, "%s is empty or not visible ASCII", role_flags[r]);
             digest_of(t, n, a->role[r].digest);
             a->role[r].has_digest = 1;
         }
         if (file && *file == '\0')
-            return fail(err, errsz, "%s-file is empty", role_flags[r]);
+            return util_fail(err, errsz, "%s-file is empty", role_flags[r]);
         a->role[r].file = file;
         configured[r] = inl || file;
     }
     if (s->token_file[0] && s->token_file[1] && !strcmp(s->token_file[0], s->token_file[1]))
-        return fail(err, errsz, "the admin and read-only token files are the same file");
+        return util_fail(err, errsz, "the admin and read-only token files are the same file");
     const unsigned char *digests[AUTH_ROLES];
     if (effective(a, digests))
-        return fail(err, errsz, "the admin and read-only tokens are identical");
+        return util_fail(err, errsz, "the admin and read-only tokens are identical");
 
     const char *where = a->bind[0] ? a->bind : "(unknown: set --bind)";
     if (!strcmp(mode, "none")) {
         if (!a->bind_is_loopback)
-            return fail(err, errsz, "--http-auth-mode none is refused: the bind %s is not loopback",
-                        where);
+            return util_fail(
+                err, errsz, "--http-auth-mode none is refused: the bind %s is not loopback", where);
         return 0;
     }
     if (configured[AUTH_ROLE_ADMIN])
         return a->enabled = 1, 0;
     if (!strcmp(mode, "bearer"))
-        return fail(err, errsz,
-                    "--http-auth-mode bearer needs an admin token (--http-admin-token or "
-                    "--http-admin-token-file)");
+        return util_fail(err, errsz,
+                         "--http-auth-mode bearer needs an admin token (--http-admin-token or "
+                         "--http-admin-token-file)");
     if (configured[AUTH_ROLE_READ_ONLY])
-        return fail(err, errsz, "a read-only token is set without an admin token");
+        return util_fail(err, errsz, "a read-only token is set without an admin token");
     if (!a->bind_is_loopback)
-        return fail(err, errsz,
-                    "no admin token and the bind %s is not loopback: set "
-                    "--http-admin-token-file (or KHEISH_DAEMON_ADMIN_TOKEN_FILE)",
-                    where);
+        return util_fail(err, errsz,
+                         "no admin token and the bind %s is not loopback: set "
+                         "--http-admin-token-file (or KHEISH_DAEMON_ADMIN_TOKEN_FILE)",
+                         where);
     return 0; /* auto, nothing configured, loopback: open, with a health warning */
 }
 

@@ -3,7 +3,6 @@
 
 #include <ctype.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,16 +157,6 @@ perm_mode_parse(const char *name)
 
 /* ---- rule documents ------------------------------------------------------ */
 
-static int
-fail(char *err, size_t errsz, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errsz, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* The value of one of names (n of them) into *out; at names the field in
  * messages ("rules[2].scope"). */
 static int
@@ -175,9 +164,9 @@ parse_choice(const json_t *v, const char *const *names, size_t n, int *out, cons
              char *err, size_t errsz)
 {
     if (v == NULL)
-        return fail(err, errsz, "%s: required", at);
+        return util_fail(err, errsz, "%s: required", at);
     if (!json_is_string(v))
-        return fail(err, errsz, "%s: must be a string", at);
+        return util_fail(err, errsz, "%s: must be a string", at);
     for (size_t i = 0; i < n; i++)
         if (!strcmp(json_string_value(v), names[i]) && strlen(names[i]) == json_string_length(v)) {
             *out = (int)i;
@@ -186,34 +175,34 @@ parse_choice(const json_t *v, const char *const *names, size_t n, int *out, cons
     char list[64] = "";
     for (size_t i = 0; i < n; i++)
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", names[i]);
-    return fail(err, errsz, "%s: must be one of %s", at, list);
+    return util_fail(err, errsz, "%s: must be one of %s", at, list);
 }
 
 static int
 parse_pattern(const json_t *v, const char *at, char **out, char *err, size_t errsz)
 {
     if (v == NULL)
-        return fail(err, errsz, "%s: required", at);
+        return util_fail(err, errsz, "%s: required", at);
     if (!json_is_string(v))
-        return fail(err, errsz, "%s: must be a string", at);
+        return util_fail(err, errsz, "%s: must be a string", at);
     const char *s = json_string_value(v);
     size_t len = json_string_length(v);
     if (len == 0)
-        return fail(err, errsz, "%s: must not be empty", at);
+        return util_fail(err, errsz, "%s: must not be empty", at);
     if (len > PERM_NAME_MAX_BYTES)
-        return fail(err, errsz, "%s: longer than %d bytes", at, PERM_NAME_MAX_BYTES);
+        return util_fail(err, errsz, "%s: longer than %d bytes", at, PERM_NAME_MAX_BYTES);
     size_t name_len = s[len - 1] == '*' ? len - 1 : len;
     for (size_t i = 0; i < name_len; i++) {
         if (s[i] == '*')
-            return fail(err, errsz, "%s: a '*' may only end the pattern", at);
+            return util_fail(err, errsz, "%s: a '*' may only end the pattern", at);
         if (!name_char((unsigned char)s[i]))
-            return fail(err, errsz,
-                        "%s: holds a character outside [A-Za-z0-9_.:-] (patterns match tool "
-                        "names, never tool input)",
-                        at);
+            return util_fail(err, errsz,
+                             "%s: holds a character outside [A-Za-z0-9_.:-] (patterns match tool "
+                             "names, never tool input)",
+                             at);
     }
     *out = strndup(s, len);
-    return *out ? 0 : fail(err, errsz, "%s: out of memory", at);
+    return *out ? 0 : util_fail(err, errsz, "%s: out of memory", at);
 }
 
 static int
@@ -223,16 +212,16 @@ parse_reason(const json_t *v, const char *at, char **out, char *err, size_t errs
     if (v == NULL || json_is_null(v))
         return 0;
     if (!json_is_string(v))
-        return fail(err, errsz, "%s: must be a string or null", at);
+        return util_fail(err, errsz, "%s: must be a string or null", at);
     size_t len = json_string_length(v);
     if (len == 0)
-        return fail(err, errsz, "%s: must not be empty (leave it out instead)", at);
+        return util_fail(err, errsz, "%s: must not be empty (leave it out instead)", at);
     if (len > PERM_REASON_MAX_BYTES)
-        return fail(err, errsz, "%s: longer than %d bytes", at, PERM_REASON_MAX_BYTES);
+        return util_fail(err, errsz, "%s: longer than %d bytes", at, PERM_REASON_MAX_BYTES);
     if (!util_utf8_printable(json_string_value(v), len))
-        return fail(err, errsz, "%s: must be printable UTF-8", at);
+        return util_fail(err, errsz, "%s: must be printable UTF-8", at);
     *out = strndup(json_string_value(v), len);
-    return *out ? 0 : fail(err, errsz, "%s: out of memory", at);
+    return *out ? 0 : util_fail(err, errsz, "%s: out of memory", at);
 }
 
 /* A rule's session_id: absent or null, or a session id on a static rule of
@@ -245,17 +234,18 @@ parse_session_id(const json_t *v, const char *at, int scope, int hook_updates, c
     if (v == NULL || json_is_null(v))
         return 0;
     if (hook_updates)
-        return fail(err, errsz, "%s: hook updates are the session's own: they name no session", at);
+        return util_fail(err, errsz, "%s: hook updates are the session's own: they name no session",
+                         at);
     if (scope != PERM_SESSION)
-        return fail(err, errsz, "%s: only a rule of the session scope names a session", at);
+        return util_fail(err, errsz, "%s: only a rule of the session scope names a session", at);
     if (!json_is_string(v))
-        return fail(err, errsz, "%s: must be a string or null", at);
+        return util_fail(err, errsz, "%s: must be a string or null", at);
     if (strlen(json_string_value(v)) != json_string_length(v) ||
         !uri_valid_id(json_string_value(v)))
-        return fail(err, errsz, "%s: must be a session id (1..%d of [A-Za-z0-9._:@-])", at,
-                    URI_ID_MAX_BYTES);
+        return util_fail(err, errsz, "%s: must be a session id (1..%d of [A-Za-z0-9._:@-])", at,
+                         URI_ID_MAX_BYTES);
     *out = strdup(json_string_value(v));
-    return *out ? 0 : fail(err, errsz, "%s: out of memory", at);
+    return *out ? 0 : util_fail(err, errsz, "%s: out of memory", at);
 }
 
 /* A field name fit to repeat in a message (short, of name characters), else "". */
@@ -279,16 +269,17 @@ parse_rule(const json_t *o, const char *at, int hook_updates, struct perm_rule *
                                          "reason", "session_id",        NULL};
     char field_at[96];
     if (!json_is_object(o))
-        return fail(err, errsz, "%s: must be an object", at);
+        return util_fail(err, errsz, "%s: must be an object", at);
     for (void *it = json_object_iter((json_t *)o); it;
          it = json_object_iter_next((json_t *)o, it)) {
         const char *key = json_object_iter_key(it), *k = plain_key(key);
         /* a key with a NUL is no field either */
         if (strlen(key) != json_object_iter_key_len(it) || !util_in_list(key, fields))
-            return fail(err, errsz,
-                        "%s: unknown field%s%s%s (the fields: scope, tool_name_pattern, behavior, "
-                        "reason, session_id)",
-                        at, *k ? " '" : "", k, *k ? "'" : "");
+            return util_fail(
+                err, errsz,
+                "%s: unknown field%s%s%s (the fields: scope, tool_name_pattern, behavior, "
+                "reason, session_id)",
+                at, *k ? " '" : "", k, *k ? "'" : "");
     }
     int scope, behavior;
     snprintf(field_at, sizeof field_at, "%s.scope", at);
@@ -296,7 +287,7 @@ parse_rule(const json_t *o, const char *at, int hook_updates, struct perm_rule *
                      err, errsz) != 0)
         return -1;
     if (hook_updates && scope != PERM_SESSION)
-        return fail(err, errsz, "%s: hook updates may only have the session scope", field_at);
+        return util_fail(err, errsz, "%s: hook updates may only have the session scope", field_at);
     snprintf(field_at, sizeof field_at, "%s.behavior", at);
     if (parse_choice(json_object_get(o, "behavior"), behavior_names, COUNT(behavior_names),
                      &behavior, field_at, err, errsz) != 0)
@@ -326,15 +317,15 @@ perm_rules_parse(const json_t *doc, const char *name, int hook_updates, struct p
 {
     *out = (struct perm_rules){NULL, 0};
     if (!json_is_array(doc))
-        return fail(err, errsz, "%.32s: must be an array of rules", name);
+        return util_fail(err, errsz, "%.32s: must be an array of rules", name);
     size_t n = json_array_size(doc);
     if (n > PERM_RULES_MAX)
-        return fail(err, errsz, "%.32s: more than %d rules", name, PERM_RULES_MAX);
+        return util_fail(err, errsz, "%.32s: more than %d rules", name, PERM_RULES_MAX);
     if (n == 0)
         return 0;
     out->v = calloc(n, sizeof *out->v);
     if (out->v == NULL)
-        return fail(err, errsz, "%.32s: out of memory", name);
+        return util_fail(err, errsz, "%.32s: out of memory", name);
     for (size_t i = 0; i < n; i++) {
         char at[64];
         snprintf(at, sizeof at, "%.32s[%zu]", name, i);

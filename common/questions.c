@@ -74,18 +74,6 @@ questions_verdict(struct question_verdict *v, enum question_outcome o, const cha
     return o == QUESTION_OK ? 0 : -1;
 }
 
-static int fail(char *err, size_t errsz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int
-fail(char *err, size_t errsz, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errsz, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static int
 is_space(unsigned char c)
 {
@@ -111,17 +99,17 @@ tool_text(const json_t *obj, const char *where, const char *field, size_t max, s
     if (v == NULL || json_is_null(v))
         return 0;
     if (!json_is_string(v))
-        return fail(err, errsz, "%s%s must be a string", where, field);
+        return util_fail(err, errsz, "%s%s must be a string", where, field);
     const char *s = json_string_value(v);
     size_t n = json_string_length(v);
     if (memchr(s, '\0', n))
-        return fail(err, errsz, "%s%s must not contain NUL characters", where, field);
+        return util_fail(err, errsz, "%s%s must not contain NUL characters", where, field);
     while (n > 0 && is_space((unsigned char)*s))
         s++, n--;
     while (n > 0 && is_space((unsigned char)s[n - 1]))
         n--;
     if (n > max)
-        return fail(err, errsz, "%s%s is longer than %zu bytes", where, field, max);
+        return util_fail(err, errsz, "%s%s is longer than %zu bytes", where, field, max);
     if (n > 0)
         t->s = s, t->n = n;
     return 0;
@@ -164,21 +152,21 @@ parse_option(const json_t *o, size_t qi, size_t oi, json_t *options, char *err, 
     struct text label, id, description, preview;
     snprintf(where, sizeof where, "questions[%zu].options[%zu].", qi, oi);
     if (!json_is_object(o))
-        return fail(err, errsz, "questions[%zu].options[%zu] must be an object", qi, oi);
+        return util_fail(err, errsz, "questions[%zu].options[%zu] must be an object", qi, oi);
     if (tool_text(o, where, "label", QUESTION_LABEL_MAX_BYTES, &label, err, errsz) != 0)
         return -1;
     if (label.s == NULL)
-        return fail(err, errsz, "%slabel is required (a non-blank string)", where);
+        return util_fail(err, errsz, "%slabel is required (a non-blank string)", where);
     if (tool_text(o, where, "id", QUESTION_ID_MAX_BYTES, &id, err, errsz) != 0)
         return -1;
     json_t *idv = text_or_default(&id, "option-", oi);
     struct text idt = {json_string_value(idv), json_string_length(idv)};
     int rc = -1;
     if (listed(options, "id", &idt, 0))
-        fail(err, errsz, "question %zu has two options with the id \"%s\"", qi + 1, idt.s);
+        util_fail(err, errsz, "question %zu has two options with the id \"%s\"", qi + 1, idt.s);
     else if (listed(options, "label", &label, 1))
-        fail(err, errsz, "question %zu has two options with the label \"%.*s\"", qi + 1,
-             (int)label.n, label.s);
+        util_fail(err, errsz, "question %zu has two options with the label \"%.*s\"", qi + 1,
+                  (int)label.n, label.s);
     else if (tool_text(o, where, "description", QUESTION_DESCRIPTION_MAX_BYTES, &description, err,
                        errsz) == 0 &&
              tool_text(o, where, "preview", QUESTION_PREVIEW_MAX_BYTES, &preview, err, errsz) ==
@@ -205,7 +193,7 @@ parse_question(const json_t *q, size_t qi, json_t *questions, char *err, size_t 
     struct text header, text, id;
     snprintf(where, sizeof where, "questions[%zu].", qi);
     if (!json_is_object(q))
-        return fail(err, errsz, "questions[%zu] must be an object", qi);
+        return util_fail(err, errsz, "questions[%zu] must be an object", qi);
     if (tool_text(q, where, "header", QUESTION_HEADER_MAX_BYTES, &header, err, errsz) != 0)
         return -1;
     /* "text" is upstream's other name of the question, read only when
@@ -214,16 +202,16 @@ parse_question(const json_t *q, size_t qi, json_t *questions, char *err, size_t 
     if (tool_text(q, where, field, QUESTION_TEXT_MAX_BYTES, &text, err, errsz) != 0)
         return -1;
     if (text.s == NULL)
-        return fail(err, errsz, "%squestion is required (a non-blank string)", where);
+        return util_fail(err, errsz, "%squestion is required (a non-blank string)", where);
     if (listed(questions, "question", &text, 1))
-        return fail(err, errsz, "two questions ask \"%.*s\"", (int)text.n, text.s);
+        return util_fail(err, errsz, "two questions ask \"%.*s\"", (int)text.n, text.s);
     const json_t *opts = json_object_get(q, "options");
     if (!json_is_array(opts))
-        return fail(err, errsz, "%soptions must be an array", where);
+        return util_fail(err, errsz, "%soptions must be an array", where);
     if (json_array_size(opts) < QUESTION_OPTIONS_MIN ||
         json_array_size(opts) > QUESTION_OPTIONS_MAX)
-        return fail(err, errsz, "question %zu needs between %d and %d options", qi + 1,
-                    QUESTION_OPTIONS_MIN, QUESTION_OPTIONS_MAX);
+        return util_fail(err, errsz, "question %zu needs between %d and %d options", qi + 1,
+                         QUESTION_OPTIONS_MIN, QUESTION_OPTIONS_MAX);
     json_t *options = json_array();
     size_t oi;
     const json_t *o;
@@ -238,9 +226,9 @@ parse_question(const json_t *q, size_t qi, json_t *questions, char *err, size_t 
     struct text idt = {json_string_value(idv), json_string_length(idv)};
     const json_t *multi = json_object_get(q, "multi_select");
     if (listed(questions, "id", &idt, 0))
-        fail(err, errsz, "two questions have the id \"%s\"", idt.s);
+        util_fail(err, errsz, "two questions have the id \"%s\"", idt.s);
     else if (multi && !json_is_null(multi) && !json_is_boolean(multi))
-        fail(err, errsz, "%smulti_select must be a boolean", where);
+        util_fail(err, errsz, "%smulti_select must be a boolean", where);
     else {
         json_t *hv = text_or_default(&header, "Question ", qi);
         json_array_append_new(questions,
@@ -267,17 +255,17 @@ question_list(const json_t *input, json_t **single, char *err, size_t errsz)
     *single = NULL;
     if (list) {
         if (!json_is_array(list))
-            return fail(err, errsz, "questions must be an array"), NULL;
+            return util_fail(err, errsz, "questions must be an array"), NULL;
         if (shorthand)
-            return fail(err, errsz,
-                        "questions cannot be combined with a single question's "
-                        "question or text field"),
+            return util_fail(err, errsz,
+                             "questions cannot be combined with a single question's "
+                             "question or text field"),
                    NULL;
         return list;
     }
     const json_t *opts = json_object_get(input, "options");
     if (!shorthand || json_array_size(opts) == 0)
-        return fail(err, errsz, "questions must be an array"), NULL;
+        return util_fail(err, errsz, "questions must be an array"), NULL;
     *single = json_pack("[O]", (json_t *)input);
     return *single;
 }
@@ -291,7 +279,7 @@ ms_field(const json_t *input, const char *field, int *present, int64_t *ms, char
     if (!*present)
         return 0;
     if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return fail(err, errsz, "%s must be a non-negative integer (milliseconds)", field);
+        return util_fail(err, errsz, "%s must be a non-negative integer (milliseconds)", field);
     *ms = json_integer_value(v);
     return 0;
 }
@@ -307,13 +295,13 @@ expiry(const json_t *input, int64_t now_ms, int *has, int64_t *at, char *err, si
         ms_field(input, "expires_after_ms", &has_after, &after, err, errsz) != 0)
         return -1;
     if (*has && has_after)
-        return fail(err, errsz, "expires_at_ms and expires_after_ms cannot be combined");
+        return util_fail(err, errsz, "expires_at_ms and expires_after_ms cannot be combined");
     if (!has_after)
         return 0;
     if (after == 0)
-        return fail(err, errsz, "expires_after_ms must be greater than zero");
+        return util_fail(err, errsz, "expires_after_ms must be greater than zero");
     if (after > INT64_MAX - now_ms)
-        return fail(err, errsz, "expires_after_ms is too large");
+        return util_fail(err, errsz, "expires_after_ms is too large");
     *has = 1;
     *at = now_ms + after;
     return 0;
@@ -334,18 +322,19 @@ questions_request_parse(const json_t *input, const char *request_id, const char 
     int has_expiry = 0;
     int64_t expires_at = 0;
     if (!id_ok(request_id) || !id_ok(tool_call_id) || now_ms < 0) {
-        fail(err, errsz, "internal error: no request id, tool call id or time for the question");
+        util_fail(err, errsz,
+                  "internal error: no request id, tool call id or time for the question");
         goto done;
     }
     if (!json_is_object(input)) {
-        fail(err, errsz, "the input must be a JSON object");
+        util_fail(err, errsz, "the input must be a JSON object");
         goto done;
     }
     const json_t *list = question_list(input, &single, err, errsz);
     if (list == NULL)
         goto done;
     if (json_array_size(list) < QUESTIONS_MIN || json_array_size(list) > QUESTIONS_MAX) {
-        fail(err, errsz, "ask between %d and %d questions", QUESTIONS_MIN, QUESTIONS_MAX);
+        util_fail(err, errsz, "ask between %d and %d questions", QUESTIONS_MIN, QUESTIONS_MAX);
         goto done;
     }
     questions = json_array();

@@ -217,3 +217,13 @@ util_has_word(const char *list, const char *word, size_t n)
             return 1;
     return 0;
 }
+
+int
+util_fail(char *err, size_t errsz, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errsz, fmt, ap);
+    va_end(ap);
+    return -1;
+}

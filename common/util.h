@@ -12,6 +12,9 @@ int64_t util_monotonic_us(void);
 /* Parses a whole decimal integer in [min, max]. Returns 0 on success, -1 on
  * empty input, trailing bytes, a sign where none is allowed, or overflow. */
 int util_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+/* Writes the message into err (errsz bytes) and returns -1: a parser's
+ * error return in one statement. */
+int util_fail(char *err, size_t errsz, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Integer from the environment, or def when unset; -1 when set but invalid. */
 int util_env_i64(const char *name, int64_t min, int64_t max, int64_t def, int64_t *out);

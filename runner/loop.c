@@ -213,7 +213,7 @@ setup(struct runner *r)
 static size_t
 collect(struct runner *r, int reports, int64_t now)
 {
-    struct store_outcome *o = r->batch;
+    struct store_report *o = r->batch;
     size_t n = 0;
     for (size_t i = 0; i < r->njobs; i++) {
         struct job *j = r->jobs[i];
@@ -221,7 +221,7 @@ collect(struct runner *r, int reports, int64_t now)
                                 : j->status || j->sent == j->len || now < j->next_trace_ms))
             continue;
         r->batch_jobs[n] = j;
-        o[n++] = (struct store_outcome){
+        o[n++] = (struct store_report){
             .w = &j->w,
             .trace = j->text && j->status ? j->text + j->sent : NULL,
             .trace_len = j->status ? j->len - j->sent : 0,
@@ -283,14 +283,14 @@ reap(struct runner *r)
 }
 
 /* The turn's statement, unless a failed one waits to be tried again:
- * appends the ledger records waiting, commits the known outcomes and claims
- * runs into the slots free after them, when there are outcomes or it is
- * time to claim (claim_at), unless the runner is shutting down. Nothing to
- * append, commit or claim: no statement. */
+ * appends the ledger records waiting, commits the runs' reports (steps and
+ * outcomes) and claims runs into the slots free after them, when runs end
+ * or it is time to claim (claim_at), unless the runner is shutting down.
+ * Nothing to append, commit or claim: no statement. */
 static void
 work(struct runner *r)
 {
-    struct store_outcome *o = r->batch;
+    struct store_report *o = r->batch;
     int64_t now = runner_now_ms();
     if (now < r->db_retry_ms)
         return;
@@ -317,7 +317,7 @@ work(struct runner *r)
         snprintf(why, sizeof why, "%s", store_last_error(r->db));
         why[strcspn(why, "\n")] = '\0'; /* the database's first line, without its context */
         log_msg("error", "turn_failed",
-                "ledger records of %zu runs, outcomes of %zu, a claim of %zu: %s", nrec, n,
+                "ledger records of %zu runs, reports of %zu, a claim of %zu: %s", nrec, n,
                 max_claim, why);
         r->db_retry_ms = runner_now_ms() + RUNNER_DB_RETRY_MS;
         audit_failed(r, nrec, why);

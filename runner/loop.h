@@ -117,7 +117,7 @@ struct runner {
     CURLM *multi;
     struct job **jobs; /* cfg->concurrency slots, njobs used */
     size_t njobs;
-    struct store_outcome *batch; /* what goes to the database together, and whose */
+    struct store_report *batch; /* what goes to the database together, and whose */
     struct job **batch_jobs;
     int want_claim; /* a NOTIFY or a full claim: runs may be waiting */
     int stop_asked; /* some job's stop_asked is set */

@@ -111,17 +111,6 @@ struct shell_proc {
     char *command, *workdir;
 };
 
-static void errf(char *err, size_t errsz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void
-errf(char *err, size_t errsz, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errsz, fmt, ap);
-    va_end(ap);
-}
-
 void
 shell_limits_default(struct shell_limits *l)
 {
@@ -151,30 +140,30 @@ shell_options_from_env(struct shell_options *o, struct shell_limits *l, char *er
         else if (!strcmp(s, "off"))
             o->sandbox = SHELL_SANDBOX_OFF;
         else
-            return errf(err, errsz, "KHEISH_SHELL_SANDBOX must be auto, require or off"), -1;
+            return util_fail(err, errsz, "KHEISH_SHELL_SANDBOX must be auto, require or off"), -1;
     }
     s = getenv("KHEISH_SHELL_USER");
     if (s && *s) {
         if (strlen(s) >= sizeof((struct shell_host *)0)->user)
-            return errf(err, errsz, "KHEISH_SHELL_USER is too long"), -1;
+            return util_fail(err, errsz, "KHEISH_SHELL_USER is too long"), -1;
         o->user = s;
     }
     s = getenv("KHEISH_SHELL_NETWORK");
     if (s && *s) {
         if (strcmp(s, "on") && strcmp(s, "off"))
-            return errf(err, errsz, "KHEISH_SHELL_NETWORK must be on or off"), -1;
+            return util_fail(err, errsz, "KHEISH_SHELL_NETWORK must be on or off"), -1;
         o->network = !strcmp(s, "on");
     }
     int64_t out;
     if (util_env_i64("KHEISH_SHELL_TIMEOUT_MS", 1000, SHELL_MAX_TIMEOUT_MS,
                      SHELL_DEFAULT_TIMEOUT_MS, &l->timeout_ms) != 0)
-        return errf(err, errsz, "KHEISH_SHELL_TIMEOUT_MS must be an integer in [1000, %d]",
-                    SHELL_MAX_TIMEOUT_MS),
+        return util_fail(err, errsz, "KHEISH_SHELL_TIMEOUT_MS must be an integer in [1000, %d]",
+                         SHELL_MAX_TIMEOUT_MS),
                -1;
     if (util_env_i64("KHEISH_SHELL_OUTPUT_BYTES", 1024, 16 << 20, SHELL_DEFAULT_OUTPUT_BYTES,
                      &out) != 0)
-        return errf(err, errsz, "KHEISH_SHELL_OUTPUT_BYTES must be an integer in [1024, %d]",
-                    16 << 20),
+        return util_fail(err, errsz, "KHEISH_SHELL_OUTPUT_BYTES must be an integer in [1024, %d]",
+                         16 << 20),
                -1;
     l->output_cap_bytes = (size_t)out;
     return 0;
@@ -471,7 +460,7 @@ spawn(struct plan *pl, int *out_r, char *err, size_t errsz)
     pl->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (pl->devnull < 0 || pipe2(outp, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0 ||
         fcntl(outp[0], F_SETFL, O_NONBLOCK) != 0) {
-        errf(err, errsz, "cannot start the command: %s", strerror(errno));
+        util_fail(err, errsz, "cannot start the command: %s", strerror(errno));
         goto out;
     }
     pl->out_w = outp[1];
@@ -486,7 +475,7 @@ spawn(struct plan *pl, int *out_r, char *err, size_t errsz)
     int fork_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
-        errf(err, errsz, "cannot start the command: fork: %s", strerror(fork_errno));
+        util_fail(err, errsz, "cannot start the command: fork: %s", strerror(fork_errno));
         goto out;
     }
     close(errp[1]);
@@ -504,10 +493,10 @@ spawn(struct plan *pl, int *out_r, char *err, size_t errsz)
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;
         if (got == sizeof msg && msg[0] > STEP_NONE && msg[0] <= STEP_EXEC)
-            errf(err, errsz, "cannot start the command: %s: %s", step_names[msg[0]],
-                 strerror(msg[1]));
+            util_fail(err, errsz, "cannot start the command: %s: %s", step_names[msg[0]],
+                      strerror(msg[1]));
         else
-            errf(err, errsz, "cannot start the command");
+            util_fail(err, errsz, "cannot start the command");
         pid = -1;
         goto out;
     }
@@ -591,15 +580,15 @@ shell_host_init(struct shell_host *h, const struct shell_options *o, char *err, 
         const char *name = o->user && *o->user ? o->user : SHELL_DEFAULT_USER;
         struct passwd *pw = getpwnam(name);
         if (pw == NULL) {
-            errf(err, errsz,
-                 "the bash tool's user %s does not exist, and commands never run as root "
-                 "(`make deps` creates it: useradd --system --user-group --no-create-home "
-                 "--shell /usr/sbin/nologin %s)",
-                 name, name);
+            util_fail(err, errsz,
+                      "the bash tool's user %s does not exist, and commands never run as root "
+                      "(`make deps` creates it: useradd --system --user-group --no-create-home "
+                      "--shell /usr/sbin/nologin %s)",
+                      name, name);
             return -1;
         }
         if (pw->pw_uid == 0 || pw->pw_gid == 0) {
-            errf(err, errsz, "the bash tool's user %s is root or in group root", name);
+            util_fail(err, errsz, "the bash tool's user %s is root or in group root", name);
             return -1;
         }
         h->switch_user = 1;
@@ -633,12 +622,12 @@ shell_host_init(struct shell_host *h, const struct shell_options *o, char *err, 
         }
     }
     if (!h->bwrap && o->sandbox == SHELL_SANDBOX_REQUIRE) {
-        errf(err, errsz, "KHEISH_SHELL_SANDBOX=require, but %s", why);
+        util_fail(err, errsz, "KHEISH_SHELL_SANDBOX=require, but %s", why);
         return -1;
     }
     if (!h->bwrap && !h->network && !h->switch_user) {
-        errf(err, errsz, "KHEISH_SHELL_NETWORK=off needs bwrap or a runner started as root (%s)",
-             why);
+        util_fail(err, errsz,
+                  "KHEISH_SHELL_NETWORK=off needs bwrap or a runner started as root (%s)", why);
         return -1;
     }
     /* Commands as the runner's own user, outside a pid namespace: they could
@@ -675,15 +664,16 @@ int
 shell_workspace_prepare(const struct shell_host *h, const char *path, char *err, size_t errsz)
 {
     if (path == NULL || path[0] != '/')
-        return errf(err, errsz, "the workspace must be an absolute path"), -1;
+        return util_fail(err, errsz, "the workspace must be an absolute path"), -1;
     if (mkdir(path, 0700) != 0 && errno != EEXIST)
-        return errf(err, errsz, "cannot create the workspace: %s", strerror(errno)), -1;
+        return util_fail(err, errsz, "cannot create the workspace: %s", strerror(errno)), -1;
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
-        return errf(err, errsz, "cannot open the workspace: %s", strerror(errno)), -1;
+        return util_fail(err, errsz, "cannot open the workspace: %s", strerror(errno)), -1;
     int rc = 0;
     if (h->switch_user && fchown(fd, h->uid, h->gid) != 0)
-        rc = -1, errf(err, errsz, "cannot give the workspace to %s: %s", h->user, strerror(errno));
+        rc = -1,
+        util_fail(err, errsz, "cannot give the workspace to %s: %s", h->user, strerror(errno));
     close(fd);
     return rc;
 }
@@ -719,9 +709,9 @@ optional_string(const json_t *input, const char *key, const char **out, char *er
     if (v == NULL || json_is_null(v))
         return 0;
     if (!json_is_string(v))
-        return errf(err, errsz, "`%s` must be a string", key), -1;
+        return util_fail(err, errsz, "`%s` must be a string", key), -1;
     if (strlen(json_string_value(v)) != json_string_length(v))
-        return errf(err, errsz, "`%s` contains a NUL character", key), -1;
+        return util_fail(err, errsz, "`%s` contains a NUL character", key), -1;
     *out = json_string_value(v);
     return 0;
 }
@@ -732,27 +722,29 @@ shell_parse_input(const json_t *input, struct shell_input *in, char *err, size_t
     const char *description;
     memset(in, 0, sizeof *in);
     if (!json_is_object(input))
-        return errf(err, errsz, "the bash tool's input must be an object"), -1;
+        return util_fail(err, errsz, "the bash tool's input must be an object"), -1;
     const json_t *bg = json_object_get(input, "run_in_background");
     if (bg && !json_is_null(bg) && !json_is_boolean(bg))
-        return errf(err, errsz, "`run_in_background` must be a boolean"), -1;
+        return util_fail(err, errsz, "`run_in_background` must be a boolean"), -1;
     if (json_is_true(bg))
-        return errf(err, errsz,
-                    "run_in_background is not supported yet: background tasks are not available "
-                    "in this runner. The command was not run; run it in the foreground (it is "
-                    "stopped after the tool's timeout)"),
+        return util_fail(
+                   err, errsz,
+                   "run_in_background is not supported yet: background tasks are not available "
+                   "in this runner. The command was not run; run it in the foreground (it is "
+                   "stopped after the tool's timeout)"),
                -1;
     if (optional_string(input, "command", &in->command, err, errsz) != 0 ||
         optional_string(input, "workdir", &in->workdir, err, errsz) != 0 ||
         optional_string(input, "description", &description, err, errsz) != 0)
         return -1;
     if (in->command == NULL)
-        return errf(err, errsz, "missing string field `command`"), -1;
+        return util_fail(err, errsz, "missing string field `command`"), -1;
     if (in->command[strspn(in->command, " \t\r\n")] == '\0')
-        return errf(err, errsz, "`command` is empty"), -1;
+        return util_fail(err, errsz, "`command` is empty"), -1;
     if (strlen(in->command) > SHELL_COMMAND_MAX_BYTES)
-        return errf(err, errsz, "`command` is longer than %d bytes (write a script file instead)",
-                    SHELL_COMMAND_MAX_BYTES),
+        return util_fail(err, errsz,
+                         "`command` is longer than %d bytes (write a script file instead)",
+                         SHELL_COMMAND_MAX_BYTES),
                -1;
     if (in->workdir && in->workdir[0] == '\0')
         in->workdir = NULL;
@@ -770,7 +762,7 @@ open_workdir(int ws_fd, const char *ws, const char *workdir, char *out, size_t o
     const char *rel = workdir ? workdir : "";
     if (rel[0] == '/') {
         if (strncmp(rel, ws, wslen) || (rel[wslen] != '/' && rel[wslen] != '\0'))
-            return errf(err, errsz, "workdir %s is outside the workspace %s", workdir, ws), -1;
+            return util_fail(err, errsz, "workdir %s is outside the workspace %s", workdir, ws), -1;
         rel += wslen;
     }
     int fd = fcntl(ws_fd, F_DUPFD_CLOEXEC, 0);
@@ -780,7 +772,8 @@ open_workdir(int ws_fd, const char *ws, const char *workdir, char *out, size_t o
         char name[NAME_MAX + 1];
         if (n > NAME_MAX) {
             close(fd);
-            return errf(err, errsz, "workdir has a component longer than %d bytes", NAME_MAX), -1;
+            return util_fail(err, errsz, "workdir has a component longer than %d bytes", NAME_MAX),
+                   -1;
         }
         memcpy(name, rel, n);
         name[n] = '\0';
@@ -789,29 +782,29 @@ open_workdir(int ws_fd, const char *ws, const char *workdir, char *out, size_t o
             continue;
         if (!strcmp(name, "..")) {
             close(fd);
-            return errf(err, errsz, "workdir %s leaves the workspace (..)", workdir), -1;
+            return util_fail(err, errsz, "workdir %s leaves the workspace (..)", workdir), -1;
         }
         int next = openat(fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         int e = errno;
         close(fd);
         fd = next;
         if (fd < 0) {
-            errf(err, errsz, "workdir %s: %s", workdir,
-                 e == ENOENT                  ? "no such directory in the workspace"
-                 : e == ENOTDIR || e == ELOOP ? "not a directory (symlinks are not followed)"
-                                              : strerror(e));
+            util_fail(err, errsz, "workdir %s: %s", workdir,
+                      e == ENOENT                  ? "no such directory in the workspace"
+                      : e == ENOTDIR || e == ELOOP ? "not a directory (symlinks are not followed)"
+                                                   : strerror(e));
             return -1;
         }
         if (len + n + 2 > outsz) {
             close(fd);
-            return errf(err, errsz, "workdir is too long"), -1;
+            return util_fail(err, errsz, "workdir is too long"), -1;
         }
         out[len++] = '/';
         memcpy(out + len, name, n + 1);
         len += n;
     }
     if (fd < 0)
-        errf(err, errsz, "cannot open the workspace: %s", strerror(errno));
+        util_fail(err, errsz, "cannot open the workspace: %s", strerror(errno));
     return fd;
 }
 
@@ -826,20 +819,21 @@ shell_start(const struct shell_host *h, const struct shell_limits *l, const char
     char **argv = NULL, **envp = NULL;
     int ws_fd = -1, wd_fd = -1;
     if (in == NULL || in->command == NULL) {
-        errf(err, errsz, "no command");
+        util_fail(err, errsz, "no command");
         return NULL;
     }
     if (l->output_cap_bytes < 16 || l->timeout_ms <= 0) {
-        errf(err, errsz, "the bash tool's limits are not valid");
+        util_fail(err, errsz, "the bash tool's limits are not valid");
         return NULL;
     }
     if (workspace == NULL || workspace[0] != '/' || realpath(workspace, ws) == NULL) {
-        errf(err, errsz, "the workspace %s cannot be used: %s", workspace ? workspace : "(none)",
-             workspace && workspace[0] == '/' ? strerror(errno) : "not an absolute path");
+        util_fail(err, errsz, "the workspace %s cannot be used: %s",
+                  workspace ? workspace : "(none)",
+                  workspace && workspace[0] == '/' ? strerror(errno) : "not an absolute path");
         return NULL;
     }
     if ((ws_fd = open(ws, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        errf(err, errsz, "the workspace %s cannot be used: %s", ws, strerror(errno));
+        util_fail(err, errsz, "the workspace %s cannot be used: %s", ws, strerror(errno));
         goto fail;
     }
     /* A command may take its owner's rights on the workspace away (chmod
@@ -856,7 +850,7 @@ shell_start(const struct shell_host *h, const struct shell_limits *l, const char
     if (argv == NULL || envp == NULL || p == NULL ||
         (p->buf = malloc(l->output_cap_bytes)) == NULL ||
         (p->command = strdup(in->command)) == NULL || (p->workdir = strdup(wd)) == NULL) {
-        errf(err, errsz, "out of memory");
+        util_fail(err, errsz, "out of memory");
         goto fail;
     }
     p->out_fd = p->pid_fd = p->ep_fd = -1;
@@ -889,7 +883,7 @@ shell_start(const struct shell_host *h, const struct shell_limits *l, const char
     struct epoll_event ev = {.events = EPOLLIN};
     if (p->ep_fd < 0 || epoll_ctl(p->ep_fd, EPOLL_CTL_ADD, p->out_fd, &ev) != 0 ||
         (p->pid_fd >= 0 && epoll_ctl(p->ep_fd, EPOLL_CTL_ADD, p->pid_fd, &ev) != 0)) {
-        errf(err, errsz, "cannot watch the command: %s", strerror(errno));
+        util_fail(err, errsz, "cannot watch the command: %s", strerror(errno));
         shell_free(p);
         return NULL;
     }

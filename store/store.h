@@ -196,7 +196,7 @@ enum store_rc store_work_renew(struct store *s, const char *owner, int64_t lease
                                const struct store_work *const *w, size_t n, int *lost);
 /* A runner's report of a run: reply text not yet streamed, its steps, and
  * (for an outcome) its end. */
-struct store_outcome {
+struct store_report {
     const struct store_work *w;
     const char *trace; /* text to stream as one trace event, trace_len bytes */
     size_t trace_len;
@@ -210,7 +210,7 @@ struct store_outcome {
     int lost;  /* out: the run is no longer owner's running run */
 };
 /* Appends the trace events of o[0..n) in one transaction. */
-enum store_rc store_work_trace(struct store *s, const struct store_outcome *o, size_t n);
+enum store_rc store_work_trace(struct store *s, const struct store_report *o, size_t n);
 /* A runner's turn, in one statement (kheish_work): appends the signed
  * ledger records (kheish_ledger_append's batch; *answers gets its answers,
  * in order), then takes the reports o[0..n): their traces and steps, and
@@ -222,7 +222,7 @@ enum store_rc store_work_trace(struct store *s, const struct store_outcome *o, s
  * for owner. Durable when it returns. Free each claimed run with
  * store_work_free. */
 enum store_rc store_work_turn(struct store *s, const char *owner, int64_t lease_ms,
-                              const json_t *records, json_t **answers, struct store_outcome *o,
+                              const json_t *records, json_t **answers, struct store_report *o,
                               size_t n, struct store_work *w, size_t max, size_t *claimed);
 /* Runs whose lease expired: input runs interrupted, daemon-owned work
  * requeued, each with its reason, each on its own (kheish_recover_runs); and

@@ -59,7 +59,7 @@ store_work_renew(struct store *s, const char *owner, int64_t lease_ms,
 
 /* An outcome's trace text as the array of trace objects it streams as. */
 static json_t *
-traces_of(const struct store_outcome *o)
+traces_of(const struct store_report *o)
 {
     return o->trace_len ? json_pack("[{s:s, s:s%}]", "kind", "assistant_text_delta", "text",
                                     o->trace, o->trace_len)
@@ -67,7 +67,7 @@ traces_of(const struct store_outcome *o)
 }
 
 enum store_rc
-store_work_trace(struct store *s, const struct store_outcome *o, size_t n)
+store_work_trace(struct store *s, const struct store_report *o, size_t n)
 {
     if (n == 0)
         return STORE_OK;
@@ -120,21 +120,21 @@ claimed_runs(json_t *claimed, struct store_work *w, size_t max, size_t *n)
 
 enum store_rc
 store_work_turn(struct store *s, const char *owner, int64_t lease_ms, const json_t *records,
-                json_t **answers, struct store_outcome *o, size_t n, struct store_work *w,
+                json_t **answers, struct store_report *o, size_t n, struct store_work *w,
                 size_t max, size_t *claimed)
 {
     char lease[24], lim[24], hist[16];
     snprintf(lease, sizeof lease, "%" PRId64, lease_ms);
     snprintf(lim, sizeof lim, "%zu", max);
     snprintf(hist, sizeof hist, "%d", HISTORY_RUNS);
-    json_t *outcomes = json_array(), *res = NULL;
+    json_t *reports = json_array(), *res = NULL;
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(outcomes, json_pack("{s:s, s:s?, s:s?, s:s?, s:o, s:O*}", "run_id",
-                                                  o[i].w->run_id, "status", o[i].status, "error",
-                                                  o[i].error, "text", o[i].text, "traces",
-                                                  traces_of(&o[i]), "steps", o[i].steps));
-    char *rec = db_json_param(records), *param = db_json_param(outcomes);
-    json_decref(outcomes);
+        json_array_append_new(reports, json_pack("{s:s, s:s?, s:s?, s:s?, s:o, s:O*}", "run_id",
+                                                 o[i].w->run_id, "status", o[i].status, "error",
+                                                 o[i].error, "text", o[i].text, "traces",
+                                                 traces_of(&o[i]), "steps", o[i].steps));
+    char *rec = db_json_param(records), *param = db_json_param(reports);
+    json_decref(reports);
     enum store_rc rc = rec && param
                            ? db_call(s, &res,
                                      "SELECT kheish_work($1, $2::jsonb, $3::jsonb, "

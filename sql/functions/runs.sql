@@ -63,10 +63,10 @@ CREATE OR REPLACE TRIGGER runs_notify AFTER INSERT OR UPDATE OF status ON runs
 -- run list) sends it as it is, a writer takes it as jsonb. Beyond the
 -- contract's fields: lease_owner (the runner executing it, its runner_id
 -- in /v1/status) and lease_expires_at_ms, set while it is running only,
--- and tool_calls, what its model called, in order (migration 018). A view, not a
--- function: PostgreSQL plans it into the statement that reads it, where a
--- PL/pgSQL function costs a call and a jsonb built then printed (the read
--- spent most of its database time there, docs/performance.md).
+-- and tool_calls, what its model called, in order (migration 018). A view,
+-- not a function: PostgreSQL plans it into the statement that reads it,
+-- where a PL/pgSQL function costs a call and a jsonb built then printed (the
+-- read spent most of its database time there, docs/performance.md).
 DROP FUNCTION IF EXISTS run_view(runs);
 CREATE OR REPLACE VIEW run_views AS
 SELECT r.run_id, r.session_id, r.status, r.submitted_at_ms, json_build_object(

@@ -1,10 +1,14 @@
-/* check_pg: SQL for the store tests that need a database of their own. */
+/* check_pg: SQL and fixtures for the store tests that need a database of
+ * their own. */
 #ifndef KHEISH_TEST_CHECK_PG_H
 #define KHEISH_TEST_CHECK_PG_H
 
+#include <jansson.h>
 #include <libpq-fe.h>
+#include <stdio.h>
 
 #include "check.h"
+#include "store.h"
 
 /* Runs q on pg, which must succeed; returns its first value ("" when none),
  * valid until the next call. */
@@ -37,6 +41,24 @@ check_scratch_db(const char *name, int drop, char *url, size_t size)
     if (!drop)
         check_sql(admin, q);
     PQfinish(admin);
+}
+
+/* One more queued run of content in session (made, or reused); its id into
+ * run_id (size bytes) unless NULL. */
+static inline void
+check_submit(struct store *s, const char *session, const char *content, char *run_id, size_t size)
+{
+    json_t *view, *payload = json_pack("{s:s}", "content", content);
+    int created, replayed;
+    struct store_session_create c = {session, NULL, NULL, NULL, NULL};
+    CHECK(store_session_create(s, NULL, &c, &view, &created) == STORE_OK);
+    json_decref(view);
+    struct store_run_submit r = {session, payload, NULL, NULL, 0};
+    CHECK(store_run_submit(s, NULL, &r, &view, &replayed) == STORE_OK);
+    if (run_id)
+        snprintf(run_id, size, "%s", json_string_value(json_object_get(view, "run_id")));
+    json_decref(view);
+    json_decref(payload);
 }
 
 #endif

@@ -7,7 +7,7 @@
 #include <sodium.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "check_pg.h"
 #include "store.h"
 
 enum { QUEUED, RUNNING, W_APPROVAL, W_QUESTION, COMPLETED, FAILED, INTERRUPTED, CANCELLED, N };
@@ -50,17 +50,8 @@ static int session_counter;
 static const char *
 new_run(char *buf, size_t size, char *session, size_t ssize)
 {
-    json_t *view, *payload = json_pack("{s:s}", "content", "state test");
-    int created, replayed;
     snprintf(session, ssize, "states-%d-%d", getpid(), session_counter++);
-    struct store_session_create c = {session, NULL, NULL, NULL, NULL};
-    CHECK(store_session_create(db, NULL, &c, &view, &created) == STORE_OK);
-    json_decref(view);
-    struct store_run_submit r = {session, payload, NULL, NULL, 0};
-    CHECK(store_run_submit(db, NULL, &r, &view, &replayed) == STORE_OK);
-    snprintf(buf, size, "%s", json_string_value(json_object_get(view, "run_id")));
-    json_decref(view);
-    json_decref(payload);
+    check_submit(db, session, "state test", buf, size);
     return buf;
 }
 

@@ -51,15 +51,7 @@ entry(const json_t *block, const char *runner_id)
 static void
 claim_one(struct store *s, const char *session, const char *owner)
 {
-    json_t *view, *payload = json_pack("{s:s}", "content", "held");
-    int created, replayed;
-    struct store_session_create c = {session, NULL, NULL, NULL, NULL};
-    CHECK(store_session_create(s, NULL, &c, &view, &created) == STORE_OK);
-    json_decref(view);
-    struct store_run_submit r = {session, payload, NULL, NULL, 0};
-    CHECK(store_run_submit(s, NULL, &r, &view, &replayed) == STORE_OK);
-    json_decref(view);
-    json_decref(payload);
+    check_submit(s, session, "held", NULL, 0);
     struct store_work w[1];
     size_t claimed = 0;
     json_t *records = json_array(), *answers = NULL;

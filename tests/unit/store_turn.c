@@ -37,31 +37,17 @@ record(const char *run_id, int seq, const char *hash, const char *prev_hash)
  * max; *claimed runs are freed here. */
 static enum store_rc
 turn(struct store *s, json_t *records, const char *run_id, size_t max, json_t **answers,
-     struct store_outcome *o, size_t *claimed)
+     struct store_report *o, size_t *claimed)
 {
     struct store_work ran = {0}, w[4];
     snprintf(ran.run_id, sizeof ran.run_id, "%s", run_id ? run_id : "");
-    *o = (struct store_outcome){.w = &ran, .status = "completed", .text = "done"};
+    *o = (struct store_report){.w = &ran, .status = "completed", .text = "done"};
     enum store_rc rc =
         store_work_turn(s, OWNER, 60000, records, answers, o, run_id ? 1 : 0, w, max, claimed);
     for (size_t i = 0; i < *claimed; i++)
         store_work_free(&w[i]);
     json_decref(records);
     return rc;
-}
-
-static void
-submit(struct store *s, const char *session)
-{
-    json_t *view, *payload = json_pack("{s:s}", "content", "hello");
-    int created, replayed;
-    struct store_session_create c = {session, NULL, NULL, NULL, NULL};
-    CHECK(store_session_create(s, NULL, &c, &view, &created) == STORE_OK);
-    json_decref(view);
-    struct store_run_submit r = {session, payload, NULL, NULL, 0};
-    CHECK(store_run_submit(s, NULL, &r, &view, &replayed) == STORE_OK);
-    json_decref(view);
-    json_decref(payload);
 }
 
 static const char *
@@ -84,7 +70,7 @@ main(void)
     struct store_migration_report report;
     char url[1024], run[64];
     json_t *answers = NULL;
-    struct store_outcome o;
+    struct store_report o;
     size_t claimed = 0;
     if (sodium_init() < 0)
         return 1;
@@ -92,8 +78,8 @@ main(void)
     PGconn *pg = PQconnectdb(url);
     struct store *s = store_open(url, NULL);
     CHECK(store_migrate(s, &report) == STORE_OK);
-    submit(s, "turn-1");
-    submit(s, "turn-2");
+    check_submit(s, "turn-1", "hello", NULL, 0);
+    check_submit(s, "turn-2", "hello", NULL, 0);
     CHECK(turn(s, json_array(), NULL, 1, &answers, &o, &claimed) == STORE_OK && claimed == 1);
     json_decref(answers);
     snprintf(run, sizeof run, "%s",
