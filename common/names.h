@@ -41,6 +41,7 @@
     X("queued")                                                                                    \
     X("started")                                                                                   \
     X("waiting_for_approval")                                                                      \
+    X("approval_resolved")                                                                         \
     X("waiting_for_user_question")                                                                 \
     X("completed")                                                                                 \
     X("failed")                                                                                    \

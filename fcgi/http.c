@@ -206,6 +206,28 @@ http_body_object(const struct http_req *req, int allow_empty, json_t **out, stru
     return 0;
 }
 
+int
+http_idempotency(const struct http_req *req, const json_t *body, const char **key,
+                 char fp[HTTP_FINGERPRINT_SIZE], struct http_resp *resp)
+{
+    const char *field = json_string_value(json_object_get(body, "idempotency_key"));
+    if (field && req->idempotency_key && strcmp(field, req->idempotency_key))
+        return http_problem(resp, 400, "idempotency", "invalid_idempotency_key",
+                            "the Idempotency-Key header and the idempotency_key field differ"),
+               -1;
+    *key = req->idempotency_key ? req->idempotency_key : field;
+    json_t *rest = json_deep_copy(body);
+    json_object_del(rest, "idempotency_key");
+    char *canon = rest ? json_dumps(rest, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char hex[65] = "";
+    if (canon)
+        util_sha256_hex(canon, strlen(canon), hex);
+    snprintf(fp, HTTP_FINGERPRINT_SIZE, "v1:%s", hex);
+    free(canon);
+    json_decref(rest);
+    return 0;
+}
+
 const char *
 http_path_id(const struct http_req *req, int i, const char *what, struct http_resp *resp)
 {

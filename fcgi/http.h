@@ -94,6 +94,14 @@ const char *http_query(const struct http_req *req, const char *name);
 int http_body_object(const struct http_req *req, int allow_empty, json_t **out,
                      struct http_resp *resp);
 
+/* The idempotency key of a write whose body may carry one
+ * (idempotency_key) beside the Idempotency-Key header: 0 with *key (NULL:
+ * none) and fp, the body's fingerprint without its key ("v1:" + SHA-256 of
+ * its canonical JSON), or -1 with a 400 problem when the two keys differ. */
+#define HTTP_FINGERPRINT_SIZE (3 + 65)
+int http_idempotency(const struct http_req *req, const json_t *body, const char **key,
+                     char fp[HTTP_FINGERPRINT_SIZE], struct http_resp *resp);
+
 /* Path parameter i as an id, or NULL with a 400 problem naming `what`. */
 const char *http_path_id(const struct http_req *req, int i, const char *what,
                          struct http_resp *resp);

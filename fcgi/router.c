@@ -7,8 +7,8 @@
 #include "util.h"
 
 const struct http_route *const router_tables[] = {
-    probes_routes,  status_routes,  sessions_routes,    runs_routes,
-    runtime_routes, secrets_routes, permissions_routes, NULL,
+    probes_routes,  status_routes,      sessions_routes,  runs_routes, runtime_routes,
+    secrets_routes, permissions_routes, approvals_routes, NULL,
 };
 
 /* Matches path against pattern, recording '*' segments (pointers into buf,

@@ -39,7 +39,7 @@ extern const char *const status_capability_flags[];
 
 /* The handler files' tables (ROUTES_END-terminated), and all of them. */
 extern const struct http_route probes_routes[], status_routes[], sessions_routes[], runs_routes[],
-    runtime_routes[], secrets_routes[], permissions_routes[];
+    runtime_routes[], secrets_routes[], permissions_routes[], approvals_routes[];
 extern const struct http_route *const router_tables[];
 
 /* Finds the route for req->method and req->path, filling req->params with

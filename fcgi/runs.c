@@ -14,19 +14,6 @@
 #define EXTERNAL_ACTIONS_DEFAULT_LIMIT 10000
 #define EXTERNAL_ACTIONS_MAX_LIMIT     10000
 #define RUN_EVENTS_MAX_LIMIT           1000
-#define FINGERPRINT_VERSION            "v1:"
-
-/* "v1:" + SHA-256 of the canonical (sorted, compact) payload. */
-static void
-fingerprint(const json_t *payload, char out[3 + 65])
-{
-    char *canon = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS);
-    char hex[65] = "";
-    if (canon)
-        util_sha256_hex(canon, strlen(canon), hex);
-    snprintf(out, 3 + 65, FINGERPRINT_VERSION "%s", hex);
-    free(canon);
-}
 
 /* Queues the run of a SubmitInputRequest (its fields checked by the
  * router); *view receives the RunView. Returns 0, or -1 with a problem in
@@ -35,21 +22,16 @@ static int
 submit(struct http_req *req, struct http_resp *resp, int require_idle, json_t **view)
 {
     json_t *body = req->json;
-    char fp[3 + 65];
+    char fp[HTTP_FINGERPRINT_SIZE];
+    const char *key;
     int replayed;
     const char *session = http_path_id(req, 0, "session", resp);
     if (session == NULL || validate_submit_rules(body, resp) != 0 ||
-        readiness_check_submission(req, body, resp) != 0)
+        readiness_check_submission(req, body, resp) != 0 ||
+        http_idempotency(req, body, &key, fp, resp) != 0)
         return -1;
-    const char *key = json_string_value(json_object_get(body, "idempotency_key"));
-    if (key && req->idempotency_key && strcmp(key, req->idempotency_key))
-        return http_problem(resp, 400, "idempotency", "invalid_idempotency_key",
-                            "the Idempotency-Key header and the idempotency_key field differ"),
-               -1;
-    key = req->idempotency_key ? req->idempotency_key : key;
     json_t *payload = json_deep_copy(body);
     json_object_del(payload, "idempotency_key");
-    fingerprint(payload, fp);
     struct store_run_submit s = {session, payload, key, key ? fp : NULL, require_idle};
     enum store_rc src = store_run_submit(req->db, req->actor, &s, view, &replayed);
     json_decref(payload);

@@ -8,8 +8,13 @@
  * them back to the model. The turn and its calls, then their results, go
  * to the database in the job's next report (kheish_run_steps).
  *
- * A call the engine answers with ask gets an error result saying that it
- * needs an approval, which this runner does not ask for yet.
+ * A call the engine answers with ask waits for an operator: once the
+ * turn's other calls have their results, the job ends waiting_for_approval
+ * (the database opens one approval per call asked) and the run holds no
+ * runner. Resolved, it is claimed again, by this runner or another:
+ * agent_resume rebuilds the conversation from its recorded turns and makes
+ * the approved calls (their ledger grant is the approval) or refuses the
+ * denied and expired ones, and the loop goes on.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,6 +57,10 @@ agent_setup(struct runner *r)
     r->settings_revision = -1;
     r->max_calls_per_turn = INT64_MAX;
     r->max_timeout_ms = INT64_MAX;
+    if (util_env_i64("KHEISH_APPROVAL_TTL_MS", 0, INT64_MAX / 2, 0, &r->approval_ttl_ms) != 0) {
+        fprintf(stderr, "kheish-runner: KHEISH_APPROVAL_TTL_MS must be an integer >= 0 (ms)\n");
+        return 2;
+    }
     r->tools = json_array();
     for (size_t i = 0; i < tool_files_count(); i++) {
         const struct tool_spec *t = tool_files_spec(i);
@@ -109,6 +118,17 @@ agent_settings(struct runner *r, const json_t *revision)
     r->settings_revision = rev;
 }
 
+/* The decisions and limits follow the runtime's settings of now (an
+ * operator's set-permission-mode dont-ask during an incident included). */
+static void
+settings_now(struct runner *r)
+{
+    json_t *settings = NULL;
+    if (store_runtime_settings(r->db, &settings) == STORE_OK)
+        agent_settings(r, settings);
+    json_decref(settings);
+}
+
 static struct tool_run *
 call_of(struct job *j, const char *id)
 {
@@ -138,20 +158,56 @@ digest(const json_t *v, char out[72])
     snprintf(out, 72, "sha256:%s", hex);
 }
 
+/* The assistant's message of a turn: its text and calls ({tool_call_id,
+ * name, input} objects; input NULL when malformed). */
+static json_t *
+assistant_message(const char *text, size_t len, const json_t *calls)
+{
+    json_t *said = json_array();
+    size_t i;
+    const json_t *c;
+    json_array_foreach(calls, i, c)
+    {
+        const json_t *in = json_object_get(c, "input");
+        json_array_append_new(
+            said, json_pack("{s:O, s:O, s:o}", "id", json_object_get(c, "tool_call_id"), "name",
+                            json_object_get(c, "name"),
+                            json_is_object(in) ? json_incref((json_t *)in) : json_object()));
+    }
+    return json_pack("{s:s, s:s%, s:o}", "role", "assistant", "text", text, len, "tool_calls",
+                     said);
+}
+
+static json_t *
+tool_message(const char *id, const json_t *result, int is_error)
+{
+    char *content = json_dumps(result, JSON_COMPACT);
+    json_t *m = json_pack("{s:s, s:s, s:s, s:b}", "role", "tool", "tool_call_id", id, "content",
+                          content ? content : "{}", "is_error", is_error);
+    free(content);
+    return m;
+}
+
 /* Every call has its result: they go back to the model, in order, and the
  * next attempt starts. */
 static void
 turn_done(struct runner *r, struct job *j)
 {
-    for (size_t i = 0; i < j->ncalls; i++) {
-        struct tool_run *t = &j->calls[i];
-        char *content = json_dumps(t->result, JSON_COMPACT);
+    for (size_t i = 0; i < j->ncalls; i++)
         json_array_append_new(
-            j->messages, json_pack("{s:s, s:s, s:s, s:b}", "role", "tool", "tool_call_id", t->id,
-                                   "content", content ? content : "{}", "is_error", t->is_error));
-        free(content);
-    }
+            j->messages, tool_message(j->calls[i].id, j->calls[i].result, j->calls[i].is_error));
     job_next_turn(r, j);
+}
+
+/* Every call of the turn is decided and every one not asked about has its
+ * result: the next attempt, or the wait for the operator's approvals. */
+static void
+turn_settled(struct runner *r, struct job *j)
+{
+    if (j->asked)
+        job_end(r, j, "waiting_for_approval", NULL);
+    else
+        turn_done(r, j);
 }
 
 /* Call t's result (stolen): recorded with its response record when the
@@ -171,7 +227,7 @@ answer(struct runner *r, struct job *j, struct tool_run *t, json_t *result, int 
     json_array_append_new(steps(j, "results"), json_pack("{s:s, s:O, s:b}", "tool_call_id", t->id,
                                                          "result", result, "is_error", is_error));
     if (--j->calls_left == 0 && j->status == NULL && j->stop == NULL)
-        turn_done(r, j);
+        turn_settled(r, j);
 }
 
 static void
@@ -238,8 +294,26 @@ agent_tool_recorded(struct runner *r, struct job *j, const char *tool_call_id)
         answer(r, j, t, json_pack("{s:s}", "error", why), 1, 1);
 }
 
+/* 1 when call t (the turn's i-th) can be made: a tool offered, its input
+ * valid, within the turn's limit; else 0 and it is refused. */
+static int
+callable(struct runner *r, struct job *j, struct tool_run *t, size_t i, const char *input_error)
+{
+    int offered = !strcmp(t->name, "bash") ? r->has_shell : tool_files_find(t->name) != NULL;
+    if (!offered)
+        refuse(r, j, t, "no tool named %s is offered", t->name);
+    else if (t->input == NULL)
+        refuse(r, j, t, "the arguments are not valid: %s", input_error ? input_error : "?");
+    else if ((int64_t)i >= r->max_calls_per_turn)
+        refuse(r, j, t, "%s", "more tool calls in one turn than the runtime's max_calls_per_turn");
+    else
+        return 1;
+    return 0;
+}
+
 /* Decides call i of the turn and says what became of it in the turn's
- * steps (calls). */
+ * steps (calls): refused at once, allowed, or asked about (counted in
+ * asked, it has no result until the run resumes). */
 static void
 decide(struct runner *r, struct job *j, size_t i, json_t *reported)
 {
@@ -267,22 +341,17 @@ decide(struct runner *r, struct job *j, size_t i, json_t *reported)
         reported, json_pack("{s:s, s:s, s:O*, s:s*, s:O, s:s*, s:O}", "tool_call_id", t->id, "name",
                             t->name, "input", t->input, "input_error", input_error, "decision",
                             permission, "reason", d.reason, "permission", t->permission));
-    int offered = !strcmp(t->name, "bash") ? r->has_shell : tool_files_find(t->name) != NULL;
-    if (d.decision == PERM_DENY)
+    if (d.decision == PERM_DENY) {
         refuse(r, j, t, "permission denied: %s", d.reason ? d.reason : "by a rule");
-    else if (d.decision == PERM_ASK)
-        refuse(r, j, t,
-               "this call needs an operator's approval (%s), which this runner cannot ask for "
-               "yet",
-               d.reason ? d.reason : "approval required");
-    else if (!offered)
-        refuse(r, j, t, "no tool named %s is offered", t->name);
-    else if (t->input == NULL)
-        refuse(r, j, t, "the arguments are not valid: %s", input_error ? input_error : "?");
-    else if ((int64_t)i >= r->max_calls_per_turn)
-        refuse(r, j, t, "%s", "more tool calls in one turn than the runtime's max_calls_per_turn");
-    else
+    } else if (!callable(r, j, t, i, input_error)) {
+        return;
+    } else if (d.decision == PERM_ALLOW) {
         t->allowed = 1;
+    } else {
+        j->asked++; /* no result until the run resumes */
+        if (--j->calls_left == 0)
+            turn_settled(r, j);
+    }
 }
 
 int
@@ -290,12 +359,8 @@ agent_turn(struct runner *r, struct job *j)
 {
     const json_t *calls = j->pc.tool_calls;
     size_t n = json_array_size(calls);
-    json_t *settings = NULL;
-    /* The decisions follow the runtime's settings of now (an operator's
-     * set-permission-mode dont-ask during an incident included). */
-    if (n && store_runtime_settings(r->db, &settings) == STORE_OK)
-        agent_settings(r, settings);
-    json_decref(settings);
+    if (n)
+        settings_now(r);
     const char *stop = provider_stop_name(j->pc.stop);
     const char *text = j->text ? j->text + j->turn_start : "";
     size_t len = j->len - j->turn_start;
@@ -322,14 +387,14 @@ agent_turn(struct runner *r, struct job *j)
         j->calls[i].id = json_string_value(json_object_get(c, "id"));
         j->calls[i].name = json_string_value(json_object_get(c, "name"));
         j->calls[i].input = json_object_get(c, "input");
-        json_t *input =
-            j->calls[i].input ? json_incref((json_t *)j->calls[i].input) : json_object();
-        json_array_append_new(said, json_pack("{s:s, s:s, s:o}", "id", j->calls[i].id, "name",
-                                              j->calls[i].name, "input", input));
+        json_array_append_new(said,
+                              json_pack("{s:s, s:s, s:O*}", "tool_call_id", j->calls[i].id, "name",
+                                        j->calls[i].name, "input", j->calls[i].input));
     }
-    json_array_append_new(j->messages, json_pack("{s:s, s:s%, s:o}", "role", "assistant", "text",
-                                                 text, len, "tool_calls", said));
+    json_array_append_new(j->messages, assistant_message(text, len, said));
+    json_decref(said);
     j->ncalls = j->calls_left = n;
+    j->asked = 0;
     for (size_t i = 0; i < n && j->status == NULL; i++) {
         decide(r, j, i, json_object_get(turn, "calls"));
         if (!j->calls[i].allowed)
@@ -338,6 +403,93 @@ agent_turn(struct runner *r, struct job *j)
         if (audit_queue_tool(r, j, AUDIT_REQUEST, &j->calls[i], NULL, NULL) != 0)
             job_end(r, j, "failed", "out of memory for a tool call's ledger record");
     }
+    return 1;
+}
+
+/* Call t of a resumed turn, which has no result: made as its approval
+ * allowed it (with the operator's input, when changed), or refused. */
+static void
+resume_call(struct runner *r, struct job *j, struct tool_run *t, size_t i, const json_t *c)
+{
+    const json_t *a = json_object_get(c, "approval");
+    const char *status = json_string_value(json_object_get(a, "status"));
+    const char *reason = json_string_value(json_object_get(a, "reason"));
+    const json_t *updated = json_object_get(a, "updated_input");
+    if (json_is_object(updated))
+        t->input = updated;
+    if (status == NULL || strcmp(status, "allowed")) {
+        refuse(r, j, t,
+               status && !strcmp(status, "expired")  ? "no operator answered in time: %s"
+               : status && !strcmp(status, "denied") ? "the operator denied this call: %s"
+                                                     : "this call was not approved: %s",
+               reason ? reason : "no reason given");
+        return;
+    }
+    if (!callable(r, j, t, i, NULL))
+        return;
+    t->allowed = 1;
+    snprintf(t->target, sizeof t->target, "tool:%s", t->name);
+    snprintf(t->grant, sizeof t->grant, "approval:%s",
+             json_string_value(json_object_get(a, "request_id")));
+    digest(t->input, t->input_digest);
+    if (audit_queue_tool(r, j, AUDIT_REQUEST, t, NULL, NULL) != 0)
+        job_end(r, j, "failed", "out of memory for a tool call's ledger record");
+}
+
+int
+agent_resume(struct runner *r, struct job *j)
+{
+    const json_t *turns = j->w.resume, *turn, *c;
+    size_t nt = json_array_size(turns), k, i;
+    if (nt == 0)
+        return 0;
+    json_array_foreach(turns, k, turn)
+    {
+        const char *text = json_string_value(json_object_get(turn, "text"));
+        const json_t *calls = json_object_get(turn, "calls");
+        json_array_append_new(j->messages,
+                              assistant_message(text ? text : "", text ? strlen(text) : 0, calls));
+        if (k + 1 == nt)
+            break;
+        json_array_foreach(calls, i, c) json_array_append_new(
+            j->messages, tool_message(json_string_value(json_object_get(c, "tool_call_id")),
+                                      json_object_get(c, "result"),
+                                      json_is_true(json_object_get(c, "is_error"))));
+    }
+    /* The last turn's calls: those with a result are answered already. */
+    const json_t *calls = json_object_get(json_array_get(turns, nt - 1), "calls");
+    size_t n = json_array_size(calls);
+    j->turn = (int)nt;
+    settings_now(r);
+    if (n == 0 || (j->calls = calloc(n, sizeof *j->calls)) == NULL) {
+        job_end(r, j, "failed", "the run was resumed without a tool call to answer");
+        return 1;
+    }
+    j->turn_calls = json_incref((json_t *)calls);
+    j->ncalls = n;
+    json_array_foreach(calls, i, c)
+    {
+        struct tool_run *t = &j->calls[i];
+        t->id = json_string_value(json_object_get(c, "tool_call_id"));
+        t->name = json_string_value(json_object_get(c, "name"));
+        t->input = json_object_get(c, "input");
+        if (json_is_null(t->input))
+            t->input = NULL;
+        const json_t *result = json_object_get(c, "result");
+        if (result && !json_is_null(result)) {
+            t->result = json_incref((json_t *)result);
+            t->is_error = json_is_true(json_object_get(c, "is_error"));
+        } else {
+            j->calls_left++;
+        }
+    }
+    if (j->calls_left == 0) {
+        turn_done(r, j);
+        return 1;
+    }
+    for (i = 0; i < n && j->status == NULL; i++)
+        if (j->calls[i].result == NULL)
+            resume_call(r, j, &j->calls[i], i, json_array_get(calls, i));
     return 1;
 }
 

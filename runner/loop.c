@@ -101,9 +101,33 @@ drain(struct runner *r)
     }
 }
 
+/* The approvals past their expiry (KHEISH_APPROVAL_TTL_MS) are expired,
+ * and their runs resume. */
+static void
+expire_approvals(struct runner *r)
+{
+    json_t *res = NULL, *f;
+    size_t i;
+    enum store_rc rc = store_approvals_expire(r->db, &res);
+    if (rc != STORE_OK) {
+        log_msg("warn", "expiry_failed", "approval expiry: %s%s%s", store_strerror(rc),
+                *store_last_error(r->db) ? ": " : "", store_last_error(r->db));
+        return;
+    }
+    json_int_t n = json_integer_value(json_object_get(res, "expired"));
+    if (n)
+        log_msg("info", "approvals_expired",
+                "runs whose approvals expired unanswered, resumed: %" JSON_INTEGER_FORMAT, n);
+    json_array_foreach(json_object_get(res, "failed"), i, f)
+        log_msg("error", "approval_expiry_failed", "run %s: %s",
+                json_string_value(json_object_get(f, "run_id")),
+                json_string_value(json_object_get(f, "reason")));
+    json_decref(res);
+}
+
 /* Every RUNNER_MAINTENANCE_MS: the heartbeat (this runner is live, for
- * /v1/status), and, for the holder of the maintenance lock, the recovery of
- * the runs whose runner died. */
+ * /v1/status), and, for the holder of the maintenance lock, the expiry of
+ * approvals and the recovery of the runs whose runner died. */
 static void
 maintain(struct runner *r)
 {
@@ -112,6 +136,7 @@ maintain(struct runner *r)
     size_t i;
     if (beat(r, &held) != STORE_OK || !held)
         return;
+    expire_approvals(r);
     enum store_rc rc = store_work_recover(r->db, &res);
     if (rc != STORE_OK) {
         log_msg("warn", "recovery_failed", "lease recovery: %s%s%s", store_strerror(rc),
@@ -230,7 +255,8 @@ collect(struct runner *r, int reports, int64_t now)
             .text = j->status && !strcmp(j->status, "completed")
                         ? (j->text ? j->text + j->turn_start : "")
                         : NULL,
-            .error = j->status && strcmp(j->status, "completed") ? j->error : NULL,
+            .error = j->status && strcmp(j->status, "completed") && j->error[0] ? j->error : NULL,
+            .approval_ttl_ms = r->approval_ttl_ms,
         };
     }
     return n;

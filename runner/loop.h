@@ -82,6 +82,7 @@ struct job {
     json_t *turn_calls;
     struct tool_run *calls;
     size_t ncalls, calls_left;
+    int asked; /* calls of the turn that wait for an operator's approval */
     json_t *steps;
     int ws;            /* the session's workspace directory, -1 until opened */
     char grant_id[40]; /* the broker lease of an auth_ref route's credential */
@@ -101,6 +102,7 @@ struct runner {
     struct perm_rules perm_rules;
     int64_t settings_revision;
     int64_t max_calls_per_turn, max_timeout_ms, max_turns;
+    int64_t approval_ttl_ms; /* KHEISH_APPROVAL_TTL_MS: an approval expires unanswered; 0: never */
     struct shell_host shell;
     struct shell_limits shell_limits;
     int has_shell;
@@ -159,12 +161,18 @@ void job_audited(struct runner *r, struct job *j, const struct audit_entry *e, i
  * provider attempt: 0 when it was the run's last turn (no tool call),
  * else 1 and the job goes on (its calls decided, the allowed ones run once
  * their request records are in: agent_tool_recorded; the next provider
- * attempt once every call has a result). agent_fds and agent_step drive
- * the bash commands running; agent_stop ends a job's. */
+ * attempt once every call has a result, or, when the permission engine
+ * asked about some, the job's end waiting_for_approval). agent_fds and
+ * agent_step drive the bash commands running; agent_stop ends a job's. */
 int agent_setup(struct runner *r);
 void agent_teardown(struct runner *r);
 void agent_settings(struct runner *r, const json_t *revision);
 int agent_turn(struct runner *r, struct job *j);
+/* A run resumed after a wait (its store_work's resume): the conversation
+ * gets its turns back, and the last turn's calls without a result are made
+ * or refused as their approvals say. 0 when it has no turn (it starts
+ * afresh), else 1 and the job goes on as after agent_turn. */
+int agent_resume(struct runner *r, struct job *j);
 void agent_tool_recorded(struct runner *r, struct job *j, const char *tool_call_id);
 size_t agent_fds(const struct runner *r, struct curl_waitfd *fds, size_t max);
 int64_t agent_deadline_ms(const struct runner *r);

@@ -174,7 +174,8 @@ job_start(struct runner *r, const struct store_work *w)
         .on_delta = on_delta,
         .arg = j,
     };
-    attempt(r, j);
+    if (!agent_resume(r, j))
+        attempt(r, j);
     return j;
 }
 

@@ -67,7 +67,19 @@ struct store;
       "subject_not_found")                                                                         \
     /* a run is queued or active (POST .../input) */                                               \
     X(SESSION_BUSY, "session_busy", "the session has a queued or active run", 409, "sessions",     \
-      "session_busy")
+      "session_busy")                                                                              \
+    /* approvals resolved for a run that does not wait for any */                                  \
+    X(APPROVAL_STATE_CONFLICT, "approval_state_conflict", "the run is not waiting for approval",   \
+      409, "approvals", "approval_state_conflict")                                                 \
+    /* a batch of resolutions: one request id twice */                                             \
+    X(APPROVAL_DUPLICATE, "approval_duplicate", "a request id is resolved twice in the batch",     \
+      400, "approvals", "approval_request_duplicate")                                              \
+    /* ... one that is none of the run's approvals */                                              \
+    X(APPROVAL_UNKNOWN, "approval_unknown", "a request id is not one of the run's approvals", 404, \
+      "approvals", "approval_request_not_found")                                                   \
+    /* ... one already resolved, expired or withdrawn */                                           \
+    X(APPROVAL_STALE, "approval_stale", "a request id is no longer pending", 409, "approvals",     \
+      "approval_request_stale")
 
 enum store_rc {
 #define STORE_RC(id, ...) STORE_##id,
@@ -189,6 +201,7 @@ struct store_work {
     char run_id[160], session_id[160], agent_id[160], kind[48];
     json_t *payload; /* the run's SubmitInputRequest */
     json_t *history; /* [{role: user|assistant, text}] of the session's earlier completed runs */
+    json_t *resume;  /* a run resumed after a wait: its turns so far (kheish_run_resume); or NULL */
 };
 /* Extends the leases of owner's runs w[0..n); lost[i] is set when w[i] is no
  * longer owner's running run (cancelled, interrupted, recovered). */
@@ -201,10 +214,13 @@ struct store_report {
     const char *trace; /* text to stream as one trace event, trace_len bytes */
     size_t trace_len;
     const json_t *steps; /* turns, tool calls and results to record (kheish_run_steps), or NULL */
-    /* completed (text is its output), failed (with error), interrupted; NULL:
-     * the run goes on (a report of its steps only) */
+    /* completed (text is its output), failed (with error), interrupted,
+     * waiting_for_approval (approvals opened for the calls asked, expiring
+     * after approval_ttl_ms when > 0); NULL: the run goes on (a report of
+     * its steps only) */
     const char *status;
     const char *text, *error;
+    int64_t approval_ttl_ms;
     int ended; /* out: it was owner's running run and is ended now */
     int held;  /* out: not committed, its run's ledger record not being appended */
     int lost;  /* out: the run is no longer owner's running run */
@@ -357,6 +373,26 @@ enum store_rc store_run_list(struct store *s, const struct store_run_filter *f,
                              const struct store_page *page, struct store_page_result *out);
 enum store_rc store_run_events(struct store *s, const char *id, int limit, json_t **out);
 enum store_rc store_run_cancel(struct store *s, const char *actor, const char *id, json_t **view);
+
+/* Approvals (store/approvals.c, sql/functions/approvals.sql). An operator's
+ * batch of resolutions for a run, or for the session's run waiting for
+ * approval when run_id is NULL: [{request_id, behavior, updated_input?,
+ * justification?, reason?}], its shape checked by the caller. */
+struct store_resolution {
+    const char *session_id, *run_id;
+    const json_t *resolutions;
+    const char *idempotency_key, *fingerprint; /* NULL, NULL: none */
+};
+/* Resolves the batch atomically: *view is the run's RunView after it and
+ * session_id its session; STORE_APPROVAL_* when the batch is refused, in
+ * full (a duplicate, unknown or stale request id, or no run waiting),
+ * STORE_IDEMPOTENCY_CONFLICT for a key reused with another body. */
+enum store_rc store_approvals_resolve(struct store *s, const char *actor,
+                                      const struct store_resolution *req, json_t **view,
+                                      char *session_id, size_t session_size);
+/* Approvals past their expiry are expired and their runs resumed; *out is
+ * {expired, failed: [{run_id, reason}]} (caller decrefs). */
+enum store_rc store_approvals_expire(struct store *s, json_t **out);
 /* Moves a run to `to` through the state machine (used by tests of the
  * table); STORE_RUN_STATE_CONFLICT when it is refused. */
 enum store_rc store_run_transition(struct store *s, const char *actor, const char *id,

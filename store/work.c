@@ -114,6 +114,7 @@ claimed_runs(json_t *claimed, struct store_work *w, size_t max, size_t *n)
         copy_field(x->kind, sizeof x->kind, c, "kind");
         x->payload = json_incref(json_object_get(c, "payload"));
         x->history = json_incref(json_object_get(c, "history"));
+        x->resume = json_incref(json_object_get(c, "resume"));
         *n = i + 1;
     }
 }
@@ -129,10 +130,11 @@ store_work_turn(struct store *s, const char *owner, int64_t lease_ms, const json
     snprintf(hist, sizeof hist, "%d", HISTORY_RUNS);
     json_t *reports = json_array(), *res = NULL;
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(reports, json_pack("{s:s, s:s?, s:s?, s:s?, s:o, s:O*}", "run_id",
-                                                 o[i].w->run_id, "status", o[i].status, "error",
-                                                 o[i].error, "text", o[i].text, "traces",
-                                                 traces_of(&o[i]), "steps", o[i].steps));
+        json_array_append_new(
+            reports, json_pack("{s:s, s:s?, s:s?, s:s?, s:o, s:O*, s:I}", "run_id", o[i].w->run_id,
+                               "status", o[i].status, "error", o[i].error, "text", o[i].text,
+                               "traces", traces_of(&o[i]), "steps", o[i].steps, "approval_ttl_ms",
+                               (json_int_t)o[i].approval_ttl_ms));
     char *rec = db_json_param(records), *param = db_json_param(reports);
     json_decref(reports);
     enum store_rc rc = rec && param
@@ -224,5 +226,6 @@ store_work_free(struct store_work *w)
 {
     json_decref(w->payload);
     json_decref(w->history);
-    w->payload = w->history = NULL;
+    json_decref(w->resume);
+    w->payload = w->history = w->resume = NULL;
 }

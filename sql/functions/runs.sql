@@ -33,8 +33,9 @@ CREATE OR REPLACE TRIGGER runs_guard_transition BEFORE UPDATE OF status ON runs
     FOR EACH ROW EXECUTE FUNCTION runs_guard_transition();
 
 -- Wake-ups come from the database itself, so psql writers wake runners too:
--- a run that becomes queued, or an active run that ends (its session's next
--- run may start), NOTIFYs kheish_runs; a run that is cancelled or
+-- a run that becomes queued, an active run that ends (its session's next
+-- run may start), or a run resumed after a wait (running without a runner)
+-- NOTIFYs kheish_runs; a run that is cancelled or
 -- interrupted while a runner may be executing it NOTIFYs kheish_control
 -- with its id, and that runner aborts its provider call.
 CREATE OR REPLACE FUNCTION runs_notify() RETURNS trigger
@@ -45,7 +46,8 @@ DECLARE
         ('running', 'waiting_for_approval', 'waiting_for_user_question');
 BEGIN
     IF NEW.status = 'queued' OR (was_active AND NEW.status IN
-            ('completed', 'failed', 'interrupted', 'cancelled')) THEN
+            ('completed', 'failed', 'interrupted', 'cancelled'))
+       OR (NEW.status = 'running' AND NEW.lease_owner IS NULL) THEN
         PERFORM pg_notify('kheish_runs', '');
     END IF;
     IF was_active AND NEW.status IN ('interrupted', 'cancelled') THEN
@@ -55,14 +57,15 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION runs_notify() IS
-    'Trigger: NOTIFYs kheish_runs when a run is queued or an active run ends, and kheish_control with the run id when an active run is cancelled or interrupted.';
+    'Trigger: NOTIFYs kheish_runs when a run is queued, resumed or an active run ends, and kheish_control with the run id when an active run is cancelled or interrupted.';
 CREATE OR REPLACE TRIGGER runs_notify AFTER INSERT OR UPDATE OF status ON runs
     FOR EACH ROW EXECUTE FUNCTION runs_notify();
 
 -- The RunView of each run, as json text: a read (GET /v1/runs/{id}, the
 -- run list) sends it as it is, a writer takes it as jsonb. Beyond the
 -- contract's fields: lease_owner (the runner executing it, its runner_id
--- in /v1/status) and lease_expires_at_ms, set while it is running only,
+-- in /v1/status) and lease_expires_at_ms, set while a runner executes it
+-- (a run resumed after a wait is running without one until claimed),
 -- and tool_calls, what its model called, in order (migration 018). A view,
 -- not a function: PostgreSQL plans it into the statement that reads it,
 -- where a PL/pgSQL function costs a call and a jsonb built then printed (the
@@ -80,7 +83,17 @@ SELECT r.run_id, r.session_id, r.status, r.submitted_at_ms, json_build_object(
     'request', r.request,
     'input_attachments', coalesce(r.payload->'attachments', '[]'),
     'input_metadata', r.input_metadata,
-    'pending_approval_ids', '[]'::json, 'pending_approvals', '[]'::json,
+    'pending_approval_ids', coalesce((
+        SELECT json_agg(a.request_id ORDER BY c.turn, c.position)
+          FROM approvals a JOIN tool_calls c USING (run_id, tool_call_id)
+         WHERE a.run_id = r.run_id AND a.status = 'pending'), '[]'::json),
+    'pending_approvals', coalesce((
+        SELECT json_agg(json_build_object(
+                   'id', a.request_id, 'tool_call_id', a.tool_call_id, 'tool_name', a.tool_name,
+                   'input', a.input, 'scope', a.scope, 'reason', a.reason)
+                   ORDER BY c.turn, c.position)
+          FROM approvals a JOIN tool_calls c USING (run_id, tool_call_id)
+         WHERE a.run_id = r.run_id AND a.status = 'pending'), '[]'::json),
     'pending_question_ids', '[]'::json, 'pending_questions', '[]'::json,
     'outputs', r.outputs, 'deliveries', '[]'::json, 'error', r.error,
     'lease_owner', r.lease_owner, 'lease_expires_at_ms', r.lease_expires_at_ms,
@@ -110,6 +123,9 @@ SELECT CASE to_status
     WHEN 'running' THEN jsonb_build_object('type', 'started')
     WHEN 'queued' THEN jsonb_build_object('type', 'queued', 'position', view->'queued_position')
     WHEN 'failed' THEN jsonb_strip_nulls(jsonb_build_object('type', 'failed', 'error', error))
+    WHEN 'waiting_for_approval' THEN jsonb_build_object(
+        'type', 'waiting_for_approval', 'request_ids', view->'pending_approval_ids',
+        'requests', view->'pending_approvals')
     ELSE jsonb_build_object('type', to_status) END
 $$;
 COMMENT ON FUNCTION kheish_run_event(text, jsonb, text) IS
@@ -201,7 +217,9 @@ COMMENT ON FUNCTION kheish_run_submit(text, jsonb, text, text, boolean, jsonb) I
     'POST /v1/sessions/{id}/runs and /input: queues a run, recording actor''s action.';
 
 -- Moves a run to status to (the transition trigger refuses what the state
--- machine does not allow, SQLSTATE KH409). error, when given, is recorded;
+-- machine does not allow, SQLSTATE KH409). A run that stops waiting for
+-- approval otherwise than by resuming has its pending approvals withdrawn.
+-- error, when given, is recorded;
 -- lease_owner and lease_expires_at_ms are kept only while running (given
 -- ones replace them); outputs, when given, replace the run's. Returns
 -- {view, stream, run} (the events to append: the run event, run_updated with
@@ -224,6 +242,11 @@ BEGIN
     SELECT r.status INTO old_status FROM runs r WHERE r.run_id = id FOR UPDATE;
     IF NOT FOUND THEN
         RETURN NULL;
+    END IF;
+    IF old_status = 'waiting_for_approval' AND to_status <> 'running' THEN
+        UPDATE approvals a SET status = 'withdrawn', resolved_at_ms = now_ms,
+               resolution_reason = 'the run was ' || to_status || ' before it was answered'
+         WHERE a.run_id = id AND a.status = 'pending';
     END IF;
     UPDATE runs r SET
         status = to_status, updated_at_ms = now_ms,

@@ -15,13 +15,25 @@ $$;
 COMMENT ON FUNCTION session_status(text) IS
     'A session''s agent status, from its active run (idle when none).';
 
+-- How many approvals a session's runs wait for.
+CREATE OR REPLACE FUNCTION session_pending_approvals(sid text) RETURNS bigint
+    LANGUAGE plpgsql STABLE
+    AS $$
+BEGIN
+    RETURN (SELECT count(*) FROM approvals a WHERE a.session_id = sid AND a.status = 'pending');
+END
+$$;
+COMMENT ON FUNCTION session_pending_approvals(text) IS
+    'How many approvals a session''s runs wait for.';
+
 CREATE OR REPLACE FUNCTION session_summary(s sessions) RETURNS jsonb
     LANGUAGE plpgsql STABLE
     AS $$
 BEGIN
     RETURN jsonb_build_object(
     'session_id', s.session_id, 'agent_id', s.agent_id, 'status', session_status(s.session_id),
-    'thread_id', s.thread_id, 'pending_approvals', 0, 'pending_questions', 0,
+    'thread_id', s.thread_id, 'pending_approvals', session_pending_approvals(s.session_id),
+    'pending_questions', 0,
     'route_policy', NULL, 'goal', NULL,
     'capability_scope', s.capability_scope, 'effective_capability_scope', s.capability_scope,
     'credential_scope', s.credential_scope, 'effective_credential_scope', s.credential_scope,
@@ -52,6 +64,9 @@ BEGIN
                                     WHERE session_id = s.session_id AND status = 'queued'),
                                    '[]'::jsonb),
         'run_count', (SELECT count(*) FROM runs WHERE session_id = s.session_id),
+        'pending_approvals', coalesce((SELECT rv.view::jsonb->'pending_approvals'
+                                         FROM run_views rv WHERE rv.session_id = s.session_id
+                                          AND rv.status = 'waiting_for_approval'), '[]'::jsonb),
         'ended', s.ended_at_ms IS NOT NULL,
         'ended_at_ms', s.ended_at_ms, 'end_reason', s.end_reason),
     'outputs', coalesce((SELECT jsonb_agg(o ORDER BY n, i) FROM (
@@ -75,7 +90,9 @@ BEGIN
                                        jsonb_build_object(
                                            'session_id', s.session_id, 'agent_id', s.agent_id,
                                            'status', session_status(s.session_id),
-                                           'pending_approvals', 0, 'pending_questions', 0))
+                                           'pending_approvals',
+                                           session_pending_approvals(s.session_id),
+                                           'pending_questions', 0))
             FROM sessions s WHERE s.session_id = sid);
 END
 $$;

@@ -6,7 +6,8 @@
 --             input_error?, decision, reason?, permission}]}],
 --    results: [{tool_call_id, result, is_error}]}
 -- Each call's permission (the engine's audit record, perm_audit_json) is
--- appended to permission_audits. A turn or a call reported twice (a
+-- appended to permission_audits, with the id of the approval a call asked
+-- for opens (kheish_approval_id) when its run waits. A turn or a call reported twice (a
 -- statement tried again) is recorded once; a result, once its call is.
 CREATE OR REPLACE FUNCTION kheish_run_steps(rid text, sid text, steps jsonb) RETURNS void
     LANGUAGE plpgsql
@@ -36,8 +37,10 @@ BEGIN
     SELECT now_ms, sid, rid, p->>'tool_call_id', p->>'tool_name', p->>'scope', p->>'decision',
            p->>'base_decision', p->>'effective_mode', p->>'mode_effect',
            p->>'matched_rule_pattern', p->>'matched_rule_origin', p->>'justification',
-           p->>'reason', p->>'approval_request_id'
-      FROM jsonb_array_elements(steps->'turns') t, jsonb_array_elements(t->'calls') c,
+           p->>'reason', CASE WHEN c->>'decision' = 'ask'
+                              THEN kheish_approval_id(rid, (t->>'turn')::int, (i - 1)::int) END
+      FROM jsonb_array_elements(steps->'turns') t,
+           jsonb_array_elements(t->'calls') WITH ORDINALITY AS x(c, i),
            LATERAL (SELECT c->'permission' AS p) a
      WHERE c->>'tool_call_id' IN (SELECT tool_call_id FROM call);
     UPDATE tool_calls tc SET result = x->'result', is_error = (x->>'is_error')::boolean,

@@ -15,15 +15,20 @@
 -- event) and its status (completed, failed or interrupted) with error; a
 -- run that is no longer owner's (cancelled, interrupted, recovered) is left
 -- as it is and listed as lost.
--- Then up to max runs, less the ending reports held, are claimed, oldest first: a
+-- A report with the status waiting_for_approval opens the approvals of
+-- the calls asked (kheish_approvals_open, expiring after its
+-- approval_ttl_ms when > 0) as the run starts to wait.
+-- Then up to max runs, less the ending reports held, are claimed: first
+-- runs resumed after a wait (running without a runner, longest first; their
+-- claim has resume, kheish_run_resume), then, oldest first, a
 -- session's head (its oldest queued run, through runs_queued_session, one
 -- descent per session) when the session has no active run, skipping runs
 -- another runner is claiming; each becomes running with owner's lease.
 -- Every step is an index lookup of a few rows, so no statistics can make it
 -- a scan (sql/008). Returns {records: [the ledger's answers], ended:
 -- [run_id], held: [run_id], lost: [run_id], claimed: [{run_id, session_id,
--- agent_id, kind, payload, history}]}, history being the conversation so
--- far.
+-- agent_id, kind, payload, history, resume?}]}, history being the
+-- conversation so far.
 CREATE OR REPLACE FUNCTION kheish_work(owner text, records jsonb, reports jsonb, lease_ms bigint,
                                        max int, history_runs int) RETURNS jsonb
     LANGUAGE plpgsql
@@ -81,13 +86,29 @@ BEGIN
             stream := stream || jsonb_build_array(kheish_stream_event(
                                     'output', sid, rid, jsonb_build_object('output', output)));
         END IF;
+        IF o->>'status' = 'waiting_for_approval'
+           AND kheish_approvals_open(rid, sid, (o->>'approval_ttl_ms')::bigint) = 0 THEN
+            o := o || jsonb_build_object('status', 'failed', 'error',
+                                         'the runner waited for approvals it did not ask for');
+        END IF;
         ch := kheish_run_set_status(rid, o->>'status', o->>'error', NULL, NULL,
                                     CASE WHEN output IS NOT NULL THEN jsonb_build_array(output) END);
         stream := stream || (ch->'stream');
         run := run || (ch->'run');
         ended := ended || rid;
     END LOOP;
-    IF max > kept THEN
+    FOR q IN SELECT r.run_id, r.session_id, r.agent_id, r.kind, r.payload, r.run_no FROM runs r
+              WHERE r.status = 'running' AND r.lease_owner IS NULL
+              ORDER BY r.updated_at_ms LIMIT greatest(max - kept, 0) FOR UPDATE SKIP LOCKED LOOP
+        UPDATE runs r SET lease_owner = owner, lease_expires_at_ms = kheish_now_ms() + lease_ms
+         WHERE r.run_id = q.run_id;
+        claimed := claimed || jsonb_build_object(
+            'run_id', q.run_id, 'session_id', q.session_id, 'agent_id', q.agent_id,
+            'kind', q.kind, 'payload', q.payload,
+            'history', kheish_conversation(q.session_id, q.run_no, history_runs),
+            'resume', kheish_run_resume(q.run_id));
+    END LOOP;
+    IF max - kept > cardinality(claimed) THEN
         FOR h IN WITH RECURSIVE heads AS (
                      (SELECT r.session_id, r.run_no FROM runs r WHERE r.status = 'queued'
                       ORDER BY r.session_id, r.run_no LIMIT 1)
@@ -141,7 +162,7 @@ COMMENT ON FUNCTION kheish_work_traces(jsonb) IS
     'Appends a runner''s trace events sent before its runs end; returns the newest event id.';
 
 -- Restart recovery, each run on its own. The runs of a runner whose lease
--- expired go back to the queue (daemon-owned work) or are interrupted (user
+-- expired (not those resumed after a wait, which no runner holds yet) go back to the queue (daemon-owned work) or are interrupted (user
 -- input), contract §3. A run that cannot be moved (its row breaks a reader,
 -- a trigger refuses) is failed with the reason, and if even that fails it is
 -- reported and left: one bad row never stops the others. Up to max rows of
@@ -161,7 +182,8 @@ DECLARE
     run jsonb[] := '{}';
 BEGIN
     FOR q IN SELECT r.run_id, r.kind, coalesce(r.lease_owner, 'no runner') AS owner FROM runs r
-             WHERE r.status = 'running' AND coalesce(r.lease_expires_at_ms, 0) < kheish_now_ms()
+             WHERE r.status = 'running' AND r.lease_owner IS NOT NULL
+               AND r.lease_expires_at_ms < kheish_now_ms()
              ORDER BY r.run_no LIMIT max FOR UPDATE SKIP LOCKED LOOP
         input := q.kind = 'input';
         BEGIN

@@ -63,19 +63,17 @@ jq -e '[.[] | select(.kind == "tool") | .phase + ":" + .target] ==
 "$K" --output json audit verify --state-root "$STATE_ROOT" --run "$run" >"$RESP_DIR/verify.json" ||
     fail "audit verify: $(cat "$RESP_DIR/verify.json")"
 
-# The default mode: a read runs, a write needs an approval (not asked for yet:
-# an error result the model sees), a path out of the workspace is refused,
-# malformed arguments are answered, and the run goes on to its answer.
+# The default mode: a read runs, a path out of the workspace is refused,
+# malformed arguments are answered (a call that needs an approval: see
+# 97_approvals), and the run goes on to its answer.
 "$K" runtime set-permission-mode default >/dev/null || fail "set-permission-mode default"
-run=$(run_in "$s" '[[mock:call=read_file:{"path":"../../tokens/admin-token"}]] [[mock:call=write_file:{"path":"b.txt","content":"x"}]] [[mock:call=read_file:{"path":]] [[mock:call=list_files:{}]]')
+run=$(run_in "$s" '[[mock:call=read_file:{"path":"../../tokens/admin-token"}]] [[mock:call=read_file:{"path":]] [[mock:call=list_files:{}]]')
 view "$run" '.status == "completed" and (.outputs[0].content | startswith("got: "))' "the default mode's run"
-view "$run" '[.tool_calls[] | .decision] == ["allow", "ask", "allow", "allow"]
-    and [.tool_calls[] | .is_error] == [true, true, true, false]' "the default mode's decisions"
+view "$run" '[.tool_calls[] | .decision] == ["allow", "allow", "allow"]
+    and [.tool_calls[] | .is_error] == [true, true, false]' "the default mode's decisions"
 view "$run" '(.tool_calls[0].result.error | test("workspace|outside|escape"))
-    and (.tool_calls[1].result.error | test("approval"))
-    and (.tool_calls[2].result.error | test("arguments are not valid"))
-    and (.tool_calls[2] | has("input") | not)' "the refusals"
-[ -e "$STATE_ROOT/workspace/$s/b.txt" ] && fail "a write that needs an approval was made"
+    and (.tool_calls[1].result.error | test("arguments are not valid"))
+    and (.tool_calls[1] | has("input") | not)' "the refusals"
 "$K" --output json runs external-actions "$run" >"$RESP_DIR/ea2.json" || fail "runs external-actions"
 # (Both run in the same turn: both requests, then both responses.)
 jq -e '[.[] | select(.kind == "tool") | .phase + ":" + .target + ":" + (.outcome // "")] ==

@@ -58,17 +58,10 @@ main(void)
     struct http_req req = {.method = "GET", .path = "/v1/capabilities"};
     struct http_resp resp = {0};
     CHECK(router_dispatch(&req, &resp) == 200);
-    const char *served[] = {"session_events",
-                            "restart_restore",
-                            "live_events",
-                            "session_run_idempotency",
-                            "problem_details",
-                            "cursor_pagination",
-                            "paginated_lists",
-                            "domain_errors",
-                            "sse_replay",
-                            "typed_sse_heartbeat",
-                            NULL};
+    const char *served[] = {"approvals",         "session_events",          "restart_restore",
+                            "live_events",       "session_run_idempotency", "problem_details",
+                            "cursor_pagination", "paginated_lists",         "domain_errors",
+                            "sse_replay",        "typed_sse_heartbeat",     NULL};
     for (const char *const *f = status_capability_flags; *f; f++) {
         const json_t *v = json_object_get(resp.json, *f);
         CHECK(json_is_boolean(v));

@@ -228,7 +228,7 @@ main(void)
     CHECK(names_after(all, "kheish_stream_event('", stream_events, "the stream event") == 0);
     free(all);
     all = text_of(pg, "SELECT string_agg(prosrc, E'\\n') FROM pg_proc WHERE proname "
-                      "IN ('kheish_run_event', 'kheish_run_submit')");
+                      "IN ('kheish_run_event', 'kheish_run_submit', 'kheish_approvals_settle')");
     CHECK(names_after(all, "'type', '", run_events, "the run event") == 0);
     free(all);
 
