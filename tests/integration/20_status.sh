@@ -24,7 +24,7 @@ api GET /v1/capabilities
 expect_status 200
 expect_json '.control_plane_version == "0.1.0" and .api_revision == 3 and .route_capability_matrix_version == 2 and .sse_replay == true'
 # Only what this build serves is claimed; every flag upstream defines is there.
-expect_json '([.approvals, .openapi, .flows, .playbooks, .sidechains, .mailboxes, .spawn_policies, .agent_supervisor_audit] | all(. == false)) and ([to_entries[] | select(.value | type == "boolean")] | length == 18)'
+expect_json '.approvals == true and ([.openapi, .flows, .playbooks, .sidechains, .mailboxes, .spawn_policies, .agent_supervisor_audit] | all(. == false)) and ([to_entries[] | select(.value | type == "boolean")] | length == 18)'
 
 # Warnings: a queued run older than the lag threshold, an idle live run, a failed run.
 s=$(uid)

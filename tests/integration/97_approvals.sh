@@ -51,6 +51,16 @@ api GET "/v1/runs/$run/events"
 expect_json "[.[] | .event.type] | index(\"waiting_for_approval\") != null"
 expect_json "[.[] | select(.event.type == \"waiting_for_approval\") | .event.request_ids] == [[\"$req\"]]"
 [ -e "$STATE_ROOT/workspace/$s/a.txt" ] && fail "a write waiting for its approval was made"
+# The streams carry the wait: the session's state with its pending count,
+# the run's view with its pending approval.
+for path in "/v1/sessions/$s/stream?cursor=0" "/v1/runs/$run/stream?cursor=0"; do
+    curl -sN --max-time 1 -H "Authorization: Bearer $ADMIN_TOKEN" "$KHEISH_DAEMON_URL$path" \
+        >"$RESP_DIR/sse.txt" || true
+    sed -n 's/^data: //p' "$RESP_DIR/sse.txt" | jq -se "any(.[]; (.type == \"session_state_changed\"
+        and .status == \"waiting_for_approval\" and .pending_approvals == 1)
+        or (.type == \"run_updated\" and .run.pending_approval_ids == [\"$req\"]))" >/dev/null ||
+        fail "$path does not show the wait: $(head -c 600 "$RESP_DIR/sse.txt")"
+done
 # The permission audit of the ask names the approval it opened.
 api GET "/v1/sessions/$s/permission-audits"
 expect_json ".audits[0].decision == \"ask\" and .audits[0].approval_request_id == \"$req\""
