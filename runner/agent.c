@@ -171,7 +171,7 @@ assistant_message(const char *text, size_t len, const json_t *calls)
         const json_t *in = json_object_get(c, "input");
         json_array_append_new(
             said, json_pack("{s:O, s:O, s:o}", "id", json_object_get(c, "tool_call_id"), "name",
-                            json_object_get(c, "name"),
+                            json_object_get(c, "name"), "input",
                             json_is_object(in) ? json_incref((json_t *)in) : json_object()));
     }
     return json_pack("{s:s, s:s%, s:o}", "role", "assistant", "text", text, len, "tool_calls",

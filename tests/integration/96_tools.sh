@@ -63,6 +63,17 @@ jq -e '[.[] | select(.kind == "tool") | .phase + ":" + .target] ==
 "$K" --output json audit verify --state-root "$STATE_ROOT" --run "$run" >"$RESP_DIR/verify.json" ||
     fail "audit verify: $(cat "$RESP_DIR/verify.json")"
 
+# The other file tools, each through a real run: edit_file and apply_patch
+# change the file, glob_search and grep_search find it.
+run=$(run_in "$s" '[[mock:call=edit_file:{"path":"notes/a.txt","old_text":"hello","new_text":"howdy"}]] [[mock@2:call=apply_patch:{"hunks":[{"path":"notes/a.txt","old_text":"tools","new_text":"patches"}]}]] [[mock@3:call=glob_search:{"pattern":"**/*.txt"}]] [[mock@4:call=grep_search:{"pattern":"howdy"}]] [[mock@5:text=done]]')
+view "$run" '.status == "completed" and [.tool_calls[] | .name] == ["edit_file", "apply_patch", "glob_search", "grep_search"]
+    and all(.tool_calls[]; .decision == "allow" and .is_error == false)' "the other file tools"
+view "$run" '.tool_calls[0].result.replacements == 1 and .tool_calls[1].result.file_count == 1
+    and .tool_calls[2].result.paths == ["notes/a.txt"]
+    and [.tool_calls[3].result.matches[] | .path] == ["notes/a.txt"]' "their results"
+[ "$(cat "$STATE_ROOT/workspace/$s/notes/a.txt")" = "howdy patchesmore" ] ||
+    fail "edit_file and apply_patch: $(cat "$STATE_ROOT/workspace/$s/notes/a.txt")"
+
 # The default mode: a read runs, a path out of the workspace is refused,
 # malformed arguments are answered (a call that needs an approval: see
 # 97_approvals), and the run goes on to its answer.
