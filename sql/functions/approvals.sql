@@ -112,6 +112,11 @@ BEGIN
                                    jsonb_build_object('result', 'session_not_found'));
     END IF;
     IF idem_key IS NOT NULL THEN
+        -- Requests with the same key wait for each other here: the later
+        -- one then sees the key the first committed (a replay, or a
+        -- conflict), never a half-done race.
+        PERFORM pg_advisory_xact_lock(hashtext('kheish_resolution_key'),
+                                      hashtext(sid || '/' || idem_key));
         SELECT k.run_id, k.fingerprint = kheish_approvals_resolve.fingerprint
                          AND (rid IS NULL OR k.run_id = rid) AS same
           INTO prior FROM resolution_keys k
@@ -151,7 +156,9 @@ BEGIN
     WITH done AS (
         UPDATE approvals a SET
             status = CASE x->>'behavior' WHEN 'allow' THEN 'allowed' ELSE 'denied' END,
-            resolved_at_ms = now_ms, updated_input = x->'updated_input',
+            resolved_at_ms = now_ms,
+            updated_input = CASE WHEN jsonb_typeof(x->'updated_input') = 'object'
+                                 THEN x->'updated_input' END,
             justification = x->>'justification',
             resolution_reason = CASE x->>'behavior' WHEN 'allow' THEN x->>'reason'
                                      ELSE coalesce(x->>'reason', 'approval denied') END,
@@ -175,8 +182,8 @@ BEGIN
     SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
                'request_id', d.request_id, 'behavior', d.x->'behavior',
                'justification', d.justification, 'reason', d.resolution_reason))
-               || CASE WHEN d.x ? 'updated_input'
-                       THEN jsonb_build_object('updated_input', d.x->'updated_input')
+               || CASE WHEN d.updated_input IS NOT NULL
+                       THEN jsonb_build_object('updated_input', d.updated_input)
                        ELSE '{}' END
                ORDER BY d.i)
       INTO resolved FROM done d;
@@ -192,7 +199,7 @@ COMMENT ON FUNCTION kheish_approvals_resolve(text, text, jsonb, text, text, json
     'resumes the run once none is pending.';
 
 -- The maintenance pass: approvals pending past their expires_at_ms are
--- expired, up to max runs, each on its own (a run that cannot be settled is
+-- expired, up to max waiting runs (longest waiting first), each on its own (a run that cannot be settled is
 -- reported and left). Returns {expired: runs settled, failed: [{run_id,
 -- reason}]}.
 CREATE OR REPLACE FUNCTION kheish_approvals_expire(max int) RETURNS jsonb
@@ -206,11 +213,10 @@ DECLARE
     failed jsonb := '[]';
 BEGIN
     FOR q IN SELECT r.run_id FROM runs r
-              WHERE r.run_id IN (SELECT a.run_id FROM approvals a WHERE a.status = 'pending'
-                                    AND a.expires_at_ms <= now_ms ORDER BY a.expires_at_ms
-                                  LIMIT max)
-                AND r.status = 'waiting_for_approval'
-              FOR UPDATE SKIP LOCKED LOOP
+              WHERE r.status = 'waiting_for_approval'
+                AND EXISTS (SELECT 1 FROM approvals a WHERE a.run_id = r.run_id
+                               AND a.status = 'pending' AND a.expires_at_ms <= now_ms)
+              ORDER BY r.updated_at_ms LIMIT max FOR UPDATE SKIP LOCKED LOOP
         BEGIN
             WITH done AS (
                 UPDATE approvals a SET status = 'expired', resolved_at_ms = now_ms,

@@ -137,8 +137,21 @@ expect_status 400
 expect_json '.code == "approval_request_duplicate"'
 [ "$(pending "$run")" = "$ids" ] || fail "a refused batch resolved something: $(pending "$run")"
 body="{\"resolutions\":[{\"request_id\":\"$r1\",\"behavior\":\"allow\"}]}"
-api POST "/v1/runs/$run/approvals" "$body" -H "Idempotency-Key: k-$run"
-expect_status 202
+# Two sends of one keyed batch at once (the run's row held meanwhile, so
+# both queue behind it): both are answered 202, the second as the replay.
+$PSQL -c "BEGIN; SELECT 1 FROM runs WHERE run_id = '$run' FOR UPDATE; SELECT pg_sleep(1); COMMIT" >/dev/null &
+pids=$!
+sleep 0.3
+for i in 1 2; do
+    curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $ADMIN_TOKEN" \
+        -H 'Content-Type: application/json' -H "Idempotency-Key: k-$run" -d "$body" \
+        "$KHEISH_DAEMON_URL/v1/runs/$run/approvals" >"$RESP_DIR/race$i" &
+    pids="$pids $!"
+done
+wait $pids
+[ "$(cat "$RESP_DIR/race1") $(cat "$RESP_DIR/race2")" = "202 202" ] ||
+    fail "a keyed batch sent twice at once: $(cat "$RESP_DIR/race1") $(cat "$RESP_DIR/race2")"
+api GET "/v1/runs/$run"
 expect_json ".status == \"waiting_for_approval\" and .pending_approval_ids == [\"$r2\"]"
 api POST "/v1/runs/$run/approvals" "$body" -H "Idempotency-Key: k-$run"
 expect_status 202
