@@ -2,6 +2,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "json_exact.h"
 
 int
 cmd_show(const struct cli *c, const struct client_req *req, const struct output_view *view)
@@ -45,6 +48,39 @@ cmd_json_input(const char *json, const char *file, int from_stdin, json_t **out)
         return ARGS_USAGE;
     }
     return 0;
+}
+
+int
+cmd_json_object(const char *name, const char *json, const char *file, json_t **out)
+{
+    char *text = NULL;
+    size_t len;
+    json_error_t err = {.text = ""};
+    struct json_exact_err inexact = {NULL, 0};
+    *out = NULL;
+    if (json && file) {
+        fprintf(stderr, "kheish: --%s-json and --%s-file cannot be used together\n", name, name);
+        return ARGS_USAGE;
+    }
+    if (file && args_read_file(file, CMD_JSON_MAX_BYTES, &text, &len) != 0)
+        return EXIT_BAD_REQUEST;
+    const char *doc = json ? json : text, *how = json ? "json" : "file";
+    int rc = 0;
+    /* Checked before jansson reads it: jansson would turn 1e-400 into 0 and
+     * send that, where the API refuses the number the user wrote. */
+    if (doc && json_exact_check(doc, strlen(doc), &inexact) != 0) {
+        fprintf(stderr, "kheish: --%s-%s: %s at byte %zu\n", name, how, inexact.reason,
+                inexact.offset);
+        rc = ARGS_USAGE;
+    } else if (doc && !json_is_object(*out = json_loads(doc, JSON_REJECT_DUPLICATES, &err))) {
+        fprintf(stderr, "kheish: --%s-%s is not a JSON object%s%s\n", name, how, *out ? "" : ": ",
+                *out ? "" : err.text);
+        json_decref(*out);
+        *out = NULL;
+        rc = ARGS_USAGE;
+    }
+    free(text);
+    return rc;
 }
 
 int

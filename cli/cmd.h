@@ -54,6 +54,21 @@ int cmd_runs_external_actions(const struct cli *c, int argc, char **argv);
 int cmd_runs_cancel(const struct cli *c, int argc, char **argv);
 int cmd_runs_wait(const struct cli *c, int argc, char **argv);
 
+int cmd_approvals_list(const struct cli *c, int argc, char **argv);
+int cmd_approvals_show(const struct cli *c, int argc, char **argv);
+int cmd_approvals_allow(const struct cli *c, int argc, char **argv);
+int cmd_approvals_deny(const struct cli *c, int argc, char **argv);
+int cmd_approvals_allow_all(const struct cli *c, int argc, char **argv);
+int cmd_approvals_deny_all(const struct cli *c, int argc, char **argv);
+int cmd_sessions_approve(const struct cli *c, int argc, char **argv);
+int cmd_sessions_deny(const struct cli *c, int argc, char **argv);
+
+/* `<session> <request>`: resolves one pending approval with behavior
+ * ("allow" or "deny") and prints the run. with_flags: the flags of
+ * `approvals allow|deny` are taken; without, none (`sessions approve|deny`). */
+int cmd_approvals_resolve(const struct cli *c, int argc, char **argv, const char *behavior,
+                          int with_flags);
+
 int cmd_secrets_generate(const struct cli *c, int argc, char **argv);
 int cmd_secrets_list(const struct cli *c, int argc, char **argv);
 int cmd_secrets_get(const struct cli *c, int argc, char **argv);
@@ -72,12 +87,22 @@ int cmd_runs_stream(const struct cli *c, int argc, char **argv);
 #define WAIT_PROGRESS_REPEAT_MS 30000 /* then says an unchanged state again this often */
 #define WAIT_RUNNERS_CHECK_MS   5000  /* a queued run's wait asks /v1/status for runners */
 
-/* Polls GET /v1/runs/{id} every poll ms until the run is terminal, and
- * prints that RunView; timeout (ARGS_UNSET: none) ends it with
+/* Where a wait ends: when the run is terminal, or also when it waits for an
+ * operator again (an approval or a question), as after resolving one. */
+enum cmd_wait_end { WAIT_TERMINAL, WAIT_SETTLED };
+
+/* Polls GET /v1/runs/{id} every poll ms until the run is where end says,
+ * and prints that RunView; timeout (ARGS_UNSET: none) ends it with
  * EXIT_UNAVAILABLE. Its progress goes to stderr, on change only: queue
  * position and whether any runner is live, the runner that claimed it, how
  * long it has run. */
-int cmd_wait_run(const struct cli *c, const char *id, int64_t poll, int64_t timeout);
+int cmd_wait_run(const struct cli *c, const char *id, int64_t poll, int64_t timeout,
+                 enum cmd_wait_end end);
+
+/* cmd_wait_run without the printing: 0 with the last RunView in *run (caller
+ * frees), else the exit code and *run NULL. */
+int cmd_run_settle(const struct cli *c, const char *id, int64_t poll, int64_t timeout,
+                   enum cmd_wait_end end, json_t **run);
 
 /* Sends req and, on success, prints the answer through view. */
 int cmd_show(const struct cli *c, const struct client_req *req, const struct output_view *view);
@@ -92,6 +117,12 @@ int cmd_get(const struct cli *c, int argc, char **argv, const char *path,
  * (json, file, from_stdin; the others NULL or 0). Returns 0 with *out set
  * (caller decrefs), or ARGS_USAGE / EXIT_BAD_REQUEST after saying why. */
 int cmd_json_input(const char *json, const char *file, int from_stdin, json_t **out);
+
+/* An object given inline (--NAME-json J) or as a file (--NAME-file F), at
+ * most one of the two; every number in it must round-trip exactly
+ * (json_exact.h). Returns 0 with *out set (NULL when neither is given;
+ * caller decrefs), or ARGS_USAGE / EXIT_BAD_REQUEST after saying why. */
+int cmd_json_object(const char *name, const char *json, const char *file, json_t **out);
 
 /* `<verb> (--json J | --file F | --stdin) [--expected-revision N]`: POSTs
  * {key: the document, expected_revision?} to path, printed through view. */

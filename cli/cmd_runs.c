@@ -183,22 +183,23 @@ progress(const struct cli *c, struct wait_progress *p, const json_t *run, const 
     p->said_ms = elapsed_ms;
 }
 
-/* Looks at one RunView: prints it when terminal (EXIT_OK), gives up when the
+/* Looks at one RunView: EXIT_OK when the wait is over, gives up when the
  * time is out (EXIT_UNAVAILABLE), else says what is new and asks for another
  * poll. */
 static int
 wait_step(const struct cli *c, struct wait_progress *p, const json_t *run, const char *id,
-          int64_t elapsed_ms, int64_t timeout_ms)
+          int64_t elapsed_ms, int64_t timeout_ms, enum cmd_wait_end end)
 {
+    static const char *const operator_waits[] = {"waiting_for_approval",
+                                                 "waiting_for_user_question", NULL};
     const char *status = json_string_value(json_object_get(run, "status"));
     if (status == NULL) {
         fprintf(stderr, "kheish: the view of run %s has no status\n", id);
         return EXIT_SCHEMA;
     }
-    if (util_in_list(status, names_terminal_statuses)) {
-        output_print(c, run, &view_run);
+    if (util_in_list(status, names_terminal_statuses) ||
+        (end == WAIT_SETTLED && util_in_list(status, operator_waits)))
         return EXIT_OK;
-    }
     if (timeout_ms != ARGS_UNSET && elapsed_ms >= timeout_ms) {
         fprintf(stderr, "kheish: run %s is still %s after %lld ms\n", id, status,
                 (long long)elapsed_ms);
@@ -231,23 +232,38 @@ cmd_runs_wait(const struct cli *c, int argc, char **argv)
     };
     if (args_parse(argc, argv, opts, &id, 1, 1) != 0)
         return ARGS_USAGE;
-    return cmd_wait_run(c, id, poll, timeout);
+    return cmd_wait_run(c, id, poll, timeout, WAIT_TERMINAL);
 }
 
 int
-cmd_wait_run(const struct cli *c, const char *id, int64_t poll, int64_t timeout)
+cmd_wait_run(const struct cli *c, const char *id, int64_t poll, int64_t timeout,
+             enum cmd_wait_end end)
+{
+    json_t *run;
+    int rc = cmd_run_settle(c, id, poll, timeout, end, &run);
+    if (rc == EXIT_OK)
+        output_print(c, run, &view_run);
+    json_decref(run);
+    return rc;
+}
+
+int
+cmd_run_settle(const struct cli *c, const char *id, int64_t poll, int64_t timeout,
+               enum cmd_wait_end end, json_t **run)
 {
     struct client_url url;
     struct wait_progress said = {.checked_ms = -1, .live = -1};
-    json_t *doc;
     client_url_path(&url, "/v1/runs/%s", id);
     int64_t start_ms = util_monotonic_us() / 1000;
     for (;;) {
-        int rc = client_request(c, &(struct client_req){"GET", &url, NULL, NULL}, &doc, NULL);
+        int rc = client_request(c, &(struct client_req){"GET", &url, NULL, NULL}, run, NULL);
         int64_t elapsed = util_monotonic_us() / 1000 - start_ms;
         if (rc == EXIT_OK)
-            rc = wait_step(c, &said, doc, id, elapsed, timeout);
-        json_decref(doc);
+            rc = wait_step(c, &said, *run, id, elapsed, timeout, end);
+        if (rc == EXIT_OK)
+            return rc;
+        json_decref(*run);
+        *run = NULL;
         if (rc != WAIT_AGAIN)
             return rc;
         sleep_ms(timeout != ARGS_UNSET && timeout - elapsed < poll ? timeout - elapsed : poll);

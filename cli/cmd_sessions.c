@@ -5,36 +5,7 @@
 #include "cmd.h"
 #include "views.h"
 
-#define SCOPE_FILE_MAX_BYTES (1024 * 1024)
-#define CONTENT_MAX_BYTES    (2 * 1024 * 1024) /* the control plane's default body limit */
-
-/* A scope object given inline (--X-json) or as a file (--X-file), at most
- * one of the two. Leaves *out NULL when neither is given. */
-static int
-load_scope(const char *name, const char *json, const char *file, json_t **out)
-{
-    char *text = NULL;
-    size_t len;
-    json_error_t err;
-    *out = NULL;
-    if (json && file) {
-        fprintf(stderr, "kheish: --%s-json and --%s-file cannot be used together\n", name, name);
-        return ARGS_USAGE;
-    }
-    if (file && args_read_file(file, SCOPE_FILE_MAX_BYTES, &text, &len) != 0)
-        return EXIT_BAD_REQUEST;
-    if (json || file)
-        *out = json_loads(json ? json : text, JSON_REJECT_DUPLICATES, &err);
-    free(text);
-    if ((json || file) && !json_is_object(*out)) {
-        fprintf(stderr, "kheish: --%s-%s is not a JSON object%s%s\n", name, json ? "json" : "file",
-                *out ? "" : ": ", *out ? "" : err.text);
-        json_decref(*out);
-        *out = NULL;
-        return ARGS_USAGE;
-    }
-    return 0;
-}
+#define CONTENT_MAX_BYTES (2 * 1024 * 1024) /* the control plane's default body limit */
 
 int
 cmd_sessions_create(const struct cli *c, int argc, char **argv)
@@ -54,9 +25,9 @@ cmd_sessions_create(const struct cli *c, int argc, char **argv)
     };
     int rc = args_parse(argc, argv, opts, &id, 0, 1);
     if (rc == 0)
-        rc = load_scope("capability-scope", cap_json, cap_file, &cap);
+        rc = cmd_json_object("capability-scope", cap_json, cap_file, &cap);
     if (rc == 0)
-        rc = load_scope("credential-scope", cred_json, cred_file, &cred);
+        rc = cmd_json_object("credential-scope", cred_json, cred_file, &cred);
     if (rc != 0)
         goto done;
     body = json_object();
@@ -130,6 +101,18 @@ cmd_sessions_end(const struct cli *c, int argc, char **argv)
         rc = cmd_show(c, &(struct client_req){"POST", &url, body, NULL}, &view_session);
     json_decref(body);
     return rc;
+}
+
+int
+cmd_sessions_approve(const struct cli *c, int argc, char **argv)
+{
+    return cmd_approvals_resolve(c, argc, argv, "allow", 0);
+}
+
+int
+cmd_sessions_deny(const struct cli *c, int argc, char **argv)
+{
+    return cmd_approvals_resolve(c, argc, argv, "deny", 0);
 }
 
 /* The generation settings of `sessions input`, as the API takes them. */
@@ -210,7 +193,7 @@ cmd_sessions_input(const struct cli *c, int argc, char **argv)
         rc = EXIT_SCHEMA;
     }
     if (rc == EXIT_OK)
-        rc = cmd_wait_run(c, run, poll, ARGS_UNSET);
+        rc = cmd_wait_run(c, run, poll, ARGS_UNSET, WAIT_TERMINAL);
 done:
     json_decref(view);
     json_decref(body);

@@ -81,6 +81,8 @@ static const struct command commands[] = {
            cmd_sessions_input),
     ONLINE("sessions", "interrupt", "<id>", cmd_sessions_interrupt),
     ONLINE("sessions", "end", "<id> [--reason R]", cmd_sessions_end),
+    ONLINE("sessions", "approve", "<id> <request-id>", cmd_sessions_approve),
+    ONLINE("sessions", "deny", "<id> <request-id>", cmd_sessions_deny),
     ONLINE("runs", "list",
            "[--session-id S] [--status ST] [--page] [--limit N] [--cursor C] [--order asc|desc]",
            cmd_runs_list),
@@ -91,6 +93,24 @@ static const struct command commands[] = {
            cmd_runs_stream),
     ONLINE("runs", "cancel", "<id>", cmd_runs_cancel),
     ONLINE("runs", "wait", "<id> [--poll-interval-ms N] [--timeout-ms N]", cmd_runs_wait),
+    ONLINE("approvals", "list", "[--session-id S]", cmd_approvals_list),
+    ONLINE("approvals", "show", "<request-id> [--session-id S]", cmd_approvals_show),
+    ONLINE("approvals", "allow",
+           "<session-id> <request-id> [--updated-input-json J | --updated-input-file F] "
+           "[--justification T] [--idempotency-key K] [--wait [--poll-interval-ms N]]",
+           cmd_approvals_allow),
+    ONLINE("approvals", "deny",
+           "<session-id> <request-id> [--reason T] [--justification T] [--idempotency-key K] "
+           "[--wait [--poll-interval-ms N]]",
+           cmd_approvals_deny),
+    ONLINE("approvals", "allow-all",
+           "[--session-id S] [--justification T] [--idempotency-key K] [--wait "
+           "[--poll-interval-ms N]]",
+           cmd_approvals_allow_all),
+    ONLINE("approvals", "deny-all",
+           "[--session-id S] [--reason T] [--justification T] [--idempotency-key K] [--wait "
+           "[--poll-interval-ms N]]",
+           cmd_approvals_deny_all),
     ONLINE("events", "stream",
            "[--session-id ID] [--run-id ID] [--cursor N] [--max-events N] [--timeout-ms N]",
            cmd_events_stream),
@@ -125,11 +145,16 @@ static const struct command commands[] = {
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
-static const char *const aliases[][2] = {
-    {"session", "sessions"}, {"run", "runs"}, {"secret", "secrets"}, {"start", "serve"}};
+static const char *const aliases[][2] = {{"session", "sessions"},
+                                         {"run", "runs"},
+                                         {"secret", "secrets"},
+                                         {"approval", "approvals"},
+                                         {"start", "serve"}};
 /* Other names of a verb: {group, alias, verb}. */
-static const char *const verb_aliases[][3] = {
-    {"sessions", "submit", "input"}, {"events", "watch", "stream"}, {"events", "follow", "stream"}};
+static const char *const verb_aliases[][3] = {{"sessions", "submit", "input"},
+                                              {"events", "watch", "stream"},
+                                              {"events", "follow", "stream"},
+                                              {"approvals", "approve-all", "allow-all"}};
 
 static void
 print_command(FILE *f, const char *prefix, const struct command *cmd)
@@ -148,8 +173,9 @@ print_usage(FILE *f, const char *group)
     for (size_t i = 0; i < NCOMMANDS; i++)
         if (group == NULL || !strcmp(group, commands[i].group))
             print_command(f, "  ", &commands[i]);
-    fputs("\naliases: session = sessions, run = runs, start = serve, events watch | events follow "
-          "= events stream; a first argument that is a flag means serve\n",
+    fputs("\naliases: session = sessions, run = runs, approval = approvals, start = serve, events "
+          "watch | events follow = events stream, approvals approve-all = approvals allow-all; a "
+          "first argument that is a flag means serve\n",
           f);
 }
 

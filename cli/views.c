@@ -184,6 +184,44 @@ static const struct output_section run_list_sections[] = {
 };
 const struct output_view view_run_list = OUTPUT_VIEW(run_list_sections);
 
+static const struct output_col approval_fields[] = {
+    {"request", "request.id", OUT_TEXT, 0},
+    {"session", "session_id", OUT_TEXT, 0},
+    {"agent", "agent_id", OUT_TEXT, 0},
+    {"run", "run_id", OUT_TEXT, 0},
+    {"tool call", "request.tool_call_id", OUT_TEXT, 0},
+    {"tool", "request.tool_name", OUT_TEXT, 0},
+    {"input", "request.input", OUT_TEXT, 0},
+    {"scope", "request.scope", OUT_TEXT, 0},
+    {"reason", "request.reason", OUT_TEXT, 0},
+};
+static const struct output_section approval_sections[] = {
+    {OUTPUT_FIELDS, NULL, NULL, OUTPUT_COLS(approval_fields)},
+};
+const struct output_view view_approval = OUTPUT_VIEW(approval_sections);
+
+static const struct output_col approval_cols[] = {
+    {"REQUEST", "request.id", OUT_TEXT, 0},
+    {"SESSION", "session_id", OUT_TEXT, 0},
+    {"RUN", "run_id", OUT_TEXT, 0},
+    {"TOOL", "request.tool_name", OUT_TEXT, 0},
+    {"INPUT", "request.input", OUT_TEXT, PREVIEW_CHARS},
+};
+static const struct output_section approval_list_sections[] = {
+    {OUTPUT_TABLE, NULL, NULL, OUTPUT_COLS(approval_cols)},
+};
+const struct output_view view_approval_list = OUTPUT_VIEW(approval_list_sections);
+
+static const struct output_col resolved_fields[] = {
+    {"resolved requests", "resolved_requests", OUT_TEXT, 0},
+    {"affected sessions", "affected_sessions", OUT_TEXT, 0},
+};
+static const struct output_section resolved_sections[] = {
+    {OUTPUT_FIELDS, NULL, NULL, OUTPUT_COLS(resolved_fields)},
+    {OUTPUT_TABLE, "runs", "runs", OUTPUT_COLS(run_cols)},
+};
+const struct output_view view_approvals_resolved = OUTPUT_VIEW(resolved_sections);
+
 static const struct output_col secret_fields[] = {
     {"slot", "slot_id", OUT_TEXT, 0},
     {"provider", "provider", OUT_TEXT, 0},

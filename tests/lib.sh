@@ -177,3 +177,48 @@ runners_stop() {
     up_stack --routes-file ''
     kill "$MOCK" 2>/dev/null
 }
+
+# tool_stack_up NAME: runners whose provider is the mock (mock_provider_start,
+# the slot openai.prod, mock_routes), for the files whose runs call tools;
+# bash runs as the tool user inside bubblewrap, which must reach the
+# workspace through its parents (docs/security.md), so the test's temporary
+# directory is made 0711. The EXIT trap puts the permission mode and the
+# stack back.
+tool_stack_up() {
+    mock_provider_start
+    trap '"$BIN_DIR/kheish" runtime set-permission-mode default >/dev/null; runners_stop; rm -rf "$RESP_DIR"' EXIT
+    "$BIN_DIR/kheish" secrets set openai.prod --provider openai --value "sk-$1-$(uid)" >/dev/null ||
+        fail "secrets set"
+    mock_routes "$RESP_DIR/routes.toml"
+    chmod 711 "${STATE_ROOT%/*}"
+    up_stack --routes-file "$RESP_DIR/routes.toml" || fail "up with runners: $(tail -5 "$RESP_DIR/up.log")"
+}
+
+# The approval tests' runs (97, 98), read in the database.
+# approval_submit SESSION TEXT: a run submitted in a new session; prints its id.
+approval_submit() {
+    "$BIN_DIR/kheish" --output json sessions create "$1" >/dev/null || fail "sessions create $1"
+    api POST "/v1/sessions/$1/runs" "$(jq -cn --arg c "$2" '{content: $c}')"
+    expect_status 202
+    jqr .run_id
+}
+run_status_is() { [ "$($PSQL -Atc "SELECT status FROM runs WHERE run_id = '$1'")" = "$2" ]; }
+run_status_fail() { fail "run $1 $2: $($PSQL -Atc "SELECT status, error FROM runs WHERE run_id = '$1'")"; }
+# approval_waits RUN, run_completes RUN: within 30 s, or the test fails.
+approval_waits() { wait_until 30 run_status_is "$1" waiting_for_approval || run_status_fail "$1" "does not wait"; }
+run_completes() { wait_until 30 run_status_is "$1" completed || run_status_fail "$1" "did not complete"; }
+# approvals_pending RUN: the run's pending request ids, comma-separated, in order.
+approvals_pending() {
+    $PSQL -Atc "SELECT string_agg(request_id, ',' ORDER BY request_id) FROM approvals
+                WHERE run_id = '$1' AND status = 'pending'"
+}
+# approval_pair SESSION: a run whose one turn asks to write b.txt and c.txt,
+# waiting for both; sets run, and r1 and r2 (its two requests, in order).
+approval_pair() {
+    run=$(approval_submit "$1" '[[mock:call=write_file:{"path":"b.txt","content":"b"}]] [[mock:call=write_file:{"path":"c.txt","content":"c"}]] [[mock@2:text=both]]')
+    approval_waits "$run"
+    local ids
+    ids=$(approvals_pending "$run")
+    r1=${ids%,*} r2=${ids#*,}
+    [ -n "$r1" ] && [ "$r1" != "$r2" ] || fail "two approvals: $ids"
+}

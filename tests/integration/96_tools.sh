@@ -6,15 +6,7 @@
 # record in the signed ledger.
 K=$BIN_DIR/kheish
 q() { $PSQL -Atc "$1"; }
-mock_provider_start
-trap '"$K" runtime set-permission-mode default >/dev/null; runners_stop; rm -rf "$RESP_DIR"' EXIT
-"$K" secrets set openai.prod --provider openai --value "sk-tools-$(uid)" >/dev/null || fail "secrets set"
-mock_routes "$RESP_DIR/routes.toml"
-# bash runs as the tool user inside bubblewrap, which must reach the
-# workspace through its parents (docs/security.md): the test's temporary
-# directory is 0700.
-chmod 711 "${STATE_ROOT%/*}"
-up_stack --routes-file "$RESP_DIR/routes.toml" || fail "up with runners: $(tail -5 "$RESP_DIR/up.log")"
+tool_stack_up tools
 
 # run_in SESSION TEXT: a run, waited for; prints its id (its view in $RESP_DIR/<id>.json).
 run_in() {

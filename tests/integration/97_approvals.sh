@@ -6,31 +6,14 @@
 # expire, which the model is told apart from a denial.
 K=$BIN_DIR/kheish
 q() { $PSQL -Atc "$1"; }
-mock_provider_start
-trap '"$K" runtime set-permission-mode default >/dev/null; runners_stop; rm -rf "$RESP_DIR"' EXIT
-"$K" secrets set openai.prod --provider openai --value "sk-approvals-$(uid)" >/dev/null || fail "secrets set"
-mock_routes "$RESP_DIR/routes.toml"
-chmod 711 "${STATE_ROOT%/*}"
-up_stack --routes-file "$RESP_DIR/routes.toml" || fail "up with runners: $(tail -5 "$RESP_DIR/up.log")"
+tool_stack_up approvals
 "$K" runtime set-permission-mode default >/dev/null || fail "set-permission-mode default"
-
-# submit SESSION TEXT: a run submitted; prints its id.
-submit() {
-    "$K" --output json sessions create "$1" >/dev/null || fail "sessions create $1"
-    api POST "/v1/sessions/$1/runs" "$(jq -cn --arg c "$2" '{content: $c}')"
-    expect_status 202
-    jqr .run_id
-}
-status_is() { [ "$(q "SELECT status FROM runs WHERE run_id = '$1'")" = "$2" ]; }
-waits() { wait_until 30 status_is "$1" waiting_for_approval || fail "run $1 does not wait: $(q "SELECT status, error FROM runs WHERE run_id = '$1'")"; }
-ends() { wait_until 30 status_is "$1" completed || fail "run $1 did not complete: $(q "SELECT status, error FROM runs WHERE run_id = '$1'")"; }
-pending() { q "SELECT string_agg(request_id, ',' ORDER BY request_id) FROM approvals WHERE run_id = '$1' AND status = 'pending'"; }
 
 # 1. A write waits for its approval: the run holds no runner, the views and
 # /v1/status count it, the run event lists the request.
 s=appr-$(uid)
-run=$(submit "$s" '[[mock:call=write_file:{"path":"a.txt","content":"from the model"}]] [[mock@2:text=written]]')
-waits "$run"
+run=$(approval_submit "$s" '[[mock:call=write_file:{"path":"a.txt","content":"from the model"}]] [[mock@2:text=written]]')
+approval_waits "$run"
 api GET "/v1/runs/$run"
 expect_status 200
 expect_json '.status == "waiting_for_approval" and .lease_owner == null
@@ -74,7 +57,7 @@ for body in '{}' '{"resolutions":[]}' "{\"resolutions\":[{\"request_id\":\"$req\
     api POST "/v1/runs/$run/approvals" "$body"
     expect_status 400
 done
-[ "$(pending "$run")" = "$req" ] || fail "a refused body resolved something"
+[ "$(approvals_pending "$run")" = "$req" ] || fail "a refused body resolved something"
 
 # Allowed with another input: the run resumes, the tool writes what the
 # operator gave, the ledger's grant is the approval.
@@ -83,7 +66,7 @@ api POST "/v1/runs/$run/approvals" "$(jq -cn --arg r "$req" '{resolutions: [{req
     justification: "checked"}]}')"
 expect_status 202
 expect_json ".run_id == \"$run\" and (.status == \"running\" or .status == \"completed\") and .pending_approval_ids == []"
-ends "$run"
+run_completes "$run"
 [ "$(cat "$STATE_ROOT/workspace/$s/a.txt")" = "from the operator" ] || fail "the approved write: $(cat "$STATE_ROOT/workspace/$s/a.txt")"
 api GET "/v1/runs/$run"
 expect_json '.outputs[0].content == "written" and .tool_calls[0].is_error == false'
@@ -102,13 +85,13 @@ expect_json "[.audits[] | .decision] == [\"ask\", \"allow\"] and .audits[1].just
 # 2. Denied through the session: the model is told, nothing is written; the
 # answer is the SessionView.
 s=appr-$(uid)
-run=$(submit "$s" '[[mock:call=bash:{"command":"touch denied"}]] [[mock@2:text=ok]]')
-waits "$run"
-req=$(pending "$run")
+run=$(approval_submit "$s" '[[mock:call=bash:{"command":"touch denied"}]] [[mock@2:text=ok]]')
+approval_waits "$run"
+req=$(approvals_pending "$run")
 api POST "/v1/sessions/$s/approvals" "$(jq -cn --arg r "$req" '{resolutions: [{request_id: $r, behavior: "deny", reason: "not today"}]}')"
 expect_status 200
 expect_json ".session_id == \"$s\" and (.snapshot | has(\"pending_approvals\"))"
-ends "$run"
+run_completes "$run"
 api GET "/v1/runs/$run"
 expect_json '.tool_calls[0].is_error == true and (.tool_calls[0].result.error | test("denied")) and (.tool_calls[0].result.error | test("not today"))'
 [ -e "$STATE_ROOT/workspace/$s/denied" ] && fail "a denied command ran"
@@ -124,18 +107,15 @@ expect_status 409
 # 3. Two calls asked in one turn: batches are atomic, partial batches keep
 # the rest pending, idempotency keys replay or conflict.
 s=appr-$(uid)
-run=$(submit "$s" '[[mock:call=write_file:{"path":"b.txt","content":"b"}]] [[mock:call=write_file:{"path":"c.txt","content":"c"}]] [[mock@2:text=both]]')
-waits "$run"
-ids=$(pending "$run")
-r1=${ids%,*} r2=${ids#*,}
-[ -n "$r1" ] && [ "$r1" != "$r2" ] || fail "two approvals: $ids"
+approval_pair "$s"
+ids=$r1,$r2
 api POST "/v1/runs/$run/approvals" "{\"resolutions\":[{\"request_id\":\"$r1\",\"behavior\":\"allow\"},{\"request_id\":\"approval-0-0-0\",\"behavior\":\"allow\"}]}"
 expect_status 404
 expect_json '.code == "approval_request_not_found"'
 api POST "/v1/runs/$run/approvals" "{\"resolutions\":[{\"request_id\":\"$r1\",\"behavior\":\"allow\"},{\"request_id\":\"$r1\",\"behavior\":\"deny\"}]}"
 expect_status 400
 expect_json '.code == "approval_request_duplicate"'
-[ "$(pending "$run")" = "$ids" ] || fail "a refused batch resolved something: $(pending "$run")"
+[ "$(approvals_pending "$run")" = "$ids" ] || fail "a refused batch resolved something: $(approvals_pending "$run")"
 body="{\"resolutions\":[{\"request_id\":\"$r1\",\"behavior\":\"allow\"}]}"
 # Two sends of one keyed batch at once (the run's row held meanwhile, so
 # both queue behind it): both are answered 202, the second as the replay.
@@ -162,21 +142,21 @@ expect_json '.domain == "idempotency" and .code == "idempotency_conflict"'
 api POST "/v1/runs/$run/approvals" "{\"resolutions\":[{\"request_id\":\"$r1\",\"behavior\":\"deny\"},{\"request_id\":\"$r2\",\"behavior\":\"allow\"}]}"
 expect_status 409
 expect_json '.code == "approval_request_stale"'
-[ "$(pending "$run")" = "$r2" ] || fail "a stale batch resolved something"
+[ "$(approvals_pending "$run")" = "$r2" ] || fail "a stale batch resolved something"
 api POST "/v1/sessions/$s/approval-runs" "{\"resolutions\":[{\"request_id\":\"$r2\",\"behavior\":\"allow\"}]}"
 expect_status 202
-ends "$run"
+run_completes "$run"
 [ "$(cat "$STATE_ROOT/workspace/$s/b.txt")$(cat "$STATE_ROOT/workspace/$s/c.txt")" = bc ] || fail "the two approved writes"
 [ "$(q "SELECT count(*) FROM admin_actions WHERE run_id = '$run' AND action = 'approval_resolve'")" -ge 6 ] ||
     fail "the resolutions are not in admin_actions"
 
 # 4. Expiry: recorded as expired, not denied; the model is told so.
 s=appr-$(uid)
-run=$(submit "$s" '[[mock:call=write_file:{"path":"late.txt","content":"x"}]] [[mock@2:text=late]]')
-waits "$run"
-req=$(pending "$run")
+run=$(approval_submit "$s" '[[mock:call=write_file:{"path":"late.txt","content":"x"}]] [[mock@2:text=late]]')
+approval_waits "$run"
+req=$(approvals_pending "$run")
 q "UPDATE approvals SET expires_at_ms = kheish_now_ms() - 1 WHERE request_id = '$req'" >/dev/null
-ends "$run"
+run_completes "$run"
 [ "$(q "SELECT status FROM approvals WHERE request_id = '$req'")" = expired ] || fail "not expired"
 api GET "/v1/runs/$run"
 expect_json '.tool_calls[0].is_error == true and (.tool_calls[0].result.error | test("in time"))'
@@ -186,8 +166,8 @@ expect_json '[.[] | select(.event.type == "approval_resolved") | .event.resoluti
 
 # 5. A cancelled waiting run withdraws its approvals.
 s=appr-$(uid)
-run=$(submit "$s" '[[mock:call=bash:{"command":"true"}]]')
-waits "$run"
+run=$(approval_submit "$s" '[[mock:call=bash:{"command":"true"}]]')
+approval_waits "$run"
 "$K" runs cancel "$run" >/dev/null || fail "runs cancel"
 [ "$(q "SELECT status FROM approvals WHERE run_id = '$run'")" = withdrawn ] || fail "not withdrawn"
 api GET "/v1/sessions/$s"
@@ -196,26 +176,26 @@ expect_json '.pending_approvals == 0 and .snapshot.pending_approvals == []'
 # 6. A waiting run survives the stack going down and up (with an expiry set
 # this time) and a runner killed; it completes on another runner.
 s=appr-$(uid)
-run=$(submit "$s" '[[mock:call=write_file:{"path":"kept.txt","content":"kept"}]] [[mock@2:text=survived]]')
-waits "$run"
-req=$(pending "$run")
+run=$(approval_submit "$s" '[[mock:call=write_file:{"path":"kept.txt","content":"kept"}]] [[mock@2:text=survived]]')
+approval_waits "$run"
+req=$(approvals_pending "$run")
 first=$(grep -h "\"run $run of" "$STATE_ROOT"/logs/runner*.log | jq -r .pid | head -1)
 [ -n "$first" ] || fail "no runner claimed $run"
 "$K" down --state-root "$STATE_ROOT" >/dev/null 2>&1 || fail "down"
 KHEISH_APPROVAL_TTL_MS=600000 up_stack --routes-file "$RESP_DIR/routes.toml" || fail "up again: $(tail -5 "$RESP_DIR/up.log")"
-status_is "$run" waiting_for_approval || fail "after down and up: $(q "SELECT status FROM runs WHERE run_id = '$run'")"
+run_status_is "$run" waiting_for_approval || fail "after down and up: $(q "SELECT status FROM runs WHERE run_id = '$run'")"
 pkill -9 -f kheish-runner || fail "no runner to kill"
 api POST "/v1/runs/$run/approvals" "{\"resolutions\":[{\"request_id\":\"$req\",\"behavior\":\"allow\"}]}"
 expect_status 202
-ends "$run"
+run_completes "$run"
 [ "$(cat "$STATE_ROOT/workspace/$s/kept.txt")" = kept ] || fail "the write after the restart"
 # (Each runner logs to its own file: the pids that claimed the run, in any order.)
 others=$(grep -h "\"run $run of" "$STATE_ROOT"/logs/runner*.log | jq -r .pid | sort -u | grep -vx "$first")
 [ -n "$others" ] || fail "resumed by the runner that started it ($first): $(grep -h "$run" "$STATE_ROOT"/logs/*.log)"
 # The runners started with KHEISH_APPROVAL_TTL_MS open approvals that expire.
 s=appr-$(uid)
-run=$(submit "$s" '[[mock:call=bash:{"command":"true"}]]')
-waits "$run"
+run=$(approval_submit "$s" '[[mock:call=bash:{"command":"true"}]]')
+approval_waits "$run"
 [ "$(q "SELECT expires_at_ms - created_at_ms FROM approvals WHERE run_id = '$run'")" = 600000 ] ||
     fail "KHEISH_APPROVAL_TTL_MS: $(q "SELECT created_at_ms, expires_at_ms FROM approvals WHERE run_id = '$run'")"
 "$K" runs cancel "$run" >/dev/null
