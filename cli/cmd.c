@@ -72,7 +72,10 @@ cmd_json_object(const char *name, const char *json, const char *file, json_t **o
         fprintf(stderr, "kheish: --%s-%s: %s at byte %zu\n", name, how, inexact.reason,
                 inexact.offset);
         rc = ARGS_USAGE;
-    } else if (doc && !json_is_object(*out = json_loads(doc, JSON_REJECT_DUPLICATES, &err))) {
+    } else if (doc &&
+               (*out = json_loads(doc, JSON_REJECT_DUPLICATES, &err), !json_is_object(*out))) {
+        /* (json_is_object is a macro that names its argument twice: the
+         * document is read before it looks.) */
         fprintf(stderr, "kheish: --%s-%s is not a JSON object%s%s\n", name, how, *out ? "" : ": ",
                 *out ? "" : err.text);
         json_decref(*out);
